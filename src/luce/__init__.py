@@ -1,0 +1,53 @@
+"""luce — the softmax toolkit for Python.
+
+The softmax family exact and fast (``luce.functional``), losses, large-output heads, and the
+softmax-regression classifier with the scikit-learn API. The whole public API is ``__all__`` below
+(documented in docs/api.md). ``import luce`` loads only NumPy: every heavier module (scikit-learn,
+Numba, Dask, ONNX, matplotlib) is imported on first use of a name that needs it.
+"""
+
+from importlib import import_module
+
+from .functional import (
+    hardmax,
+    log_sigmoid,
+    log_softmax,
+    log_softmax_vjp,
+    logsumexp,
+    sigmoid,
+    softmax,
+    softmax_jacobian,
+    softmax_vjp,
+)
+
+__version__ = "0.1.0"
+
+# Public names that live in modules too heavy to import eagerly: name -> module.
+_LAZY = {}
+
+__all__ = [
+    "__version__",
+    # functional: the softmax family
+    "hardmax",
+    "log_sigmoid",
+    "log_softmax",
+    "log_softmax_vjp",
+    "logsumexp",
+    "sigmoid",
+    "softmax",
+    "softmax_jacobian",
+    "softmax_vjp",
+]
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'luce' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
