@@ -48,9 +48,10 @@ def _neg_inf_like(xp, x):
 def _shifted(xp, x, axes, mask, t):
     """The pieces every member of the family needs.
 
-    Returns ``(xm, m, d, e, special)``: x with masked entries at -inf, the slice max of the unmasked entries (keepdims), the shifted and
-    scaled values ``d = (x - m) / t`` (shift first, then divide: the error then scales with |x - max|),
-    ``e = exp(d)`` with masked entries 0, and the boolean of slices whose max is not finite.
+    Returns ``(xm, m, d, e, special)``: x with masked entries at -inf, the slice max of the unmasked
+    entries (keepdims), the shifted and scaled values ``d = (x - m) / t`` (shift first, then divide:
+    the error then scales with |x - max|), ``e = exp(d)`` with masked entries 0, and the boolean of
+    slices whose max is not finite.
     """
     if math.isinf(t):
         # The T -> inf limit: finite entries tie at 0, +inf still dominates, -inf stays excluded.
@@ -167,7 +168,8 @@ def softmax(x, axis=-1, *, temperature=1.0, where=None):
 def log_softmax(x, axis=-1, *, temperature=1.0, where=None):
     r"""Logarithm of :func:`softmax`, computed without forming the probabilities.
 
-    .. math:: \mathrm{log\_softmax}(x)_i = \frac{x_i - m}{T} - \log\Big(1 + \sum_{j \ne k} e^{(x_j - m)/T}\Big)
+    .. math::
+        \mathrm{log\_softmax}(x)_i = \frac{x_i - m}{T} - \log\Big(1 + \sum_{j \ne k} e^{(x_j - m)/T}\Big)
 
     with ``m = x_k`` the maximum; the ``log1p`` form keeps tiny tails that ``log(sum)`` rounds away.
 
@@ -287,7 +289,7 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, where=No
 
 def _logsumexp_reference(xp, arr, axes, mask, b):
     with _errstate(xp):
-        xm, m, d, e, special = _shifted(xp, arr, axes, mask, 1.0)
+        xm, m, _, e, special = _shifted(xp, arr, axes, mask, 1.0)
         if b is None:
             value = m + xp.log1p(_log1p_tail(xp, xm, m, e, axes))
             sign = xp.astype(value > -math.inf, value.dtype)
