@@ -1,0 +1,288 @@
+"""TemperatureScaling: exact minimiser of the NLL, recovery of a known temperature, the over-confident case.
+
+References: a brute-force grid of the NLL (scipy.special.log_softmax), scipy.optimize.minimize_scalar on
+log T, scikit-learn's log_loss and LogisticRegression, and logits drawn from softmax(z / T0).
+"""
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+from scipy.special import expit, log_softmax
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+
+from luce.models._calibration import TemperatureScaling, fit_temperature
+
+
+def nll(logits, y, t, w=None):
+    """The weighted mean NLL of softmax(logits / t), by SciPy."""
+    per_row = -log_softmax(np.asarray(logits, dtype=np.float64) / t, axis=1)[np.arange(len(y)), y]
+    return np.average(per_row, weights=w)
+
+
+def ece(proba, y, n_bins=15):
+    """Guo et al.'s ECE written out directly (equal-width confidence bins)."""
+    conf, right = proba.max(axis=1), proba.argmax(axis=1) == y
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    total = 0.0
+    for lo, hi in itertools.pairwise(edges):
+        in_bin = (conf > lo) & (conf <= hi)
+        if in_bin.any():
+            total += in_bin.mean() * abs(right[in_bin].mean() - conf[in_bin].mean())
+    return total
+
+
+@pytest.fixture
+def noisy_logits(rng):
+    n, k = 400, 4
+    z = rng.normal(scale=3.0, size=(n, k))
+    y = np.where(rng.random(n) < 0.6, z.argmax(axis=1), rng.integers(0, k, n))
+    return z, y
+
+
+# -- the minimiser ---------------------------------------------------------------------------------
+def test_matches_brute_force_grid(noisy_logits):
+    z, y = noisy_logits
+    t = fit_temperature(z, y)
+    grid = np.exp(np.linspace(np.log(0.1), np.log(20.0), 20001))
+    values = np.array([nll(z, y, g) for g in grid])
+    best = int(values.argmin())
+    assert 0 < best < len(grid) - 1, "the grid must bracket the minimum"
+    assert grid[best - 1] <= t <= grid[best + 1]
+    assert nll(z, y, t) <= values.min() + 1e-12
+
+
+def test_matches_scipy_minimize_scalar_to_high_precision(noisy_logits, rng):
+    z, y = noisy_logits
+    w = rng.uniform(0.1, 3.0, size=len(y))
+    res = minimize_scalar(
+        lambda u: nll(z, y, np.exp(u), w), bounds=(-5, 5), method="bounded", options={"xatol": 1e-12}
+    )
+    t = fit_temperature(z, y, sample_weight=w)
+    # Bounded Brent on the function value resolves u only to ~sqrt(eps): compare loosely, then check
+    # that the derivative in T vanishes at our T to near machine precision (central differences).
+    np.testing.assert_allclose(t, np.exp(res.x), rtol=1e-6)
+    h = 1e-4 * t
+    slope = (nll(z, y, t + h, w) - nll(z, y, t - h, w)) / (2 * h)
+    assert abs(slope) < 1e-8
+
+
+@pytest.mark.parametrize("t0", [0.4, 1.0, 2.5])
+def test_recovers_a_known_temperature(rng, t0):
+    n, k = 20000, 5
+    z = rng.normal(scale=3.0, size=(n, k))
+    p = np.exp(log_softmax(z / t0, axis=1))
+    y = (p.cumsum(axis=1) < rng.random((n, 1))).sum(axis=1)  # inverse-CDF draw from softmax(z / T0)
+    t = TemperatureScaling().fit(z, y).temperature_
+    assert abs(t - t0) / t0 < 0.04
+
+
+def test_closed_form_two_class_case():
+    # Three of four right at margin 4: the fit gives confidence 3/4, so sigmoid(4/T) = 3/4.
+    t = fit_temperature([[4.0, 0.0], [0.0, 4.0], [4.0, 0.0], [4.0, 0.0]], [0, 1, 1, 0])
+    np.testing.assert_allclose(t, 4.0 / np.log(3.0), rtol=1e-13)
+
+
+def test_sample_weight_equals_repetition_and_zero_weight_equals_dropping(noisy_logits, rng):
+    z, y = noisy_logits
+    reps = rng.integers(0, 4, size=len(y))
+    t_weighted = fit_temperature(z, y, sample_weight=reps)
+    t_repeated = fit_temperature(np.repeat(z, reps, axis=0), np.repeat(y, reps))
+    np.testing.assert_allclose(t_weighted, t_repeated, rtol=1e-12)
+    # A zero-weight row with a -inf true logit is ignored, not an error.
+    z_bad = np.vstack([z, [-np.inf, 0.0, 0.0, 0.0]])
+    y_bad = np.append(y, 0)
+    w = np.append(np.ones(len(y)), 0.0)
+    np.testing.assert_allclose(fit_temperature(z_bad, y_bad, sample_weight=w), fit_temperature(z, y))
+
+
+def test_binary_log_odds_equal_two_column_logits(rng):
+    d = rng.normal(scale=4.0, size=300)
+    y = (rng.random(300) < expit(d / 2.0)).astype(int)
+    two = np.column_stack([np.zeros_like(d), d])
+    np.testing.assert_allclose(fit_temperature(d, y), fit_temperature(two, y), rtol=1e-14)
+    ts = TemperatureScaling().fit(d, y)
+    np.testing.assert_allclose(ts.predict_proba(d)[:, 1], expit(d / ts.temperature_), rtol=1e-13)
+    assert ts.transform(d).shape == d.shape
+
+
+def test_minus_inf_logits_are_impossible_classes(noisy_logits):
+    z, y = noisy_logits
+    padded = np.column_stack([z, np.full(len(y), -np.inf)])
+    np.testing.assert_allclose(fit_temperature(padded, y), fit_temperature(z, y), rtol=1e-13)
+    ts = TemperatureScaling().fit(padded, y)
+    assert np.all(ts.predict_proba(padded)[:, -1] == 0.0)
+
+
+def test_shift_invariance_of_logits(noisy_logits, rng):
+    z, y = noisy_logits
+    shifted = z + rng.normal(scale=50.0, size=(len(y), 1))
+    np.testing.assert_allclose(fit_temperature(shifted, y), fit_temperature(z, y), rtol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_preserved(noisy_logits, dtype):
+    z, y = noisy_logits
+    ts = TemperatureScaling().fit(z.astype(dtype), y)
+    np.testing.assert_allclose(ts.temperature_, fit_temperature(z.astype(dtype).astype(np.float64), y))
+    for out in (
+        ts.predict_proba(z.astype(dtype)),
+        ts.predict_log_proba(z.astype(dtype)),
+        ts.transform(z.astype(dtype)),
+    ):
+        assert out.dtype == dtype
+    expected = np.exp(log_softmax(z.astype(dtype).astype(np.float64) / ts.temperature_, axis=1))
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(ts.predict_proba(z.astype(dtype)), expected, rtol=rtol, atol=1e-30)
+
+
+def test_predictions_never_change(noisy_logits):
+    z, y = noisy_logits
+    ts = TemperatureScaling().fit(z, y)
+    assert ts.temperature_ != 1.0
+    np.testing.assert_array_equal(ts.predict(z), z.argmax(axis=1))
+    np.testing.assert_array_equal(ts.predict_proba(z).argmax(axis=1), z.argmax(axis=1))
+    assert ts.score(z, y) == np.mean(z.argmax(axis=1) == y)
+
+
+# -- degenerate data: the bounds --------------------------------------------------------------------
+def test_perfectly_separated_rows_hit_the_lower_bound_with_a_warning():
+    z = np.array([[3.0, 0.0, 1.0], [0.0, 2.0, 1.0]])
+    with pytest.warns(ConvergenceWarning, match="smallest temperature"):
+        t = fit_temperature(z, [0, 1], bounds=(0.05, 10.0))
+    assert t == 0.05
+
+
+def test_anti_predicting_logits_hit_the_upper_bound_with_a_warning():
+    z = np.array([[3.0, 0.0], [0.0, 2.0]])
+    with pytest.warns(ConvergenceWarning, match="largest temperature"):
+        t = fit_temperature(z, [1, 0], bounds=(0.05, 10.0))
+    assert t == 10.0
+
+
+def test_constant_logits_leave_the_temperature_at_one():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fit_temperature(np.full((5, 3), 2.0), [0, 1, 2, 0, 1]) == 1.0
+
+
+# -- bad input ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("logits", "y", "kwargs", "error", "match"),
+    [
+        ([[1.0, np.nan], [0.0, 1.0]], [0, 1], {}, ValueError, "NaN or \\+inf"),
+        ([[1.0, np.inf], [0.0, 1.0]], [0, 1], {}, ValueError, "NaN or \\+inf"),
+        ([[-np.inf, 1.0], [0.0, 1.0]], [0, 1], {}, ValueError, "true class is -inf in row 0"),
+        ([[1.0, 0.0], [0.0, 1.0]], [0, 2], {}, ValueError, "class indices in \\[0, 2\\)"),
+        ([[1.0, 0.0], [0.0, 1.0]], [0, 1, 1], {}, ValueError, "y must have shape \\(2,\\)"),
+        ([[1.0, 0.0], [0.0, 1.0]], ["a", "b"], {}, TypeError, "integer class indices"),
+        ([[1.0, 0.0], [0.0, 1.0]], [0.5, 1.0], {}, ValueError, "integer class indices"),
+        ([[1.0], [0.0]], [0, 0], {}, ValueError, "at least 2 classes"),
+        (np.zeros((2, 2, 2)), [0, 1], {}, ValueError, "shape \\(n_samples, n_classes\\)"),
+        ([[1.0 + 1j, 0.0]], [0], {}, TypeError, "complex"),
+        (np.zeros((0, 3)), [], {}, ValueError, "at least one row"),
+        ([[1.0, 0.0], [0.0, 1.0]], [0, 1], {"sample_weight": [1.0, -1.0]}, ValueError, "non-negative"),
+        ([[1.0, 0.0], [0.0, 1.0]], [0, 1], {"sample_weight": [0.0, 0.0]}, ValueError, "positive sum"),
+        ([[1.0, 0.0], [0.0, 1.0]], [0, 1], {"sample_weight": [1.0]}, ValueError, "sample_weight must have"),
+        ([[1.0, 0.0], [0.0, 1.0]], [0, 1], {"bounds": (2.0, 1.0)}, ValueError, "0 < T_min < T_max"),
+        ([[1.0, 0.0], [0.0, 1.0]], [0, 1], {"bounds": 3.0}, TypeError, "pair of numbers"),
+    ],
+    ids=[
+        "nan",
+        "plus-inf",
+        "true-class-minus-inf",
+        "index-out-of-range",
+        "y-length",
+        "string-y",
+        "fractional-y",
+        "one-class",
+        "3d",
+        "complex",
+        "empty",
+        "negative-weight",
+        "zero-weights",
+        "weight-length",
+        "bounds-order",
+        "bounds-scalar",
+    ],
+)
+def test_bad_input_is_named(logits, y, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        fit_temperature(logits, y, **kwargs)
+
+
+def test_estimator_errors(rng):
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.raises(NotFittedError):
+        TemperatureScaling(LogisticRegression()).fit(X, y)
+    clf = LogisticRegression().fit(X, y)
+    with pytest.raises(ValueError, match="not in the estimator's classes_"):
+        TemperatureScaling(clf).fit(X, np.where(y == 1, 7, 0))
+    with pytest.raises(ValueError, match="response_method must be one of"):
+        TemperatureScaling(clf, response_method="predict").fit(X, y)
+    with pytest.raises(NotFittedError):
+        TemperatureScaling().predict_proba(X)
+    ts = TemperatureScaling().fit(rng.normal(size=(10, 3)), rng.integers(0, 3, 10))
+    with pytest.raises(ValueError, match="fitted with 3"):
+        ts.predict_proba(rng.normal(size=(4, 5)))
+
+
+# -- on fitted classifiers --------------------------------------------------------------------------
+def test_binary_sklearn_classifier_uses_its_decision_function(rng):
+    X = rng.normal(size=(200, 4))
+    y = np.where(X @ [1.0, -2.0, 0.5, 0.0] + rng.normal(size=200) > 0, "yes", "no")
+    clf = LogisticRegression(C=1e6).fit(X[:100], y[:100])
+    ts = TemperatureScaling(clf).fit(X[100:], y[100:])
+    d = clf.decision_function(X[100:])
+    np.testing.assert_allclose(
+        ts.temperature_, fit_temperature(d, (y[100:] == "yes").astype(int)), rtol=1e-14
+    )
+    np.testing.assert_allclose(ts.predict_proba(X)[:, 1], expit(clf.decision_function(X) / ts.temperature_))
+    np.testing.assert_array_equal(ts.predict(X), clf.predict(X))
+    assert list(ts.classes_) == ["no", "yes"]
+
+
+def test_log_proba_response_gives_the_same_temperature_as_logits(rng):
+    X = rng.normal(size=(300, 5))
+    y = (X[:, :3] @ [1.0, 1.0, 1.0] + rng.normal(size=300)).round().clip(-1, 1).astype(int)
+    clf = LogisticRegression(C=100.0).fit(X[:150], y[:150])
+    t_dec = TemperatureScaling(clf).fit(X[150:], y[150:]).temperature_
+    t_log = TemperatureScaling(clf, response_method="predict_log_proba").fit(X[150:], y[150:]).temperature_
+    t_prob = TemperatureScaling(clf, response_method="predict_proba").fit(X[150:], y[150:]).temperature_
+    np.testing.assert_allclose([t_log, t_prob], t_dec, rtol=1e-8)
+
+
+def test_clone_gives_an_unfitted_calibrator_with_the_same_params():
+    ts = TemperatureScaling(bounds=(0.5, 5.0))
+    twin = clone(ts)
+    assert twin.get_params()["bounds"] == (0.5, 5.0)
+    assert not hasattr(twin, "temperature_")
+
+
+@pytest.fixture(scope="module")
+def digits_split():
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    perm = np.random.default_rng(20261122).permutation(len(y))
+    train, val, test = perm[:150], perm[150:750], perm[750:]
+    return X[train], y[train], X[val], y[val], X[test], y[test]
+
+
+def test_calibration_fixes_an_overconfident_sklearn_model(digits_split):
+    X_tr, y_tr, X_val, y_val, X_te, y_te = digits_split
+    # Practically unregularised on 150 rows of 64 features: separable, so the logits blow up.
+    clf = LogisticRegression(C=1e8, max_iter=1000).fit(X_tr, y_tr)
+    ts = TemperatureScaling(clf).fit(X_val, y_val)
+    assert ts.temperature_ > 2.0
+    before, after = clf.predict_proba(X_te), ts.predict_proba(X_te)
+    np.testing.assert_array_equal(ts.predict(X_te), clf.predict(X_te))
+    np.testing.assert_array_equal(after.argmax(axis=1), before.argmax(axis=1))
+    assert ece(after, y_te) < 0.6 * ece(before, y_te)
+    assert log_loss(y_te, after) < 0.8 * log_loss(y_te, before)
