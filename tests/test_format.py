@@ -1,0 +1,589 @@
+"""Model files: round trips, the JSON metadata, atomic writes, and every way a file can be unreadable.
+
+The estimator here is a stand-in defined in this file (a nearest-centroid rule written as a linear
+softmax model, probabilities from scipy), so the format is tested independently of luce's models.
+"""
+
+import errno
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.special
+from safetensors.numpy import load_file, save, save_file
+
+import luce
+import luce.io
+from luce.io import ModelFormatError, read_metadata, register_estimator
+
+
+@register_estimator(name="FormatTestCentroids", export="linear_softmax")
+class Centroids:
+    """Nearest class mean as a linear model: logits_k = x·μ_k − |μ_k|²/2 (divided by a temperature)."""
+
+    def __init__(self, shrink=0.0, temperature=1.0, verbose=0):
+        self.shrink = shrink
+        self.temperature = temperature
+        self.verbose = verbose
+
+    def get_params(self, deep=True):
+        return {"shrink": self.shrink, "temperature": self.temperature, "verbose": self.verbose}
+
+    def fit(self, X, y):
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y)
+        order = list(dict.fromkeys(y.tolist()))  # first-seen order: works for mixed-type labels too
+        self.classes_ = np.empty(len(order), dtype=y.dtype)
+        self.classes_[:] = order
+        idx = np.array([order.index(v) for v in y.tolist()])
+        means = np.stack([X[idx == k].mean(axis=0) for k in range(len(self.classes_))])
+        self.coef_ = (1.0 - self.shrink) * means
+        self.intercept_ = -0.5 * np.sum(self.coef_**2, axis=1)
+        self.temperature_ = float(self.temperature)
+        self.n_features_in_ = X.shape[1]
+        self.loss_curve_ = [1.5, 0.75, 0.5]
+        self.n_iter_ = 3
+        if callable(self.verbose):
+            for i, loss in enumerate(self.loss_curve_):
+                self.verbose(i + 1, loss)
+        return self
+
+    def predict_proba(self, X):
+        logits = np.asarray(X, dtype=np.float64) @ self.coef_.T + self.intercept_
+        return scipy.special.softmax(logits / self.temperature_, axis=1)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+@register_estimator(name="FormatTestWrapper")
+class Wrapper:
+    """An estimator holding another one, as a parameter and as a fitted attribute."""
+
+    def __init__(self, base=None, note="x"):
+        self.base = base
+        self.note = note
+
+    def get_params(self, deep=True):
+        return {"base": self.base, "note": self.note}
+
+    def fit(self, X, y):
+        self.fitted_ = Centroids(shrink=0.5).fit(X, y)
+        self.table_ = {"a": [1, 2.5, None], "b": (True, "s")}
+        return self
+
+
+def _data(rng, labels, n=60, d=4):
+    y = rng.choice(labels, size=n)
+    X = rng.normal(size=(n, d))
+    return X, y
+
+
+@pytest.fixture
+def model(rng):
+    X, y = _data(rng, np.array(["cat", "dog", "emu"]))
+    return Centroids(shrink=0.1, temperature=1.7).fit(X, y), X
+
+
+def _saved(tmp_path, model, name="m.luce"):
+    path = tmp_path / name
+    luce.save(model, path)
+    return path
+
+
+def _rewrite(path, out, *, tensors=None, edit_meta=None, edit_header=None):
+    """Write ``out`` as ``path``'s content with its JSON metadata edited and the checksum recomputed."""
+    arrays = load_file(str(path)) if tensors is None else tensors
+    data = path.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])["__metadata__"]
+    meta = json.loads(header["luce"])
+    if edit_meta is not None:
+        edit_meta(meta)
+    text = json.dumps(meta)
+    header["luce"] = text
+    header["luce_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    if edit_header is not None:
+        edit_header(header)
+    save_file(arrays, str(out), metadata=header)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Round trips
+# --------------------------------------------------------------------------------------------------
+
+LABELS = {
+    "str": np.array(["cat", "dog", "emu"]),
+    "object-str": np.array(["yes", "no", "maybe"], dtype=object),
+    "int64": np.array([3, -1, 7], dtype=np.int64),
+    "int32": np.array([0, 1, 2], dtype=np.int32),
+    "uint8": np.array([0, 200, 255], dtype=np.uint8),
+    "float": np.array([0.5, 1e-300, -2.25]),
+    "bool": np.array([True, False]),
+    "mixed-object": np.array([1, "one", 2.5], dtype=object),
+    "unicode": np.array(["chat", "chien", "ünïcödé ✓"]),
+    "bytes": np.array([b"a", b"bc"]),
+}
+
+
+@pytest.mark.parametrize("labels", LABELS.values(), ids=LABELS.keys())
+def test_round_trip_identical_predictions(tmp_path, rng, labels):
+    X, y = _data(rng, labels)
+    model = Centroids(shrink=0.2, temperature=0.8).fit(X, y)
+    loaded = luce.load(_saved(tmp_path, model))
+    assert type(loaded) is Centroids
+    assert loaded.get_params() == model.get_params()
+    assert loaded.classes_.dtype == model.classes_.dtype
+    assert loaded.classes_.tolist() == model.classes_.tolist()
+    assert [type(c) for c in loaded.classes_.tolist()] == [type(c) for c in model.classes_.tolist()]
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert loaded.predict(X).tolist() == model.predict(X).tolist()
+    for name in ("coef_", "intercept_"):
+        assert getattr(loaded, name).dtype == getattr(model, name).dtype
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(model, name))
+    assert loaded.loss_curve_ == model.loss_curve_
+    assert loaded.n_iter_ == 3 and type(loaded.n_iter_) is int
+    assert loaded.temperature_ == 0.8 and loaded.n_features_in_ == 4
+
+
+def test_callable_parameters_are_not_stored(tmp_path, rng):
+    seen = []
+    X, y = _data(rng, LABELS["int64"])
+    model = Centroids(verbose=lambda i, loss: seen.append((i, loss))).fit(X, y)
+    assert seen == [(1, 1.5), (2, 0.75), (3, 0.5)]
+    path = _saved(tmp_path, model)
+    assert luce.load(path).verbose == 0  # the default
+    assert read_metadata(path)["model"]["dropped_params"] == {"verbose": "function"}
+
+
+def test_values_of_every_storable_kind(tmp_path, model):
+    est, _ = model
+    est.scalar_f32_ = np.float32(0.1)
+    est.scalar_i16_ = np.int16(-7)
+    est.nonfinite_ = [float("inf"), float("-inf")]
+    est.nan_ = float("nan")
+    est.none_ = None
+    est.flag_ = True
+    est.text_ = "héllo"
+    est.nested_ = {"k": [1, (2, "3")], "empty": []}
+    est.big_endian_ = np.arange(6, dtype=">f8").reshape(2, 3)
+    est.fortran_ = np.asfortranarray(np.arange(6, dtype=np.int32).reshape(2, 3))
+    est.empty_ = np.zeros((0, 3), dtype=np.float32)
+    est.zero_d_ = np.array(2.5, dtype=np.float16)
+    est.bools_ = np.array([[True, False]])
+    est.strings_ = np.array([["a", "bb"], ["ccc", "d"]])
+    est._private = object()  # not fitted state: ignored
+    loaded = luce.load(_saved(tmp_path, est))
+    assert type(loaded.scalar_f32_) is np.float32 and loaded.scalar_f32_ == np.float32(0.1)
+    assert type(loaded.scalar_i16_) is np.int16 and loaded.scalar_i16_ == -7
+    assert loaded.nonfinite_ == [float("inf"), float("-inf")]
+    assert np.isnan(loaded.nan_)
+    assert loaded.none_ is None and loaded.flag_ is True and loaded.text_ == "héllo"
+    assert loaded.nested_ == {"k": [1, (2, "3")], "empty": []}
+    np.testing.assert_array_equal(loaded.big_endian_, est.big_endian_)
+    assert loaded.big_endian_.dtype == np.dtype("<f8")
+    np.testing.assert_array_equal(loaded.fortran_, est.fortran_)
+    assert loaded.empty_.shape == (0, 3) and loaded.empty_.dtype == np.float32
+    assert loaded.zero_d_.shape == () and loaded.zero_d_.dtype == np.float16 and loaded.zero_d_ == 2.5
+    assert loaded.bools_.dtype == bool and loaded.bools_.tolist() == [[True, False]]
+    assert loaded.strings_.dtype == est.strings_.dtype and loaded.strings_.tolist() == est.strings_.tolist()
+    assert not hasattr(loaded, "_private")
+
+
+def test_nested_estimators(tmp_path, rng):
+    X, y = _data(rng, LABELS["str"])
+    model = Wrapper(base=Centroids(shrink=0.3), note="n").fit(X, y)
+    loaded = luce.load(_saved(tmp_path, model))
+    assert type(loaded.base) is Centroids and loaded.base.shrink == 0.3
+    assert not hasattr(loaded.base, "coef_")  # the parameter was unfitted and stays so
+    np.testing.assert_array_equal(loaded.fitted_.predict_proba(X), model.fitted_.predict_proba(X))
+    assert loaded.table_ == {"a": [1, 2.5, None], "b": (True, "s")}
+    assert set(load_file(str(tmp_path / "m.luce"))) == {"fitted_.coef_", "fitted_.intercept_"}
+
+
+def test_feature_names_round_trip(tmp_path, model):
+    est, _ = model
+    est.feature_names_in_ = np.array(["age", "höhe", "x 1", "y"], dtype=object)
+    loaded = luce.load(_saved(tmp_path, est))
+    assert loaded.feature_names_in_.dtype == object
+    assert loaded.feature_names_in_.tolist() == ["age", "höhe", "x 1", "y"]
+
+
+def test_model_save_method_convention(tmp_path, model):
+    """``model.save(path)`` in luce estimators is ``luce.io.save(model, path)``; both return the path."""
+    est, X = model
+    path = luce.io.save(est, tmp_path / "a.luce")
+    assert path == tmp_path / "a.luce"
+    assert luce.save is luce.io.save and luce.load is luce.io.load
+    assert luce.ModelFormatError is ModelFormatError and issubclass(ModelFormatError, ValueError)
+    np.testing.assert_array_equal(luce.load(str(path)).predict_proba(X), est.predict_proba(X))
+
+
+# --------------------------------------------------------------------------------------------------
+# The file layout: a plain safetensors file, metadata readable by anyone
+# --------------------------------------------------------------------------------------------------
+
+
+def test_file_is_standard_safetensors(tmp_path, model):
+    est, _ = model
+    path = _saved(tmp_path, est)
+    arrays = load_file(str(path))  # safetensors' own reader, independent of luce
+    assert set(arrays) == {"coef_", "intercept_"}
+    np.testing.assert_array_equal(arrays["coef_"], est.coef_)
+    np.testing.assert_array_equal(arrays["intercept_"], est.intercept_)
+    data = path.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])["__metadata__"]
+    assert header["format"] == "luce-model" and header["format_version"] == "1"
+    assert header["luce_sha256"] == hashlib.sha256(header["luce"].encode()).hexdigest()
+    meta = json.loads(header["luce"])
+    assert meta["model"]["attributes"]["coef_"]["sha256"] == hashlib.sha256(est.coef_.tobytes()).hexdigest()
+
+
+def test_metadata_contents(tmp_path, model):
+    est, _ = model
+    est.feature_names_in_ = np.array(["a", "b", "c", "d"], dtype=object)
+    path = tmp_path / "m.luce"
+    luce.save(est, path, metadata={"data": "train.csv", "rows": np.int64(60), "acc": np.float32(0.5)})
+    meta = read_metadata(path)
+    assert meta["format"] == "luce-model" and meta["format_version"] == 1
+    assert meta["luce_version"] == luce.__version__
+    assert meta["model"]["estimator"] == "FormatTestCentroids"
+    assert meta["model"]["classes"] == {"dtype": "<U3", "shape": [3], "values": ["cat", "dog", "emu"]}
+    assert meta["model"]["feature_names"] == ["a", "b", "c", "d"]
+    params = meta["model"]["params"]
+    assert params["shrink"] == {"type": "float", "value": 0.1}
+    assert params["temperature"] == {"type": "float", "value": 1.7}
+    assert meta["summary"] == {
+        "n_features": 4, "n_classes": 3, "n_iter": 3, "final_loss": 0.5, "temperature": 1.7,
+    }  # fmt: skip
+    assert meta["user"] == {"data": "train.csv", "rows": 60, "acc": 0.5}
+    assert meta["saved_at"].endswith("+00:00")
+
+
+def test_import_luce_io_stays_light():
+    code = (
+        "import sys, luce, luce.io; heavy = ['safetensors', 'onnx', 'onnxruntime', 'sklearn', 'matplotlib',"
+        " 'numba', 'pandas']; print([m for m in heavy if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------------------------------
+# Atomic writes
+# --------------------------------------------------------------------------------------------------
+
+
+def test_failed_write_leaves_the_old_file(tmp_path, model, monkeypatch):
+    est, _ = model
+    path = _saved(tmp_path, est)
+    before = path.read_bytes()
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(luce.io._atomic.os, "fsync", full_disk)
+    est.coef_ = est.coef_ * 2
+    with pytest.raises(OSError, match="No space left"):
+        luce.save(est, path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["m.luce"]  # no temporary file left behind
+
+
+def test_interrupted_write_leaves_the_old_file(tmp_path, model, monkeypatch):
+    est, _ = model
+    path = _saved(tmp_path, est)
+    before = path.read_bytes()
+    real_fdopen = os.fdopen
+
+    class HalfWriter:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            self.f.write(data[: len(data) // 2])
+            raise KeyboardInterrupt  # a crash half-way through
+
+    monkeypatch.setattr(luce.io._atomic.os, "fdopen", lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
+    with pytest.raises(KeyboardInterrupt):
+        luce.save(est, path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["m.luce"]
+
+
+def test_save_replaces_an_existing_model(tmp_path, model):
+    est, X = model
+    path = _saved(tmp_path, est)
+    est2 = Centroids(temperature=3.0).fit(X, np.arange(len(X)) % 2)
+    luce.save(est2, path)
+    assert luce.load(path).classes_.tolist() == [0, 1]
+    assert os.listdir(tmp_path) == ["m.luce"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Unreadable files: each kind says which and why
+# --------------------------------------------------------------------------------------------------
+
+
+def _reason(path, match=None):
+    with pytest.raises(ModelFormatError, match=match) as info:
+        luce.load(path)
+    assert info.value.path == str(path)
+    assert str(info.value).startswith(f"{path}: ")
+    return info.value.reason
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        luce.load(tmp_path / "nope.luce")
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "e.luce"
+    path.write_bytes(b"")
+    assert _reason(path, "is empty") == "empty"
+
+
+def _positions(data, rng, n_random=120):
+    """Byte positions to probe: the length field, around the header's end, the tail, and a sample."""
+    (n,) = struct.unpack("<Q", data[:8])
+    edges = {*range(16), *range(8 + n - 8, 8 + n + 8), *range(len(data) - 16, len(data))}
+    sample = rng.choice(len(data), size=min(n_random, len(data)), replace=False)
+    return sorted(p for p in edges | {int(i) for i in sample} if 0 <= p < len(data))
+
+
+def test_every_truncation_is_reported(tmp_path, model, rng):
+    est, _ = model
+    data = _saved(tmp_path, est).read_bytes()
+    path = tmp_path / "cut.luce"
+    for cut in _positions(data, rng)[1:]:
+        path.write_bytes(data[:cut])
+        assert _reason(path, "is truncated") == "truncated", cut
+
+
+def test_flipped_data_bit_is_corruption(tmp_path, model):
+    est, _ = model
+    path = _saved(tmp_path, est)
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x10  # inside intercept_
+    path.write_bytes(bytes(data))
+    assert _reason(path, r"array 'intercept_' fails its SHA-256 checksum") == "corrupted"
+
+
+def test_edited_metadata_is_corruption(tmp_path, model):
+    est, _ = model
+    path = _saved(tmp_path, est)
+    data = path.read_bytes()
+    edited = data.replace(b'\\"value\\":0.1', b'\\"value\\":0.2', 1)  # shrink, escaped inside the header
+    assert edited != data
+    path.write_bytes(edited)
+    assert _reason(path, "metadata fails its SHA-256 checksum") == "corrupted"
+
+
+def test_no_single_byte_change_loads_a_different_model(tmp_path, model, rng):
+    """Any one changed byte either raises ModelFormatError or (JSON whitespace) changes nothing."""
+    est, X = model
+    path = _saved(tmp_path, est)
+    data = path.read_bytes()
+    expected = est.predict_proba(X)
+    bad = tmp_path / "bad.luce"
+    reasons = set()
+    for i in _positions(data, rng):
+        flipped = bytearray(data)
+        flipped[i] ^= 0x04
+        bad.write_bytes(bytes(flipped))
+        try:
+            loaded = luce.load(bad)
+        except ModelFormatError as e:
+            reasons.add(e.reason)
+            continue
+        np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+        assert loaded.get_params() == est.get_params()
+    assert {"corrupted", "foreign", "truncated"} <= reasons
+
+
+def test_trailing_bytes_are_corruption(tmp_path, model):
+    est, _ = model
+    path = _saved(tmp_path, est)
+    path.write_bytes(path.read_bytes() + b"\0\0")
+    assert _reason(path, "2 unexpected bytes after its arrays") == "corrupted"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"sepal_length,species\n5.1,setosa\n", b"\x89PNG\r\n\x1a\n" + bytes(100), b"{}"],
+    ids=["csv", "png", "json"],
+)
+def test_other_files_are_foreign(tmp_path, content):
+    path = tmp_path / "x.luce"
+    path.write_bytes(content)
+    reason = _reason(path)
+    assert reason == ("truncated" if content == b"{}" else "foreign")
+
+
+def test_plain_safetensors_file_is_foreign(tmp_path):
+    path = tmp_path / "weights.safetensors"
+    path.write_bytes(save({"w": np.ones(3)}, metadata={"format": "pt"}))
+    assert _reason(path, r"a safetensors file but not a luce model \(format 'pt'\)") == "foreign"
+    path.write_bytes(save({"w": np.ones(3)}))
+    assert _reason(path, r"no luce metadata") == "foreign"
+
+
+def test_future_version(tmp_path, model):
+    est, _ = model
+    path = _saved(tmp_path, est)
+
+    def bump(header):
+        header["format_version"] = "2"
+        header["luce"] = "{a layout this luce cannot know"
+
+    out = _rewrite(path, tmp_path / "future.luce", edit_header=bump)
+    assert _reason(out, r"format version 2, newer than this luce .* upgrade luce") == "future-version"
+
+
+def test_unknown_estimator_is_never_imported(tmp_path, model):
+    est, _ = model
+    path = _saved(tmp_path, est)
+    for name in ("os.system", "subprocess", "LinearRegression"):
+
+        def rename(meta, name=name):
+            meta["model"]["estimator"] = name
+
+        out = _rewrite(path, tmp_path / "u.luce", edit_meta=rename)
+        before = set(sys.modules)
+        assert _reason(out, f"estimator of class '{name}', which this luce") == "unknown-estimator"
+        assert set(sys.modules) == before
+
+
+def test_unknown_parameter_is_incompatible(tmp_path, model):
+    est, _ = model
+
+    def add(meta):
+        meta["model"]["params"]["bogus"] = {"type": "int", "value": 1}
+
+    out = _rewrite(_saved(tmp_path, est), tmp_path / "p.luce", edit_meta=add)
+    assert _reason(out, "parameter\\(s\\) 'bogus' that this luce") == "incompatible"
+
+
+def test_malformed_metadata_with_valid_checksum(tmp_path, model):
+    est, _ = model
+
+    def break_it(meta):
+        meta["model"]["attributes"]["n_iter_"] = {"type": "float", "value": "lots"}
+
+    out = _rewrite(_saved(tmp_path, est), tmp_path / "m2.luce", edit_meta=break_it)
+    assert _reason(out, "malformed model metadata") == "corrupted"
+
+
+def test_tensor_swapped_for_another_is_corruption(tmp_path, model):
+    est, _ = model
+    path = _saved(tmp_path, est)
+    arrays = load_file(str(path))
+    arrays["coef_"] = arrays["coef_"] + 1.0
+    out = _rewrite(path, tmp_path / "t.luce", tensors=arrays)
+    assert _reason(out, "array 'coef_' fails its SHA-256 checksum") == "corrupted"
+    arrays["extra"] = np.zeros(2)
+    out = _rewrite(path, tmp_path / "t.luce", tensors={**load_file(str(path)), "extra": np.zeros(2)})
+    assert _reason(out, r"unexpected arrays \['extra'\]") == "corrupted"
+
+
+def test_no_pickle_in_the_load_path(tmp_path, model, monkeypatch):
+    import pickle
+
+    est, X = model
+    path = _saved(tmp_path, est)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("pickle used")
+
+    monkeypatch.setattr(pickle, "loads", forbidden)
+    monkeypatch.setattr(pickle, "load", forbidden)
+    monkeypatch.setattr(pickle, "Unpickler", forbidden)
+    np.testing.assert_array_equal(luce.load(path).predict_proba(X), est.predict_proba(X))
+
+
+# --------------------------------------------------------------------------------------------------
+# What cannot be saved
+# --------------------------------------------------------------------------------------------------
+
+
+def test_save_refuses_unknown_classes(tmp_path):
+    class Other:
+        def get_params(self, deep=True):
+            return {}
+
+    m = Other()
+    m.coef_ = np.ones(2)
+    with pytest.raises(
+        TypeError,
+        match=r"model must be a luce estimator \(.*SoftmaxRegression.*\), got .*Other; .*register_estimator",
+    ):
+        luce.save(m, tmp_path / "x.luce")
+
+
+def test_save_refuses_unfitted(tmp_path):
+    with pytest.raises(ValueError, match="not fitted"):
+        luce.save(Centroids(), tmp_path / "x.luce")
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        ({1, 2}, "odd_ is a set"),
+        (np.array(["2020-01-01"], dtype="datetime64[D]"), "odd_ has dtype datetime64"),
+        (np.array([1.0, None, object()], dtype=object), "odd_ holds a value of type object"),
+        ({1: "a"}, "non-string keys"),
+    ],
+    ids=["set", "datetime", "object", "int-keys"],
+)
+def test_save_refuses_unstorable_attributes(tmp_path, model, value, match):
+    est, _ = model
+    est.odd_ = value
+    with pytest.raises(TypeError, match=match):
+        luce.save(est, tmp_path / "x.luce")
+    assert not (tmp_path / "x.luce").exists()
+
+
+def test_save_refuses_nan_labels(tmp_path, rng):
+    X, y = _data(rng, LABELS["float"])
+    est = Centroids().fit(X, y)
+    est.classes_ = np.array([0.5, np.nan, 1.0])
+    with pytest.raises(TypeError, match="classes_ holds the non-finite value nan"):
+        luce.save(est, tmp_path / "x.luce")
+
+
+def test_save_argument_errors(tmp_path, model):
+    est, _ = model
+    with pytest.raises(TypeError, match="metadata must be a dict"):
+        luce.save(est, tmp_path / "x.luce", metadata=[1])
+    with pytest.raises(TypeError, match="metadata must be JSON-serialisable"):
+        luce.save(est, tmp_path / "x.luce", metadata={"f": object()})
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        luce.save(est, tmp_path / "no" / "x.luce")
+    with pytest.raises(IsADirectoryError):
+        luce.save(est, tmp_path)
+
+
+def test_register_estimator_errors():
+    with pytest.raises(ValueError, match="already registered"):
+        register_estimator(type("Other", (), {}), name="FormatTestCentroids")
+    with pytest.raises(ValueError, match="already registered"):
+        register_estimator(type("SoftmaxRegression", (), {}))
+    with pytest.raises(TypeError, match="must be a class"):
+        register_estimator(Centroids())
+    with pytest.raises(ValueError, match="export must be"):
+        register_estimator(Centroids, name="X2", export="tree")
+    assert register_estimator(Centroids, name="FormatTestCentroids", export="linear_softmax") is Centroids
