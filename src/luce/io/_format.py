@@ -26,8 +26,6 @@ import json
 import math
 import os
 import struct
-import sys
-from importlib import import_module
 from pathlib import Path
 
 import numpy as np
@@ -76,12 +74,13 @@ class ModelFormatError(ValueError):
 # The estimator whitelist
 # --------------------------------------------------------------------------------------------------
 
-# name -> (module, attribute, export kind). Only these fixed strings are ever imported.
+# The luce estimators, by their public name in the `luce` namespace -> export kind. They are looked up
+# with getattr(luce, name), i.e. through luce's own lazy table; nothing named in a file is imported.
 _BUILTIN = {
-    "SoftmaxRegression": ("luce.models", "SoftmaxRegression", "linear_softmax"),
-    "SigmoidRegression": ("luce.models", "SigmoidRegression", None),
-    "HierarchicalSoftmaxClassifier": ("luce.models", "HierarchicalSoftmaxClassifier", None),
-    "TemperatureScaling": ("luce.models", "TemperatureScaling", None),
+    "SoftmaxRegression": "linear_softmax",
+    "SigmoidRegression": None,
+    "HierarchicalSoftmaxClassifier": None,
+    "TemperatureScaling": None,
 }
 # name -> (class, export kind), filled by register_estimator.
 _REGISTERED: dict[str, tuple[type, str | None]] = {}
@@ -129,12 +128,19 @@ def _class_entry(cls) -> tuple[str, str | None] | None:
     for key, (registered, export) in _REGISTERED.items():
         if registered is cls:
             return key, export
-    spec = _BUILTIN.get(cls.__name__)
-    if spec is not None:
-        module = sys.modules.get(spec[0])
-        if module is not None and getattr(module, spec[1], None) is cls:
-            return cls.__name__, spec[2]
+    name = cls.__name__
+    if name in _BUILTIN and _builtin_class(name) is cls:
+        return name, _BUILTIN[name]
     return None
+
+
+def _builtin_class(name):
+    import luce
+
+    try:
+        return getattr(luce, name)
+    except (AttributeError, ImportError):  # not (yet) part of this luce
+        return None
 
 
 def _is_registered(value) -> bool:
@@ -148,8 +154,7 @@ def _known_names() -> list[str]:
 def _resolve(name, path) -> type:
     if name in _REGISTERED:
         return _REGISTERED[name][0]
-    spec = _BUILTIN.get(name) if isinstance(name, str) else None
-    cls = getattr(import_module(spec[0]), spec[1], None) if spec is not None else None
+    cls = _builtin_class(name) if isinstance(name, str) and name in _BUILTIN else None
     if cls is None:
         raise ModelFormatError(
             path,

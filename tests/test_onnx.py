@@ -1,0 +1,199 @@
+"""ONNX export, run in onnxruntime and compared with the model: identical labels, probabilities within 1e-5.
+
+The linear softmax model here is a stand-in whose weights come from scikit-learn's LogisticRegression
+and whose probabilities come from scipy.special.softmax, so the exporter is checked against code it
+does not share.
+"""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import scipy.special
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+
+import luce
+from luce.io import register_estimator
+
+
+@register_estimator(name="OnnxTestLinearSoftmax", export="linear_softmax")
+class LinearSoftmax:
+    """softmax((X @ coef_.T + intercept_) / temperature_) with weights fitted by scikit-learn."""
+
+    def __init__(self, C=1.0, temperature=1.0):
+        self.C = C
+        self.temperature = temperature
+
+    def get_params(self, deep=True):
+        return {"C": self.C, "temperature": self.temperature}
+
+    def fit(self, X, y, feature_names=None):
+        self.classes_, index = np.unique(y, return_inverse=True)
+        lr = LogisticRegression(C=self.C, max_iter=1000).fit(X, index)
+        if lr.coef_.shape[0] == 1:  # binary: softmax([0, z]) == sigmoid(z)
+            self.coef_ = np.vstack([np.zeros_like(lr.coef_), lr.coef_])
+            self.intercept_ = np.array([0.0, lr.intercept_[0]])
+        else:
+            self.coef_, self.intercept_ = lr.coef_, lr.intercept_
+        self.temperature_ = float(self.temperature)
+        self.n_features_in_ = X.shape[1]
+        if feature_names is not None:
+            self.feature_names_in_ = np.asarray(feature_names, dtype=object)
+        return self
+
+    def predict_proba(self, X):
+        return scipy.special.softmax((X @ self.coef_.T + self.intercept_) / self.temperature_, axis=1)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(X @ self.coef_.T + self.intercept_, axis=1)]
+
+
+@register_estimator(name="OnnxTestNotSoftmax")
+class NotSoftmax(LinearSoftmax):
+    """Registered for model files, but not declared exportable as a linear softmax."""
+
+
+NAMES = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
+
+
+def _run(path, X, dtype=np.float32):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    label, proba = session.run(["label", "probabilities"], {"X": np.asarray(X, dtype=dtype)})
+    return label, proba
+
+
+def _check(model, path, X, atol=1e-5, dtype=np.float32):
+    label, proba = _run(path, X, dtype)
+    assert proba.dtype == dtype and proba.shape == (len(X), len(model.classes_))
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=0, atol=atol)
+    assert label.tolist() == model.predict(X).tolist()
+    return label, proba
+
+
+LABELINGS = {
+    "int": lambda y: y,
+    "str": lambda y: NAMES[y],
+    "object-str": lambda y: NAMES[y].astype(object),
+    "negative-int": lambda y: y * 7 - 30,
+    "float": lambda y: y / 4.0,
+}
+
+
+@pytest.mark.parametrize("labeling", LABELINGS.values(), ids=LABELINGS.keys())
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 3.0])
+def test_digits_test_set_matches(tmp_path, digits, labeling, temperature):
+    X, y = digits
+    y = labeling(y)
+    model = LinearSoftmax(temperature=temperature).fit(X[:1200], y[:1200])
+    path = luce.export_onnx(model, tmp_path / "digits.onnx")
+    assert path == tmp_path / "digits.onnx"
+    label, _ = _check(model, path, X[1200:])
+    assert type(label.tolist()[0]) is type(np.asarray(y).tolist()[0])  # int, str or float labels
+
+
+def test_float64_graph_matches_to_rounding(tmp_path, digits):
+    X, y = digits
+    model = LinearSoftmax(temperature=0.7).fit(X[:1200], NAMES[y[:1200]])
+    path = luce.export_onnx(model, tmp_path / "d64.onnx", dtype="float64")
+    _check(model, path, X[1200:], atol=1e-12, dtype=np.float64)
+
+
+@pytest.mark.parametrize("labels", [np.array([False, True]), np.array(["no", "yes"]), np.array([0, 1])])
+def test_binary(tmp_path, rng, labels):
+    X = rng.normal(size=(200, 5))
+    y = labels[(X[:, 0] + 0.5 * rng.normal(size=200) > 0).astype(int)]
+    model = LinearSoftmax(C=10.0).fit(X[:150], y[:150])
+    _check(model, luce.export_onnx(model, tmp_path / "b.onnx"), X[150:])
+
+
+def test_large_logits_do_not_overflow(tmp_path, rng):
+    X = rng.normal(size=(100, 3))
+    y = np.array(["a", "b", "c"])[np.argmax(X, axis=1)]
+    model = LinearSoftmax(C=1e6).fit(X, y)
+    model.coef_ = model.coef_ * 1000.0  # logits in the thousands: exp overflows without the max shift
+    _, proba = _check(model, luce.export_onnx(model, tmp_path / "big.onnx"), X)
+    assert np.isfinite(proba).all()
+
+
+def test_metadata_and_graph(tmp_path, digits):
+    X, y = digits
+    names = [f"pixel_{i // 8}_{i % 8}" for i in range(64)]
+    model = LinearSoftmax(temperature=2.5).fit(X[:500], NAMES[y[:500]], feature_names=names)
+    path = luce.export_onnx(model, tmp_path / "m.onnx")
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(props["classes"]) == sorted(NAMES.tolist())
+    assert props["classes_dtype"] == "<U5"
+    assert json.loads(props["feature_names"]) == names
+    assert float(props["temperature"]) == 2.5
+    assert props["estimator"] == "OnnxTestLinearSoftmax" and props["luce_version"] == luce.__version__
+    assert props["n_features"] == "64"
+    assert [n.op_type for n in proto.graph.node] == ["MatMul", "Add", "Softmax", "ArgMax", "Gather"]
+    assert [i.name for i in proto.graph.input] == ["X"]
+    assert [o.name for o in proto.graph.output] == ["label", "probabilities"]
+    assert proto.producer_name == "luce"
+    assert proto.opset_import[0].version == 17
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "N" and dims[1].dim_value == 64
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # atomic write left nothing behind
+
+
+def test_batch_of_one_and_empty_batch(tmp_path, digits):
+    X, y = digits
+    model = LinearSoftmax().fit(X[:300], y[:300])
+    path = luce.export_onnx(model, tmp_path / "m.onnx")
+    _check(model, path, X[:1])
+    label, proba = _run(path, X[:0])
+    assert label.shape == (0,) and proba.shape == (0, 10)
+
+
+def test_newer_opset(tmp_path, digits):
+    X, y = digits
+    model = LinearSoftmax().fit(X[:300], NAMES[y[:300]])
+    path = luce.export_onnx(model, tmp_path / "m.onnx", opset=19)
+    assert onnx.load(str(path)).opset_import[0].version == 19
+    _check(model, path, X[300:400])
+
+
+def test_export_errors(tmp_path, digits):
+    X, y = digits
+    with pytest.raises(TypeError, match=r"model must be a linear softmax model .* got LogisticRegression"):
+        luce.export_onnx(LogisticRegression(), tmp_path / "x.onnx")
+    with pytest.raises(TypeError, match="got NotSoftmax"):
+        luce.export_onnx(NotSoftmax().fit(X[:100], y[:100]), tmp_path / "x.onnx")
+    with pytest.raises(ValueError, match=r"model is not fitted \(no coef_, intercept_, classes_\)"):
+        luce.export_onnx(LinearSoftmax(), tmp_path / "x.onnx")
+    model = LinearSoftmax().fit(X[:100], y[:100])
+    with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64', got 'int32'"):
+        luce.export_onnx(model, tmp_path / "x.onnx", dtype="int32")
+    with pytest.raises(ValueError, match="opset must be an int >= 13, got 11"):
+        luce.export_onnx(model, tmp_path / "x.onnx", opset=11)
+    model.classes_ = np.array([1, "one", *range(8)], dtype=object)
+    with pytest.raises(TypeError, match="classes_ mixes int, str; relabel"):
+        luce.export_onnx(model, tmp_path / "x.onnx")
+    model.classes_ = np.arange(9)
+    with pytest.raises(
+        ValueError, match=r"inconsistent: coef_ \(10, 64\), intercept_ \(10,\), classes_ \(9,\)"
+    ):
+        luce.export_onnx(model, tmp_path / "x.onnx")
+    model.classes_ = np.arange(10)
+    model.coef_ = np.where(np.arange(64) == 3, np.nan, model.coef_)
+    with pytest.raises(ValueError, match="contain NaN or inf"):
+        luce.export_onnx(model, tmp_path / "x.onnx")
+    model = LinearSoftmax().fit(X[:100], y[:100])
+    model.temperature_ = 0.0
+    with pytest.raises(ValueError, match=r"temperature_ must be finite and > 0, got 0\.0"):
+        luce.export_onnx(model, tmp_path / "x.onnx")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        luce.export_onnx(LinearSoftmax().fit(X[:100], y[:100]), tmp_path / "no" / "x.onnx")
+    assert not list(tmp_path.iterdir())
