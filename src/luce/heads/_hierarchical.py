@@ -1,0 +1,210 @@
+r"""Hierarchical softmax: a binary tree over the classes and the probabilities it defines.
+
+The tree is built by Huffman coding of the class frequencies (Mikolov et al. 2013; fastText, Joulin et al.
+2017): frequent classes sit near the root, so the expected path length — the training cost per example —
+is at most the entropy of the class distribution plus one bit, and never more than ``⌈log2 K⌉ + 1``
+for near-uniform classes.
+
+Every internal node ``j`` (``K - 1`` of them) owns a weight vector ``w_j`` and a bias ``b_j``, and sends
+an input right with probability ``σ(s_j)``, ``s_j = w_j·x + b_j``, left with ``σ(-s_j)``. A class is the
+leaf at the end of its path ``n_1 … n_L`` (root first) with codes ``c_l ∈ {0: left, 1: right}``:
+
+.. math:: \log P(y = k \mid x) = \sum_{l=1}^{L_k} \log \sigma\big((2c_l - 1)\, s_{n_l}(x)\big)
+
+Since ``σ(s) + σ(-s) = 1`` at every node, the leaf probabilities sum to one exactly (in exact
+arithmetic), with no normaliser over the ``K`` classes.
+
+The tree is stored as plain integer arrays (a model file holds them as tensors):
+
+``children`` (K-1, 2)
+    the left (code 0) and right (code 1) child of each internal node; ``c >= 0`` is an internal node,
+    ``c < 0`` the leaf of class ``-c - 1``.
+``parents`` (K-1,)
+    the parent of each internal node, ``-1`` for the root. Internal nodes are numbered breadth first,
+    so the root is node 0 and every parent comes before its children.
+``paths``, ``codes`` (K, L)
+    the internal nodes from the root to each class's leaf and the branch taken at each, padded with
+    ``-1`` / ``0`` beyond the class's depth; ``L`` is the largest depth.
+``depths`` (K,)
+    the path length of each class.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+__all__ = ["HuffmanTree", "huffman_tree", "log_sigmoid_np", "tree_from_arrays"]
+
+
+class HuffmanTree:
+    """The arrays of a binary tree over ``n_classes`` leaves (see the module docstring)."""
+
+    __slots__ = ("children", "codes", "depths", "parents", "paths")
+
+    def __init__(self, children, parents, paths, codes, depths):
+        self.children = children
+        self.parents = parents
+        self.paths = paths
+        self.codes = codes
+        self.depths = depths
+
+    @property
+    def n_classes(self) -> int:
+        return self.depths.shape[0]
+
+    def as_dict(self) -> dict:
+        return {
+            "children": self.children,
+            "parents": self.parents,
+            "paths": self.paths,
+            "codes": self.codes,
+            "depths": self.depths,
+        }
+
+
+def huffman_tree(counts) -> HuffmanTree:
+    """Huffman tree over classes with the given frequencies (counts or summed sample weights).
+
+    The two least frequent subtrees are merged repeatedly; the first one taken becomes the left child
+    (code 0). Ties are broken by creation order (leaves in class order first), so the tree is a
+    deterministic function of ``counts``.
+
+    Parameters
+    ----------
+    counts : array_like, shape (K,)
+        Non-negative, finite frequencies, ``K >= 2``.
+
+    Returns
+    -------
+    HuffmanTree
+
+    Examples
+    --------
+    >>> from luce.heads._hierarchical import huffman_tree
+    >>> tree = huffman_tree([5, 1, 1, 3])
+    >>> tree.depths  # the frequent class is one step from the root
+    array([1, 3, 3, 2])
+    >>> tree.paths[1], tree.codes[1]
+    (array([0, 1, 2]), array([1, 0, 0], dtype=int8))
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 1 or counts.shape[0] < 2:
+        raise ValueError(f"counts must have shape (K,) with K >= 2 classes, got shape {counts.shape}")
+    if not np.all(np.isfinite(counts)) or np.any(counts < 0):
+        raise ValueError("counts must be finite and non-negative")
+    n_classes = counts.shape[0]
+    # Heap items: (frequency, creation order, node). Leaves are nodes -1..-K, internal nodes 0.. in
+    # creation order (renumbered breadth first below).
+    heap = [(float(c), k, -k - 1) for k, c in enumerate(counts)]
+    heapq.heapify(heap)
+    raw_children = []
+    order = n_classes
+    while len(heap) > 1:
+        fa, _, a = heapq.heappop(heap)
+        fb, _, b = heapq.heappop(heap)
+        raw_children.append((a, b))
+        heapq.heappush(heap, (fa + fb, order, len(raw_children) - 1))
+        order += 1
+    root = len(raw_children) - 1
+
+    # Breadth-first renumbering: root 0, parents before children.
+    n_internal = n_classes - 1
+    new_id = np.empty(n_internal, dtype=np.int64)
+    queue = [root]
+    head = 0
+    while head < len(queue):
+        node = queue[head]
+        new_id[node] = head
+        head += 1
+        for child in raw_children[node]:
+            if child >= 0:
+                queue.append(child)
+    children = np.empty((n_internal, 2), dtype=np.int64)
+    parents = np.full(n_internal, -1, dtype=np.int64)
+    for old, (a, b) in enumerate(raw_children):
+        j = new_id[old]
+        for side, child in enumerate((a, b)):
+            if child >= 0:
+                children[j, side] = new_id[child]
+                parents[new_id[child]] = j
+            else:
+                children[j, side] = child
+    return _paths_from_children(children, parents)
+
+
+def _paths_from_children(children, parents) -> HuffmanTree:
+    n_internal = children.shape[0]
+    n_classes = n_internal + 1
+    depth_node = np.zeros(n_internal, dtype=np.int64)
+    for j in range(1, n_internal):  # parents precede children
+        depth_node[j] = depth_node[parents[j]] + 1
+    leaf_parent = np.empty(n_classes, dtype=np.int64)
+    leaf_code = np.empty(n_classes, dtype=np.int8)
+    for j in range(n_internal):
+        for side in (0, 1):
+            c = children[j, side]
+            if c < 0:
+                leaf_parent[-c - 1] = j
+                leaf_code[-c - 1] = side
+    depths = depth_node[leaf_parent] + 1
+    max_depth = int(depths.max())
+    paths = np.full((n_classes, max_depth), -1, dtype=np.int64)
+    codes = np.zeros((n_classes, max_depth), dtype=np.int8)
+    for k in range(n_classes):
+        node, code, level = leaf_parent[k], leaf_code[k], depths[k] - 1
+        while node >= 0:
+            paths[k, level] = node
+            codes[k, level] = code
+            parent = parents[node]
+            if parent >= 0:
+                code = 0 if children[parent, 0] == node else 1
+            node, level = parent, level - 1
+    return HuffmanTree(children, parents, paths, codes, depths)
+
+
+def tree_from_arrays(children, parents, paths, codes, depths, n_classes) -> HuffmanTree:
+    """Rebuild a tree from stored arrays, checking that they describe one binary tree over the classes.
+
+    Raises ValueError naming the inconsistent array (a model file that was edited or truncated).
+    """
+    arrays = {
+        "children": np.asarray(children),
+        "parents": np.asarray(parents),
+        "paths": np.asarray(paths),
+        "codes": np.asarray(codes),
+        "depths": np.asarray(depths),
+    }
+    for name, arr in arrays.items():
+        if arr.dtype.kind not in "iu":
+            raise ValueError(f"tree array {name} must be integer, got dtype {arr.dtype}")
+    ch = arrays["children"].astype(np.int64)
+    if ch.shape != (n_classes - 1, 2):
+        raise ValueError(f"tree array children must have shape ({n_classes - 1}, 2), got {ch.shape}")
+    par = arrays["parents"].astype(np.int64)
+    if par.shape != (n_classes - 1,):
+        raise ValueError(f"tree array parents must have shape ({n_classes - 1},), got {par.shape}")
+    leaves = np.sort(-ch[ch < 0] - 1)
+    internal = np.sort(ch[ch >= 0])
+    if not (
+        np.array_equal(leaves, np.arange(n_classes))
+        and np.array_equal(internal, np.arange(1, n_classes - 1))
+        and par[0] == -1
+        and np.all(par[1:] < np.arange(1, n_classes - 1))
+        and np.all(par[1:] >= 0)
+    ):
+        raise ValueError("tree arrays children/parents do not describe a binary tree over the classes")
+    for j in range(1, n_classes - 1):
+        if j not in ch[par[j]]:
+            raise ValueError("tree arrays children/parents disagree")
+    rebuilt = _paths_from_children(ch, par)
+    for name in ("paths", "codes", "depths"):
+        if not np.array_equal(arrays[name], getattr(rebuilt, name)):
+            raise ValueError(f"tree array {name} does not match children/parents")
+    return rebuilt
+
+
+def log_sigmoid_np(s):
+    """``log σ(s) = -log1p(exp(-|s|)) + min(s, 0)``: accurate for every ``s`` (no overflow, no 0·inf)."""
+    return np.minimum(s, 0.0) - np.log1p(np.exp(-np.abs(s)))
