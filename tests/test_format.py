@@ -152,6 +152,19 @@ def test_round_trip_identical_predictions(tmp_path, rng, labels):
     assert loaded.temperature_ == 0.8 and loaded.n_features_in_ == 4
 
 
+def test_random_generator_parameters_are_not_stored(tmp_path, rng):
+    X, y = _data(rng, LABELS["str"])
+    model = Centroids().fit(X, y)
+    for generator, name in [
+        (np.random.RandomState(0), "RandomState"),
+        (np.random.default_rng(0), "Generator"),
+    ]:
+        model.shrink = generator
+        path = _saved(tmp_path, model)
+        assert luce.load(path).shrink == 0.0
+        assert read_metadata(path)["model"]["dropped_params"] == {"shrink": name}
+
+
 def test_callable_parameters_are_not_stored(tmp_path, rng):
     seen = []
     X, y = _data(rng, LABELS["int64"])
@@ -172,6 +185,7 @@ def test_values_of_every_storable_kind(tmp_path, model):
     est.flag_ = True
     est.text_ = "héllo"
     est.nested_ = {"k": [1, (2, "3")], "empty": []}
+    est.weights_ = {0: 1.5, "b": 2, np.int64(7): None, 2.5: [1.0]}
     est.big_endian_ = np.arange(6, dtype=">f8").reshape(2, 3)
     est.fortran_ = np.asfortranarray(np.arange(6, dtype=np.int32).reshape(2, 3))
     est.empty_ = np.zeros((0, 3), dtype=np.float32)
@@ -186,6 +200,8 @@ def test_values_of_every_storable_kind(tmp_path, model):
     assert np.isnan(loaded.nan_)
     assert loaded.none_ is None and loaded.flag_ is True and loaded.text_ == "héllo"
     assert loaded.nested_ == {"k": [1, (2, "3")], "empty": []}
+    assert loaded.weights_ == {0: 1.5, "b": 2, 7: None, 2.5: [1.0]}
+    assert [type(k) for k in loaded.weights_] == [int, str, np.int64, float]
     np.testing.assert_array_equal(loaded.big_endian_, est.big_endian_)
     assert loaded.big_endian_.dtype == np.dtype("<f8")
     np.testing.assert_array_equal(loaded.fortran_, est.fortran_)
@@ -545,9 +561,9 @@ def test_save_refuses_unfitted(tmp_path):
         ({1, 2}, "odd_ is a set"),
         (np.array(["2020-01-01"], dtype="datetime64[D]"), "odd_ has dtype datetime64"),
         (np.array([1.0, None, object()], dtype=object), "odd_ holds a value of type object"),
-        ({1: "a"}, "non-string keys"),
+        ({(1, 2): "a"}, "a dict with a key of type tuple"),
     ],
-    ids=["set", "datetime", "object", "int-keys"],
+    ids=["set", "datetime", "object", "tuple-keys"],
 )
 def test_save_refuses_unstorable_attributes(tmp_path, model, value, match):
     est, _ = model

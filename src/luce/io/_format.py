@@ -258,9 +258,18 @@ def _encode(value, where, ctx):
         items = [_encode(v, f"{where}[{i}]", ctx) for i, v in enumerate(value)]
         return {"type": "tuple" if isinstance(value, tuple) else "list", "items": items}
     if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
-            raise _NotStorable(f"{where} is a dict with non-string keys")
-        return {"type": "dict", "items": {k: _encode(v, f"{where}[{k!r}]", ctx) for k, v in value.items()}}
+        if all(type(k) is str for k in value):
+            return {
+                "type": "dict",
+                "items": {k: _encode(v, f"{where}[{k!r}]", ctx) for k, v in value.items()},
+            }
+        # Other keys (class labels in class_weight, say): a list of [key, value] pairs.
+        pairs = []
+        for k, v in value.items():
+            if not isinstance(k, str | int | float | bool | np.generic) or isinstance(k, np.ndarray):
+                raise _NotStorable(f"{where} is a dict with a key of type {type(k).__name__}")
+            pairs.append([_encode(k, f"{where} key", ctx), _encode(v, f"{where}[{k!r}]", ctx)])
+        return {"type": "dict_pairs", "items": pairs}
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "biuf" and ctx is not None:
             return ctx.add_tensor(where, value)
@@ -298,6 +307,8 @@ def _decode(node, tensors, path):
         return items if t == "list" else tuple(items)
     if t == "dict":
         return {k: _decode(v, tensors, path) for k, v in node["items"].items()}
+    if t == "dict_pairs":
+        return {_decode(k, tensors, path): _decode(v, tensors, path) for k, v in node["items"]}
     if t == "array":
         return _array_from_json(node)
     if t == "tensor":
@@ -337,8 +348,11 @@ def _encode_estimator(est, prefix, ctx) -> dict:
     name, _ = _class_entry(type(est))
     params, dropped = {}, {}
     for key, value in est.get_params(deep=False).items():
-        if callable(value) and not isinstance(value, type) and not _is_registered(value):
-            # Runtime hooks (progress callbacks, loggers) are not part of the model.
+        runtime = isinstance(value, np.random.RandomState | np.random.Generator) or (
+            callable(value) and not isinstance(value, type) and not _is_registered(value)
+        )
+        if runtime:
+            # Runtime objects (progress callbacks, random generators) are not part of the fitted model.
             dropped[key] = type(value).__name__
             continue
         params[key] = _encode(value, f"{prefix}{key}", ctx)
