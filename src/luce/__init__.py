@@ -9,16 +9,27 @@ Numba, Dask, ONNX, matplotlib) is imported on first use of a name that needs it.
 from importlib import import_module
 
 from .functional import (
+    OnlineSoftmax,
+    entmax15,
+    entmax15_vjp,
+    entmax_bisect,
+    entmax_bisect_vjp,
+    gumbel_softmax,
     hardmax,
     log_sigmoid,
     log_softmax,
     log_softmax_vjp,
     logsumexp,
+    sample,
     sigmoid,
     softmax,
     softmax_jacobian,
     softmax_vjp,
+    sparsemax,
+    sparsemax_vjp,
+    topk_softmax,
 )
+from .losses import binary_cross_entropy_with_logits, cross_entropy, entmax15_loss, sparsemax_loss
 
 __version__ = "0.1.0"
 
@@ -26,17 +37,31 @@ __version__ = "0.1.0"
 _LAZY = {}
 
 __all__ = [
+    "OnlineSoftmax",
     "__version__",
     # functional: the softmax family
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "entmax15",
+    "entmax15_loss",
+    "entmax15_vjp",
+    "entmax_bisect",
+    "entmax_bisect_vjp",
+    "gumbel_softmax",
     "hardmax",
     "log_sigmoid",
     "log_softmax",
     "log_softmax_vjp",
     "logsumexp",
+    "sample",
     "sigmoid",
     "softmax",
     "softmax_jacobian",
     "softmax_vjp",
+    "sparsemax",
+    "sparsemax_loss",
+    "sparsemax_vjp",
+    "topk_softmax",
 ]
 
 
