@@ -91,7 +91,7 @@ def loss_grad(X, y, sw, paths, codes, depths, W, b, gW, gb):
 @njit(cache=True, error_model="numpy")
 def sgd_epoch(
     X, y, sw, order, paths, codes, depths, V, b, scale, lrs, reg, batch_size, fit_intercept,
-    gbuf, gbbuf, mark, touched,
+    gbuf, gbbuf, mark, touched, explode,
 ):  # fmt: skip
     """One epoch of mini-batch SGD on the full objective, touching only the nodes on each path.
 
@@ -102,7 +102,8 @@ def sgd_epoch(
     batch's gradient is an unbiased estimate of the full gradient. ``lrs`` has one learning rate per batch.
 
     Returns ``(loss_sum, scale)``: Σ sw_i·nll_i over the epoch, each at the weights its batch saw, and
-    the final scale.
+    the final scale. A batch whose mean loss is not finite or exceeds ``explode`` stops the epoch
+    before its update, with ``loss_sum = nan`` (the caller restores a snapshot and lowers the rate).
     """
     n = order.shape[0]
     d = X.shape[1]
@@ -111,6 +112,7 @@ def sgd_epoch(
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         n_touched = 0
+        batch_total = 0.0
         for t in range(start, stop):
             i = order[t]
             k = y[i]
@@ -120,7 +122,7 @@ def sgd_epoch(
                 node = paths[k, level]
                 s = scale * _dot(x, V[node]) + b[node]
                 code = codes[k, level]
-                total -= w_i * _log_sigmoid(s if code == 1 else -s)
+                batch_total -= w_i * _log_sigmoid(s if code == 1 else -s)
                 g = w_i * (_sigmoid(s) - code)
                 if mark[node] == 0:
                     mark[node] = 1
@@ -130,6 +132,15 @@ def sgd_epoch(
                 for j in range(d):
                     row[j] += g * x[j]
                 gbbuf[node] += g
+        total += batch_total
+        diverged = not (batch_total / (stop - start) <= explode)  # also catches NaN
+        if diverged:
+            for t in range(n_touched):
+                node = touched[t]
+                gbuf[node, :] = 0.0
+                gbbuf[node] = 0.0
+                mark[node] = 0
+            return math.nan, scale
         eta = lrs[step] / (stop - start)
         scale *= 1.0 - lrs[step] * reg
         inv = eta / scale

@@ -1,0 +1,352 @@
+"""Hierarchical softmax: the Huffman tree, exact probabilities, best-first top-k, solvers, sklearn checks."""
+
+import heapq
+import math
+
+import numpy as np
+import pytest
+import scipy.optimize
+from scipy.special import log_expit
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import luce
+from luce import HierarchicalSoftmaxClassifier
+from luce._kernels import _numba_heads
+from luce.heads._hierarchical import huffman_tree, tree_from_arrays
+
+# -- references written here, independent of the kernels -------------------------------------------
+
+
+def brute_log_proba(W, b, paths, codes, depths, X):
+    """log P(k | x) for every class by walking each class's path with scipy's log_expit."""
+    out = np.empty((X.shape[0], depths.shape[0]))
+    for k in range(depths.shape[0]):
+        nodes = paths[k, : depths[k]]
+        signs = 2.0 * codes[k, : depths[k]] - 1.0
+        out[:, k] = log_expit((X @ W[nodes].T + b[nodes]) * signs).sum(axis=1)
+    return out
+
+
+def brute_objective(theta, X, y, sw, tree, lam, fit_intercept=True):
+    n_int, d = tree.children.shape[0], X.shape[1]
+    W = theta[: n_int * d].reshape(n_int, d)
+    b = theta[n_int * d :] if fit_intercept else np.zeros(n_int)
+    lp = brute_log_proba(W, b, tree.paths, tree.codes, tree.depths, X)
+    return -np.sum(sw * lp[np.arange(len(y)), y]) / sw.sum() + 0.5 * lam * np.sum(W * W)
+
+
+def huffman_cost(freqs):
+    """Optimal expected code length × total (sum of merged weights), the classic Huffman identity."""
+    heap = list(map(float, freqs))
+    heapq.heapify(heap)
+    cost = 0.0
+    while len(heap) > 1:
+        merged = heapq.heappop(heap) + heapq.heappop(heap)
+        cost += merged
+        heapq.heappush(heap, merged)
+    return cost
+
+
+def blobs(rng, n_classes=12, n=600, d=5, spread=3.0, zipf=1.0):
+    p = 1.0 / np.arange(1, n_classes + 1) ** zipf
+    y = rng.choice(n_classes, size=n, p=p / p.sum())
+    y[:n_classes] = np.arange(n_classes)  # every class present
+    centers = spread * rng.standard_normal((n_classes, d))
+    return centers[y] + rng.standard_normal((n, d)), y
+
+
+# -- the tree ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 7, 64, 301])
+def test_huffman_tree_is_an_optimal_prefix_code(n_classes, rng):
+    counts = rng.integers(1, 1000, n_classes).astype(float)
+    tree = huffman_tree(counts)
+    depths = tree.depths
+    # a full binary tree: Kraft's sum is exactly one
+    assert math.fsum(2.0 ** -depths.astype(float)) == 1.0
+    # optimal: the weighted path length equals the Huffman cost computed independently
+    assert np.dot(counts, depths) == pytest.approx(huffman_cost(counts), rel=1e-12)
+    p = counts / counts.sum()
+    entropy = -np.sum(p * np.log2(p))
+    assert entropy <= np.dot(p, depths) < entropy + 1
+    # following each class's codes from the root through children ends at its own leaf
+    for k in range(n_classes):
+        node = 0
+        for level in range(depths[k]):
+            assert tree.paths[k, level] == node
+            node = tree.children[node, tree.codes[k, level]]
+        assert node == -k - 1
+        assert np.all(tree.paths[k, depths[k] :] == -1)
+    # breadth-first numbering: parents come before children
+    assert tree.parents[0] == -1 and np.all(tree.parents[1:] < np.arange(1, n_classes - 1))
+
+
+def test_huffman_tree_edge_cases():
+    uniform = huffman_tree(np.ones(8))
+    np.testing.assert_array_equal(uniform.depths, 3)
+    skewed = huffman_tree([2.0**-k for k in range(6)])
+    np.testing.assert_array_equal(skewed.depths, [1, 2, 3, 4, 5, 5])
+    assert huffman_tree([0.0, 0.0, 5.0]).depths.max() == 2  # zero counts are allowed
+    with pytest.raises(ValueError, match="K >= 2"):
+        huffman_tree([1.0])
+    with pytest.raises(ValueError, match="non-negative"):
+        huffman_tree([1.0, -1.0])
+
+
+def test_tree_from_arrays_round_trip_and_corruption(rng):
+    tree = huffman_tree(rng.integers(1, 50, 9))
+    again = tree_from_arrays(**tree.as_dict(), n_classes=9)
+    for key, value in tree.as_dict().items():
+        np.testing.assert_array_equal(getattr(again, key), value)
+    bad = tree.as_dict()
+    bad["children"] = bad["children"].copy()
+    bad["children"][0] = bad["children"][0, ::-1]
+    with pytest.raises(ValueError, match="does not match"):
+        tree_from_arrays(**bad, n_classes=9)
+    bad = tree.as_dict()
+    bad["children"] = np.where(bad["children"] == -1, -2, bad["children"])
+    with pytest.raises(ValueError, match="binary tree"):
+        tree_from_arrays(**bad, n_classes=9)
+
+
+# -- probabilities and search -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(7)
+    X, y = blobs(rng, n_classes=40, n=1500, d=6, spread=2.0)
+    clf = HierarchicalSoftmaxClassifier(reg_strength=1e-3, max_iter=60, tol=1e-5)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)
+    return clf, X[:200]
+
+
+def test_predict_proba_is_exact_and_normalised(fitted):
+    clf, X = fitted
+    proba = clf.predict_proba(X)
+    assert proba.shape == (200, 40)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    ref = brute_log_proba(
+        clf.node_coef_, clf.node_intercept_, clf.tree_paths_, clf.tree_codes_, clf.tree_depths_, X
+    )
+    np.testing.assert_allclose(clf.predict_log_proba(X), ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(proba, np.exp(ref), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("k", [1, 3, 40])
+def test_topk_and_predict_equal_argsort_of_predict_proba(fitted, k):
+    clf, X = fitted
+    proba = clf.predict_proba(X)
+    order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+    labels, top_p = clf.predict_topk(X, k, return_proba=True)
+    np.testing.assert_array_equal(labels, clf.classes_[order])
+    np.testing.assert_allclose(top_p, np.take_along_axis(proba, order, axis=1), rtol=1e-12)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
+
+
+def test_best_first_search_scores_few_nodes(rng):
+    # Well separated classes: the top class is found after about one path, not all K - 1 nodes.
+    X, y = blobs(rng, n_classes=64, n=1000, d=64, spread=1.0)
+    clf = HierarchicalSoftmaxClassifier(reg_strength=1e-2, max_iter=400).fit(X, y)
+    Xc = np.ascontiguousarray(X[:300])
+    idx = np.empty((300, 1), dtype=np.int64)
+    logp = np.empty((300, 1))
+    visited = np.empty(300, dtype=np.int64)
+    _numba_heads.topk_best_first(
+        Xc, clf.node_coef_, clf.node_intercept_, clf.tree_children_, 1, idx, logp, visited
+    )
+    assert np.median(visited) <= 2 * clf.tree_depths_.max() < 63
+    np.testing.assert_array_equal(clf.classes_[idx[:, 0]], clf.predict(Xc))
+
+
+# -- solvers ----------------------------------------------------------------------------------------
+
+
+def test_lbfgs_reaches_the_optimum_of_the_brute_force_objective(rng):
+    X, y = blobs(rng, n_classes=6, n=300, d=3, spread=1.5)
+    sw = rng.uniform(0.5, 2.0, 300)
+    lam = 1e-2
+    clf = HierarchicalSoftmaxClassifier(reg_strength=lam, tol=1e-10, max_iter=500).fit(X, y, sw)
+    tree = huffman_tree(np.bincount(y, weights=sw))
+    np.testing.assert_array_equal(clf.tree_children_, tree.children)
+    theta = np.concatenate([clf.node_coef_.ravel(), clf.node_intercept_])
+    f = brute_objective(theta, X, y, sw, tree, lam)
+    ref = scipy.optimize.minimize(
+        brute_objective, np.zeros_like(theta), args=(X, y, sw, tree, lam), method="BFGS", tol=1e-12
+    )
+    assert f == pytest.approx(ref.fun, rel=1e-9)
+    assert clf.loss_curve_[-1] == pytest.approx(f, rel=1e-12)
+    np.testing.assert_allclose(theta, ref.x, atol=2e-4)
+
+
+def test_loss_gradient_kernel_matches_finite_differences(rng):
+    X, y = blobs(rng, n_classes=5, n=40, d=3)
+    tree = huffman_tree(np.bincount(y))
+    sw = rng.uniform(0.5, 2.0, 40)
+    sw /= sw.sum()
+    W, b = rng.standard_normal((4, 3)), rng.standard_normal(4)
+    gW, gb = np.zeros_like(W), np.zeros_like(b)
+    loss = _numba_heads.loss_grad(X, y, sw, tree.paths, tree.codes, tree.depths, W, b, gW, gb)
+    theta = np.concatenate([W.ravel(), b])
+    assert loss == pytest.approx(brute_objective(theta, X, y, sw, tree, 0.0), rel=1e-13)
+    h = 1e-5
+    fd = np.empty_like(theta)
+    for j in range(theta.size):
+        e = np.zeros_like(theta)
+        e[j] = h
+        vals = [brute_objective(theta + s * e, X, y, sw, tree, 0.0) for s in (2, 1, -1, -2)]
+        fd[j] = (-vals[0] + 8 * vals[1] - 8 * vals[2] + vals[3]) / (12 * h)
+    np.testing.assert_allclose(np.concatenate([gW.ravel(), gb]), fd, rtol=1e-7, atol=1e-10)
+
+
+def test_sgd_epoch_equals_dense_minibatch_sgd(rng):
+    """Sparse updates + the scalar weight-decay factor are exactly dense mini-batch SGD on f."""
+    X, y = blobs(rng, n_classes=9, n=50, d=4)
+    tree = huffman_tree(np.bincount(y))
+    sw = rng.uniform(0.5, 2.0, 50)
+    sw /= sw.mean()
+    lam, batch = 0.05, 8
+    order = rng.permutation(50)
+    lrs = rng.uniform(0.1, 0.5, 7)
+    W0, b0 = rng.standard_normal((8, 4)), rng.standard_normal(8)
+    # dense reference: gradient of the batch's mean loss + the penalty on every node, then a step
+    W, b = W0.copy(), b0.copy()
+    for step, start in enumerate(range(0, 50, batch)):
+        rows = order[start : start + batch]
+        gW, gb = np.zeros_like(W), np.zeros_like(b)
+        for i in rows:
+            nodes = tree.paths[y[i], : tree.depths[y[i]]]
+            codes = tree.codes[y[i], : tree.depths[y[i]]]
+            g = sw[i] * (1 / (1 + np.exp(-(W[nodes] @ X[i] + b[nodes]))) - codes)
+            np.add.at(gW, nodes, g[:, None] * X[i])
+            np.add.at(gb, nodes, g)
+        W = W - lrs[step] * (gW / len(rows) + lam * W)
+        b = b - lrs[step] * gb / len(rows)
+    V, bk = W0.copy(), b0.copy()
+    gbuf, gbbuf = np.zeros_like(V), np.zeros(8)
+    mark, touched = np.zeros(8, np.uint8), np.empty(8, np.int64)
+    _, scale = _numba_heads.sgd_epoch(
+        X, y, sw, order, tree.paths, tree.codes, tree.depths, V, bk, 1.0, lrs, lam, batch, True,
+        gbuf, gbbuf, mark, touched, np.inf,
+    )  # fmt: skip
+    np.testing.assert_allclose(scale * V, W, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(bk, b, rtol=1e-12, atol=1e-14)
+    assert not gbuf.any() and not mark.any()
+
+
+def test_sgd_approaches_the_lbfgs_optimum(rng):
+    X, y = blobs(rng, n_classes=10, n=800, d=4, spread=1.5)
+    lbfgs = HierarchicalSoftmaxClassifier(reg_strength=1e-2, max_iter=500).fit(X, y)
+    sgd = HierarchicalSoftmaxClassifier(
+        reg_strength=1e-2, solver="sgd", batch_size=32, max_iter=200, tol=1e-4, random_state=0
+    ).fit(X, y)
+    tree = huffman_tree(np.bincount(y))
+    sw = np.ones(len(y))
+
+    def f(c):
+        return brute_objective(
+            np.concatenate([c.node_coef_.ravel(), c.node_intercept_]), X, y, sw, tree, 1e-2
+        )
+
+    assert f(lbfgs) <= f(sgd) <= 1.02 * f(lbfgs)
+    assert abs(sgd.score(X, y) - lbfgs.score(X, y)) <= 0.02
+    # the same seed gives the same model
+    again = HierarchicalSoftmaxClassifier(
+        reg_strength=1e-2, solver="sgd", batch_size=32, max_iter=200, tol=1e-4, random_state=0
+    ).fit(X, y)
+    np.testing.assert_array_equal(again.node_coef_, sgd.node_coef_)
+
+
+def test_two_classes_is_logistic_regression(rng):
+    X, y = blobs(rng, n_classes=2, n=200, d=3, spread=1.0)
+    lam = 1e-2
+    clf = HierarchicalSoftmaxClassifier(reg_strength=lam, tol=1e-10, max_iter=500).fit(X, y)
+    ref = LogisticRegression(C=1 / (lam * 200), tol=1e-12, max_iter=1000).fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(X), ref.predict_proba(X), rtol=1e-6, atol=1e-8)
+
+
+def test_sgd_divergence_halves_the_learning_rate(rng):
+    X, y = blobs(rng, n_classes=4, n=200, d=3)
+    clf = HierarchicalSoftmaxClassifier(solver="sgd", learning_rate=1e6, max_iter=30, random_state=0)
+    with pytest.warns(RuntimeWarning, match="halving"):
+        clf.fit(1e3 * X, y)
+    assert np.all(np.isfinite(clf.node_coef_)) and clf.learning_rate_ < 1e6
+
+
+def test_verbose_and_callback(rng, capsys):
+    X, y = blobs(rng, n_classes=3, n=90, d=2)
+    seen = []
+    HierarchicalSoftmaxClassifier(verbose=lambda i, loss: seen.append((i, loss))).fit(X, y)
+    assert seen and seen[0][0] == 1 and all(np.isfinite(v) for _, v in seen)
+    HierarchicalSoftmaxClassifier(verbose=1).fit(X, y)
+    assert "Iter(Epoch): 1, Loss: " in capsys.readouterr().out
+
+
+def test_string_labels_and_fitted_state_is_plain(rng):
+    X, y = blobs(rng, n_classes=5, n=200, d=3)
+    names = np.array(["ant", "bee", "cat", "dog", "eel"])[y]
+    clf = HierarchicalSoftmaxClassifier().fit(X, names)
+    assert set(clf.predict(X)) <= set(names)
+    assert clf.predict_topk(X[:4], 2).dtype == names.dtype
+    for key, value in vars(clf).items():
+        if key.endswith("_"):
+            assert isinstance(value, np.ndarray | int | float | str), key
+
+
+def test_model_file_round_trip(rng, tmp_path):
+    pytest.importorskip("safetensors")
+    X, y = blobs(rng, n_classes=7, n=300, d=3)
+    clf = HierarchicalSoftmaxClassifier(reg_strength=1e-2).fit(X, y)
+    path = luce.save(clf, tmp_path / "hs.luce")
+    loaded = luce.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict_topk(X, 3), clf.predict_topk(X, 3))
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "match"),
+    [
+        ({"solver": "newton"}, ValueError, "solver must be one of"),
+        ({"reg_strength": -1.0}, ValueError, "reg_strength must be >= 0"),
+        ({"max_iter": 0}, ValueError, "max_iter must be >= 1"),
+        ({"batch_size": 2.5}, TypeError, "batch_size must be an int"),
+        ({"learning_rate": 0.0}, ValueError, "learning_rate must be > 0"),
+        ({"learning_rate": "fast"}, ValueError, "learning_rate must be a float > 0 or 'auto'"),
+        ({"fit_intercept": "yes"}, TypeError, "fit_intercept must be a bool"),
+    ],
+)
+def test_bad_parameters(params, error, match, rng):
+    X, y = blobs(rng, n_classes=3, n=30, d=2)
+    with pytest.raises(error, match=match):
+        HierarchicalSoftmaxClassifier(**params).fit(X, y)
+
+
+def test_bad_input(rng):
+    X, y = blobs(rng, n_classes=3, n=30, d=2)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        HierarchicalSoftmaxClassifier().fit(X, np.zeros(30))
+    clf = HierarchicalSoftmaxClassifier().fit(X, y)
+    with pytest.raises(ValueError, match=r"k must be an int in \[1, n_classes=3\]"):
+        clf.predict_topk(X, 4)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(X[:, :1])
+
+
+# -- scikit-learn's estimator checks ----------------------------------------------------------------
+
+
+@parametrize_with_checks(
+    [
+        HierarchicalSoftmaxClassifier(),
+        HierarchicalSoftmaxClassifier(solver="sgd", tol=1e-3, random_state=0),
+    ]
+)
+# sgd on scikit-learn's tiny, separable check data keeps improving past 100 epochs (its loss tends to 0
+# without reg): a ConvergenceWarning there is expected and not a failure; every check still runs.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
