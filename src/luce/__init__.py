@@ -34,11 +34,20 @@ from .losses import binary_cross_entropy_with_logits, cross_entropy, entmax15_lo
 __version__ = "0.1.0"
 
 # Public names that live in modules too heavy to import eagerly: name -> module.
-_LAZY = {}
+_LAZY = {
+    # models: the softmax-regression classifier and the embedded default data (scikit-learn loads on first use)
+    "SoftmaxRegression": "luce.models._softmax_regression",
+    "load_digits": "luce.datasets",
+    "load_digits_split": "luce.datasets",
+}
 
 __all__ = [
     "OnlineSoftmax",
     "__version__",
+    # models: the softmax-regression classifier and the embedded default data
+    "SoftmaxRegression",
+    "load_digits",
+    "load_digits_split",
     # functional: the softmax family
     "binary_cross_entropy_with_logits",
     "cross_entropy",
