@@ -29,12 +29,15 @@ from .functional import (
     sparsemax_vjp,
     topk_softmax,
 )
+from .heads import linear_cross_entropy
 from .losses import binary_cross_entropy_with_logits, cross_entropy, entmax15_loss, sparsemax_loss
 
 __version__ = "0.1.0"
 
 # Public names that live in modules too heavy to import eagerly: name -> module.
 _LAZY = {
+    # heads: large output spaces (scikit-learn, Numba load on first use)
+    "HierarchicalSoftmaxClassifier": "luce.models._hierarchical",
     # models: the softmax-regression classifier and the embedded default data (scikit-learn loads on first use)
     "SoftmaxRegression": "luce.models._softmax_regression",
     "load_digits": "luce.datasets",
@@ -44,6 +47,9 @@ _LAZY = {
 __all__ = [
     "OnlineSoftmax",
     "__version__",
+    # heads: large output spaces
+    "HierarchicalSoftmaxClassifier",
+    "linear_cross_entropy",
     # models: the softmax-regression classifier and the embedded default data
     "SoftmaxRegression",
     "load_digits",
