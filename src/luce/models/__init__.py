@@ -6,6 +6,7 @@
 names lazily.
 """
 
+from ._hierarchical import HierarchicalSoftmaxClassifier as HierarchicalSoftmaxClassifier
 from ._objective import Objective
 from ._softmax_regression import SoftmaxRegression
 
