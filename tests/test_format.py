@@ -358,7 +358,7 @@ def _reason(path, match=None):
     with pytest.raises(ModelFormatError, match=match) as info:
         luce.load(path)
     assert info.value.path == str(path)
-    assert str(info.value).startswith(f"{path}: ")
+    assert str(info.value).startswith(f"{path} ")
     return info.value.reason
 
 
@@ -603,3 +603,44 @@ def test_register_estimator_errors():
     with pytest.raises(ValueError, match="export must be"):
         register_estimator(Centroids, name="X2", export="tree")
     assert register_estimator(Centroids, name="FormatTestCentroids", export="linear_softmax") is Centroids
+
+
+# --------------------------------------------------------------------------------------------------
+# The real estimator
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
+def test_softmax_regression_round_trip(tmp_path, rng, solver):
+    import pandas as pd
+
+    X = pd.DataFrame(rng.normal(size=(150, 4)), columns=["a", "b", "c", "d"])
+    y = np.array(["setosa", "versicolor", "virginica"])[
+        np.argmax(X.to_numpy()[:, :3] + rng.normal(size=(150, 3)), 1)
+    ]
+    model = luce.SoftmaxRegression(
+        reg_strength=1e-2, solver=solver, max_iter=30, class_weight={"setosa": 2.0, "virginica": 0.5},
+        random_state=np.random.RandomState(0), verbose=lambda i, loss: None,
+    )  # fmt: skip
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a short run may stop before converging; not what is tested
+        model.fit(X[:100], y[:100])
+    model.calibrate(X[100:], y[100:])
+    path = tmp_path / "sr.luce"
+    assert model.save(path) == path
+    loaded = luce.load(path)
+    assert type(loaded) is luce.SoftmaxRegression
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert loaded.predict(X).tolist() == model.predict(X).tolist()
+    assert loaded.temperature_ == model.temperature_ != 1.0
+    assert loaded.class_weight == {"setosa": 2.0, "virginica": 0.5}
+    assert loaded.random_state is None and loaded.verbose == 0
+    assert loaded.feature_names_in_.tolist() == ["a", "b", "c", "d"]
+    assert loaded.loss_curve_ == model.loss_curve_ and loaded.n_iter_ == model.n_iter_
+    meta = read_metadata(path)
+    assert meta["model"]["estimator"] == "SoftmaxRegression"
+    assert meta["model"]["classes"]["values"] == ["setosa", "versicolor", "virginica"]
+    assert meta["model"]["dropped_params"] == {"random_state": "RandomState", "verbose": "function"}
+    assert meta["summary"]["n_classes"] == 3 and meta["summary"]["temperature"] == model.temperature_

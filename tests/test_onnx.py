@@ -197,3 +197,31 @@ def test_export_errors(tmp_path, digits):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         luce.export_onnx(LinearSoftmax().fit(X[:100], y[:100]), tmp_path / "no" / "x.onnx")
     assert not list(tmp_path.iterdir())
+
+
+def test_softmax_regression_digits_string_labels(tmp_path):
+    """The real estimator, calibrated (temperature != 1), on the digits test split with string labels."""
+    X_train, X_test, y_train, _ = luce.load_digits_split()
+    model = luce.SoftmaxRegression(reg_strength=1e-3, random_state=0).fit(
+        X_train[:1000], NAMES[y_train[:1000]]
+    )
+    model.calibrate(X_train[1000:], NAMES[y_train[1000:]])
+    assert model.temperature_ != 1.0
+    path = luce.export_onnx(model, tmp_path / "digits.onnx")
+    label, proba = _run(path, X_test)
+    assert label.tolist() == model.predict(X_test).tolist()
+    np.testing.assert_allclose(proba, model.predict_proba(X_test), rtol=0, atol=1e-5)
+    label64, proba64 = _run(
+        luce.export_onnx(model, tmp_path / "d64.onnx", dtype="float64"), X_test, np.float64
+    )
+    assert label64.tolist() == label.tolist()
+    np.testing.assert_allclose(proba64, model.predict_proba(X_test), rtol=0, atol=1e-12)
+
+
+def test_softmax_regression_binary_int_labels(tmp_path, rng):
+    X = rng.normal(size=(300, 6))
+    y = np.where(X @ rng.normal(size=6) + 0.3 * rng.normal(size=300) > 0, 7, -2)
+    model = luce.SoftmaxRegression(random_state=0).fit(X[:200], y[:200])
+    label, proba = _run(luce.export_onnx(model, tmp_path / "b.onnx"), X[200:])
+    assert label.dtype == np.int64 and label.tolist() == model.predict(X[200:]).tolist()
+    np.testing.assert_allclose(proba, model.predict_proba(X[200:]), rtol=0, atol=1e-5)

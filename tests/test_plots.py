@@ -75,6 +75,9 @@ def test_loss_curve(tmp_path):
     assert "final loss 0.29" in fig.axes[0].get_title()
     assert fig.axes[0].get_yscale() == "linear"
     assert plots._loss_figure(np.geomspace(100, 0.1, 50), None).axes[0].get_yscale() == "log"
+    from_zero = plots._loss_figure(curve, None, start=0).axes[0]
+    np.testing.assert_array_equal(from_zero.get_lines()[0].get_xdata(), [0, 1, 2, 3, 4])
+    assert "(4 iterations," in from_zero.get_title()
 
 
 @pytest.mark.parametrize("labels", [np.array(["cat", "dog", "emu"]), np.array([3, 1, 2])])
@@ -126,6 +129,7 @@ def test_string_labels_in_reliability_diagram(tmp_path, rng):
         (lambda p: plots.plot_temperature([1.0, np.inf], p), ValueError, "finite"),
         (lambda p: plots.plot_temperature([1.0, 2.0], p, temperatures=[0.0, 1.0]), ValueError, "> 0"),
         (lambda p: plots.plot_loss_curve([], p), ValueError, "loss_curve is empty"),
+        (lambda p: plots.plot_loss_curve([1.0], p, start=-1), ValueError, "start must be a non-negative"),
         (
             lambda p: plots.plot_confusion_matrix(["a"], ["z"], ["a", "b"], p),
             ValueError,
@@ -139,7 +143,7 @@ def test_string_labels_in_reliability_diagram(tmp_path, rng):
             "does not exist",
         ),
     ],
-    ids=["one-score", "inf", "temperature", "empty-loss", "label", "length", "bins", "folder"],
+    ids=["one-score", "inf", "temperature", "empty-loss", "start", "label", "length", "bins", "folder"],
 )
 def test_bad_input(tmp_path, call, error, match):
     with pytest.raises(error, match=match):

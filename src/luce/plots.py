@@ -189,13 +189,15 @@ def plot_activations(path="activations.png") -> Path:
 # --------------------------------------------------------------------------------------------------
 
 
-def _loss_figure(loss_curve, title):
+def _loss_figure(loss_curve, title, start=1):
     loss = np.asarray(loss_curve, dtype=np.float64).ravel()
     if loss.size == 0:
         raise ValueError("loss_curve is empty; fit the model first")
+    if isinstance(start, bool) or not isinstance(start, int | np.integer) or start < 0:
+        raise ValueError(f"start must be a non-negative integer, got {start!r}")
     fig = _figure(7, 4.2)
     ax = fig.subplots()
-    it = np.arange(1, loss.size + 1)
+    it = np.arange(start, start + loss.size)
     ax.plot(it, loss, lw=2, color=_COLORS[0], marker="o" if loss.size <= 30 else None, ms=3)
     finite = loss[np.isfinite(loss)]
     if finite.size and finite.min() > 0 and finite.max() / finite.min() > 20:
@@ -203,12 +205,12 @@ def _loss_figure(loss_curve, title):
     ax.set_xlabel("iteration")
     ax.set_ylabel("training loss")
     last = f"{finite[-1]:.4g}" if finite.size else "nan"
-    ax.set_title(title or f"Loss curve ({loss.size} iterations, final loss {last})")
+    ax.set_title(title or f"Loss curve ({it[-1]} iterations, final loss {last})")
     ax.grid(alpha=0.3)
     return fig
 
 
-def plot_loss_curve(loss_curve, path="loss-curve.png", *, title=None) -> Path:
+def plot_loss_curve(loss_curve, path="loss-curve.png", *, start=1, title=None) -> Path:
     """Plot a training loss curve (an estimator's ``loss_curve_``) and write it as a PNG.
 
     Parameters
@@ -216,13 +218,16 @@ def plot_loss_curve(loss_curve, path="loss-curve.png", *, title=None) -> Path:
     loss_curve : sequence of float
         Loss after each iteration; the y-axis is logarithmic when it spans more than a factor 20.
     path : str or os.PathLike, default "loss-curve.png"
+    start : int, default 1
+        The iteration number of the first value: 0 when the curve starts with the loss before the
+        first step (``len(loss_curve_) == n_iter_ + 1``), 1 when it holds one value per iteration.
     title : str, optional
 
     Returns
     -------
     pathlib.Path
     """
-    return _write(_loss_figure(loss_curve, title), path)
+    return _write(_loss_figure(loss_curve, title, start), path)
 
 
 def _labels_text(classes):

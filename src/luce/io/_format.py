@@ -26,6 +26,7 @@ import json
 import math
 import os
 import struct
+from importlib import import_module
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,7 @@ class ModelFormatError(ValueError):
     def __init__(self, path, reason: str, message: str):
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"{path}: {message}")
+        super().__init__(f"{path} {message}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -135,12 +136,15 @@ def _class_entry(cls) -> tuple[str, str | None] | None:
 
 
 def _builtin_class(name):
+    """The luce estimator called ``name``: from luce's public namespace, else from luce.models."""
     import luce
 
-    try:
-        return getattr(luce, name)
-    except (AttributeError, ImportError):  # not (yet) part of this luce
-        return None
+    for module in ("luce", "luce.models"):
+        try:
+            return getattr(luce if module == "luce" else import_module(module), name)
+        except (AttributeError, ImportError):  # not (yet) part of this luce
+            continue
+    return None
 
 
 def _is_registered(value) -> bool:
