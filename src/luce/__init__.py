@@ -38,6 +38,11 @@ __version__ = "0.1.0"
 _LAZY = {
     # heads: large output spaces (scikit-learn, Numba load on first use)
     "HierarchicalSoftmaxClassifier": "luce.models._hierarchical",
+    # io: model files and ONNX export (safetensors/onnx load on first save/load/export)
+    "ModelFormatError": "luce.io",
+    "export_onnx": "luce.io",
+    "load": "luce.io",
+    "save": "luce.io",
     # models: the softmax-regression classifier and the embedded default data (scikit-learn loads on first use)
     "SoftmaxRegression": "luce.models._softmax_regression",
     "load_digits": "luce.datasets",
@@ -77,6 +82,11 @@ __all__ = [
     "sparsemax_loss",
     "sparsemax_vjp",
     "topk_softmax",
+    # io: model files and ONNX export
+    "ModelFormatError",
+    "export_onnx",
+    "load",
+    "save",
 ]
 
 
