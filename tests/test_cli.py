@@ -287,6 +287,16 @@ def test_predict_parquet_to_parquet_and_tsv(trained, flowers, tmp_path):
     np.testing.assert_allclose(tsv.filter(like="proba_").sum(axis=1), 1.0, rtol=1e-12)
 
 
+def test_compressed_csv_in_and_out(trained, flowers, tmp_path):
+    folder, _ = trained
+    flowers.drop(columns=["species"]).to_csv(tmp_path / "new.csv.gz", index=False)
+    run("predict", folder / "flowers.luce", tmp_path / "new.csv.gz", "-o", tmp_path / "out.tsv.bz2")
+    table = pd.read_csv(tmp_path / "out.tsv.bz2", sep="\t")
+    assert (
+        table["prediction"].tolist() == luce.load(folder / "flowers.luce").predict(encode(flowers)).tolist()
+    )
+
+
 def test_predict_ignores_the_target_column(trained, flowers, tmp_path):
     folder, _ = trained
     flowers.to_csv(tmp_path / "with_target.csv", index=False)

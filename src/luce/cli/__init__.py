@@ -6,7 +6,7 @@ reads and encodes tables, ``_report`` prints metrics. Importing this package imp
 (never done by ``import luce``).
 """
 
-from . import _demo, _export, _plot, _predict, _softmax, _train  # noqa: F401  (register the commands)
+from . import _calibrate, _demo, _export, _plot, _predict, _softmax, _train  # noqa: F401  (register the commands)
 from ._app import app, main
 
 __all__ = ["app", "main"]

@@ -34,11 +34,6 @@ def _calibrated(model, X, y):
 
     if isinstance(model, TemperatureScaling):
         return model.fit(X, y), model.temperature_
-    if getattr(model, "multilabel_", False):
-        raise DataError(
-            f"the model is a multi-label {type(model).__name__}; temperature scaling calibrates one softmax "
-            "over the classes, so it needs a single-label classifier"
-        )
     if hasattr(model, "calibrate"):
         model.calibrate(X, y)
         return model, model.temperature_
@@ -78,6 +73,11 @@ def calibrate(
     y = target_values(df, target, source)
     features_df = df.drop(columns=[target])
     model, features = load_model(model_path, features_df, source)
+    if getattr(model, "multilabel_", False):
+        raise DataError(
+            f"{model_path} holds a multi-label {type(model).__name__}; temperature scaling calibrates one "
+            "softmax over the classes, so it needs a single-label classifier"
+        )
     X = _model_input(model, features, features_df, source, "calibrate")
     classes = np.asarray(model.classes_)
     known = np.isin(y, classes)

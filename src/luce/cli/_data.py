@@ -22,7 +22,7 @@ from ._app import DataError
 __all__ = ["Features", "read_table", "table_format", "write_table"]
 
 _FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
-_COMPRESSION_METHODS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zip": "zip"}
+_COMPRESSION_METHODS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
 _COMPRESSED = tuple(_COMPRESSION_METHODS)
 _MAX_CATEGORIES = 1000
 _MAX_LISTED = 5
@@ -38,7 +38,7 @@ def table_format(path) -> str:
         shown = "".join(Path(path).suffixes) or "(none)"
         raise DataError(
             f"unknown data format {shown!r} for {path}: use .csv, .tsv or .parquet "
-            "(CSV and TSV may be compressed: .gz, .bz2, .xz, .zst, .zip)"
+            "(CSV and TSV may be compressed: .gz, .bz2, .xz, .zip)"
         )
     return fmt
 

@@ -65,6 +65,8 @@ class ModelFormatError(ValueError):
         ``"unknown-estimator"``, ``"incompatible"``.
     """
 
+    __module__ = "luce"  # shown as luce.ModelFormatError, where users import it from
+
     def __init__(self, path, reason: str, message: str):
         self.path = str(path)
         self.reason = reason
@@ -727,6 +729,24 @@ def load(path):
     See Also
     --------
     save, read_metadata
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn.datasets import load_iris
+    >>> import luce
+    >>> X, y = load_iris(return_X_y=True)
+    >>> model = luce.SoftmaxRegression(reg_strength=1e-2).fit(X, y)
+    >>> path = model.save(os.path.join(tempfile.mkdtemp(), "iris.luce"))
+    >>> loaded = luce.load(path)
+    >>> bool((loaded.predict_proba(X) == model.predict_proba(X)).all())
+    True
+    >>> bad = path.with_name("iris.csv")
+    >>> _ = bad.write_text("sepal_length,species")
+    >>> luce.load(bad)
+    Traceback (most recent call last):
+    ...
+    luce.ModelFormatError: ...iris.csv is not a luce model file: it is not in safetensors format ...
     """
     path_str = os.fspath(path)
     meta, tensors = _read(path_str)

@@ -94,6 +94,24 @@ def export_onnx(model, path, *, dtype="float32", opset: int = _OPSET) -> Path:
     ValueError
         If ``model`` is not fitted or its arrays are inconsistent or not finite.
 
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import onnxruntime as ort
+    >>> from sklearn.datasets import load_iris
+    >>> import luce
+    >>> X, y = load_iris(return_X_y=True)
+    >>> names = np.array(["setosa", "versicolor", "virginica"])[y]
+    >>> model = luce.SoftmaxRegression(reg_strength=1e-2).fit(X, names)
+    >>> path = luce.export_onnx(model, os.path.join(tempfile.mkdtemp(), "iris.onnx"))
+    >>> session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    >>> label, proba = session.run(None, {"X": X[[0, 60, 120]].astype(np.float32)})
+    >>> label
+    array(['setosa', 'versicolor', 'virginica'], dtype=object)
+    >>> bool(np.allclose(proba, model.predict_proba(X[[0, 60, 120]]), atol=1e-5))
+    True
+
     References
     ----------
     ONNX operators: https://onnx.ai/onnx/operators/ (MatMul, Add, Softmax-13, ArgMax, Gather).
