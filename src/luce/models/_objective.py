@@ -205,7 +205,7 @@ def block_hessp(X_block, sample_weight_block, coef, intercept, vec_coef, vec_int
 
 
 def block_gram(X_block, sample_weight_block, fit_intercept, *, diagonal=False):
-    """``Σ w_i x̃_i x̃_iᵀ`` (or only its diagonal) of one row block, in float64.
+    """``Σ w_i x̃_i x̃_iᵀ`` (or only its diagonal) of one row block, computed in float64.
 
     ``x̃_i = [x_i, 1]`` with an intercept. The result has shape ``(d, d)`` or ``(d,)`` with
     ``d = n_features + fit_intercept``.
@@ -220,6 +220,9 @@ def block_gram(X_block, sample_weight_block, fit_intercept, *, diagonal=False):
            [1., 2., 1.]])
     """
     w = sample_weight_block
+    # Always float64: a one-time pass, and float32 products of large features would overflow or round.
+    X_block = X_block.astype(np.float64)
+    w = None if w is None else np.asarray(w, dtype=np.float64)
     if sp.issparse(X_block):
         Xw = X_block if w is None else sp.csr_matrix(X_block.multiply(w[:, None]))
         if diagonal:

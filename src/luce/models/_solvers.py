@@ -4,9 +4,10 @@
   linearly preconditioned parameterisation (below) and stop when the max-abs gradient *of the original
   problem* is at most ``tol`` (scikit-learn's meaning of ``tol`` for these solvers).
 * :func:`gradient_descent` is the tutorial's full-batch gradient descent; :func:`sgd` runs mini-batch
-  epochs with heavy-ball momentum or Adam. Both stop when the loss falls below ``threshold``, when it
-  has not improved by ``tol`` for ``n_iter_no_change`` iterations (scikit-learn's MLP rule), or at
-  ``max_iter``; with a validation objective they early-stop on the validation loss instead.
+  epochs with heavy-ball momentum or Adam. Both stop at ``max_iter``, and either when the loss falls
+  below ``threshold`` (the tutorial's rule, when a threshold is given) or when it has not improved by
+  ``tol`` for ``n_iter_no_change`` iterations (scikit-learn's MLP rule, otherwise); with a validation
+  objective they early-stop on the validation loss instead.
 
 Preconditioning. With ``x̃ = [x, 1]`` the Hessian of the data term at uniform probabilities is
 ``(I - 11ᵀ/K)/K ⊗ Σ w x̃x̃ᵀ/Σw``, so L-BFGS on the raw coefficients inherits the conditioning of the
@@ -48,6 +49,8 @@ __all__ = [
 # the Gram matrix then costs at most about two objective evaluations); the diagonal one beyond.
 _FULL_PRECONDITIONER_MAX = 2048
 _MAX_HALVINGS = 40
+# scikit-learn's L-BFGS-B ftol: stop when the relative decrease of f is below 64 machine epsilons.
+_FTOL = 64 * np.finfo(np.float64).eps
 
 
 @dataclass
@@ -184,7 +187,8 @@ class _Tracker:
 
     def evaluate(self, v):
         theta = self.rp.to_theta(v)
-        f, g = self.obj.loss_gradient(theta)
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite values are handled below
+            f, g = self.obj.loss_gradient(theta)
         if not math.isfinite(f) or not np.all(np.isfinite(g)):
             raise _NonFinite
         self.last_v = np.array(v, copy=True)
@@ -196,6 +200,7 @@ class _Tracker:
     def start(self, v0):
         f, gv = self.evaluate(v0)
         self.best_theta, self.best_f, self.gmax_at_best = self.last_theta, f, self.last_gmax
+        self.iter_f = f
         if self.callback is not None:
             self.callback(0, f)
         return f, gv
@@ -205,6 +210,7 @@ class _Tracker:
         if self.last_v is None or not np.array_equal(x, self.last_v):
             self.evaluate(x)
         self.n_iter += 1
+        self.iter_f = self.last_f
         if self.last_f <= self.best_f:
             self.best_theta, self.best_f, self.gmax_at_best = self.last_theta, self.last_f, self.last_gmax
         if self.callback is not None:
@@ -227,9 +233,16 @@ def _scipy_minimize(objective, theta0, *, method, max_iter, tol, callback, preco
         return tracker.evaluate(v)
 
     def cb(intermediate_result):
+        previous = tracker.iter_f
         gmax = tracker.iteration(intermediate_result.x, intermediate_result.fun)
         if gmax <= tol:
-            stopped.append(True)
+            stopped.append(f"max |gradient| <= tol={tol:g}")
+            raise StopIteration
+        if method == "Newton-CG" and previous - tracker.last_f <= _FTOL * max(
+            abs(previous), abs(tracker.last_f), 1
+        ):
+            # Newton-CG has no ftol: stop, as L-BFGS-B does, once f no longer decreases beyond rounding.
+            stopped.append("relative reduction of f <= 64 eps")
             raise StopIteration
 
     try:
@@ -249,7 +262,7 @@ def _scipy_minimize(objective, theta0, *, method, max_iter, tol, callback, preco
         )
     theta = tracker.best_theta
     if stopped:
-        return SolverResult(theta, tracker.n_iter, True, f"max |gradient| <= tol={tol:g}")
+        return SolverResult(theta, tracker.n_iter, True, stopped[0])
     if tracker.n_iter >= max_iter:
         return SolverResult(theta, tracker.n_iter, False, f"reached max_iter={max_iter}")
     floor = max(tol, _precision_floor(objective.dtype, tracker.best_f))
@@ -271,7 +284,7 @@ def lbfgs(objective, theta0, *, max_iter=100, tol=1e-4, callback=None, precondit
     ``64 ε`` (scikit-learn's ``ftol``), or after ``max_iter`` iterations. ``callback(i, f)`` sees the
     objective after ``i`` iterations (``i = 0`` is the starting point).
     """
-    options = {"gtol": 0.0, "ftol": 64 * np.finfo(np.float64).eps, "maxls": 50, "maxcor": memory}
+    options = {"gtol": 0.0, "ftol": _FTOL, "maxls": 50, "maxcor": memory}
     options["maxfun"] = max(15000, 4 * max_iter)
     return _scipy_minimize(
         objective,
@@ -287,7 +300,8 @@ def lbfgs(objective, theta0, *, max_iter=100, tol=1e-4, callback=None, precondit
 
 def newton_cg(objective, theta0, *, max_iter=100, tol=1e-4, callback=None, precondition="auto"):
     """Minimise ``objective`` with SciPy's Newton-CG (Hessian-vector products) on the preconditioned
-    parameters; stops when the max-abs gradient is ``<= tol`` or after ``max_iter`` Newton steps."""
+    parameters; stops when the max-abs gradient is ``<= tol``, when a Newton step decreases ``f`` by less
+    than ``64 ε`` relative (rounding), or after ``max_iter`` Newton steps."""
     options = {"xtol": min(1e-5, 1e-2 * tol)}
     return _scipy_minimize(
         objective,
@@ -339,7 +353,8 @@ def auto_learning_rate(objective, momentum):
     curvature: the softmax Hessian factor ``diag(p) - ppᵀ`` has norm at most 1/2); ``1e-3`` for Adam."""
     if momentum == "adam":
         return 1e-3
-    lipschitz = 0.5 * gram_norm(objective) + objective.reg_strength
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and reported below
+        lipschitz = 0.5 * gram_norm(objective) + objective.reg_strength
     if not math.isfinite(lipschitz):
         raise ValueError(
             "learning_rate='auto' cannot be computed: the features are so large that X^T X overflows; "
@@ -366,6 +381,10 @@ def _warn_halving(learning_rate, lr, warned):
     return True
 
 
+def _explode_limit(reference, n_classes):
+    return 10.0 * (max(reference, math.log(max(n_classes, 2))) + 1.0)
+
+
 class _Plateau:
     """scikit-learn's MLP rule: stop after ``patience`` values not better than ``best - tol``."""
 
@@ -390,7 +409,7 @@ def gradient_descent(
     max_iter,
     tol,
     n_iter_no_change,
-    threshold=0.0,
+    threshold=None,
     callback=None,
     rng=None,
     validation=None,
@@ -398,9 +417,9 @@ def gradient_descent(
     """Full-batch gradient descent, ``theta <- theta - learning_rate · ∇f(theta)`` (the tutorial).
 
     Iteration ``i`` evaluates the loss after ``i`` steps, reports it to ``callback(i, loss)``, stops if
-    it is below ``threshold``, otherwise steps. A step whose loss is not finite or rises by more than
-    0.1 % (deterministic case) — or exceeds ten times the starting loss with logit dropout — is
-    rejected and the learning rate halved.
+    it is below ``threshold`` (or, without a threshold, on the ``tol`` plateau rule), otherwise steps.
+    A step whose loss is not finite or rises by more than 0.1 % (deterministic case) — or exceeds ten
+    times the current loss with logit dropout — is rejected and the learning rate halved.
     """
     stochastic = rng is not None and objective.logit_dropout > 0
     theta = np.array(theta0, dtype=objective.dtype, copy=True)
@@ -411,7 +430,6 @@ def gradient_descent(
             "the loss or its gradient is not finite at the starting coefficients (before any step of "
             f"learning_rate={learning_rate!r}); scale the features"
         )
-    explode = 10.0 * (max(f, math.log(max(objective.n_classes, 2))) + 1.0)
     plateau = _Plateau(tol, n_iter_no_change)
     val_plateau = _Plateau(tol, n_iter_no_change) if validation is not None else None
     val_curve, best_val, best_theta = [], math.inf, theta
@@ -420,7 +438,7 @@ def gradient_descent(
     for it in range(max_iter + 1):
         if callback is not None:
             callback(it, f)
-        if f < threshold:
+        if threshold is not None and f < threshold:
             converged, message = True, f"loss {f:.6g} < threshold={threshold:g}"
             break
         if validation is not None:
@@ -433,7 +451,7 @@ def gradient_descent(
                 converged, message = True, "validation loss stopped improving"
                 theta = best_theta
                 break
-        else:
+        elif threshold is None:
             _, stop = plateau.update(f)
             if stop:
                 converged, message = (
@@ -445,10 +463,14 @@ def gradient_descent(
             break
         while True:
             step = np.asarray(lr, dtype=objective.dtype)
-            candidate = theta - step * g
-            f_new, g_new = objective.loss_gradient(candidate, rng=rng if stochastic else None)
+            with np.errstate(over="ignore", invalid="ignore"):  # detected below; we warn once ourselves
+                candidate = theta - step * g
+                f_new, g_new = objective.loss_gradient(candidate, rng=rng if stochastic else None)
             finite = math.isfinite(f_new) and np.all(np.isfinite(g_new))
-            ok = finite and (f_new <= explode if stochastic else f_new <= f + 1e-3 * abs(f))
+            if stochastic:
+                ok = finite and f_new <= _explode_limit(f, objective.n_classes)
+            else:
+                ok = finite and f_new <= f + 1e-3 * abs(f)
             if ok:
                 break
             halvings += 1
@@ -537,7 +559,7 @@ def sgd(
     max_iter,
     tol,
     n_iter_no_change,
-    threshold=0.0,
+    threshold=None,
     callback=None,
     rng,
     validation=None,
@@ -561,24 +583,25 @@ def sgd(
     converged, message, epoch = False, f"reached max_iter={max_iter}", 0
     while epoch < max_iter:
         if explode is None:
+            # "Exploding": a batch loss ten times that of the epoch's starting model (on one batch).
             first = np.sort(
                 rng.permutation(objective.n_samples)[: _resolve_batch_size(batch_size, objective.n_samples)]
             )
             f0, _ = objective.batch_loss_gradient(theta, first)
-            base = f0 if math.isfinite(f0) else 0.0
-            explode = 10.0 * (max(base, math.log(max(objective.n_classes, 2))) + 1.0)
+            explode = _explode_limit(f0 if math.isfinite(f0) else 0.0, objective.n_classes)
         saved_theta, saved_state = theta, _copy_state(state)
         try:
-            loss, theta = sgd_epoch(
-                objective,
-                theta,
-                state,
-                learning_rate=lr,
-                momentum=momentum,
-                batch_size=batch_size,
-                rng=rng,
-                explode=explode,
-            )
+            with np.errstate(over="ignore", invalid="ignore"):  # detected in the epoch; we warn once
+                loss, theta = sgd_epoch(
+                    objective,
+                    theta,
+                    state,
+                    learning_rate=lr,
+                    momentum=momentum,
+                    batch_size=batch_size,
+                    rng=rng,
+                    explode=explode,
+                )
         except _NonFinite:
             halvings += 1
             lr *= 0.5
@@ -590,9 +613,10 @@ def sgd(
             state.update(saved_state)
             continue
         epoch += 1
+        explode = None
         if callback is not None:
             callback(epoch, loss)
-        if loss < threshold:
+        if threshold is not None and loss < threshold:
             converged, message = True, f"loss {loss:.6g} < threshold={threshold:g}"
             break
         if validation is not None:
@@ -604,7 +628,7 @@ def sgd(
             if stop:
                 converged, message, theta = True, "validation loss stopped improving", best_theta
                 break
-        else:
+        elif threshold is None:
             _, stop = plateau.update(loss)
             if stop:
                 converged, message = (

@@ -1,0 +1,193 @@
+"""Solvers: optimality against an independent gradient, the preconditioner, divergence handling.
+
+The optimality reference is the gradient of the objective written out with scipy.special.softmax;
+the curvature reference is numpy.linalg.eigvalsh of the dense Gram matrix.
+"""
+
+import math
+import re
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+from threadpoolctl import threadpool_limits
+
+from luce.models import _solvers
+from luce.models._objective import Objective
+
+
+@pytest.fixture(autouse=True)
+def _single_threaded_blas():
+    """These problems are tiny: BLAS threads only add hand-off latency (and noise on a busy host)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def reference_gradient(theta, X, y, K, reg):
+    n, d = X.shape
+    W, b = theta[: K * d].reshape(K, d), theta[K * d :]
+    P = softmax(X @ W.T + b, axis=1)
+    P[np.arange(n), y] -= 1
+    return np.concatenate([(P.T @ X / n + reg * W).ravel(), P.mean(axis=0)])
+
+
+def ill_conditioned(rng, n=150, d=6, K=3, decades=3, offset=50.0):
+    """Correlated features on very different scales with an offset: hard for plain L-BFGS."""
+    Z = rng.standard_normal((n, d))
+    Z[:, 1] = Z[:, 0] + 0.05 * Z[:, 1]
+    X = Z * np.logspace(0, decades, d) + offset
+    y = np.argmax(Z[:, :K] + 0.5 * rng.standard_normal((n, K)), axis=1)
+    return X, y
+
+
+@pytest.mark.parametrize("solver", [_solvers.lbfgs, _solvers.newton_cg], ids=["lbfgs", "newton-cg"])
+@pytest.mark.parametrize("precondition", ["auto", "diagonal", None])
+def test_scipy_solvers_reach_the_tolerance(rng, solver, precondition):
+    X, y = ill_conditioned(rng, decades=1, offset=2.0)
+    obj = Objective(X, y, 3, reg_strength=1e-3)
+    res = solver(obj, np.zeros(obj.n_params), max_iter=2000, tol=1e-7, precondition=precondition)
+    assert res.converged, res.message
+    assert np.all(np.isfinite(res.theta))
+    g = reference_gradient(res.theta, X, y, 3, 1e-3)
+    assert np.max(np.abs(g)) <= 1e-6
+
+
+def test_preconditioning_cuts_lbfgs_iterations(rng):
+    """The K-FAC-style preconditioner is what makes L-BFGS fast: without it, five times the iterations
+    the preconditioned run needed do not reach the same tolerance."""
+    X, y = ill_conditioned(rng, n=150)
+    obj = Objective(X, y, 3, reg_strength=1e-3)
+    with_p = _solvers.lbfgs(obj, np.zeros(obj.n_params), max_iter=1000, tol=1e-6, precondition="full")
+    assert with_p.converged
+    budget = 5 * with_p.n_iter
+    without = _solvers.lbfgs(obj, np.zeros(obj.n_params), max_iter=budget, tol=1e-6, precondition=None)
+    assert not without.converged and without.n_iter == budget
+    assert obj.loss(with_p.theta) < obj.loss(without.theta)
+
+
+@pytest.mark.parametrize("mode", ["full", "diagonal"])
+def test_reparametrization_round_trip_and_chain_rule(rng, mode):
+    X, y = ill_conditioned(rng, n=50)
+    obj = Objective(X, y, 3, reg_strength=1e-2)
+    rp = _solvers.preconditioner(obj, mode)
+    theta = rng.standard_normal(obj.n_params) * 1e-3
+    np.testing.assert_allclose(rp.to_theta(rp.from_theta(theta)), theta, rtol=1e-9, atol=1e-15)
+    v = rp.from_theta(theta)
+    u = rng.standard_normal(v.size)
+    h = 1e-6
+    fd = (obj.loss(rp.to_theta(v + h * u)) - obj.loss(rp.to_theta(v - h * u))) / (2 * h)
+    assert rp.to_v_grad(obj.gradient(theta)) @ u == pytest.approx(fd, rel=1e-5)
+
+
+class _NaNBeyond:
+    """A quadratic bowl centred at 3 that returns NaN once any coordinate exceeds 1: a hostile objective."""
+
+    n_classes, n_features, fit_intercept, reg_strength, dtype = 2, 1, True, 0.0, np.dtype(np.float64)
+    n_coef, n_params, logit_dropout = 2, 4, 0.0
+
+    def loss_gradient(self, theta, rng=None):
+        if np.any(theta > 1):
+            return math.nan, np.full(4, math.nan)
+        return float(np.sum((theta - 3) ** 2)), 2 * (theta - 3)
+
+    def hessp(self, theta, vec):
+        return 2 * vec
+
+    def gram(self, diagonal=False):
+        return np.ones(2) if diagonal else np.eye(2)
+
+
+@pytest.mark.parametrize("solver", [_solvers.lbfgs, _solvers.newton_cg], ids=["lbfgs", "newton-cg"])
+def test_scipy_solvers_never_return_non_finite_coefficients(solver):
+    res = solver(_NaNBeyond(), np.zeros(4), max_iter=50, tol=1e-8, precondition=None)
+    assert not res.converged
+    assert np.all(np.isfinite(res.theta)) and np.all(res.theta <= 1)
+
+
+def test_auto_learning_rate_is_one_over_the_curvature_bound(rng):
+    X, y = ill_conditioned(rng, n=80, d=4)
+    obj = Objective(X, y, 3, reg_strength=0.5)
+    Xt = np.hstack([X, np.ones((80, 1))])
+    lam = np.linalg.eigvalsh(Xt.T @ Xt / 80)[-1]
+    assert _solvers.auto_learning_rate(obj, 0.9) == pytest.approx(1 / (0.5 * lam + 0.5), rel=1e-10)
+    assert _solvers.auto_learning_rate(obj, "adam") == 1e-3
+
+
+def test_power_iteration_for_many_features(rng):
+    X = rng.standard_normal((200, 600)) + 0.3
+    y = rng.integers(0, 3, 200)
+    obj = Objective(X, y, 3)
+    Xt = np.hstack([X, np.ones((200, 1))])
+    lam = np.linalg.eigvalsh(Xt.T @ Xt / 200)[-1]
+    assert lam <= _solvers.gram_norm(obj) <= 1.1 * lam
+
+
+def test_gradient_descent_halves_a_diverging_learning_rate_and_warns_once(rng):
+    X, y = ill_conditioned(rng, n=100, d=3)
+    obj = Objective(X / 100, y, 3, reg_strength=1e-3)
+    with pytest.warns(RuntimeWarning, match="learning_rate=1000.0") as record:
+        res = _solvers.gradient_descent(
+            obj, np.zeros(obj.n_params), learning_rate=1000.0, max_iter=200, tol=0.0, n_iter_no_change=10**6
+        )
+    assert len([w for w in record if issubclass(w.category, RuntimeWarning)]) == 1
+    assert res.learning_rate < 1000.0
+    assert np.all(np.isfinite(res.theta))
+    assert obj.loss(res.theta) < obj.loss(np.zeros(obj.n_params))
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9, "adam"])
+def test_sgd_recovers_from_an_exploding_learning_rate(rng, momentum):
+    X, y = ill_conditioned(rng, n=100, d=3, decades=0, offset=0.0)
+    obj = Objective(X, y, 3, reg_strength=1e-3)
+    with pytest.warns(RuntimeWarning, match="learning_rate"):
+        res = _solvers.sgd(
+            obj,
+            np.zeros(obj.n_params),
+            learning_rate=1e6,
+            momentum=momentum,
+            batch_size=16,
+            max_iter=5,
+            tol=0.0,
+            n_iter_no_change=100,
+            rng=np.random.default_rng(0),
+        )
+    assert np.all(np.isfinite(res.theta)) and res.learning_rate < 1e6
+
+
+def test_unrecoverable_divergence_names_learning_rate(rng):
+    X, y = ill_conditioned(rng, n=30, d=3)
+    obj = Objective(X * 1e200, y, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(ValueError, match=re.escape("learning_rate=0.1")):
+            _solvers.gradient_descent(
+                obj, np.zeros(obj.n_params), learning_rate=0.1, max_iter=10, tol=0.0, n_iter_no_change=10
+            )
+        with pytest.raises(ValueError, match=re.escape("learning_rate=0.1")):
+            _solvers.sgd(
+                obj,
+                np.zeros(obj.n_params),
+                learning_rate=0.1,
+                momentum=0.0,
+                batch_size=8,
+                max_iter=2,
+                tol=0.0,
+                n_iter_no_change=10,
+                rng=np.random.default_rng(0),
+            )
+    with pytest.raises(ValueError, match="learning_rate='auto'"):
+        _solvers.auto_learning_rate(obj, 0.9)
+
+
+def test_sgd_step_is_the_multinomial_gradient_step(rng):
+    """One epoch with a single batch and no momentum is theta - lr * (full gradient), by the reference."""
+    X, y = ill_conditioned(rng, n=40, d=3)
+    X = X / 1000
+    obj = Objective(X, y, 3, reg_strength=0.1)
+    theta0 = rng.standard_normal(obj.n_params) * 0.1
+    loss, theta = _solvers.sgd_epoch(
+        obj, theta0, {}, learning_rate=0.3, momentum=0.0, batch_size=40, rng=np.random.default_rng(0)
+    )
+    np.testing.assert_allclose(theta, theta0 - 0.3 * reference_gradient(theta0, X, y, 3, 0.1), rtol=1e-12)
+    assert loss == pytest.approx(obj.loss(theta0), rel=1e-13)
