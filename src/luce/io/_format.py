@@ -324,6 +324,12 @@ def _decode(node, tensors, path):
     raise ValueError(f"unknown value type {t!r}")
 
 
+def _sha256(a: np.ndarray) -> str:
+    """SHA-256 of the array's C-ordered bytes, hashed in place (no copy for contiguous arrays)."""
+    flat = np.ascontiguousarray(a).reshape(-1)
+    return hashlib.sha256(flat.view(np.uint8)).hexdigest()
+
+
 class _Context:
     def __init__(self):
         self.tensors: dict[str, np.ndarray] = {}
@@ -337,7 +343,7 @@ class _Context:
             "key": key,
             "dtype": a.dtype.str,
             "shape": list(a.shape),
-            "sha256": hashlib.sha256(a.tobytes()).hexdigest(),
+            "sha256": _sha256(a),
         }
 
 
@@ -670,7 +676,7 @@ def _verify_tensors(path, meta, tensors):
                 f"is corrupted: array {key!r} has dtype/shape {a.dtype}{a.shape}, expected "
                 f"{node.get('dtype')}{tuple(node.get('shape') or ())}",
             )
-        if hashlib.sha256(np.asarray(a, order="C").tobytes()).hexdigest() != node.get("sha256"):
+        if _sha256(a) != node.get("sha256"):
             raise ModelFormatError(
                 path, "corrupted", f"is corrupted: array {key!r} fails its SHA-256 checksum"
             )
