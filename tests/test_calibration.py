@@ -4,7 +4,6 @@ References: a brute-force grid of the NLL (scipy.special.log_softmax), scipy.opt
 log T, scikit-learn's log_loss and LogisticRegression, and logits drawn from softmax(z / T0).
 """
 
-import itertools
 import warnings
 
 import numpy as np
@@ -17,6 +16,8 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
+from luce.metrics import expected_calibration_error
+from luce.models import SoftmaxRegression
 from luce.models._calibration import TemperatureScaling, fit_temperature
 
 
@@ -24,18 +25,6 @@ def nll(logits, y, t, w=None):
     """The weighted mean NLL of softmax(logits / t), by SciPy."""
     per_row = -log_softmax(np.asarray(logits, dtype=np.float64) / t, axis=1)[np.arange(len(y)), y]
     return np.average(per_row, weights=w)
-
-
-def ece(proba, y, n_bins=15):
-    """Guo et al.'s ECE written out directly (equal-width confidence bins)."""
-    conf, right = proba.max(axis=1), proba.argmax(axis=1) == y
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    total = 0.0
-    for lo, hi in itertools.pairwise(edges):
-        in_bin = (conf > lo) & (conf <= hi)
-        if in_bin.any():
-            total += in_bin.mean() * abs(right[in_bin].mean() - conf[in_bin].mean())
-    return total
 
 
 @pytest.fixture
@@ -51,7 +40,13 @@ def test_matches_brute_force_grid(noisy_logits):
     z, y = noisy_logits
     t = fit_temperature(z, y)
     grid = np.exp(np.linspace(np.log(0.1), np.log(20.0), 20001))
-    values = np.array([nll(z, y, g) for g in grid])
+    rows = np.arange(len(y))
+    values = np.concatenate(
+        [  # the NLL at 1000 temperatures at a time, by SciPy
+            -log_softmax(z / g[:, None, None], axis=2)[:, rows, y].mean(axis=1)
+            for g in np.array_split(grid, 20)
+        ]
+    )
     best = int(values.argmin())
     assert 0 < best < len(grid) - 1, "the grid must bracket the minimum"
     assert grid[best - 1] <= t <= grid[best + 1]
@@ -284,5 +279,22 @@ def test_calibration_fixes_an_overconfident_sklearn_model(digits_split):
     before, after = clf.predict_proba(X_te), ts.predict_proba(X_te)
     np.testing.assert_array_equal(ts.predict(X_te), clf.predict(X_te))
     np.testing.assert_array_equal(after.argmax(axis=1), before.argmax(axis=1))
-    assert ece(after, y_te) < 0.6 * ece(before, y_te)
+    assert expected_calibration_error(y_te, after) < 0.6 * expected_calibration_error(y_te, before)
     assert log_loss(y_te, after) < 0.8 * log_loss(y_te, before)
+
+
+def test_calibration_fixes_an_overconfident_softmax_regression(digits_split):
+    X_tr, y_tr, X_val, y_val, X_te, y_te = digits_split
+    clf = SoftmaxRegression(reg_strength=0.0).fit(X_tr, y_tr)
+    before, pred_before = clf.predict_proba(X_te), clf.predict(X_te)
+    wrapper = TemperatureScaling(clf).fit(X_val, y_val)
+    assert clf.calibrate(X_val, y_val) is clf
+    # SoftmaxRegression.calibrate and TemperatureScaling are the same fit on the same raw logits.
+    np.testing.assert_allclose(clf.temperature_, wrapper.temperature_, rtol=1e-12)
+    assert clf.temperature_ > 1.5
+    after = clf.predict_proba(X_te)
+    np.testing.assert_allclose(after, wrapper.predict_proba(X_te), rtol=1e-10, atol=1e-15)
+    np.testing.assert_array_equal(clf.predict(X_te), pred_before)
+    assert clf.score(X_te, y_te) == np.mean(pred_before == y_te)
+    assert expected_calibration_error(y_te, after) < 0.5 * expected_calibration_error(y_te, before)
+    assert log_loss(y_te, after) < 0.9 * log_loss(y_te, before)

@@ -31,6 +31,7 @@ from .functional import (
 )
 from .heads import linear_cross_entropy
 from .losses import binary_cross_entropy_with_logits, cross_entropy, entmax15_loss, sparsemax_loss
+from .metrics import expected_calibration_error, reliability_curve
 
 __version__ = "0.1.0"
 
@@ -47,6 +48,9 @@ _LAZY = {
     "SoftmaxRegression": "luce.models._softmax_regression",
     "load_digits": "luce.datasets",
     "load_digits_split": "luce.datasets",
+    # models: calibration and multi-label (scikit-learn loads on first use)
+    "SigmoidRegression": "luce.models._sigmoid",
+    "TemperatureScaling": "luce.models._calibration",
 }
 
 __all__ = [
@@ -87,6 +91,11 @@ __all__ = [
     "export_onnx",
     "load",
     "save",
+    # calibration and multi-label
+    "SigmoidRegression",
+    "TemperatureScaling",
+    "expected_calibration_error",
+    "reliability_curve",
 ]
 
 

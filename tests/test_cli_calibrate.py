@@ -1,0 +1,135 @@
+"""``luce calibrate MODEL DATA --target COL``, driven in-process with Typer's CliRunner.
+
+References: the temperature from TemperatureScaling fitted in Python on the same rows, scikit-learn's
+log_loss on a separate test split, and the model's own predictions before calibration.
+"""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.metrics import log_loss
+from typer.testing import CliRunner
+
+import luce
+from luce.cli import _calibrate, app  # noqa: F401  (importing _calibrate registers the command)
+from luce.io import read_metadata
+from luce.models._calibration import TemperatureScaling
+
+runner = CliRunner()
+
+
+def run(*args, code=0):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == code, (
+        f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    )
+    return result
+
+
+def fails(*args, code, match):
+    result = run(*args, code=code)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("luce calibrate: error:"), lines[0]
+    assert re.search(match, lines[0]), lines[0]
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    """An over-confident SoftmaxRegression (no penalty, 150 training rows) and held-out tables."""
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    perm = np.random.default_rng(20261122).permutation(len(y))
+    train, val, test = perm[:150], perm[150:750], perm[750:]
+    folder = tmp_path_factory.mktemp("calibrate")
+    names = [f"px{i}" for i in range(64)]
+    frame = pd.DataFrame(X, columns=names)
+    frame["digit"] = np.array([f"d{v}" for v in y], dtype=object)
+    frame.iloc[val].to_csv(folder / "val.csv", index=False)
+    model = luce.SoftmaxRegression(reg_strength=0.0).fit(frame[names].iloc[train], frame["digit"].iloc[train])
+    luce.save(model, folder / "model.luce", metadata={"note": "kept"})
+    return folder, model, frame, names, val, test
+
+
+def test_calibrate_lowers_the_test_log_loss_and_keeps_predictions(digits, tmp_path):
+    folder, model, frame, names, val, test = digits
+    out = tmp_path / "calibrated.luce"
+    text = run("calibrate", folder / "model.luce", folder / "val.csv", "--target", "digit", "-o", out).stdout
+    reference = TemperatureScaling(model).fit(frame[names].iloc[val], frame["digit"].iloc[val])
+    calibrated = luce.load(out)
+    assert type(calibrated) is luce.SoftmaxRegression
+    np.testing.assert_allclose(calibrated.temperature_, reference.temperature_, rtol=1e-10)
+    assert calibrated.temperature_ > 1.5
+    assert f"T = {calibrated.temperature_:.4g}" in text
+    assert "log-loss" in text and "expected calibration error" in text
+    X_te, y_te = frame[names].iloc[test], frame["digit"].iloc[test]
+    np.testing.assert_array_equal(calibrated.predict(X_te), model.predict(X_te))
+    assert log_loss(y_te, calibrated.predict_proba(X_te), labels=model.classes_) < log_loss(
+        y_te, model.predict_proba(X_te), labels=model.classes_
+    )
+    meta = read_metadata(out)["user"]
+    assert meta["note"] == "kept"
+    info = meta["luce_cli"]["calibration"]
+    assert info["n_rows"] == len(val) and info["after"]["log_loss"] < info["before"]["log_loss"]
+    assert info["after"]["accuracy"] == info["before"]["accuracy"]
+
+
+def test_default_output_replaces_the_model(digits, tmp_path):
+    folder, *_ = digits
+    path = tmp_path / "model.luce"
+    path.write_bytes((folder / "model.luce").read_bytes())
+    run("calibrate", path, folder / "val.csv", "--target", "digit")
+    assert luce.load(path).temperature_ > 1.5
+
+
+def test_a_model_without_calibrate_is_wrapped_in_temperature_scaling(tmp_path, rng):
+    X = rng.normal(size=(300, 3))
+    y = np.where(X[:, 0] + 0.3 * rng.normal(size=300) > 0, "up", "down")
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(label=y)
+    frame.iloc[150:].to_csv(tmp_path / "val.csv", index=False)
+    model = luce.SigmoidRegression(reg_strength=1e-6).fit(frame[["a", "b", "c"]].iloc[:150], y[:150])
+    luce.save(model, tmp_path / "m.luce")
+    run(
+        "calibrate", tmp_path / "m.luce", tmp_path / "val.csv", "--target", "label", "-o", tmp_path / "c.luce"
+    )
+    wrapped = luce.load(tmp_path / "c.luce")
+    assert type(wrapped) is luce.TemperatureScaling
+    assert type(wrapped.estimator) is luce.SigmoidRegression
+    reference = TemperatureScaling(model).fit(frame[["a", "b", "c"]].iloc[150:], y[150:])
+    np.testing.assert_allclose(wrapped.temperature_, reference.temperature_, rtol=1e-10)
+    np.testing.assert_allclose(
+        wrapped.predict_proba(frame.iloc[:5, :3]), reference.predict_proba(frame.iloc[:5, :3])
+    )
+    # Calibrating the wrapper again refits its temperature on the same rows: the same T.
+    run("calibrate", tmp_path / "c.luce", tmp_path / "val.csv", "--target", "label")
+    np.testing.assert_allclose(
+        luce.load(tmp_path / "c.luce").temperature_, reference.temperature_, rtol=1e-10
+    )
+
+
+def test_errors_are_one_line(digits, tmp_path, rng):
+    folder, *_ = digits
+    fails("calibrate", folder / "model.luce", folder / "val.csv", "--target", "nope", code=1, match="nope")
+    bad = pd.read_csv(folder / "val.csv")
+    bad.loc[0, "digit"] = "d42"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    fails(
+        "calibrate", folder / "model.luce", tmp_path / "bad.csv", "--target", "digit", code=1,
+        match="labels the model never saw: 'd42'",
+    )  # fmt: skip
+    X = rng.normal(size=(40, 2))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+    luce.save(luce.SigmoidRegression(1e-2).fit(X, Y), tmp_path / "multi.luce")
+    pd.DataFrame(X, columns=["a", "b"]).assign(t=Y[:, 0]).to_csv(tmp_path / "multi.csv", index=False)
+    fails(
+        "calibrate",
+        tmp_path / "multi.luce",
+        tmp_path / "multi.csv",
+        "--target",
+        "t",
+        code=1,
+        match="multi-label",
+    )
