@@ -375,6 +375,21 @@ def test_diverging_learning_rate_is_halved_with_one_warning():
     assert clf.score(X, y) > 0.9
 
 
+@pytest.mark.parametrize("momentum", [0.9, 0.0])
+def test_sgd_rolls_back_and_recovers_from_a_huge_learning_rate(momentum):
+    """Unscaled iris, lr=100: the loss explodes; sgd returns to its best epoch, halves, and trains."""
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        clf = SoftmaxRegression(solver="sgd", learning_rate=100.0, momentum=momentum, random_state=0).fit(
+            X, y
+        )
+    runtime = [w for w in record if issubclass(w.category, RuntimeWarning)]
+    assert len(runtime) == 1 and "learning_rate=100.0" in str(runtime[0].message)
+    assert clf.learning_rate_ < 1.0
+    assert clf.loss_curve_[-1] < 0.3 and clf.score(X, y) > 0.9
+
+
 def test_unrecoverable_divergence_names_learning_rate():
     X, y = load_iris(return_X_y=True)
     with warnings.catch_warnings():

@@ -370,13 +370,14 @@ def _diverged_error(learning_rate, lr):
     )
 
 
-def _warn_halving(learning_rate, lr, warned):
+def _warn_halving(learning_rate, lr, warned, what):
+    """Warn once per fit; ``stacklevel`` points at the user's ``fit``/``partial_fit`` call."""
     if not warned:
         warnings.warn(
-            f"learning_rate={learning_rate!r} made the loss non-finite or explode; halving it "
-            f"(now {lr:.3g}) and retrying",
+            f"learning_rate={learning_rate!r} made {what}; halving the step (now {lr:.3g}) and retrying. "
+            "Later halvings are silent; learning_rate_ holds the final step",
             RuntimeWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
     return True
 
@@ -477,7 +478,12 @@ def gradient_descent(
             lr *= 0.5
             if halvings > _MAX_HALVINGS:
                 raise _diverged_error(learning_rate, lr)
-            warned = _warn_halving(learning_rate, lr, warned)
+            what = (
+                f"the loss rise from {f:.6g} to {f_new:.6g}"
+                if finite
+                else "the loss or its gradient non-finite (overflow)"
+            )
+            warned = _warn_halving(learning_rate, lr, warned, what)
         theta, f, g = candidate, f_new, g_new
     if validation is not None and not converged and best_val < math.inf:
         theta = best_theta
@@ -564,35 +570,36 @@ def sgd(
     rng,
     validation=None,
     state=None,
-    max_epochs_this_call=None,
 ):
     """Mini-batch SGD epochs (a true multinomial step on each batch) with momentum or Adam.
 
     ``callback(epoch, loss)`` receives the mean mini-batch objective of each epoch (epochs count from
-    1). An epoch whose loss becomes non-finite or explodes is undone, the learning rate halved, and the
-    epoch repeated.
+    1). Divergence: a mini-batch loss that is not finite or over ten times the best epoch loss so far
+    (the loss at the start before any epoch), or an epoch loss over twice the best plus 0.1, undoes the
+    work back to the start of the best epoch (coefficients and optimiser memory), halves the learning
+    rate and carries on.
     """
     theta = np.array(theta0, dtype=objective.dtype, copy=True)
     state = {} if state is None else state
     lr = float(learning_rate)
-    explode = None
+    first = np.sort(
+        rng.permutation(objective.n_samples)[: _resolve_batch_size(batch_size, objective.n_samples)]
+    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        f0, _ = objective.batch_loss_gradient(theta, first)
+    best_loss = f0 if math.isfinite(f0) else math.inf
+    best_snapshot = (theta, _copy_state(state))
     plateau = _Plateau(tol, n_iter_no_change)
     val_plateau = _Plateau(tol, n_iter_no_change) if validation is not None else None
     val_curve, best_val, best_theta = [], math.inf, theta
     halvings, warned = 0, False
     converged, message, epoch = False, f"reached max_iter={max_iter}", 0
     while epoch < max_iter:
-        if explode is None:
-            # "Exploding": a batch loss ten times that of the epoch's starting model (on one batch).
-            first = np.sort(
-                rng.permutation(objective.n_samples)[: _resolve_batch_size(batch_size, objective.n_samples)]
-            )
-            f0, _ = objective.batch_loss_gradient(theta, first)
-            explode = _explode_limit(f0 if math.isfinite(f0) else 0.0, objective.n_classes)
-        saved_theta, saved_state = theta, _copy_state(state)
+        explode = _explode_limit(best_loss if math.isfinite(best_loss) else 0.0, objective.n_classes)
+        start = (theta, _copy_state(state))
         try:
             with np.errstate(over="ignore", invalid="ignore"):  # detected in the epoch; we warn once
-                loss, theta = sgd_epoch(
+                loss, new_theta = sgd_epoch(
                     objective,
                     theta,
                     state,
@@ -602,18 +609,29 @@ def sgd(
                     rng=rng,
                     explode=explode,
                 )
+            if loss > 2.0 * best_loss + 0.1:  # the epoch as a whole got much worse: diverging
+                raise _NonFinite
         except _NonFinite:
             halvings += 1
             lr *= 0.5
             if halvings > _MAX_HALVINGS:
                 raise _diverged_error(learning_rate, lr) from None
-            warned = _warn_halving(learning_rate, lr, warned)
-            theta = saved_theta
+            warned = _warn_halving(
+                learning_rate,
+                lr,
+                warned,
+                "the loss non-finite or explode (a batch over 10x, or an epoch over 2x, the best epoch's)",
+            )
+            theta = best_snapshot[0]
             state.clear()
-            state.update(saved_state)
+            state.update(_copy_state(best_snapshot[1]))
+            plateau.count = 0  # a new step size starts a fresh patience window
             continue
+        theta = new_theta
+        if loss < best_loss:
+            # The epoch loss is measured along the epoch, from its starting model: keep that model.
+            best_loss, best_snapshot = loss, start
         epoch += 1
-        explode = None
         if callback is not None:
             callback(epoch, loss)
         if threshold is not None and loss < threshold:
@@ -638,6 +656,13 @@ def sgd(
                 break
     if validation is not None and not converged and best_val < math.inf:
         theta = best_theta
+    if converged and threshold is None and validation is None and loss > 1.5 * best_loss + tol:
+        # The plateau rule fired on a loss that oscillates far above its best: the step is too large.
+        converged = False
+        message = (
+            f"the epoch loss oscillates (last {loss:.4g}, best {best_loss:.4g}) instead of settling; "
+            f"lower learning_rate (now {lr:.3g})"
+        )
     return SolverResult(
         theta,
         epoch,
