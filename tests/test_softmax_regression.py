@@ -503,6 +503,8 @@ def test_bad_input():
         SoftmaxRegression().fit(X, y, sample_weight=(y == 0).astype(float))
     with pytest.raises(ValueError, match="Unknown label type"):
         SoftmaxRegression().fit(X, np.linspace(0, 1, len(y)))
+    with pytest.raises(TypeError, match=re.escape("y mixes label types ['int', 'str']")):
+        SoftmaxRegression().fit(X[:4], np.array(["a", 1, "b", 2], dtype=object))
     with pytest.raises(NotFittedError):
         SoftmaxRegression().predict(X)
     clf = SoftmaxRegression().fit(X, y)

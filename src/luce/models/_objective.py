@@ -221,7 +221,7 @@ def block_gram(X_block, sample_weight_block, fit_intercept, *, diagonal=False):
     """
     w = sample_weight_block
     # Always float64: a one-time pass, and float32 products of large features would overflow or round.
-    X_block = X_block.astype(np.float64)
+    X_block = X_block.astype(np.float64, copy=False)
     w = None if w is None else np.asarray(w, dtype=np.float64)
     if sp.issparse(X_block):
         Xw = X_block if w is None else sp.csr_matrix(X_block.multiply(w[:, None]))

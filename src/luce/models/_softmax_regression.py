@@ -282,7 +282,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     # -- data -------------------------------------------------------------------------------------
     def _validate_xy(self, X, y, reset):
         X, y = validate_data(self, X, y, reset=reset, accept_sparse="csr", dtype=_DTYPES)
-        check_classification_targets(y)
+        try:
+            check_classification_targets(y)
+        except TypeError:
+            raise _mixed_labels(y) from None
         if sp.issparse(X):
             X = X.tocsr()
         return X, y
@@ -360,8 +363,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             return fit_dask(self, X, y, sample_weight)
         p = self._params()
         X, y = self._validate_xy(X, y, reset=True)
-        classes, y_idx = np.unique(y, return_inverse=True)
-        y_idx = y_idx.reshape(-1)
+        classes, y_idx = _unique_labels(y)
         if classes.shape[0] < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in the data, but the data "
@@ -456,8 +458,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 result = _solvers.sgd(
                     objective, theta0, momentum=p["momentum"], batch_size=p["batch_size"], **common
                 )
-            self._optimizer_state = result.state
-            self._sgd_rng = rng
+        self._optimizer_state = result.state
+        self._sgd_rng = rng
         return result
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -641,6 +643,22 @@ def _blas_threads_for(X, n_classes):
         _THREADPOOLS = ThreadpoolController()
     with _THREADPOOLS.limit(limits=1, user_api="blas"):
         yield
+
+
+def _unique_labels(y):
+    """Sorted classes and the class index of each label; mixed label types are a TypeError."""
+    try:
+        classes, y_idx = np.unique(y, return_inverse=True)
+    except TypeError:
+        raise _mixed_labels(y) from None
+    return classes, y_idx.reshape(-1)
+
+
+def _mixed_labels(y):
+    kinds = sorted({type(v).__name__ for v in np.asarray(y, dtype=object).ravel()})
+    return TypeError(
+        f"y mixes label types {kinds}: labels must be mutually comparable (all str or all numbers)"
+    )
 
 
 def _label(value):
