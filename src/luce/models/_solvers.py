@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg
 import scipy.optimize
-import scipy.sparse as sp
 
 __all__ = [
     "SolverResult",
@@ -186,6 +185,8 @@ class _Tracker:
         self.gmax_at_best = math.inf
 
     def evaluate(self, v):
+        if self.last_v is not None and np.array_equal(v, self.last_v):
+            return self.last_f, self.last_gv.copy()  # scipy re-evaluates the starting point
         theta = self.rp.to_theta(v)
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite values are handled below
             f, g = self.obj.loss_gradient(theta)
@@ -195,7 +196,8 @@ class _Tracker:
         self.last_f = f
         self.last_gmax = float(np.max(np.abs(g))) if g.size else 0.0
         self.last_theta = theta
-        return f, self.rp.to_v_grad(g)
+        self.last_gv = self.rp.to_v_grad(g)
+        return f, self.last_gv.copy()
 
     def start(self, v0):
         f, gv = self.evaluate(v0)
@@ -673,7 +675,3 @@ def sgd(
         best_validation_loss=best_val if validation is not None else None,
         state=state,
     )
-
-
-def is_sparse(X):
-    return sp.issparse(X)
