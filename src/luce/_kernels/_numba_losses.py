@@ -21,7 +21,7 @@ from numba.extending import intrinsic, overload
 
 from ._numba_sparse import row_max_nan
 
-__all__ = ["ce_index_rows", "ce_prob_rows", "exp_neg"]
+__all__ = ["PLAIN", "PROBS", "WEIGHTED", "ce_rows", "exp_neg", "topk_rows"]
 
 _LANES = 16
 
@@ -77,9 +77,9 @@ def _exp_neg_overload(x):
     return lambda x: math.exp(x)
 
 
-# Which per-class weight ``c_j`` multiplies the log-probabilities: 1 (class indices, no weights), the
-# class weight ``w_j`` (class indices), or ``w_j ((1-ε) q_j + ε/C)`` (probabilities; w = 1 without
-# weights). Each gets its own loop: a branch on the kind inside the loop would stop vectorisation.
+# Which per-class weight ``c_j`` multiplies the log-probabilities: 1 (class indices, no weights) or
+# ``w_j ((1-ε) q_j + ε/C)``, which covers class weights (``q = 1, ε = 0``) and probability targets
+# (``w = 1`` without weights). Each gets its own loop: a branch inside would stop vectorisation.
 PLAIN, WEIGHTED, PROBS = 0, 1, 2
 
 
@@ -90,13 +90,14 @@ def _term(row, j, m, t0, scaled):
 
 
 @njit(cache=True, error_model="numpy")
-def _exp_pass(row, t, kind, w, q, eps, g, want_grad):
+def _exp_pass(row, t, plain, w, q, keep, lift, g, want_grad):
     """``e = exp((x - m)/T)`` into ``g`` (when ``want_grad``) and the sums the loss needs.
 
     Returns ``(m, tail, a, b)``: ``tail = Σ_{d<0} e + (#maxima - 1)`` (so that ``log Σ e = log1p(tail)``,
     Blanchard, Higham & Higham 2021), ``a = Σ c_j`` and ``b = Σ c_j d_j`` with ``d = (x - m)/T`` and
-    ``c_j`` as ``kind`` says. Terms with ``c_j = 0`` are skipped, so ``0·(-inf)`` counts as 0. ``m`` is
-    NaN when the row needs the reference (a NaN, ``+inf`` or no finite entry).
+    ``c_j = 1`` if ``plain`` else ``w_j (keep·q_j + lift)``. Terms with ``c_j = 0`` are skipped, so
+    ``0·(-inf)`` counts as 0. ``m`` is NaN when the row needs the reference (a NaN, ``+inf`` or no
+    finite entry).
     """
     n = row.shape[0]
     m, n_nan = row_max_nan(row)
@@ -109,9 +110,7 @@ def _exp_pass(row, t, kind, w, q, eps, g, want_grad):
     nb = (n // _LANES) * _LANES
     t0 = t[0]
     scaled = t0 != 1.0
-    lift = eps / n
-    keep = 1.0 - eps
-    if kind == PLAIN:
+    if plain:
         for j0 in range(0, nb, _LANES):
             for k in range(_LANES):
                 d, e = _term(row, j0 + k, m, t0, scaled)
@@ -128,26 +127,6 @@ def _exp_pass(row, t, kind, w, q, eps, g, want_grad):
             n_top[j - nb] += d == 0
             acc_b[j - nb] += np.float64(d)
         acc_a[0] = n
-    elif kind == WEIGHTED:
-        for j0 in range(0, nb, _LANES):
-            for k in range(_LANES):
-                d, e = _term(row, j0 + k, m, t0, scaled)
-                if want_grad:
-                    g[j0 + k] = e
-                tail[k] += e if d < 0 else 0.0
-                n_top[k] += d == 0
-                c = np.float64(w[j0 + k])
-                acc_a[k] += c
-                acc_b[k] += c * np.float64(d) if c != 0.0 else 0.0
-        for j in range(nb, n):
-            d, e = _term(row, j, m, t0, scaled)
-            if want_grad:
-                g[j] = e
-            tail[j - nb] += e if d < 0 else 0.0
-            n_top[j - nb] += d == 0
-            c = np.float64(w[j])
-            acc_a[j - nb] += c
-            acc_b[j - nb] += c * np.float64(d) if c != 0.0 else 0.0
     else:
         for j0 in range(0, nb, _LANES):
             for k in range(_LANES):
@@ -156,7 +135,7 @@ def _exp_pass(row, t, kind, w, q, eps, g, want_grad):
                     g[j0 + k] = e
                 tail[k] += e if d < 0 else 0.0
                 n_top[k] += d == 0
-                c = np.float64(w[j0 + k]) * (keep * np.float64(q[j0 + k]) + lift)
+                c = np.float64(w[j0 + k]) * (keep * q[j0 + k] + lift)
                 acc_a[k] += c
                 acc_b[k] += c * np.float64(d) if c != 0.0 else 0.0
         for j in range(nb, n):
@@ -165,7 +144,7 @@ def _exp_pass(row, t, kind, w, q, eps, g, want_grad):
                 g[j] = e
             tail[j - nb] += e if d < 0 else 0.0
             n_top[j - nb] += d == 0
-            c = np.float64(w[j]) * (keep * np.float64(q[j]) + lift)
+            c = np.float64(w[j]) * (keep * q[j] + lift)
             acc_a[j - nb] += c
             acc_b[j - nb] += c * np.float64(d) if c != 0.0 else 0.0
     total_tail = 0.0
@@ -181,42 +160,43 @@ def _exp_pass(row, t, kind, w, q, eps, g, want_grad):
 
 
 @njit(cache=True, error_model="numpy")
-def _grad_pass(g, scale, kind, w, q, eps, offset):
+def _grad_pass(g, scale, plain, w, q, keep, lift, offset):
     """``g_j = e_j·scale - offset·c_j`` in place, ``c_j`` as in :func:`_exp_pass`."""
     n = g.shape[0]
     sc = g.dtype.type(scale)
-    off = g.dtype.type(offset)
-    if kind == PLAIN:
+    if plain:
+        off = g.dtype.type(offset)
         for j in range(n):
             g[j] = g[j] * sc - off
-    elif kind == WEIGHTED:
-        for j in range(n):
-            g[j] = g[j] * sc - off * w[j]
     else:
-        keep = g.dtype.type(1.0 - eps)
-        lift = g.dtype.type(eps / n)
         for j in range(n):
-            g[j] = g[j] * sc - off * (w[j] * (keep * q[j] + lift))
+            g[j] = g[j] * sc - g.dtype.type(offset * (np.float64(w[j]) * (keep * q[j] + lift)))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def ce_index_rows(z, y, active, w, has_w, eps, t, want_grad, loss, g, flags):
-    """Cross-entropy against class indices with label smoothing, per row.
+def ce_rows(z, y, q, active, w, kind, eps, t, want_grad, loss, g, flags):
+    """Cross-entropy and its gradient, per row, against class indices or class probabilities.
 
-    ``loss_i = (1-ε) w_y (lse - d_y) + (ε/C) Σ_c w_c (lse - d_c)`` and, when ``want_grad``,
+    Class indices (``kind`` PLAIN or WEIGHTED, ``y`` the indices, ``q`` unused):
+    ``loss_i = (1-ε) w_y (lse - d_y) + (ε/C) Σ_c w_c (lse - d_c)`` and
     ``g_i = [p ((1-ε) w_y + ε W / C) - (ε/C) w - (1-ε) w_y onehot(y)] / T`` (``W = Σ w``).
-    Inactive rows (ignored targets) get loss 0 and gradient 0. ``t`` is a length-1 array of the row
-    dtype holding the temperature; ``w`` has the row dtype (length 1 and unused without weights).
+    Probabilities (``kind`` PROBS, ``y`` unused): with ``c = w ((1-ε) q + ε/C)``,
+    ``loss_i = Σ_c c_c (lse - d_c)`` and ``g_i = (p Σ c - c) / T``.
+
+    Here ``d = (z - max z)/T`` and ``lse = log Σ exp d``. Rows with ``active[i]`` False (ignored
+    targets) get loss 0 and gradient 0; rows the reference must handle get ``flags[i] = 1``. ``t`` is
+    a length-1 array of the row dtype holding ``T``; ``w`` has the row dtype and length C (ones when
+    there are no weights); ``q`` is float64, ``(n_rows, C)`` for PROBS and one row of ones otherwise.
     """
     n_rows, n = z.shape
-    big_w = 0.0
-    if has_w:
+    plain = kind == PLAIN
+    big_w = float(n)
+    if kind == WEIGHTED:
+        big_w = 0.0
         for j in range(n):
             big_w += w[j]
-    else:
-        big_w = float(n)
+    keep, lift = (1.0 - eps, eps / n) if kind == PROBS else (1.0, 0.0)
     inv_t = 1.0 / np.float64(t[0])
-    kind = WEIGHTED if has_w else PLAIN
     for i in prange(n_rows):
         gi = g[i]
         if not active[i]:
@@ -225,45 +205,28 @@ def ce_index_rows(z, y, active, w, has_w, eps, t, want_grad, loss, g, flags):
                 gi[:] = 0.0
             continue
         row = z[i]
-        yi = y[i]
-        m, tail, _, sum_wd = _exp_pass(row, t, kind, w, w, 0.0, gi, want_grad)
+        qi = q[i] if kind == PROBS else q[0]  # for WEIGHTED, q is one row of ones
+        m, tail, a, b = _exp_pass(row, t, plain, w, qi, keep, lift, gi, want_grad)
         if math.isnan(m):
             flags[i] = 1
             continue
         lse = math.log1p(tail)
-        wy = np.float64(w[yi]) if has_w else 1.0
+        if kind == PROBS:
+            loss[i] = a * lse - b
+            if want_grad:
+                _grad_pass(gi, a / (1.0 + tail) * inv_t, plain, w, qi, keep, lift, inv_t)
+            continue
+        yi = y[i]
+        wy = np.float64(w[yi]) if kind == WEIGHTED else 1.0
         dy = np.float64((row[yi] - m) / t[0])
         value = (1.0 - eps) * wy * (lse - dy) if eps < 1.0 and wy != 0.0 else 0.0
         if eps > 0.0:
-            value += eps / n * (big_w * lse - sum_wd)
+            value += eps / n * (big_w * lse - b)
         loss[i] = value
         if want_grad:
             coef = (1.0 - eps) * wy + eps * big_w / n
-            _grad_pass(gi, coef / (1.0 + tail) * inv_t, kind, w, w, 0.0, eps / n * inv_t)
+            _grad_pass(gi, coef / (1.0 + tail) * inv_t, plain, w, qi, keep, lift, eps / n * inv_t)
             gi[yi] -= gi.dtype.type((1.0 - eps) * wy * inv_t)
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def ce_prob_rows(z, q, w, eps, t, want_grad, loss, g, flags):
-    """Cross-entropy against class probabilities ``q`` smoothed to ``(1-ε) q + ε/C``, per row.
-
-    ``loss_i = Σ_c w_c q_c (lse - d_c)`` and ``g_i = (p Σ_c w_c q_c - w q) / T``; ``w`` has length C
-    (ones without weights).
-    """
-    n_rows, _ = z.shape
-    inv_t = 1.0 / np.float64(t[0])
-    for i in prange(n_rows):
-        gi = g[i]
-        row = z[i]
-        qi = q[i]
-        m, tail, a, b = _exp_pass(row, t, PROBS, w, qi, eps, gi, want_grad)
-        if math.isnan(m):
-            flags[i] = 1
-            continue
-        lse = math.log1p(tail)
-        loss[i] = a * lse - b
-        if want_grad:
-            _grad_pass(gi, a / (1.0 + tail) * inv_t, PROBS, w, qi, eps, inv_t)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -305,26 +268,14 @@ def topk_rows(x, k, probs, idx, flags):
         if n_nan > 0 or not math.isfinite(m):
             flags[i] = 1
             continue
-        tail = np.zeros(_LANES)
-        n_top = np.zeros(_LANES, dtype=np.int64)
-        nb = (n // _LANES) * _LANES
-        for j0 in range(0, nb, _LANES):
-            for kk in range(_LANES):
-                d = row[j0 + kk] - m
-                e = exp_neg(d)
-                tail[kk] += e if d < 0 else 0.0
-                n_top[kk] += d == 0
-        for j in range(nb, n):
-            d = row[j] - m
-            e = exp_neg(d)
-            tail[j - nb] += e if d < 0 else 0.0
-            n_top[j - nb] += d == 0
-        t = 0.0
-        count = 0
-        for kk in range(_LANES):
-            t += tail[kk]
-            count += n_top[kk]
-        lse = np.float64(m) + math.log1p(t + (count - 1))
+        mf = np.float64(m)
+        tail = 0.0  # Σ exp(x - m) - 1 with the maxima's terms (exactly 1 each) left out: the log1p form
+        n_top = 0
+        for j in range(n):
+            d = np.float64(row[j]) - mf
+            tail += math.exp(d) if d < 0.0 else 0.0
+            n_top += d == 0.0
+        lse = mf + math.log1p(tail + (n_top - 1))
         hv = np.empty(k, dtype=np.float64)
         hi = np.empty(k, dtype=np.int64)
         for j in range(k):

@@ -24,7 +24,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["entmax_bisect_rows", "row_max_nan", "sparse_rows"]
+__all__ = ["BISECT", "ENTMAX15", "SPARSEMAX", "bisect_threshold", "row_max_nan", "sparse_map_rows"]
 
 _LANES = 16  # independent accumulators, so reductions vectorise without reassociating (no fast-math)
 
@@ -131,32 +131,6 @@ def _threshold(buf, quadratic):
     return mu - math.sqrt(delta if delta > 0.0 else 0.0)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def sparse_rows(x, quadratic, out, flags):
-    """Sparsemax (``quadratic=False``) or 1.5-entmax (``True``) of each row of ``x`` into ``out``.
-
-    ``flags[i] = 1`` marks a row the kernel left alone (NaN, ``+inf`` or no finite entry).
-    """
-    n_rows, n = x.shape
-    scale = 0.5 if quadratic else 1.0
-    for i in prange(n_rows):
-        row = x[i]
-        o = out[i]
-        m, n_nan = row_max_nan(row)
-        if n_nan > 0 or not math.isfinite(m):
-            flags[i] = 1
-            continue
-        mf = np.float64(m)
-        buf = _candidates(row, mf, scale)
-        tau = _threshold(buf, quadratic)
-        for j in range(n):
-            p = (np.float64(row[j]) - mf) * scale - tau
-            p = p if p > 0.0 else 0.0
-            if quadratic:
-                p = p * p
-            o[j] = p
-
-
 @njit(cache=True, error_model="numpy")
 def _power(u, beta):
     """``u**beta`` for ``u > 0``, with the exponents of sparsemax (1) and 1.5-entmax (2) done exactly."""
@@ -206,13 +180,24 @@ def bisect_threshold(buf, alpha, n_iter):
     return tau
 
 
+SPARSEMAX, ENTMAX15, BISECT = 0, 1, 2
+
+
 @njit(cache=True, parallel=True, error_model="numpy")
-def entmax_bisect_rows(x, alpha, n_iter, out, flags):
-    """α-entmax of each row: ``p_i = [(α-1)(x_i - max x) - τ]_+^{1/(α-1)} / Σ`` with ``τ`` from
-    :func:`bisect_threshold` over the candidates ``(α-1)(x_i - max x) > -1``."""
+def sparse_map_rows(x, mode, alpha, n_iter, out, flags):
+    """Sparsemax, 1.5-entmax or α-entmax (``mode``) of each row of ``x`` into ``out``.
+
+    Sparsemax and 1.5-entmax take the exact threshold of :func:`_threshold`; α-entmax takes
+    :func:`bisect_threshold` (``alpha``, ``n_iter``) and divides by the sum. ``flags[i] = 1`` marks a
+    row the kernel left alone (NaN, ``+inf`` or no finite entry).
+    """
     n_rows, n = x.shape
-    am1 = alpha - 1.0
-    beta = 1.0 / am1
+    if mode == SPARSEMAX:
+        scale, beta = 1.0, 1.0
+    elif mode == ENTMAX15:
+        scale, beta = 0.5, 2.0
+    else:
+        scale, beta = alpha - 1.0, 1.0 / (alpha - 1.0)
     for i in prange(n_rows):
         row = x[i]
         o = out[i]
@@ -221,13 +206,17 @@ def entmax_bisect_rows(x, alpha, n_iter, out, flags):
             flags[i] = 1
             continue
         mf = np.float64(m)
-        buf = _candidates(row, mf, am1)
-        tau = bisect_threshold(buf, alpha, n_iter)
-        total = 0.0
-        for j in range(buf.shape[0]):
-            u = buf[j] - tau
-            if u > 0.0:
-                total += _power(u, beta)
+        buf = _candidates(row, mf, scale)
+        total = 1.0
+        if mode == BISECT:
+            tau = bisect_threshold(buf, alpha, n_iter)
+            total = 0.0
+            for j in range(buf.shape[0]):
+                u = buf[j] - tau
+                if u > 0.0:
+                    total += _power(u, beta)
+        else:
+            tau = _threshold(buf, mode == ENTMAX15)
         for j in range(n):
-            u = (np.float64(row[j]) - mf) * am1 - tau
+            u = (np.float64(row[j]) - mf) * scale - tau
             o[j] = _power(u, beta) / total if u > 0.0 else 0.0

@@ -92,7 +92,8 @@ def _bisect_reference(rows: np.ndarray, alpha: float, n_iter: int) -> np.ndarray
     eps = np.finfo(np.float64).eps
     for _ in range(n_iter):
         u = np.maximum(d - tau, 0.0)
-        q = np.where(u > 0.0, u ** (beta - 1.0), 0.0)
+        with np.errstate(divide="ignore"):  # 0 ** (β - 1) for α > 2 lands in the discarded branch
+            q = np.where(u > 0.0, u ** (beta - 1.0), 0.0)
         f = (q * u).sum(axis=1, keepdims=True) - 1.0
         df = q.sum(axis=1, keepdims=True)
         lo = np.where(f > 0.0, tau, lo)
@@ -114,10 +115,8 @@ def _rows_forward(kind: str, rows: np.ndarray, alpha: float, n_iter: int) -> np.
         from .._kernels import _numba_sparse as kernels
 
         flags = np.zeros(rows.shape[0], dtype=np.uint8)
-        if kind == "bisect":
-            kernels.entmax_bisect_rows(rows, float(alpha), int(n_iter), out, flags)
-        else:
-            kernels.sparse_rows(rows, kind == "entmax15", out, flags)
+        mode = {"sparsemax": kernels.SPARSEMAX, "entmax15": kernels.ENTMAX15, "bisect": kernels.BISECT}[kind]
+        kernels.sparse_map_rows(rows, mode, float(alpha), int(n_iter), out, flags)
         special = flags.astype(bool)
     else:
         with _errstate(np):

@@ -94,17 +94,18 @@ def finish_loss(inp: LossInput, loss_rows, grad_rows, reduction, denominator):
     gradient (every row was ignored).
     """
     xp, dt = inp.xp, inp.out_dtype
-    if reduction == "none":
-        loss = loss_rows.reshape(inp.layout.batch_shape).astype(dt)
-        scale = 1.0
-    elif reduction == "sum":
-        loss = dt.type(loss_rows.sum())
-        scale = 1.0
-    else:
-        total = loss_rows.sum()
-        with np.errstate(invalid="ignore", divide="ignore"):
+    # Rounding a float64 total to float32/float16 may overflow to inf: that is the correctly rounded value.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if reduction == "none":
+            loss = loss_rows.reshape(inp.layout.batch_shape).astype(dt)
+            scale = 1.0
+        elif reduction == "sum":
+            loss = dt.type(loss_rows.sum())
+            scale = 1.0
+        else:
+            total = loss_rows.sum()
             loss = dt.type(total / denominator if denominator != 0 else np.nan)
-        scale = 1.0 / denominator if denominator != 0 else 0.0
+            scale = 1.0 / denominator if denominator != 0 else 0.0
     if xp is not np:
         loss = xp.asarray(np.asarray(loss))
     if grad_rows is None:

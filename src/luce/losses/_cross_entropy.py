@@ -167,15 +167,14 @@ def cross_entropy(
 
         grad = np.empty_like(rows) if want_grad else np.empty((n_rows, 1), dtype=rows.dtype)
         flags = np.zeros(n_rows, dtype=np.uint8)
-        wk = np.ones(1, dtype=rows.dtype) if w is None else w.astype(rows.dtype)
         tk = np.array([t], dtype=rows.dtype)
         if inp.index is not None:
-            kernels.ce_index_rows(
-                rows, inp.index, inp.active, wk, w is not None, eps, tk, want_grad, loss, grad, flags
-            )
+            kind = kernels.PLAIN if w is None else kernels.WEIGHTED
+            y, q = inp.index, np.ones((1, inp.n_classes))
         else:
-            wq = np.ones(inp.n_classes, dtype=rows.dtype) if w is None else wk
-            kernels.ce_prob_rows(rows, inp.probs, wq, eps, tk, want_grad, loss, grad, flags)
+            kind, y, q = kernels.PROBS, np.zeros(n_rows, dtype=np.int64), inp.probs
+        wk = np.ones(inp.n_classes, dtype=rows.dtype) if w is None else w.astype(rows.dtype)
+        kernels.ce_rows(rows, y, q, inp.active, wk, kind, eps, tk, want_grad, loss, grad, flags)
         special = flags.astype(bool)
         if not want_grad:
             grad = None
