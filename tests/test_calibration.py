@@ -154,6 +154,14 @@ def test_perfectly_separated_rows_hit_the_lower_bound_with_a_warning():
     assert t == 0.05
 
 
+def test_huge_margins_are_separated_not_constant():
+    # exp(-800) underflows: every gradient term is exactly 0, yet the rows are separated, not constant.
+    with pytest.warns(ConvergenceWarning, match="smallest temperature"):
+        assert fit_temperature([[800.0, 0.0], [0.0, 900.0]], [0, 1]) == 1e-3
+    with pytest.warns(ConvergenceWarning, match="largest temperature"):
+        assert fit_temperature([[-800.0, 0.0], [0.0, -900.0]], [0, 1]) == 1e3
+
+
 def test_anti_predicting_logits_hit_the_upper_bound_with_a_warning():
     z = np.array([[3.0, 0.0], [0.0, 2.0]])
     with pytest.warns(ConvergenceWarning, match="largest temperature"):

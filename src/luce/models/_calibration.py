@@ -124,6 +124,8 @@ class _TemperatureObjective:
             c = np.ascontiguousarray((z - z[np.arange(z.shape[0]), yb][:, None]).T)
             finite = np.isfinite(c)
             self.blocks.append((start, np.where(finite, c, 0.0), None if finite.all() else finite))
+        # Every logit equal to the true class's: the NLL is log(K) whatever T is.
+        self.constant = not any(np.any(c != 0.0) for _, c, _ in self.blocks)
 
     def __call__(self, beta):
         f = g = h = 0.0
@@ -215,46 +217,64 @@ def fit_temperature(logits, y, sample_weight=None, *, bounds=(1e-3, 1e3), max_it
     if not keep.all():
         z, yi, w = z[keep], yi[keep], w[keep]
     objective = _TemperatureObjective(z, yi, w)
+    return _solve(objective, t_min, t_max, max_iter)
 
-    if objective(1.0)[2] <= 0.0:
-        # Zero variance in every row: all logits of a row are equal and T changes nothing.
-        return 1.0
+
+def _warn_bound(bound, t):
+    if bound == "max":
+        message = (
+            f"the NLL decreases up to the largest temperature T_max={t:g} (the logits carry no information "
+            "about the labels, or anti-predict them); returning T_max"
+        )
+    else:
+        message = (
+            f"the NLL decreases down to the smallest temperature T_min={t:g} (the held-out rows are "
+            "perfectly separated by the logits); returning T_min"
+        )
+    warnings.warn(message, ConvergenceWarning, stacklevel=4)
+    return t
+
+
+def _solve(objective, t_min, t_max, max_iter):
+    """Root of the increasing derivative g(β) in [1/T_max, 1/T_min] by bracketed Newton; returns T.
+
+    The bracket ends are the bounds until the iteration needs them: a bound is evaluated only when a
+    Newton step would cross it (most fits never evaluate either), and the bracket then shrinks to the
+    points already evaluated.
+    """
     lo, hi = 1.0 / t_max, 1.0 / t_min  # the bracket in β = 1/T
-    g_lo = objective(lo)[1]
-    if g_lo >= 0.0:
-        warnings.warn(
-            f"the NLL decreases up to the largest temperature T_max={t_max:g} (the logits carry no "
-            "information about the labels, or anti-predict them); returning T_max",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
-        return t_max
-    g_hi = objective(hi)[1]
-    if g_hi <= 0.0:
-        warnings.warn(
-            f"the NLL decreases down to the smallest temperature T_min={t_min:g} (the held-out rows are "
-            "perfectly separated by the logits); returning T_min",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
-        return t_min
+    lo_checked = hi_checked = False
     beta = min(max(1.0, lo), hi)
+    if objective.constant:
+        return 1.0  # all logits of every row are equal: T changes nothing
     for _ in range(max_iter):
         _, g, h = objective(beta)
         if g == 0.0:
+            if h == 0.0:
+                # Every row's mass sits on its true class to machine precision: perfectly separated.
+                return _warn_bound("min", t_min)
             break
         if g < 0.0:
-            lo = beta
+            lo, lo_checked = beta, True
         else:
-            hi = beta
-        step = g / h if h > 0.0 else math.inf
-        new = beta - step
+            hi, hi_checked = beta, True
+        new = beta - g / h if h > 0.0 else math.nan
         if not lo < new < hi:
-            new = math.sqrt(lo * hi)  # geometric bisection: the bracket can span decades
-        if abs(new - beta) <= 4.0 * np.finfo(np.float64).eps * beta or hi - lo <= 1e-15 * hi:
-            beta = new
-            break
+            # The step leaves the bracket: make sure the root lies inside it, then bisect geometrically
+            # (the bracket can span decades).
+            if g < 0.0 and not hi_checked:
+                if objective(hi)[1] <= 0.0:
+                    return _warn_bound("min", t_min)
+                hi_checked = True
+            elif g > 0.0 and not lo_checked:
+                if objective(lo)[1] >= 0.0:
+                    return _warn_bound("max", t_max)
+                lo_checked = True
+            new = math.sqrt(lo * hi)
+        done = abs(new - beta) <= 4.0 * np.finfo(np.float64).eps * beta
         beta = new
+        if done or (lo_checked and hi_checked and hi - lo <= 1e-15 * hi):
+            break
     return float(1.0 / beta)
 
 
