@@ -296,3 +296,18 @@ def test_early_stopping_and_warm_start(multilabel):
     warm.fit(X, Y)
     assert warm.n_iter_ <= 1
     np.testing.assert_allclose(warm.coef_, cold.coef_, atol=1e-7)
+
+
+def test_model_file_round_trip(multilabel, tmp_path):
+    import luce
+
+    X, Y = multilabel
+    clf = SigmoidRegression(1e-2, pos_weight=[1.0, 2.0, 1.0, 0.5], threshold=[0.3, 0.5, 0.5, 0.7])
+    clf.fit(X.astype(np.float32), Y.astype(bool))
+    back = luce.load(luce.save(clf, tmp_path / "multi.luce"))
+    assert type(back) is SigmoidRegression and back.multilabel_
+    X32 = X.astype(np.float32)
+    np.testing.assert_array_equal(back.predict_proba(X32), clf.predict_proba(X32))
+    np.testing.assert_array_equal(back.predict(X32), clf.predict(X32))
+    assert back.predict(X32).dtype == clf.predict(X32).dtype == np.int64
+    assert back.coef_.dtype == np.float32
