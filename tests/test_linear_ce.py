@@ -257,8 +257,13 @@ def test_bad_input(kwargs, error, match):
         luce.linear_cross_entropy(X, W, target, **args)
 
 
-def test_plan_uses_one_pass_when_rows_of_the_vocabulary_fit():
-    rows, chunk = _linear_ce._plan(8192, 65536, 4, None, True)
-    assert chunk == 65536 and rows * chunk * 4 <= _linear_ce.BLOCK_BUDGET and rows >= 64
-    rows, chunk = _linear_ce._plan(8192, 1 << 22, 4, None, True)
-    assert chunk < 1 << 22 and rows * chunk * 4 <= _linear_ce.BLOCK_BUDGET
+def test_plan_keeps_the_block_within_budget():
+    budget = _linear_ce.BLOCK_BUDGET
+    # many rows and a narrow vocabulary chunk (every BLAS product has two large dimensions)
+    rows, chunk = _linear_ce._plan(8192, 65536, 4, None)
+    assert rows == 8192 and rows * chunk * 4 <= budget
+    rows, chunk = _linear_ce._plan(100_000, 1 << 22, 8, None)
+    assert rows * chunk * 8 <= budget and chunk >= 128
+    # a small vocabulary is one chunk: one pass, the exponentials reused for the gradient
+    assert _linear_ce._plan(512, 1000, 4, None) == (512, 1000)
+    assert _linear_ce._plan(10, 50, 4, 7) == (10, 7)

@@ -1,17 +1,18 @@
 """Cross-entropy of a linear layer over a large vocabulary, never holding the N×V logits.
 
 ``linear_cross_entropy(X, W, target)`` is ``cross_entropy(X @ W.T + bias, target)`` computed block by
-block: rows of ``X`` in blocks of ``R``, vocabulary entries in chunks of ``C``, one ``R×C`` buffer of
-logits reused for every block (its size is set by a memory budget, 32 MiB by default). The row
-log-sum-exp is accumulated online over the chunks (Milakov & Gimelshein 2018), and the gradient reuses
-the buffer: for each block ``G = scale·(softmax - smoothed one-hot)`` is formed in place and multiplied
-into ``dX`` and ``dW`` by BLAS ``gemm`` calls that accumulate into the outputs (``beta = 1``), so no
-temporary the size of ``dW`` is ever made.
+block: rows of ``X`` in blocks of ``R`` (up to 8192), vocabulary entries in chunks of ``C``, one ``R×C``
+buffer of logits reused for every block (32 MiB by default). The row log-sum-exp is accumulated online
+over the chunks (Milakov & Gimelshein 2018). The gradient pass recomputes each chunk's logits, forms
+``G = scale·(softmax - smoothed one-hot)`` in place and multiplies it into ``dX`` and ``dW`` with BLAS
+``gemm`` calls that accumulate into the outputs (``beta = 1``), so no temporary the size of ``dW`` is
+ever made: forward plus backward cost four matrix products (the plain path: three) and O(R·C) memory.
+When the whole vocabulary fits one chunk the exponentials of the first pass are reused (three
+products).
 
-When a whole row of logits fits the budget (``R·V`` elements with ``R >= 64``) each block is computed
-once: the exponentials kept from the log-sum-exp pass are the unnormalised softmax, and forward plus
-backward cost three matrix products, the same as the plain path. Otherwise the gradient pass recomputes
-each chunk (four products), the price of memory that does not grow with ``V``.
+Blocks are tall (many rows, a narrow vocabulary chunk) so that each product has two large dimensions,
+which multi-threaded BLAS splits with few synchronisations; elementwise work runs on sub-blocks of a
+few hundred rows that stay in cache.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ __all__ = ["linear_cross_entropy"]
 BLOCK_BUDGET = 32 * 1024 * 1024
 # Elementwise passes run on sub-blocks this large, so each pass over a sub-block reads the cache.
 _SUB_BUDGET = 1024 * 1024
-# A full-vocabulary block is used (three products instead of four) only if it holds this many rows.
-_MIN_FULL_ROWS = 64
+# Rows per block (at most), and the narrowest vocabulary chunk, when chunk_size is None.
+_MAX_ROWS = 8192
+_MIN_CHUNK = 128
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -110,15 +112,21 @@ def _check_args(X, W, target, bias, chunk_size, label_smoothing, ignore_index, r
     return x, w, b, t, valid, eps, out_dtype, dtype, batch_shape
 
 
-def _plan(n_rows, n_classes, itemsize, chunk_size, need_grad):
-    """Rows per block and vocabulary entries per chunk for the block of logits."""
+def _plan(n_rows, n_classes, itemsize, chunk_size):
+    """Rows per block and vocabulary entries per chunk for the block of logits.
+
+    Many rows and a narrow vocabulary chunk, not the reverse: every product then has two large
+    dimensions (rows × d, chunk × d, rows × chunk), which multi-threaded BLAS splits with few
+    synchronisations. A block of a few rows against the whole vocabulary would make ``G @ W`` a
+    product with a tiny output and an inner dimension of ``V``, which synchronises the BLAS threads
+    once per panel of ``V`` and crawls when the cores are shared.
+    """
     budget = BLOCK_BUDGET // itemsize  # elements
     if chunk_size is not None:
         chunk = min(int(chunk_size), n_classes)
-    elif need_grad and budget // n_classes >= _MIN_FULL_ROWS:
-        chunk = n_classes  # one pass: the exponentials are reused for the gradient
     else:
-        chunk = min(n_classes, max(256, budget // max(1, min(n_rows, 1024))))
+        rows = min(max(n_rows, 1), _MAX_ROWS)
+        chunk = min(n_classes, max(_MIN_CHUNK, budget // rows))
     rows = max(1, min(max(n_rows, 1), budget // chunk))
     return rows, chunk
 
@@ -189,18 +197,37 @@ def _chunk_stats(z, b_chunk, c0, tgt_local, zt, m, s):
         m[i : i + step] = m_new
 
 
-def _chunk_grad(e, factor, c0, tgt_local, hit_scale, smooth):
-    """Turn ``e = exp(z - m)`` (R, C) into ``G = scale·(softmax - smoothed one-hot)`` in place."""
-    n_rows, n_cols = e.shape
-    step = _sub_rows(n_cols, e.itemsize)
+def _chunk_grad(g, recompute, b_chunk, offset, factor, c0, tgt_local, hit_scale, smooth, db_chunk):
+    """Turn the block into ``G = scale·(softmax - smoothed one-hot)`` in place, adding ``G.T @ 1`` to db.
+
+    ``recompute``: ``g`` holds fresh logits ``z`` (bias not added) and becomes
+    ``exp(z + b - offset)`` with ``offset = lse - log(scale)`` per row, the scaled softmax in one
+    exponential. Otherwise ``g`` holds ``exp(z - m)`` from the log-sum-exp pass and is multiplied by
+    ``factor = scale / s``. ``db_chunk`` (float64) accumulates the column sums per sub-block: a float32
+    sum over at most a few hundred rows, then float64.
+    """
+    n_rows, n_cols = g.shape
+    step = _sub_rows(n_cols, g.itemsize)
     for i in range(0, n_rows, step):
-        eb = e[i : i + step]
-        np.multiply(eb, factor[i : i + step, None], out=eb)
+        gb = g[i : i + step]
+        if recompute:
+            if b_chunk is not None:
+                gb += b_chunk
+            np.subtract(gb, offset[i : i + step, None], out=gb)
+            np.exp(gb, out=gb)
+        else:
+            np.multiply(gb, factor[i : i + step, None], out=gb)
         if smooth is not None:
-            np.subtract(eb, smooth[i : i + step, None], out=eb)
-    local = tgt_local
-    hit = np.flatnonzero((local >= c0) & (local < c0 + n_cols))
-    e[hit, local[hit] - c0] -= hit_scale[hit]
+            np.subtract(gb, smooth[i : i + step, None], out=gb)
+        if db_chunk is None:
+            continue
+        local = tgt_local[i : i + step]
+        hit = np.flatnonzero((local >= c0) & (local < c0 + n_cols))
+        gb[hit, local[hit] - c0] -= hit_scale[i + hit]
+        db_chunk += gb.sum(axis=0)
+    if db_chunk is None:
+        hit = np.flatnonzero((tgt_local >= c0) & (tgt_local < c0 + n_cols))
+        g[hit, tgt_local[hit] - c0] -= hit_scale[hit]
 
 
 def linear_cross_entropy(
@@ -303,7 +330,7 @@ def linear_cross_entropy(
     rows_valid = np.flatnonzero(valid)
     n_valid = rows_valid.size
     all_valid = n_valid == n_all
-    row_block, chunk = _plan(n_valid, n_classes, x.itemsize, chunk_size, return_grad)
+    row_block, chunk = _plan(n_valid, n_classes, x.itemsize, chunk_size)
     chunks = [(c0, min(c0 + chunk, n_classes)) for c0 in range(0, n_classes, chunk)]
     single = len(chunks) == 1
 
@@ -343,25 +370,22 @@ def linear_cross_entropy(
             losses[idx] = loss_r
             if not return_grad:
                 continue
-            shift = np.where(np.isfinite(m), m, 0).astype(dtype)
             factor = (scale / s).astype(dtype)
+            # exp(z - offset) = scale·softmax: the scale folded into the exponent (one pass less);
+            # rounding offset to the dtype changes p by at most |offset|·eps relative.
+            offset = (lse - math.log(scale)).astype(dtype)
             hit_scale = np.full(n_r, (1.0 - eps) * scale, dtype=dtype)
             smooth = np.full(n_r, eps * scale / n_classes, dtype=dtype) if eps > 0 else None
             dxr = dx[r0:r1] if all_valid else np.zeros((n_r, d), dtype=dtype)
             for k, (c0, c1) in enumerate(chunks):
                 g = buffer[: n_r * (c1 - c0)].reshape(n_r, c1 - c0)
-                if not single:  # recompute exp(z - m) for this chunk
+                if not single:  # recompute the logits of this chunk
                     blas.xwt(xr, w[c0:c1], g)
-                    step = _sub_rows(c1 - c0, g.itemsize)
-                    for i in range(0, n_r, step):
-                        gb = g[i : i + step]
-                        if b is not None:
-                            gb += b[c0:c1]
-                        np.subtract(gb, shift[i : i + step, None], out=gb)
-                        np.exp(gb, out=gb)
-                _chunk_grad(g, factor, c0, tgt, hit_scale, smooth)
-                if db is not None:
-                    db[c0:c1] += g.sum(axis=0, dtype=np.float64)
+                bc = None if b is None else b[c0:c1]
+                _chunk_grad(
+                    g, not single, bc, offset, factor, c0, tgt, hit_scale, smooth,
+                    None if db is None else db[c0:c1],
+                )  # fmt: skip
                 blas.gw(g, w[c0:c1], dxr, beta=0.0 if k == 0 else 1.0)
                 blas.gtx(g, xr, dw[c0:c1])
             if not all_valid:
