@@ -73,13 +73,14 @@ class Rows:
         self.batch_shape = tuple(arr.shape[a] for a in self.rest)
         self.n = math.prod(arr.shape[a] for a in axes)
         self.n_rows = math.prod(self.batch_shape)
-        self.rows = np.ascontiguousarray(moved.reshape(self.n_rows, self.n))
+        rows = np.ascontiguousarray(moved.reshape(self.n_rows, self.n))
+        # Kernels are compiled for writeable C arrays; a read-only input would cost another specialisation.
+        self.rows = rows if rows.flags.writeable else rows.copy()
 
     def take(self, other: np.ndarray) -> np.ndarray:
         """Another array of the same shape (a mask, a target) laid out like ``rows``."""
-        return np.ascontiguousarray(np.broadcast_to(other, self.shape).transpose(self.perm)).reshape(
-            self.n_rows, self.n
-        )
+        moved = np.broadcast_to(other, self.shape).transpose(self.perm)
+        return np.array(moved, order="C", copy=True).reshape(self.n_rows, self.n)  # writeable, C order
 
     def back(self, rows_out: np.ndarray) -> np.ndarray:
         """Undo the layout change: ``(n_rows, n)`` back to the input's shape."""
