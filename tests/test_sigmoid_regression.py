@@ -38,7 +38,7 @@ def _expected_failures(estimator):
     [
         SigmoidRegression(),
         SigmoidRegression(reg_strength=1e-2, solver="newton-cg", tol=1e-10),
-        SigmoidRegression(reg_strength=1e-2, solver="sgd", random_state=0),
+        SigmoidRegression(reg_strength=1e-2, solver="sgd", max_iter=2000, random_state=0),
     ],
     expected_failed_checks=_expected_failures,
 )

@@ -374,7 +374,8 @@ class SigmoidRegression(ClassifierMixin, BaseEstimator):
         after ``fit`` with ``set_params`` (threshold tuning needs no refit).
     learning_rate : float > 0 or "auto", default "auto"
         Step of gd/sgd; ``"auto"`` is ``1/L`` with ``L = max(1, max π)/4 · λ_max(X̃ᵀWX̃/Σw) + λ`` (the
-        sigmoid's curvature is at most 1/4), or ``1e-3`` with Adam.
+        sigmoid's curvature is at most 1/4) for gd, ``(1 - momentum)/L`` for sgd (the same effective
+        step with heavy-ball momentum), ``1e-3`` with Adam.
     max_iter : int >= 1, optional
         Default: 100 for lbfgs and newton-cg, 10 000 for gd, 200 (epochs) for sgd. Reaching it warns.
     tol : float >= 0, default 1e-4
@@ -629,6 +630,16 @@ class SigmoidRegression(ClassifierMixin, BaseEstimator):
         pos_weight = self._per_output(self.pos_weight, "pos_weight", n_outputs, low=0.0, default=1.0)
         self._per_output(self.threshold, "threshold", n_outputs, low=0.0, high=1.0, default=0.5)
         sw = v.check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        if sw is not None and not multilabel:
+            # Like SoftmaxRegression: weights that leave one class cannot define a 1-D classifier.
+            weighted = Y[sw > 0]
+            seen = (
+                weighted.any(axis=0) if Y.shape[1] > 1 else np.array([weighted.any(), (weighted == 0).any()])
+            )
+            if seen.sum() < 2:
+                raise ValueError(
+                    "sample_weight leaves only one class with positive weight; fitting needs 2 classes"
+                )
         rng = np.random.default_rng(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
         solver = p["solver"]
@@ -663,7 +674,9 @@ class SigmoidRegression(ClassifierMixin, BaseEstimator):
         else:
             lr = p["learning_rate"]
             if lr == "auto":
-                lr = self._auto_learning_rate(objective, pos_weight, p["momentum"])
+                lr = self._auto_learning_rate(
+                    objective, pos_weight, p["momentum"] if solver == "sgd" else 0.0
+                )
             common = dict(
                 learning_rate=lr, max_iter=p["max_iter"], tol=p["tol"],
                 n_iter_no_change=p["n_iter_no_change"], callback=report, rng=rng, validation=validation,
@@ -714,14 +727,16 @@ class SigmoidRegression(ClassifierMixin, BaseEstimator):
         if momentum == "adam":
             return 1e-3
         # The data-term curvature of each label is a·σ(1-σ) <= max(1, π)/4 times the Gram matrix.
-        lipschitz = max(1.0, float(np.max(pos_weight))) / 4.0 * _solvers.gram_norm(objective)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+            lipschitz = max(1.0, float(np.max(pos_weight))) / 4.0 * _solvers.gram_norm(objective)
         lipschitz += objective.reg_strength
         if not math.isfinite(lipschitz):
             raise ValueError(
                 "learning_rate='auto' cannot be computed: the features are so large that X^T X overflows; "
                 "scale the features or pass a numeric learning_rate"
             )
-        return 1.0 / lipschitz if lipschitz > 0 else 1.0
+        # Heavy-ball momentum β multiplies the effective step by 1/(1 - β): keep it at 1/L.
+        return (1.0 - momentum) / lipschitz if lipschitz > 0 else 1.0 - momentum
 
     # -- prediction ---------------------------------------------------------------------------------
     def _logits(self, X):
