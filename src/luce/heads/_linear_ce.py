@@ -271,9 +271,9 @@ def linear_cross_entropy(
     bias : array_like, shape (V,), optional
         Added to every row of logits; ``-inf`` entries exclude a class.
     chunk_size : int, optional
-        Vocabulary entries per block. Default: the whole vocabulary when at least 64 rows of it fit in
-        the 32 MiB block budget (one pass), else chunks that fit it. Rows per block follow from the
-        budget.
+        Vocabulary entries per block of logits. Default: up to 8192 rows per block and as many
+        vocabulary entries as fit a 32 MiB block (the whole vocabulary when it fits: then one pass
+        and three matrix products instead of four). Rows per block follow from the budget.
     label_smoothing : float in [0, 1], default 0
         Mixes the one-hot target with the uniform distribution over the ``V`` classes (as
         ``torch.nn.functional.cross_entropy``).
@@ -297,8 +297,9 @@ def linear_cross_entropy(
     (float32 stays float32, float16 is computed in float32, ints become float64). In float32 the
     matrix products run in float32 (BLAS ``sgemm``) and the log-sum-exp is accumulated in float64, so
     the loss agrees with the plain logits-then-cross-entropy computation to about 1e-6 relative.
-    Extra memory is one block of logits (``chunk_size`` or the 32 MiB budget) plus O(rows·d) —
-    independent of ``n·V``.
+    Extra memory is one block of logits (at most 32 MiB, or ``rows × chunk_size``) plus O(rows) —
+    independent of ``n·V``; the gradients are written in place into ``dX``, ``dW`` and ``dbias``.
+    The products run in SciPy's BLAS (``gemm`` with ``beta = 1``), multi-threaded as that BLAS is.
 
     Examples
     --------
