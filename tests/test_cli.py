@@ -126,6 +126,7 @@ def test_help_and_no_arguments():
     assert "--one-hot" in run("train", "--help").stdout
     assert "temperature" in run("plot").stdout
     fails("nope", code=2, match=r"^luce: error: No such command 'nope'")
+    assert run("--version").stdout.strip() == f"luce {luce.__version__}"
 
 
 def test_debug_shows_the_traceback_and_nothing_else_does(tmp_path):
