@@ -644,3 +644,29 @@ def test_softmax_regression_round_trip(tmp_path, rng, solver):
     assert meta["model"]["classes"]["values"] == ["setosa", "versicolor", "virginica"]
     assert meta["model"]["dropped_params"] == {"random_state": "RandomState", "verbose": "function"}
     assert meta["summary"]["n_classes"] == 3 and meta["summary"]["temperature"] == model.temperature_
+
+
+def test_every_luce_estimator_round_trips(tmp_path):
+    import warnings
+
+    X, y = luce.load_digits(return_X_y=True)
+    X, y = X[:400], y[:400]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # short fits; convergence is not what is tested
+        base = luce.SoftmaxRegression(max_iter=20).fit(X[:300], y[:300])
+        fitted = [
+            luce.SigmoidRegression(max_iter=20).fit(
+                X[:300], np.stack([y[:300] % 2, y[:300] > 4], axis=1).astype(int)
+            ),
+            luce.HierarchicalSoftmaxClassifier(max_iter=20).fit(X[:300], y[:300]),
+        ]
+        scaler = luce.TemperatureScaling().fit(base.decision_function(X[300:]), y[300:])
+    for model in fitted:
+        path = luce.save(model, tmp_path / f"{type(model).__name__}.luce")
+        loaded = luce.load(path)
+        assert type(loaded) is type(model)
+        np.testing.assert_array_equal(loaded.predict_proba(X[300:]), model.predict_proba(X[300:]))
+    loaded = luce.load(luce.save(scaler, tmp_path / "ts.luce"))
+    assert type(loaded) is luce.TemperatureScaling and loaded.temperature_ == scaler.temperature_
+    logits = base.decision_function(X[300:])
+    np.testing.assert_array_equal(loaded.predict_proba(logits), scaler.predict_proba(logits))
