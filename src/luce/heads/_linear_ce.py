@@ -17,6 +17,7 @@ few hundred rows that stay in cache.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 
@@ -129,6 +130,24 @@ def _plan(n_rows, n_classes, itemsize, chunk_size):
         chunk = min(n_classes, max(_MIN_CHUNK, budget // rows))
     rows = max(1, min(max(n_rows, 1), budget // chunk))
     return rows, chunk
+
+
+# Below this many multiply-adds per product, the products run on one BLAS thread: small products gain
+# nothing from threads, and on busy cores their per-panel synchronisation makes them 20x slower.
+_SMALL_GEMM = 1 << 24
+_controller = None
+
+
+def _blas_threads(n_macs):
+    """A context limiting BLAS to one thread for small products (a no-op for large ones)."""
+    global _controller
+    if n_macs >= _SMALL_GEMM:
+        return contextlib.nullcontext()
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController  # after SciPy's BLAS is loaded, so it is seen
+
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
 
 
 class _Blas:
@@ -349,7 +368,8 @@ def linear_cross_entropy(
     if n_valid:
         blas = _Blas(dtype)
         buffer = np.empty(row_block * chunk, dtype=dtype)
-    with np.errstate(all="ignore"):
+    threads = _blas_threads(row_block * chunk * d) if n_valid else contextlib.nullcontext()
+    with np.errstate(all="ignore"), threads:
         for r0 in range(0, n_valid, row_block):
             r1 = min(r0 + row_block, n_valid)
             n_r = r1 - r0
