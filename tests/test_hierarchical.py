@@ -148,6 +148,23 @@ def test_topk_and_predict_equal_argsort_of_predict_proba(fitted, k):
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
 
 
+def test_log_sigmoid_form_keeps_saturated_branches_finite(fitted):
+    # Node scores of ±1e4: log σ(s) = min(s, 0) - log1p(exp(-|s|)) stays exact where log(σ(s)) is -inf.
+    clf, X = fitted
+    big = HierarchicalSoftmaxClassifier().set_params()
+    for key, value in vars(clf).items():
+        if key.endswith("_"):
+            setattr(big, key, value)
+    big.node_coef_ = 1e4 * clf.node_coef_
+    logp = big.predict_log_proba(X[:20])
+    ref = brute_log_proba(
+        big.node_coef_, big.node_intercept_, big.tree_paths_, big.tree_codes_, big.tree_depths_, X[:20]
+    )
+    assert np.all(np.isfinite(logp)) and logp.min() < -1e3
+    np.testing.assert_allclose(logp, ref, rtol=1e-12)
+    np.testing.assert_array_equal(big.predict(X[:20]), big.classes_[ref.argmax(axis=1)])
+
+
 def test_best_first_search_scores_few_nodes(rng):
     # Well separated classes: the top class is found after about one path, not all K - 1 nodes.
     X, y = blobs(rng, n_classes=64, n=1000, d=64, spread=1.0)
@@ -203,15 +220,20 @@ def test_loss_gradient_kernel_matches_finite_differences(rng):
     np.testing.assert_allclose(np.concatenate([gW.ravel(), gb]), fd, rtol=1e-7, atol=1e-10)
 
 
-def test_sgd_epoch_equals_dense_minibatch_sgd(rng):
+@pytest.mark.parametrize(
+    ("lam", "lr_low", "lr_high"),
+    [(0.05, 0.1, 0.5), (1.0, 0.95, 0.97)],
+    ids=["decay", "decay-factor-folded-back"],  # (1 - ηλ)^7 < 1e-9 forces the fold of the scale into V
+)
+def test_sgd_epoch_equals_dense_minibatch_sgd(lam, lr_low, lr_high, rng):
     """Sparse updates + the scalar weight-decay factor are exactly dense mini-batch SGD on f."""
     X, y = blobs(rng, n_classes=9, n=50, d=4)
     tree = huffman_tree(np.bincount(y))
     sw = rng.uniform(0.5, 2.0, 50)
     sw /= sw.mean()
-    lam, batch = 0.05, 8
+    batch = 8
     order = rng.permutation(50)
-    lrs = rng.uniform(0.1, 0.5, 7)
+    lrs = rng.uniform(lr_low, lr_high, 7)
     W0, b0 = rng.standard_normal((8, 4)), rng.standard_normal(8)
     # dense reference: gradient of the batch's mean loss + the penalty on every node, then a step
     W, b = W0.copy(), b0.copy()
@@ -233,7 +255,9 @@ def test_sgd_epoch_equals_dense_minibatch_sgd(rng):
         X, y, sw, order, tree.paths, tree.codes, tree.depths, V, bk, 1.0, lrs, lam, batch, True,
         gbuf, gbbuf, mark, touched, np.inf,
     )  # fmt: skip
-    np.testing.assert_allclose(scale * V, W, rtol=1e-12, atol=1e-14)
+    if lam == 1.0:  # without the fold the factor would have fallen below 1e-9
+        assert scale >= 1e-9 > np.prod(1 - lrs * lam)
+    np.testing.assert_allclose(scale * V, W, rtol=1e-11, atol=1e-14)
     np.testing.assert_allclose(bk, b, rtol=1e-12, atol=1e-14)
     assert not gbuf.any() and not mark.any()
 
