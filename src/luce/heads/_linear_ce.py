@@ -316,9 +316,10 @@ def linear_cross_entropy(
     (float32 stays float32, float16 is computed in float32, ints become float64). In float32 the
     matrix products run in float32 (BLAS ``sgemm``) and the log-sum-exp is accumulated in float64, so
     the loss agrees with the plain logits-then-cross-entropy computation to about 1e-6 relative.
-    Extra memory is one block of logits (at most 32 MiB, or ``rows × chunk_size``) plus O(rows) —
-    independent of ``n·V``; the gradients are written in place into ``dX``, ``dW`` and ``dbias``.
-    The products run in SciPy's BLAS (``gemm`` with ``beta = 1``), multi-threaded as that BLAS is.
+    Extra memory is one block of logits (at most 32 MiB, or ``rows × chunk_size``) plus O(rows), and
+    O(rows·d) for a compacted copy of the rows when some are ignored — independent of ``n·V``; the
+    gradients are accumulated in place in ``dX``, ``dW`` and ``dbias``. The products run in SciPy's
+    BLAS (``gemm`` with ``beta = 1``), multi-threaded except for small blocks.
 
     Examples
     --------
