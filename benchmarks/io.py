@@ -163,9 +163,7 @@ def main():
         f"files: luce {size['luce']:.1f} MiB, pickle {size['pkl']:.1f}, joblib {size['joblib']:.1f}, "
         f"npz {size['npz']:.1f}"
     )
-    print(
-        f"np.copyto(coef_) = {base * 1e3:.2f} ms (the unit of the ratios); repeat={args.repeat}; noisy"
-    )
+    print(f"np.copyto(coef_) = {base * 1e3:.2f} ms (the unit of the ratios); repeat={args.repeat}; noisy")
     print(f"{'task':<14} {'method':<38} {'median ms':>10} {'× copyto':>9}")
     for task, name, t in rows:
         print(f"{task:<14} {name:<38} {t * 1e3:>10.2f} {t / base:>9.1f}")
