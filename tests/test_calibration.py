@@ -115,6 +115,17 @@ def test_minus_inf_logits_are_impossible_classes(noisy_logits):
     assert np.all(ts.predict_proba(padded)[:, -1] == 0.0)
 
 
+def test_row_blocks_give_the_same_fit(noisy_logits, rng, monkeypatch):
+    import luce.models._calibration as calibration
+
+    z, y = noisy_logits
+    z = np.column_stack([z, np.where(rng.random(len(y)) < 0.1, -np.inf, 0.0)])  # some masked entries
+    w = rng.uniform(0.0, 2.0, size=len(y))
+    whole = fit_temperature(z, y, sample_weight=w)
+    monkeypatch.setattr(calibration, "_BLOCK", 35)  # 7 rows of 5 classes per block, a ragged last block
+    np.testing.assert_allclose(fit_temperature(z, y, sample_weight=w), whole, rtol=1e-12)
+
+
 def test_shift_invariance_of_logits(noisy_logits, rng):
     z, y = noisy_logits
     shifted = z + rng.normal(scale=50.0, size=(len(y), 1))
