@@ -229,6 +229,27 @@ def ce_rows(z, y, q, active, w, kind, eps, t, want_grad, loss, g, flags):
             gi[yi] -= gi.dtype.type((1.0 - eps) * wy * inv_t)
 
 
+@njit(cache=True, error_model="numpy")
+def _exp_tail(row, m):
+    """``Σ exp(x - m) - 1`` with the maxima's terms (exactly 1 each) left out: the log1p form."""
+    n = row.shape[0]
+    tail = np.zeros(_LANES)
+    n_top = np.zeros(_LANES, dtype=np.int64)
+    nb = (n // _LANES) * _LANES
+    for j0 in range(0, nb, _LANES):
+        for k in range(_LANES):
+            d = row[j0 + k] - m
+            e = exp_neg(d)  # computed unconditionally: a call under a branch would not vectorise
+            tail[k] += e if d < 0 else 0.0
+            n_top[k] += d == 0
+    for j in range(nb, n):
+        d = row[j] - m
+        e = exp_neg(d)
+        tail[j - nb] += e if d < 0 else 0.0
+        n_top[j - nb] += d == 0
+    return tail.sum() + (n_top.sum() - 1)
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def _heap_less(hv, hi, a, b):
     """Heap order: smaller value first; among equal values the larger index first (evicted first)."""
@@ -268,14 +289,7 @@ def topk_rows(x, k, probs, idx, flags):
         if n_nan > 0 or not math.isfinite(m):
             flags[i] = 1
             continue
-        mf = np.float64(m)
-        tail = 0.0  # Σ exp(x - m) - 1 with the maxima's terms (exactly 1 each) left out: the log1p form
-        n_top = 0
-        for j in range(n):
-            d = np.float64(row[j]) - mf
-            tail += math.exp(d) if d < 0.0 else 0.0
-            n_top += d == 0.0
-        lse = mf + math.log1p(tail + (n_top - 1))
+        lse = np.float64(m) + math.log1p(_exp_tail(row, m))
         hv = np.empty(k, dtype=np.float64)
         hi = np.empty(k, dtype=np.int64)
         for j in range(k):
@@ -283,12 +297,14 @@ def topk_rows(x, k, probs, idx, flags):
             hi[j] = j
         for start in range(k // 2 - 1, -1, -1):
             _sift_down(hv, hi, start, k)
+        floor = hv[0] if k > 0 else np.inf  # the heap's minimum, kept in a register
         for j in range(k, n):
             val = np.float64(row[j])
-            if val > hv[0]:
+            if val > floor:
                 hv[0] = val
                 hi[0] = j
                 _sift_down(hv, hi, 0, k)
+                floor = hv[0]
         for size in range(k - 1, 0, -1):  # heapsort: the minimum goes to the end each time
             hv[0], hv[size] = hv[size], hv[0]
             hi[0], hi[size] = hi[size], hi[0]

@@ -280,6 +280,26 @@ def _topk_edges(rows: np.ndarray, probs: np.ndarray, idx: np.ndarray) -> None:
     probs[special] = p
 
 
+def _topk_rows(rows: np.ndarray, k: int):
+    """``(probs, indices)`` of every row: the fused kernel, or the reference; edge rules applied."""
+    if use_kernels(rows):
+        from .._kernels import _numba_losses as kernels
+
+        probs = np.empty((rows.shape[0], k), dtype=np.float64)
+        idx = np.empty((rows.shape[0], k), dtype=np.int64)
+        flags = np.zeros(rows.shape[0], dtype=np.uint8)
+        kernels.topk_rows(rows, k, probs, idx, flags)
+        special = flags.astype(bool)
+        if special.any():  # the kernel leaves NaN / +inf / all -inf rows to the reference
+            sp, si = _topk_reference(rows[special], k)
+            _topk_edges(rows[special], sp, si)
+            probs[special], idx[special] = sp, si
+        return probs, idx
+    probs, idx = _topk_reference(rows, k)
+    _topk_edges(rows, probs, idx)
+    return probs, idx
+
+
 def topk_softmax(x, k, axis=-1):
     r"""The ``k`` largest softmax probabilities and their indices, without forming the softmax.
 
@@ -331,20 +351,10 @@ def topk_softmax(x, k, axis=-1):
             f"k must be an int in [0, {n}] for x of shape {arr.shape} along axis {axis}, got {k!r}"
         )
     k = int(k)
-    if k and rows.shape[0] and use_kernels(rows):
-        from .._kernels import _numba_losses as kernels
-
-        probs = np.empty((rows.shape[0], k), dtype=np.float64)
-        idx = np.empty((rows.shape[0], k), dtype=np.int64)
-        flags = np.zeros(rows.shape[0], dtype=np.uint8)
-        kernels.topk_rows(rows, k, probs, idx, flags)
-        special = flags.astype(bool)
-        if special.any():
-            probs[special], idx[special] = _topk_reference(rows[special], k)
-    else:
-        probs, idx = _topk_reference(rows, k)
     if k and rows.shape[0]:
-        _topk_edges(rows, probs, idx)
+        probs, idx = _topk_rows(rows, k)
+    else:
+        probs, idx = np.zeros((rows.shape[0], k)), np.zeros((rows.shape[0], k), dtype=np.int64)
     shape = (*layout.moved_shape[:-1], k)
     inverse = np.argsort(layout.perm)
     probs = probs.reshape(shape).transpose(inverse)
