@@ -174,7 +174,7 @@ def _grad_pass(g, scale, plain, w, q, keep, lift, offset):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def ce_rows(z, y, q, active, w, kind, eps, t, want_grad, loss, g, flags):
+def ce_rows(z, y, q, active, w, kind, eps, t, grad_scale, want_grad, loss, g, flags):
     """Cross-entropy and its gradient, per row, against class indices or class probabilities.
 
     Class indices (``kind`` PLAIN or WEIGHTED, ``y`` the indices, ``q`` unused):
@@ -184,7 +184,8 @@ def ce_rows(z, y, q, active, w, kind, eps, t, want_grad, loss, g, flags):
     ``loss_i = Σ_c c_c (lse - d_c)`` and ``g_i = (p Σ c - c) / T``.
 
     Here ``d = (z - max z)/T`` and ``lse = log Σ exp d``. Rows with ``active[i]`` False (ignored
-    targets) get loss 0 and gradient 0; rows the reference must handle get ``flags[i] = 1``. ``t`` is
+    targets) get loss 0 and gradient 0; rows the reference must handle get ``flags[i] = 1``. The
+    gradient is written multiplied by ``grad_scale`` (the reduction's factor, so no second pass). ``t`` is
     a length-1 array of the row dtype holding ``T``; ``w`` has the row dtype and length C (ones when
     there are no weights); ``q`` is float64, ``(n_rows, C)`` for PROBS and one row of ones otherwise.
     """
@@ -196,7 +197,7 @@ def ce_rows(z, y, q, active, w, kind, eps, t, want_grad, loss, g, flags):
         for j in range(n):
             big_w += w[j]
     keep, lift = (1.0 - eps, eps / n) if kind == PROBS else (1.0, 0.0)
-    inv_t = 1.0 / np.float64(t[0])
+    inv_t = grad_scale / np.float64(t[0])  # 1/T times the reduction's factor (e.g. 1/N for a mean)
     for i in prange(n_rows):
         gi = g[i]
         if not active[i]:

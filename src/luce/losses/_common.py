@@ -87,11 +87,11 @@ class LossInput:
             )
 
 
-def finish_loss(inp: LossInput, loss_rows, grad_rows, reduction, denominator):
+def finish_loss(inp: LossInput, loss_rows, grad_rows, reduction, denominator, grad_scaled=False):
     """Reduce per-row losses and scale the gradient rows to match; back to the caller's layout/type.
 
     ``denominator`` is used by ``"mean"``; a zero denominator gives a NaN loss (as torch) and a zero
-    gradient (every row was ignored).
+    gradient (every row was ignored). ``grad_scaled`` says the gradient already carries the factor.
     """
     xp, dt = inp.xp, inp.out_dtype
     # Rounding a float64 total to float32/float16 may overflow to inf: that is the correctly rounded value.
@@ -110,7 +110,7 @@ def finish_loss(inp: LossInput, loss_rows, grad_rows, reduction, denominator):
         loss = xp.asarray(np.asarray(loss))
     if grad_rows is None:
         return loss
-    if scale != 1.0:
+    if scale != 1.0 and not grad_scaled:
         grad_rows *= grad_rows.dtype.type(scale)
     grad = inp.layout.back(grad_rows).astype(dt, copy=False)
     if xp is not np:

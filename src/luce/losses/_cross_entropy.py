@@ -160,6 +160,14 @@ def cross_entropy(
         t, grad_factor = 1.0, 0.0
     want_grad = bool(return_grad)
     n_rows = rows.shape[0]
+    if inp.index is not None:
+        wy = np.ones(n_rows) if w is None else w[inp.index]
+        denominator = float(np.where(inp.active, wy, 0.0).sum())
+    else:
+        denominator = float(n_rows)
+    # The reduction's factor goes into the gradient as it is written (no second pass over it).
+    if reduction == "mean":
+        grad_factor *= 1.0 / denominator if denominator != 0 else 0.0
     loss = np.zeros(n_rows)
     grad = None
     if use_kernels(rows):
@@ -174,7 +182,7 @@ def cross_entropy(
         else:
             kind, y, q = kernels.PROBS, np.zeros(n_rows, dtype=np.int64), inp.probs
         wk = np.ones(inp.n_classes, dtype=rows.dtype) if w is None else w.astype(rows.dtype)
-        kernels.ce_rows(rows, y, q, inp.active, wk, kind, eps, tk, want_grad, loss, grad, flags)
+        kernels.ce_rows(rows, y, q, inp.active, wk, kind, eps, tk, grad_factor, want_grad, loss, grad, flags)
         special = flags.astype(bool)
         if not want_grad:
             grad = None
@@ -191,17 +199,11 @@ def cross_entropy(
             )
             loss[special] = sl
             if want_grad:
-                grad[special] = sg
+                grad[special] = sg * sg.dtype.type(grad_factor)
     elif n_rows:
         loss, grad = _reference(rows, inp.index, inp.probs, inp.active, w, eps, t, want_grad)
+        if grad is not None and grad_factor != 1.0:
+            grad *= grad.dtype.type(grad_factor)
     elif want_grad:
         grad = np.empty_like(rows)
-    if grad is not None and grad_factor != 1.0:
-        grad *= grad.dtype.type(grad_factor)
-    if inp.index is not None:
-        wy = np.ones(n_rows) if w is None else w[inp.index]
-        denominator = float(np.where(inp.active, wy, 0.0).sum())
-    else:
-        denominator = float(n_rows)
-    out = finish_loss(inp, loss, grad, reduction, denominator)
-    return out
+    return finish_loss(inp, loss, grad, reduction, denominator, grad_scaled=True)
