@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import scipy.special
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -103,6 +104,44 @@ def test_threaded_scheduler_without_client(rng, persist):
     assert isinstance(fitted.coef_, np.ndarray)
     assert fitted.n_features_in_ == X.shape[1]
     _assert_same_optimum(fitted, expected, X, y, sw)
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        "numpy-y",
+        "scalar-weight",
+        "frame-numpy-y",
+        "frame-unknown-chunks-y",
+        "series-other-partitions",
+        "numpy-X",
+        "sparse-chunks",
+    ],
+)
+def test_input_layouts(rng, layout):
+    X, y = _problem(rng, n=900, k=3)
+    X[rng.random(X.shape) < 0.4] = 0.0  # sparse enough for the CSR layout
+    Xd, sw = da.from_array(X, chunks=200), None
+    frame = dd.from_pandas(pd.DataFrame(X, columns=list("abcde")), npartitions=4)
+    series = dd.from_pandas(pd.Series(y), npartitions=4)
+    inputs = {
+        "numpy-y": (Xd, y),
+        "scalar-weight": (Xd, da.from_array(y, chunks=300)),
+        "frame-numpy-y": (frame, y),
+        "frame-unknown-chunks-y": (frame, series.to_dask_array()),
+        "series-other-partitions": (Xd, dd.from_pandas(pd.Series(y), npartitions=3)),
+        "numpy-X": (X, da.from_array(y, chunks=300)),
+        "sparse-chunks": (
+            Xd.map_blocks(sp.csr_matrix, meta=sp.csr_matrix((0, 0))),
+            da.from_array(y, chunks=200),
+        ),
+    }
+    if layout == "scalar-weight":
+        sw = 2.5
+    expected = SoftmaxRegression(REG, **TIGHT).fit(X, y, sample_weight=sw)
+    with dask.config.set(scheduler="threads"):
+        fitted = SoftmaxRegression(REG, **TIGHT).fit(*inputs[layout], sample_weight=sw)
+    _assert_same_optimum(fitted, expected, X, y)
 
 
 def test_float32_trains_in_float32(rng):

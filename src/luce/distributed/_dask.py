@@ -696,6 +696,10 @@ def fit(est, X, y, sample_weight=None):
         )
     if y is None:
         raise ValueError(f"{name} requires y to be passed, but the target y is None")
+    if not dask.is_dask_collection(X):
+        # X is in memory, so the labels and weights fit too: bring them over and fit in memory.
+        y, sample_weight = dask.compute(y, sample_weight)
+        return est.fit(X, y, sample_weight=sample_weight)
     x_blocks, dtype, n_features, lengths = _x_blocks(X)
     # n_features_in_ and feature_names_in_ (from a DataFrame's columns), as validate_data sets them.
     validate_data(est, _schema(X), reset=True, skip_check_array=True)
