@@ -1,9 +1,14 @@
 """The one place that chooses between the NumPy reference and compiled kernels.
 
-Backends: ``"auto"`` (kernels for NumPy float32/float64 arrays above a size where they pay),
-``"reference"`` (never kernels) and ``"numba"`` (kernels whenever they apply, whatever the size;
-used by the tests to run the whole suite against both paths). Each ``softmax``/``logsumexp`` here
-returns ``None`` when the reference must handle the call.
+Backends: ``"auto"`` (kernels for NumPy float32/float64 arrays of at least ``MIN_KERNEL_SIZE``
+elements), ``"reference"`` (never kernels) and ``"numba"`` (kernels whenever they apply, whatever the
+size; the test-suite runs against both paths). The environment variable ``LUCE_BACKEND`` sets the
+default. Each ``softmax``/``logsumexp`` here returns ``None`` when the reference must handle the call:
+other dtypes (float16 input arrives as float32: it is computed in float32 upstream), 0-d arrays, axes
+that are not consecutive, or Numba not importable.
+
+The kernels module (and with it Numba) is imported on the first call that uses it, never at
+``import luce``.
 """
 
 from __future__ import annotations
@@ -13,16 +18,30 @@ import os
 
 import numpy as np
 
-__all__ = ["get_backend", "logsumexp", "set_backend", "softmax", "use_backend"]
+__all__ = ["MIN_KERNEL_SIZE", "get_backend", "logsumexp", "set_backend", "softmax", "use_backend"]
 
 _BACKENDS = ("auto", "reference", "numba")
-_backend = os.environ.get("LUCE_BACKEND", "auto")
-# Below this many elements the compiled call's fixed cost outweighs the gain.
-MIN_KERNEL_SIZE = 4096
+
+
+def _initial_backend() -> str:
+    name = os.environ.get("LUCE_BACKEND", "auto")
+    if name not in _BACKENDS:
+        raise ValueError(f"LUCE_BACKEND must be one of {_BACKENDS}, got {name!r}")
+    return name
+
+
+_backend = _initial_backend()
+
+# Below this many elements the reference wins: a kernel call costs about 10-30 µs (argument
+# unboxing, the thread pool), the reference's NumPy passes about 1-2 ns per element each.
+# Measured with benchmarks/softmax.py --crossover on the 2-core machine (docs/performance.md).
+MIN_KERNEL_SIZE = 16384
+
+_kernels = None
 
 
 def get_backend() -> str:
-    """The active backend name."""
+    """The active backend name: ``"auto"``, ``"reference"`` or ``"numba"``."""
     return _backend
 
 
@@ -36,7 +55,7 @@ def set_backend(name: str) -> None:
 
 @contextlib.contextmanager
 def use_backend(name: str):
-    """Context manager form of :func:`set_backend`."""
+    """Context manager form of :func:`set_backend`; restores the previous backend on exit."""
     previous = _backend
     set_backend(name)
     try:
@@ -45,31 +64,39 @@ def use_backend(name: str):
         set_backend(previous)
 
 
-def _kernels_apply(x: np.ndarray) -> bool:
-    if _backend == "reference" or x.dtype not in (np.float32, np.float64) or x.ndim == 0:
+def _kernels_apply(x: np.ndarray, axes: tuple[int, ...]) -> bool:
+    if _backend == "reference" or x.ndim == 0 or x.dtype not in (np.float32, np.float64):
         return False
+    if tuple(axes) != tuple(range(axes[0], axes[-1] + 1)):
+        return False  # the kernels view the reduced axes as one: they must be consecutive
     return _backend == "numba" or x.size >= MIN_KERNEL_SIZE
 
 
 def _numba():
-    try:
-        from . import _numba_softmax
-    except ImportError:  # the kernels module has not landed yet
-        return None
-    return _numba_softmax
+    global _kernels
+    if _kernels is None:
+        try:
+            from . import _numba_softmax
+        except ImportError:  # Numba missing or broken: the reference still works
+            return None
+        _kernels = _numba_softmax
+    return _kernels
 
 
 def softmax(x: np.ndarray, axes: tuple[int, ...], temperature: float, where, *, log: bool):
-    """Kernel softmax/log_softmax of a float32/float64 array, or None to use the reference."""
-    if not _kernels_apply(x) or len(axes) != 1:
+    """Kernel softmax/log_softmax of a float32/float64 array, or None to use the reference.
+
+    ``axes`` sorted non-negative axes, ``where`` None or a boolean array broadcast to ``x``.
+    """
+    if not _kernels_apply(x, axes):
         return None
     kernels = _numba()
-    return None if kernels is None else kernels.softmax(x, axes[0], temperature, where, log)
+    return None if kernels is None else kernels.softmax(x, axes, temperature, where, log)
 
 
 def logsumexp(x: np.ndarray, axes: tuple[int, ...], where):
-    """Kernel logsumexp (keepdims shape or any shape of the same size), or None."""
-    if not _kernels_apply(x) or len(axes) != 1:
+    """Kernel logsumexp in keepdims shape (the reduced axes kept with length one), or None."""
+    if not _kernels_apply(x, axes):
         return None
     kernels = _numba()
-    return None if kernels is None else kernels.logsumexp(x, axes[0], where)
+    return None if kernels is None else kernels.logsumexp(x, axes, where)

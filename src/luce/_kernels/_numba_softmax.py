@@ -1,0 +1,729 @@
+"""Numba CPU kernels for softmax, log_softmax and logsumexp along one axis (or consecutive axes).
+
+Imported only by :mod:`luce._kernels._dispatch`, on the first call that uses the kernels. ``_kernel``
+compiles on its first call for each dtype (float32, float64) and is cached on disk (``cache=True``).
+
+Layout. The input is viewed, without copying, as ``(outer, n, inner)``: ``n`` the reduced axis,
+``outer``/``inner`` the axes before/after it merged. Three task kinds cover every case:
+
+* rows (``inner == 1``, the last axis): rows of ``n`` contiguous elements, split over threads in
+  blocks of many rows (``prange``). Per row: one online pass that reads the row in chunks of ``CHUNK``
+  elements (chunk max, rescale of the running sum when the max grows, exponentials summed in ``W``
+  lanes), then one write pass. Softmax rows that fit in the L2 cache instead take the max first, store
+  ``exp`` into the output while summing, and rescale the output in cache: one ``exp`` per element
+  instead of two, and still one read of the input and one write of the output in memory.
+* columns (``inner > 1``, any other axis): no transposed copy. Threads take blocks of ``CB``
+  contiguous columns (and, when there are few blocks, ranges of the reduced axis whose states are
+  merged afterwards); a block streams over ``n`` with a running max, sum and count per column, updated
+  with one ``exp`` per element (``exp(-|x - m|/T)`` is both the new term and the rescale), then
+  writes. SIMD runs across the columns.
+* short rows (last axis, ``n < SHORT_ROW``): ``TILE`` rows at a time are transposed into a small
+  buffer and go through the column code, so SIMD runs across rows and many rows share one task.
+
+Memory: at most two passes over the input and one over the output; temporaries are per task
+(``O(CB)`` or ``O(TILE·SHORT_ROW)`` elements), never the size of the input, and the input is never
+written. A copy (``np.ascontiguousarray``, once) is made only when the fast axis (the reduced axis for
+the last axis, else the trailing axes) cannot be viewed with unit stride, the axes cannot be merged, or
+a stride is negative. ``where`` masks with unit stride along the fast axis (same shape as ``x``, or
+broadcast along the other axes) are read in place; other broadcast masks are materialised as booleans.
+
+Accuracy. Exponentials use :func:`luce._kernels._numba_exp.vexp` (≤ 1 ulp). Sums are blocked: ``K``
+terms per lane in the input dtype, then float64 lanes, then a pairwise total, so the rounding error of
+a sum of ``n`` terms stays far below ``n·eps``. log_softmax/logsumexp use the log1p form: the entries
+equal to the max are counted, not added, so ``log1p`` sees the exact tail (Blanchard, Higham & Higham
+2021).
+
+Compiled code: one ``_kernel`` per dtype; its hot loops come in two variants (``FAST``: no mask and
+``T == 1``; general: mask read, division by ``T``), chosen per call. Without a mask the general
+variant reads a short all-True vector broadcast with zero strides.
+
+Threads: Numba's thread pool (``NUMBA_NUM_THREADS``, ``numba.set_num_threads``), read at each call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+from numba import get_num_threads, njit, prange
+
+from ._numba_exp import maxnum, vexp
+
+__all__ = ["logsumexp", "softmax"]
+
+W = 64  # lanes of the blocked sums (eight SIMD vectors of float32)
+K = 8  # blocks of W summed in the input dtype before they are folded into float64
+CHUNK = W * K  # elements per online step of a row
+ROW_CACHE_BYTES = 512 * 1024  # softmax rows up to this size are exponentiated once (they stay in L2)
+SHORT_ROW = 48  # last-axis rows shorter than this go through transposed tiles
+TILE = 256  # rows per transposed tile
+CB = 512  # columns per block of the column kernel
+KC = 16  # rows between folds of the column sums into float64
+MIN_ROWS_PER_PART = 256  # a range of the reduced axis given to one thread is at least this long
+
+SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = 0, 1, 2
+ROWS, COLS, SHORT = 0, 1, 2
+
+_u = np.uint64  # unsigned indices: Numba skips the negative-index wraparound, so loads vectorise
+_HELPER = {"error_model": "numpy", "fastmath": False}
+_KERNEL = {"cache": True, "error_model": "numpy", "fastmath": False, "nogil": True, "parallel": True}
+
+
+# --- special slices: NaN, +inf, all -inf/masked, and temperature = inf ---------------------------------
+
+
+@njit(**_HELPER)
+def _special_values(x, has_nan, n_pinf, n_fin, tinf, log):
+    """``(kind, hit, miss)``: the outputs of a slice whose max is not finite, or of any slice at T = inf.
+
+    kind 0: every entry gets ``miss``; 1: the unmasked ``+inf`` entries get ``hit`` (they share the
+    mass); 2 (T = inf): the unmasked finite entries get ``hit`` (uniform over them). A slice with an
+    unmasked NaN is all NaN, masked entries included (as in the reference).
+    """
+    T = x.dtype.type
+    one = T(1.0)
+    if has_nan:
+        return 0, T(np.nan), T(np.nan)
+    miss = T(-np.inf) if log else T(0.0)
+    if n_pinf > 0:
+        share = one / T(n_pinf)
+        return 1, (np.log(share) if log else share), miss
+    if tinf and n_fin > 0:
+        # As the reference: exp(0) = 1 for every finite entry, tail = n_fin - 1 (log1p form).
+        if log:
+            return 2, -np.log1p(T(n_fin - 1.0)), miss
+        return 2, one / T(n_fin), miss
+    return 0, miss, miss
+
+
+@njit(**_HELPER)
+def _lse_special(x, has_nan, n_pinf):
+    T = x.dtype.type
+    if has_nan:
+        return T(np.nan)
+    return T(np.inf) if n_pinf > 0 else T(-np.inf)
+
+
+# --- rows: the reduced axis is the last one and contiguous ---------------------------------------------
+# Every loop comes twice: ``fast`` (no mask, T = 1) and general (mask read, division by T). Without a
+# mask the general loops read an all-True vector.
+
+
+@njit(**_HELPER)
+def _row_special(x, xb, mask, mb, out, ob, n, mode, tinf):
+    """A row whose max is not finite (or any row at T = inf), from counts of NaN, +inf and finite."""
+    n_nan = 0.0
+    n_pinf = 0.0
+    n_fin = 0.0
+    for i in range(n):
+        v = x[_u(xb + i)]
+        keep = mask[_u(mb + i)]
+        n_nan += 1.0 if (keep and v != v) else 0.0
+        n_pinf += 1.0 if (keep and v == np.inf) else 0.0
+        n_fin += 1.0 if (keep and np.abs(v) < np.inf) else 0.0
+    if mode == LOGSUMEXP:
+        out[_u(ob)] = _lse_special(x, n_nan > 0, n_pinf)
+        return
+    kind, hit, miss = _special_values(x, n_nan > 0, n_pinf, n_fin, tinf, mode == LOG_SOFTMAX)
+    for i in range(n):
+        v = x[_u(xb + i)]
+        keep = mask[_u(mb + i)]
+        if kind == 1:
+            out[_u(ob + i)] = hit if (keep and v == np.inf) else miss
+        elif kind == 2:
+            out[_u(ob + i)] = hit if (keep and np.abs(v) < np.inf) else miss
+        else:
+            out[_u(ob + i)] = miss
+
+
+@njit(**_HELPER)
+def _row_max(x, xb, mask, mb, n, fast):
+    """Max of the unmasked entries; NaN is ignored here (llvm.maxnum vectorises) and caught by the sum."""
+    ninf = x.dtype.type(-np.inf)
+    m = ninf
+    if fast:
+        for i in range(n):
+            m = maxnum(m, x[_u(xb + i)])
+    else:
+        for i in range(n):
+            m = maxnum(m, x[_u(xb + i)] if mask[_u(mb + i)] else ninf)
+    return m
+
+
+@njit(**_HELPER)
+def _row_exp_store_sum(x, xb, mask, mb, out, ob, n, m, t, acc1, acc2, fast):
+    """out = exp((x - m)/T) over the row; returns the float64 sum (blocked, then pairwise)."""
+    ninf = x.dtype.type(-np.inf)
+    zero = x.dtype.type(0.0)
+    for j in range(W):
+        acc2[j] = 0.0
+    i0 = 0
+    while i0 < n:
+        i1 = min(i0 + CHUNK, n)
+        for j in range(W):
+            acc1[j] = zero
+        i = i0
+        while i < i1:
+            cnt = min(W, i1 - i)
+            if fast:
+                for j in range(cnt):
+                    e = vexp(x[_u(xb + i + j)] - m)
+                    out[_u(ob + i + j)] = e
+                    acc1[j] += e
+            else:
+                for j in range(cnt):
+                    v = x[_u(xb + i + j)] if mask[_u(mb + i + j)] else ninf
+                    e = vexp((v - m) / t)  # shift first, then divide (as the reference)
+                    out[_u(ob + i + j)] = e
+                    acc1[j] += e
+            i += cnt
+        for j in range(W):
+            acc2[j] += np.float64(acc1[j])
+        i0 = i1
+    h = W // 2  # pairwise total of the lanes
+    while h >= 1:
+        for j in range(h):
+            acc2[j] += acc2[j + h]
+        h //= 2
+    return acc2[0]
+
+
+@njit(**_HELPER)
+def _row_online(x, xb, mask, mb, n, t, acc1, cnt1, acc2, cnt2, fast):
+    """One pass: (max, sum of exp((x - max)/T) over the entries below the max, count at the max).
+
+    The row is read in chunks: the chunk max, a rescale of the float64 partial sums when the running
+    max grows (the old maxima become ordinary terms), then the chunk's exponentials from L1.
+    """
+    T = x.dtype.type
+    ninf = T(-np.inf)
+    zero = T(0.0)
+    one = T(1.0)
+    m = ninf
+    for j in range(W):
+        acc2[j] = 0.0
+        cnt2[j] = 0.0
+    i0 = 0
+    while i0 < n:
+        i1 = min(i0 + CHUNK, n)
+        cm = _row_max(x, xb + i0, mask, mb + i0, i1 - i0, fast)
+        if cm > m:
+            f = np.float64(vexp((m - cm) / t))  # exp(-inf) = 0 on the first chunk
+            for j in range(W):
+                acc2[j] = (acc2[j] + cnt2[j]) * f
+                cnt2[j] = 0.0
+            m = cm
+        for j in range(W):
+            acc1[j] = zero
+            cnt1[j] = zero
+        i = i0
+        while i < i1:
+            cnt = min(W, i1 - i)
+            if fast:
+                for j in range(cnt):
+                    v = x[_u(xb + i + j)]
+                    e = vexp(v - m)
+                    at_max = v == m
+                    acc1[j] += zero if at_max else e  # a NaN entry lands here and makes the sum NaN
+                    cnt1[j] += one if at_max else zero
+            else:
+                for j in range(cnt):
+                    v = x[_u(xb + i + j)] if mask[_u(mb + i + j)] else ninf
+                    e = vexp((v - m) / t)
+                    at_max = v == m
+                    acc1[j] += zero if at_max else e
+                    cnt1[j] += one if at_max else zero
+            i += cnt
+        for j in range(W):
+            acc2[j] += np.float64(acc1[j])
+            cnt2[j] += np.float64(cnt1[j])
+        i0 = i1
+    h = W // 2
+    while h >= 1:
+        for j in range(h):
+            acc2[j] += acc2[j + h]
+            cnt2[j] += cnt2[j + h]
+        h //= 2
+    return m, acc2[0], cnt2[0]
+
+
+@njit(**_HELPER)
+def _row_write(x, xb, mask, mb, out, ob, n, m, t, coef, log, fast):
+    """log: out = (x - m)/T - coef; else out = exp((x - m)/T) * coef (masked: -inf / 0)."""
+    ninf = x.dtype.type(-np.inf)
+    if fast and log:
+        for i in range(n):
+            out[_u(ob + i)] = (x[_u(xb + i)] - m) - coef
+    elif fast:
+        for i in range(n):
+            out[_u(ob + i)] = vexp(x[_u(xb + i)] - m) * coef
+    elif log:
+        for i in range(n):
+            v = x[_u(xb + i)] if mask[_u(mb + i)] else ninf
+            out[_u(ob + i)] = (v - m) / t - coef
+    else:
+        for i in range(n):
+            v = x[_u(xb + i)] if mask[_u(mb + i)] else ninf
+            out[_u(ob + i)] = vexp((v - m) / t) * coef
+
+
+# --- columns: any other axis; blocks of contiguous columns, no transposed copy --------------------------
+# A block is w <= CB columns; its element (j, c) is x[xb0 + j*xn + c] (mask[mb0 + j*mn + c]) and is
+# written to out[ob0 + j*on + c] (logsumexp: out[ob0 + c]).
+
+
+@njit(**_HELPER)
+def _cols_online(x, xb0, xn, mask, mb0, mn, j0, j1, w, t, m, r1, k1, m2, r2, k2, fac, fast):
+    """Per column: max ``m2``, float64 sum ``r2`` of exp((x - max)/T) below the max, count ``k2`` at it.
+
+    One exp per element: exp(-|x - m|/T) is the new term when x <= m and the rescale factor of the
+    old sum when x > m (online softmax; Milakov & Gimelshein 2018, "Online normalizer calculation").
+    Every KC rows the input-dtype sums (relative to the running max m) are folded into float64
+    (relative to m2, the max at the previous fold).
+    """
+    T = x.dtype.type
+    ninf = T(-np.inf)
+    zero = T(0.0)
+    one = T(1.0)
+    for c in range(w):
+        m[c] = ninf
+        r1[c] = zero
+        k1[c] = zero
+        m2[c] = ninf
+        r2[c] = 0.0
+        k2[c] = 0.0
+    j = j0
+    while j < j1:
+        je = min(j + KC, j1)
+        for jj in range(j, je):
+            xb = xb0 + jj * xn
+            mb = mb0 + jj * mn
+            if fast:
+                for c in range(w):
+                    v = x[_u(xb + c)]
+                    mm = m[c]
+                    e = vexp(-np.abs(v - mm))
+                    r = r1[c]
+                    k = k1[c]
+                    gt = v > mm
+                    eq = v == mm  # -inf == -inf is counted, and wiped once a finite max appears
+                    r1[c] = (r + k) * e if gt else (r if eq else r + e)  # a NaN falls to r + e
+                    k1[c] = one if gt else (k + one if eq else k)
+                    m[c] = v if gt else mm
+            else:
+                for c in range(w):
+                    v = x[_u(xb + c)] if mask[_u(mb + c)] else ninf
+                    mm = m[c]
+                    e = vexp(-np.abs(v - mm) / t)
+                    r = r1[c]
+                    k = k1[c]
+                    gt = v > mm
+                    eq = v == mm
+                    r1[c] = (r + k) * e if gt else (r if eq else r + e)
+                    k1[c] = one if gt else (k + one if eq else k)
+                    m[c] = v if gt else mm
+        for c in range(w):
+            fac[c] = vexp((m2[c] - m[c]) / t)  # NaN for -inf - -inf: not used then
+        for c in range(w):
+            grew = m[c] > m2[c]
+            rr = (r2[c] + k2[c]) * np.float64(fac[c]) if grew else r2[c]
+            kk = 0.0 if grew else k2[c]
+            r2[c] = rr + np.float64(r1[c])
+            k2[c] = kk + np.float64(k1[c])
+            r1[c] = zero
+            k1[c] = zero
+            m2[c] = m[c]
+        j = je
+
+
+@njit(**_HELPER)
+def _cols_counts(x, xb0, xn, mask, mb0, mn, j0, j1, w, n_nan, n_pinf, n_fin):
+    """Per column counts of unmasked NaN, +inf and finite entries (for T = inf)."""
+    for c in range(w):
+        n_nan[c] = 0.0
+        n_pinf[c] = 0.0
+        n_fin[c] = 0.0
+    for jj in range(j0, j1):
+        xb = xb0 + jj * xn
+        mb = mb0 + jj * mn
+        for c in range(w):
+            v = x[_u(xb + c)]
+            keep = mask[_u(mb + c)]
+            n_nan[c] += 1.0 if (keep and v != v) else 0.0
+            n_pinf[c] += 1.0 if (keep and v == np.inf) else 0.0
+            n_fin[c] += 1.0 if (keep and np.abs(v) < np.inf) else 0.0
+
+
+@njit(**_HELPER)
+def _cols_merge(x, part, p0, nparts, w, t, mt, rt, kt, tinf):
+    """Merge the states of the ranges part[p0 : p0 + nparts] ((max, sum, count) or, at T = inf, the
+    three counts, which add) into mt, rt, kt."""
+    T = x.dtype.type
+    for c in range(w):
+        mt[c] = T(0.0) if tinf else T(-np.inf)
+        rt[c] = 0.0
+        kt[c] = 0.0
+    if tinf:
+        for p in range(nparts):
+            for c in range(w):
+                mt[c] += T(part[p0 + p, 0, c])
+                rt[c] += part[p0 + p, 1, c]
+                kt[c] += part[p0 + p, 2, c]
+        return
+    for p in range(nparts):
+        for c in range(w):
+            mt[c] = maxnum(mt[c], T(part[p0 + p, 0, c]))
+    for p in range(nparts):
+        for c in range(w):
+            mp = T(part[p0 + p, 0, c])
+            f = np.float64(vexp((mp - mt[c]) / t))
+            same = mp == mt[c]
+            rt[c] += part[p0 + p, 1, c] if same else (part[p0 + p, 1, c] + part[p0 + p, 2, c]) * f
+            kt[c] += part[p0 + p, 2, c] if same else 0.0
+
+
+@njit(**_HELPER)
+def _cols_write(x, xb0, xn, mask, mb0, mn, out, ob0, on, j0, j1, w, t, log, mw, coef, fast):
+    """log: out = (x - mw)/T - coef; else out = exp((x - mw)/T) * coef, per column."""
+    ninf = x.dtype.type(-np.inf)
+    for jj in range(j0, j1):
+        xb = xb0 + jj * xn
+        mb = mb0 + jj * mn
+        ob = ob0 + jj * on
+        if fast and log:
+            for c in range(w):
+                out[_u(ob + c)] = (x[_u(xb + c)] - mw[c]) - coef[c]
+        elif fast:
+            for c in range(w):
+                out[_u(ob + c)] = vexp(x[_u(xb + c)] - mw[c]) * coef[c]
+        elif log:
+            for c in range(w):
+                v = x[_u(xb + c)] if mask[_u(mb + c)] else ninf
+                out[_u(ob + c)] = (v - mw[c]) / t - coef[c]
+        else:
+            for c in range(w):
+                v = x[_u(xb + c)] if mask[_u(mb + c)] else ninf
+                out[_u(ob + c)] = vexp((v - mw[c]) / t) * coef[c]
+
+
+@njit(**_HELPER)
+def _cols_fix(x, xb0, xn, mask, mb0, mn, out, ob0, on, j0, j1, w, kind, hit, miss):
+    """Overwrite the special columns (kind >= 0) with their special outputs."""
+    for jj in range(j0, j1):
+        xb = xb0 + jj * xn
+        mb = mb0 + jj * mn
+        ob = ob0 + jj * on
+        for c in range(w):
+            k = kind[c]
+            if k >= 0:
+                v = x[_u(xb + c)]
+                keep = mask[_u(mb + c)]
+                hit_here = (k == 1 and keep and v == np.inf) or (k == 2 and keep and np.abs(v) < np.inf)
+                out[_u(ob + c)] = hit[c] if hit_here else miss[c]
+
+
+@njit(**_HELPER)
+def _cols_block(x, xb0, xn, mask, mb0, mn, out, ob0, on, j0, j1, w, t, tinf, fast, mode, stage,
+                part, p0, nparts, st, ws, kind):
+    """The column code on one block of w columns.
+
+    stage 0: the whole reduced axis [j0, j1) here: online pass, then the write pass. stage 1: online
+    pass over [j0, j1) into part[p0]. stage 2: merge part[p0 : p0 + nparts], write [j0, j1)
+    (logsumexp: only the range with j0 == 0 writes). Scratch: ``st`` (3, >= w) float64, ``ws``
+    (8, >= w) input dtype, ``kind`` (>= w,) int64.
+    """
+    T = x.dtype.type
+    m, r1, k1, mt, fac, mw, coef, hit = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5], ws[6], ws[7]
+    miss = fac  # free once the online pass is done
+    if stage == 2:
+        _cols_merge(x, part, p0, nparts, w, t, mt, st[1], st[2], tinf)
+    elif tinf:
+        _cols_counts(x, xb0, xn, mask, mb0, mn, j0, j1, w, st[0], st[1], st[2])
+        for c in range(w):
+            mt[c] = T(st[0, c])
+    else:
+        _cols_online(x, xb0, xn, mask, mb0, mn, j0, j1, w, t, m, r1, k1, mt, st[1], st[2], fac, fast)
+    if stage == 1:
+        for c in range(w):
+            part[p0, 0, c] = np.float64(mt[c])
+            part[p0, 1, c] = st[1, c]
+            part[p0, 2, c] = st[2, c]
+        return
+    # The block's state: max mt, float64 sum st[1] and count st[2] (T = inf: the counts of NaN,
+    # +inf and finite entries in mt, st[1], st[2]).
+    if mode == LOGSUMEXP:
+        if j0 == 0:
+            for c in range(w):
+                mc = mt[c]
+                r = st[1, c]
+                if np.abs(mc) < np.inf and r == r:
+                    # log1p form (Blanchard, Higham & Higham 2021): tail = terms below + (count - 1).
+                    out[_u(ob0 + c)] = T(np.float64(mc) + math.log1p(r + (st[2, c] - 1.0)))
+                else:
+                    out[_u(ob0 + c)] = _lse_special(x, r != r, 1.0 if mc == np.inf else 0.0)
+        return
+    log = mode == LOG_SOFTMAX
+    special = False
+    for c in range(w):
+        if tinf:
+            special = True
+            kind[c], hit[c], miss[c] = _special_values(x, mt[c] > 0, st[1, c], st[2, c], tinf, log)
+            continue
+        mc = mt[c]
+        r = st[1, c]
+        if np.abs(mc) < np.inf and r == r:
+            mw[c] = mc
+            coef[c] = T(math.log1p(r + (st[2, c] - 1.0))) if log else T(1.0 / (r + st[2, c]))
+            kind[c] = -1
+        else:
+            special = True
+            mw[c] = T(0.0)
+            coef[c] = T(0.0)
+            n_pinf = st[2, c] if mc == np.inf else 0.0  # at a +inf max the count is the number of +inf
+            kind[c], hit[c], miss[c] = _special_values(x, r != r, n_pinf, 0.0, tinf, log)
+    if not tinf:
+        _cols_write(x, xb0, xn, mask, mb0, mn, out, ob0, on, j0, j1, w, t, log, mw, coef, fast)
+    if special:
+        _cols_fix(x, xb0, xn, mask, mb0, mn, out, ob0, on, j0, j1, w, kind, hit, miss)
+
+
+# --- the kernel ----------------------------------------------------------------------------------------
+
+
+@njit(**_HELPER)
+def _task(kind, stage, task, x, xo, xn, mask, mo, mn, out, outer, n, inner, t, tinf, fast, mode,
+          ntasks, nparts, cache_n, part, tile, tile_r, tmask, tmask_r, tout):
+    """Task ``task`` of ``ntasks``: a range of rows (ROWS, SHORT) or a block/range of columns (COLS)."""
+    T = x.dtype.type
+    st = np.empty((3, CB), np.float64)
+    ws = np.empty((8, CB), x.dtype)
+    kinds = np.empty(CB, np.int64)
+    if kind == COLS:
+        nb = (inner + CB - 1) // CB
+        blk = task // nparts
+        p = task % nparts
+        o = blk // nb
+        c0 = (blk % nb) * CB
+        per = (n + nparts - 1) // nparts
+        j0 = min(n, p * per)
+        ob0 = o * inner + c0 if mode == LOGSUMEXP else o * n * inner + c0
+        p0 = task if stage == 1 else blk * nparts
+        _cols_block(x, o * xo + c0, xn, mask, o * mo + c0, mn, out, ob0, inner, j0, min(n, j0 + per),
+                    min(CB, inner - c0), t, tinf, fast, mode, stage, part, p0, nparts, st, ws, kinds)
+        return
+    per = (outer + ntasks - 1) // ntasks
+    r0 = min(outer, task * per)
+    r1 = min(outer, r0 + per)
+    if kind == SHORT:
+        # Rows shorter than SHORT_ROW: TILE rows at a time are transposed into an (n, TILE) tile, go
+        # through the column code (SIMD across rows) and are transposed back. The tile is written
+        # through tile/tmask and read through their read-only views, which have the types of x and mask.
+        base = task * n * TILE
+        # Non-literal constants: a literal argument would compile another specialisation.
+        tn, zero, one = np.int64(TILE), np.int64(0), np.int64(1)
+        for a in range(r0, r1, TILE):
+            w = min(TILE, r1 - a)
+            for r in range(w):
+                for j in range(n):
+                    tile[_u(base + j * TILE + r)] = x[_u((a + r) * xo + j)]
+                    tmask[_u(base + j * TILE + r)] = mask[_u((a + r) * mo + j)]
+            if mode == LOGSUMEXP:
+                _cols_block(tile_r, base, tn, tmask_r, base, tn, out, a, zero, zero, n, w, t, tinf, fast,
+                            mode, zero, part, zero, one, st, ws, kinds)
+                continue
+            _cols_block(tile_r, base, tn, tmask_r, base, tn, tout, base, tn, zero, n, w, t, tinf, fast,
+                        mode, zero, part, zero, one, st, ws, kinds)
+            for r in range(w):
+                for j in range(n):
+                    out[_u((a + r) * n + j)] = tout[_u(base + j * TILE + r)]
+        return
+    acc1 = ws[0, :W]
+    cnt1 = ws[1, :W]
+    acc2 = st[0, :W]
+    cnt2 = st[1, :W]
+    for r in range(r0, r1):
+        xb = r * xo
+        mb = r * mo
+        ob = r if mode == LOGSUMEXP else r * n
+        if tinf:
+            _row_special(x, xb, mask, mb, out, ob, n, mode, tinf)
+            continue
+        if mode == SOFTMAX and n <= cache_n:
+            # One exp per element: max first, then exp stored while summing, then rescaled in cache.
+            m = _row_max(x, xb, mask, mb, n, fast)
+            s = np.nan
+            if np.abs(m) < np.inf:
+                s = _row_exp_store_sum(x, xb, mask, mb, out, ob, n, m, t, acc1, acc2, fast)
+            if s == s:
+                inv = T(1.0 / s)
+                for i in range(n):
+                    out[_u(ob + i)] *= inv
+            else:
+                _row_special(x, xb, mask, mb, out, ob, n, mode, tinf)
+            continue
+        m, rest, cnt = _row_online(x, xb, mask, mb, n, t, acc1, cnt1, acc2, cnt2, fast)
+        if not (np.abs(m) < np.inf and rest == rest):
+            _row_special(x, xb, mask, mb, out, ob, n, mode, tinf)
+        elif mode == LOGSUMEXP:
+            # log1p form (Blanchard, Higham & Higham 2021): tail = terms below the max + (count - 1).
+            out[_u(ob)] = T(np.float64(m) + math.log1p(rest + (cnt - 1.0)))
+        else:
+            log = mode == LOG_SOFTMAX
+            coef = T(math.log1p(rest + (cnt - 1.0))) if log else T(1.0 / (rest + cnt))
+            _row_write(x, xb, mask, mb, out, ob, n, m, t, coef, log, fast)
+
+
+@njit(**_KERNEL)
+def _kernel(kind, x, xo, xn, mask, mo, mn, out, outer, n, inner, t, tinf, fast, mode, ntasks, nparts,
+            cache_n, tile, tile_r, tmask, tmask_r, tout):
+    """Every task kind: ``ntasks`` tasks in parallel (two rounds for columns split in ``nparts``).
+
+    x[o*xo + j*xn + c] is element (o, j, c) of (outer, n, inner), unit stride along the fast axis (mask
+    likewise); out is C-contiguous (outer, n, inner), or (outer, inner) for logsumexp. ``tile``,
+    ``tmask``, ``tout`` hold the short-row tiles (ntasks * n * TILE elements; else length 1).
+    """
+    rounds = 2 if (kind == COLS and nparts > 1) else 1
+    part = np.empty((ntasks if rounds == 2 else 1, 3, CB), np.float64)
+    for rnd in range(rounds):
+        stage = rnd + 1 if rounds == 2 else 0
+        for task in prange(ntasks):
+            _task(kind, stage, np.int64(task), x, xo, xn, mask, mo, mn, out, outer, n, inner, t, tinf, fast,
+                  mode, ntasks, nparts, cache_n, part, tile, tile_r, tmask, tmask_r, tout)
+
+
+# --- Python side: views, task sizes, calls -------------------------------------------------------------
+
+
+def _merge(shape, strides):
+    """``(size, stride)`` of consecutive axes seen as one, or None when they are not evenly strided."""
+    dims = [(n, s) for n, s in zip(shape, strides, strict=True) if n != 1]
+    size = math.prod(shape)
+    if not dims:
+        return size, 0
+    for (_, s1), (n2, s2) in itertools.pairwise(dims):
+        if s1 != n2 * s2:
+            return None
+    return size, dims[-1][1]
+
+
+def _view(a, a0, a1, reverse):
+    """Sizes ``(outer, n, inner)`` and element strides of ``a`` viewed with axes a0..a1 as ``n``.
+
+    ``reverse`` reads the axes in reverse order (a Fortran-ordered array is C-ordered reversed). None
+    when the axes do not merge, a stride is negative or not a whole number of elements, or the fast
+    axis (``n`` when ``inner == 1``, else ``inner``) is not unit-strided.
+    """
+    shape, strides = a.shape, a.strides
+    if reverse:
+        shape, strides = shape[::-1], strides[::-1]
+        a0, a1 = a.ndim - 1 - a1, a.ndim - 1 - a0
+    groups = (
+        _merge(shape[:a0], strides[:a0]),
+        _merge(shape[a0 : a1 + 1], strides[a0 : a1 + 1]),
+        _merge(shape[a1 + 1 :], strides[a1 + 1 :]),
+    )
+    if any(g is None for g in groups):
+        return None
+    isz = a.itemsize
+    if any(st < 0 or st % isz for _, st in groups):
+        return None
+    (outer, so), (n, sn), (inner, si) = ((size, st // isz) for size, st in groups)
+    fast_size, fast_stride = (inner, si) if inner > 1 else (n, sn)
+    if fast_size > 1 and fast_stride != 1:
+        return None
+    return (outer, n, inner), (so, sn, si)
+
+
+def _flat(a, sizes, strides):
+    """A read-only 1-D view of the memory spanned by ``a`` (from its first element), no copy."""
+    span = 1 + sum((size - 1) * st for size, st in zip(sizes, strides, strict=True))
+    return np.lib.stride_tricks.as_strided(a, shape=(span,), strides=(a.itemsize,), writeable=False)
+
+
+def _readonly(a):
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+def _layout(x, a0, a1):
+    for reverse in (False, True):
+        v = _view(x, a0, a1, reverse)
+        if v is not None:
+            return x, reverse, v
+    # No unit-stride view (a strided last axis, negative strides, unmergeable axes): copy once.
+    x = np.ascontiguousarray(x)
+    return x, False, _view(x, a0, a1, False)
+
+
+def _mask_layout(mask, a0, a1, reverse):
+    v = _view(mask, a0, a1, reverse)
+    if v is None:
+        # A mask broadcast along the fast axis (or otherwise not viewable) is materialised once.
+        mask = np.asfortranarray(mask) if reverse else np.ascontiguousarray(mask)
+        v = _view(mask, a0, a1, reverse)
+    return mask, v
+
+
+def _run(x, axes, t, mask, mode):
+    a0, a1 = axes[0], axes[-1]
+    if tuple(axes) != tuple(range(a0, a1 + 1)):
+        return None  # axes that are not consecutive: the reference handles them
+    ks = tuple(1 if a0 <= i <= a1 else s for i, s in enumerate(x.shape))
+    if x.size == 0:
+        if mode == LOGSUMEXP:
+            return np.full(ks, -np.inf, dtype=x.dtype)  # empty when outer or inner is empty
+        return np.empty(x.shape, x.dtype)
+    x, reverse, ((outer, n, inner), (so, sn, si)) = _layout(x, a0, a1)
+    xbuf = _flat(x, (outer, n, inner), (so, sn, si))
+    tinf = math.isinf(t)
+    fast = mask is None and t == 1.0
+    if mask is None:
+        # The general variant reads a mask: an all-True vector along the fast axis, zero strides.
+        mbuf = _readonly(np.ones(n if inner == 1 else inner, np.bool_))
+        mo = mn = 0
+    else:
+        mask, (_, (mo, mn, mi)) = _mask_layout(mask, a0, a1, reverse)
+        mbuf = _flat(mask, (outer, n, inner), (mo, mn, mi))
+    tt = x.dtype.type(1.0 if tinf else t)  # the reference divides by T in the input dtype too
+    out = np.empty(outer * inner if mode == LOGSUMEXP else outer * n * inner, x.dtype)
+    threads = get_num_threads()
+    nparts = 1
+    if inner == 1:
+        kind = SHORT if n < SHORT_ROW else ROWS
+        ntasks = min(-(-outer // TILE) if kind == SHORT else outer, 4 * threads)
+        xn, mn = 1, 1
+        xo = so
+    else:
+        kind = COLS
+        nblocks = outer * -(-inner // CB)
+        if nblocks < 2 * threads:
+            nparts = max(1, min(-(-2 * threads // nblocks), n // MIN_ROWS_PER_PART))
+        ntasks = nblocks * nparts
+        xn, xo = sn, so
+    size = ntasks * n * TILE if kind == SHORT else 1
+    tile, tmask, tout = np.empty(size, x.dtype), np.empty(size, np.bool_), np.empty(size, x.dtype)
+    _kernel(kind, xbuf, xo, xn, mbuf, mo, mn, out, outer, n, inner, tt, tinf, fast, mode, ntasks, nparts,
+            ROW_CACHE_BYTES // x.itemsize, tile, _readonly(tile), tmask, _readonly(tmask), tout)
+    shape = ks if mode == LOGSUMEXP else x.shape
+    if reverse:
+        return out.reshape(shape[::-1]).T
+    return out.reshape(shape)
+
+
+def softmax(x, axes, temperature, where, log):
+    """Kernel softmax (``log=False``) or log_softmax of a float32/float64 array over consecutive axes.
+
+    The semantics of the reference in luce.functional._softmax; None for axes it does not handle.
+    """
+    if isinstance(axes, int):
+        axes = (axes,)
+    return _run(x, tuple(axes), float(temperature), where, LOG_SOFTMAX if log else SOFTMAX)
+
+
+def logsumexp(x, axes, where):
+    """Kernel logsumexp over consecutive axes, in keepdims shape; None for axes it does not handle."""
+    if isinstance(axes, int):
+        axes = (axes,)
+    return _run(x, tuple(axes), 1.0, where, LOGSUMEXP)
