@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
@@ -123,8 +123,13 @@ _BIAS_32 = 64
 _SCALE_32 = _F32(2.0**-_BIAS_32)
 _Q32 = tuple(
     _F32(c)
-    for c in (0.4999999403953552, 0.1666652113199234, 0.04166838899254799, 0.008368710987269878,
-              0.0013814604608342052)
+    for c in (
+        0.4999999403953552,
+        0.1666652113199234,
+        0.04166838899254799,
+        0.008368710987269878,
+        0.0013814604608342052,
+    )
 )
 _ONE_32 = _F32(1.0)
 _SHIFT_BITS_32 = np.int32(np.array(_SHIFT_32).view(np.int32))
@@ -184,14 +189,9 @@ def _vexp_overload(x):
     return None
 
 
-@njit(
-    ["void(float32[::1], float32[::1])", "void(float64[::1], float64[::1])"],
-    cache=True,
-    parallel=False,
-    error_model="numpy",
-)
+@njit(cache=True, error_model="numpy")
 def _exp_into(x, out):
-    for i in prange(x.shape[0]):
+    for i in range(x.shape[0]):
         out[i] = vexp(x[i])
 
 

@@ -424,15 +424,17 @@ def _cols_fix(x, xb0, xn, mask, mb0, mn, out, ob0, on, j0, j1, w, kind, hit, mis
 
 
 @njit(**_HELPER)
-def _cols_block(x, xb0, xn, mask, mb0, mn, out, ob0, on, j0, j1, w, t, tinf, fast, mode, stage,
-                part, p0, nparts, st, ws, kind):
-    """The column code on one block of w columns.
+def _cols_block(x, mask, out, geo, t, tinf, fast, mode, stage, part, scratch):
+    """The column code on one block of ``w`` columns, ``geo = (xb0, xn, mb0, mn, ob0, on, j0, j1, w, p0,
+    nparts)``.
 
     stage 0: the whole reduced axis [j0, j1) here: online pass, then the write pass. stage 1: online
     pass over [j0, j1) into part[p0]. stage 2: merge part[p0 : p0 + nparts], write [j0, j1)
-    (logsumexp: only the range with j0 == 0 writes). Scratch: ``st`` (3, >= w) float64, ``ws``
-    (8, >= w) input dtype, ``kind`` (>= w,) int64.
+    (logsumexp: only the range with j0 == 0 writes). ``scratch = (st, ws, kind)``: (3, >= w) float64,
+    (8, >= w) input dtype, (>= w,) int64.
     """
+    xb0, xn, mb0, mn, ob0, on, j0, j1, w, p0, nparts = geo
+    st, ws, kind = scratch
     T = x.dtype.type
     m, r1, k1, mt, fac, mw, coef, hit = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5], ws[6], ws[7]
     miss = fac  # free once the online pass is done
@@ -492,25 +494,29 @@ def _cols_block(x, xb0, xn, mask, mb0, mn, out, ob0, on, j0, j1, w, t, tinf, fas
 
 
 @njit(**_HELPER)
-def _task(kind, stage, task, x, xo, xn, mask, mo, mn, out, outer, n, inner, t, tinf, fast, mode,
-          ntasks, nparts, cache_n, part, tile, tile_r, tmask, tmask_r, tout):
-    """Task ``task`` of ``ntasks``: a range of rows (ROWS, SHORT) or a block/range of columns (COLS)."""
+def _task(stage, task, x, mask, out, t, tinf, fast, geo, part, tiles):
+    """Task ``task``: a range of rows (ROWS, SHORT) or a block / range of columns (COLS).
+
+    ``geo = (kind, mode, outer, n, inner, xo, xn, mo, mn, ntasks, nparts, cache_n)``: x[o*xo + j*xn + c]
+    is element (o, j, c) of (outer, n, inner), unit stride along the fast axis (mask likewise); out is
+    C-contiguous (outer, n, inner), or (outer, inner) for logsumexp. ``tiles = (tile, tile_r, tmask,
+    tmask_r, tout)`` hold the short-row tiles (ntasks * n * TILE elements; else length 1).
+    """
+    kind, mode, outer, n, inner, xo, xn, mo, mn, ntasks, nparts, cache_n = geo
     T = x.dtype.type
-    st = np.empty((3, CB), np.float64)
-    ws = np.empty((8, CB), x.dtype)
-    kinds = np.empty(CB, np.int64)
+    scratch = (np.empty((3, CB), np.float64), np.empty((8, CB), x.dtype), np.empty(CB, np.int64))
     if kind == COLS:
         nb = (inner + CB - 1) // CB
         blk = task // nparts
-        p = task % nparts
         o = blk // nb
         c0 = (blk % nb) * CB
         per = (n + nparts - 1) // nparts
-        j0 = min(n, p * per)
+        j0 = min(n, (task % nparts) * per)
         ob0 = o * inner + c0 if mode == LOGSUMEXP else o * n * inner + c0
         p0 = task if stage == 1 else blk * nparts
-        _cols_block(x, o * xo + c0, xn, mask, o * mo + c0, mn, out, ob0, inner, j0, min(n, j0 + per),
-                    min(CB, inner - c0), t, tinf, fast, mode, stage, part, p0, nparts, st, ws, kinds)
+        w = min(CB, inner - c0)
+        bgeo = (o * xo + c0, xn, o * mo + c0, mn, ob0, inner, j0, min(n, j0 + per), w, p0, nparts)
+        _cols_block(x, mask, out, bgeo, t, tinf, fast, mode, stage, part, scratch)
         return
     per = (outer + ntasks - 1) // ntasks
     r0 = min(outer, task * per)
@@ -518,30 +524,29 @@ def _task(kind, stage, task, x, xo, xn, mask, mo, mn, out, outer, n, inner, t, t
     if kind == SHORT:
         # Rows shorter than SHORT_ROW: TILE rows at a time are transposed into an (n, TILE) tile, go
         # through the column code (SIMD across rows) and are transposed back. The tile is written
-        # through tile/tmask and read through their read-only views, which have the types of x and mask.
+        # through tile/tmask and read through their read-only views, which have the types of x and mask
+        # (so the column code compiles once).
+        tile, tile_r, tmask, tmask_r, tout = tiles
         base = task * n * TILE
-        # Non-literal constants: a literal argument would compile another specialisation.
+        # int64 values, not literals: a literal argument would compile another specialisation.
         tn, zero, one = np.int64(TILE), np.int64(0), np.int64(1)
         for a in range(r0, r1, TILE):
-            w = min(TILE, r1 - a)
+            w = min(tn, r1 - a)
             for r in range(w):
                 for j in range(n):
                     tile[_u(base + j * TILE + r)] = x[_u((a + r) * xo + j)]
                     tmask[_u(base + j * TILE + r)] = mask[_u((a + r) * mo + j)]
-            if mode == LOGSUMEXP:
-                _cols_block(tile_r, base, tn, tmask_r, base, tn, out, a, zero, zero, n, w, t, tinf, fast,
-                            mode, zero, part, zero, one, st, ws, kinds)
-                continue
-            _cols_block(tile_r, base, tn, tmask_r, base, tn, tout, base, tn, zero, n, w, t, tinf, fast,
-                        mode, zero, part, zero, one, st, ws, kinds)
-            for r in range(w):
-                for j in range(n):
-                    out[_u((a + r) * n + j)] = tout[_u(base + j * TILE + r)]
+            lse = mode == LOGSUMEXP
+            bgeo = (base, tn, base, tn, a if lse else base, tn, zero, n, w, zero, one)
+            _cols_block(tile_r, tmask_r, out if lse else tout, bgeo, t, tinf, fast, mode, zero, part, scratch)
+            if not lse:
+                for r in range(w):
+                    for j in range(n):
+                        out[_u((a + r) * n + j)] = tout[_u(base + j * TILE + r)]
         return
-    acc1 = ws[0, :W]
-    cnt1 = ws[1, :W]
-    acc2 = st[0, :W]
-    cnt2 = st[1, :W]
+    ws = scratch[1]
+    st = scratch[0]
+    acc1, cnt1, acc2, cnt2 = ws[0, :W], ws[1, :W], st[0, :W], st[1, :W]
     for r in range(r0, r1):
         xb = r * xo
         mb = r * mo
@@ -575,21 +580,17 @@ def _task(kind, stage, task, x, xo, xn, mask, mo, mn, out, outer, n, inner, t, t
 
 
 @njit(**_KERNEL)
-def _kernel(kind, x, xo, xn, mask, mo, mn, out, outer, n, inner, t, tinf, fast, mode, ntasks, nparts,
-            cache_n, tile, tile_r, tmask, tmask_r, tout):
-    """Every task kind: ``ntasks`` tasks in parallel (two rounds for columns split in ``nparts``).
-
-    x[o*xo + j*xn + c] is element (o, j, c) of (outer, n, inner), unit stride along the fast axis (mask
-    likewise); out is C-contiguous (outer, n, inner), or (outer, inner) for logsumexp. ``tile``,
-    ``tmask``, ``tout`` hold the short-row tiles (ntasks * n * TILE elements; else length 1).
-    """
+def _kernel(x, mask, out, t, tinf, fast, geo, tiles):
+    """All tasks in parallel; columns split in ``nparts`` ranges take two rounds (states, then merge
+    and write). Arguments as for :func:`_task`; ``geo`` is an int64 array."""
+    kind, mode, outer, n, inner, xo, xn, mo, mn, ntasks, nparts, cache_n = geo
+    g = (kind, mode, outer, n, inner, xo, xn, mo, mn, ntasks, nparts, cache_n)
     rounds = 2 if (kind == COLS and nparts > 1) else 1
     part = np.empty((ntasks if rounds == 2 else 1, 3, CB), np.float64)
     for rnd in range(rounds):
         stage = rnd + 1 if rounds == 2 else 0
         for task in prange(ntasks):
-            _task(kind, stage, np.int64(task), x, xo, xn, mask, mo, mn, out, outer, n, inner, t, tinf, fast,
-                  mode, ntasks, nparts, cache_n, part, tile, tile_r, tmask, tmask_r, tout)
+            _task(stage, np.int64(task), x, mask, out, t, tinf, fast, g, part, tiles)
 
 
 # --- Python side: views, task sizes, calls -------------------------------------------------------------
@@ -703,9 +704,13 @@ def _run(x, axes, t, mask, mode):
         ntasks = nblocks * nparts
         xn, xo = sn, so
     size = ntasks * n * TILE if kind == SHORT else 1
-    tile, tmask, tout = np.empty(size, x.dtype), np.empty(size, np.bool_), np.empty(size, x.dtype)
-    _kernel(kind, xbuf, xo, xn, mbuf, mo, mn, out, outer, n, inner, tt, tinf, fast, mode, ntasks, nparts,
-            ROW_CACHE_BYTES // x.itemsize, tile, _readonly(tile), tmask, _readonly(tmask), tout)
+    tile, tmask = np.empty(size, x.dtype), np.empty(size, np.bool_)
+    tiles = (tile, _readonly(tile), tmask, _readonly(tmask), np.empty(size, x.dtype))
+    geo = np.array(
+        [kind, mode, outer, n, inner, xo, xn, mo, mn, ntasks, nparts, ROW_CACHE_BYTES // x.itemsize],
+        dtype=np.int64,
+    )
+    _kernel(xbuf, mbuf, out, tt, tinf, fast, geo, tiles)
     shape = ks if mode == LOGSUMEXP else x.shape
     if reverse:
         return out.reshape(shape[::-1]).T
