@@ -5,10 +5,10 @@ Problem: N=8192 rows, d=512 features, V=65536 classes, float32 — the plain pat
 peak memory is its own: "peak above inputs" is the resident-set peak minus the resident set just before
 the call (inputs already in memory), and for the NumPy-based methods also the tracemalloc peak of
 NumPy's allocations. The gradients themselves (dX 16 MiB + dW 128 MiB + dbias) are outputs every
-method must hold; "workspace" is the peak minus those outputs. Times are medians of ``--repeat`` calls
-(forward + gradients), BLAS limited to 2 threads for every method, and also given as a ratio to
-``np.copyto`` of the inputs X and W (the cost of touching the data once). The machine is shared, so
-timings are noisy.
+method must hold; "workspace" is the peak minus those outputs. Times (forward + gradients) are
+medians over ``--repeat`` rounds in which every method runs once (round robin, one process per call),
+BLAS limited to 2 threads for every method, and also given as a ratio to ``np.copyto`` of the inputs
+X and W (the cost of touching the data once). The machine is shared, so timings are noisy.
 
 Run: python benchmarks/linear_ce.py [--n 8192 --d 512 --v 65536 --repeat 3]
 """
@@ -184,12 +184,23 @@ def main():
         f"linear cross-entropy, N={args.n}, d={args.d}, V={args.v}, float32, {THREADS} BLAS threads "
         f"(logits would be {args.n * args.v * 4 / MIB:.0f} MiB); median of {args.repeat}"
     )
+    # Round robin: one call per method per round, each in a fresh process, so a change in the load of
+    # the (shared) machine affects every method alike; the median over the rounds is reported.
+    runs = {name: [] for name in names}
+    for _ in range(args.repeat):
+        for name in names:
+            cmd = [sys.executable, __file__, "--worker", name, "--n", str(args.n), "--d", str(args.d)]
+            cmd += ["--v", str(args.v), "--repeat", "1"]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            runs[name].append(json.loads(out.strip().splitlines()[-1]))
     results = {}
-    for name in names:
-        cmd = [sys.executable, __file__, "--worker", name, "--n", str(args.n), "--d", str(args.d)]
-        cmd += ["--v", str(args.v), "--repeat", str(args.repeat)]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        results[name] = json.loads(out.strip().splitlines()[-1])
+    for name, rs in runs.items():
+        r = dict(rs[0])
+        for key in ("time", "copyto"):
+            r[key] = float(np.median([x[key] for x in rs]))
+        for key in ("rss_extra", "traced_extra"):
+            r[key] = None if r[key] is None else max(x[key] for x in rs)
+        results[name] = r
 
     ref_full = results["plain NumPy (logits + CE)"]
     ref_fwd = results["plain NumPy, loss only"]
