@@ -225,7 +225,7 @@ def main():
         threads_per_worker=1,
         processes=True,
         memory_limit=args.memory_limit,
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port: never collides with another cluster on the machine
         host="127.0.0.1",
     )
     client = Client(cluster)

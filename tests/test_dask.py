@@ -45,7 +45,10 @@ def client():
         n_workers=2,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        # The scheduler's HTTP server (health routes) starts even without a dashboard, on 8787 unless told
+        # otherwise; a port of 0 never collides with another cluster on the machine (the collision is a
+        # UserWarning, an error under filterwarnings=error).
+        dashboard_address=":0",
         host="127.0.0.1",
     )
     c = distributed.Client(cluster, set_as_default=False)

@@ -47,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+import os
 import sys
 import warnings
 
@@ -450,13 +451,20 @@ def _blas_threads(client):
 
 def _memory_available(client):
     """Bytes the data may use: the workers' memory limits (client), else the free RAM."""
-    import psutil
-
     if client is None:
-        return psutil.virtual_memory().available
+        return _host_memory(available=True)
     workers = client.scheduler_info(n_workers=-1)["workers"].values()
-    total = psutil.virtual_memory().total
-    return sum(w.get("memory_limit") or total for w in workers)
+    return sum(w.get("memory_limit") or _host_memory(available=False) for w in workers)
+
+
+def _host_memory(available):
+    try:
+        import psutil  # a dependency of distributed, not of dask
+    except ImportError:
+        pages = os.sysconf("SC_AVPHYS_PAGES" if available else "SC_PHYS_PAGES")
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    memory = psutil.virtual_memory()
+    return memory.available if available else memory.total
 
 
 def _persist_setting():
