@@ -44,7 +44,7 @@ def main():
     parser.add_argument("--n", type=int, default=8192)
     parser.add_argument("--c", type=int, default=32000)
     parser.add_argument("--smoothing", type=float, default=0.1)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
     import luce
@@ -59,17 +59,14 @@ def main():
     copy_time, _ = median_time(lambda: np.copyto(scratch, z), max(args.repeat, 5))
     scratch = None
 
-    rows = []
-    t_luce, (loss_luce, grad_luce) = median_time(
-        lambda: luce.cross_entropy(z, y, label_smoothing=eps, return_grad=True), args.repeat
-    )
-    rows.append(("luce cross_entropy(return_grad=True)", t_luce, None))
+    def luce_run():
+        return luce.cross_entropy(z, y, label_smoothing=eps, return_grad=True)
 
-    torch_grad = None
     try:
         import torch
     except ImportError:
         torch = None
+    runs = {"luce": luce_run}
     if torch is not None:
         x = torch.from_numpy(z).requires_grad_(True)  # shares the logits' memory
         yt = torch.from_numpy(y)
@@ -81,16 +78,31 @@ def main():
             return loss.item(), x.grad
 
         torch_run()
-        t_torch, (loss_torch, torch_grad) = median_time(torch_run, args.repeat)
+        runs["torch"] = torch_run
+    # Interleaved repeats, so that a change in the machine's load hits every implementation alike.
+    times = {name: [] for name in runs}
+    results = {}
+    for _ in range(args.repeat):
+        for name, fn in runs.items():
+            results[name] = None
+            start = time.perf_counter()
+            results[name] = fn()
+            times[name].append(time.perf_counter() - start)
+    t_luce = float(np.median(times["luce"]))
+    loss_luce, grad_luce = results["luce"]
+    rows = [("luce cross_entropy(return_grad=True)", t_luce, None)]
+    if torch is not None:
+        loss_torch, torch_grad = results.pop("torch")
         diff = float(np.abs(grad_luce - torch_grad.numpy()).max())
-        rows.append((f"torch F.cross_entropy + backward ({torch.get_num_threads()} threads)", t_torch, diff))
+        name = f"torch F.cross_entropy + backward ({torch.get_num_threads()} threads)"
+        rows.append((name, float(np.median(times["torch"])), diff))
         rows[0] = (rows[0][0], rows[0][1], abs(float(loss_luce) - loss_torch))
         del torch_grad, x
     t_np, (_, grad_np) = median_time(lambda: numpy_reference(z, y, eps), 1)
     rows.append(("numpy/scipy log_softmax + gradient", t_np, float(np.abs(grad_luce - grad_np).max())))
 
     print(f"cross_entropy forward + gradient, {args.n} x {args.c} float32, label_smoothing={eps}")
-    print(f"np.copyto of the logits: {copy_time * 1e3:.1f} ms (medians of {args.repeat}, noisy machine)")
+    print(f"np.copyto of the logits: {copy_time * 1e3:.1f} ms (medians of {args.repeat} interleaved runs)")
     print(f"{'implementation':<58} {'time (ms)':>10} {'x copy':>8} {'luce speed-up':>14} {'max |diff|':>11}")
     for name, t, diff in rows:
         speed = t / t_luce
