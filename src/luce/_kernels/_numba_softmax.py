@@ -48,7 +48,7 @@ import math
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-from ._numba_exp import maxnum, vexp
+from ._numba_exp import maxnum, prefetch, prefetchw, vexp
 
 __all__ = ["logsumexp", "softmax"]
 
@@ -61,6 +61,9 @@ TILE = 256  # rows per transposed tile
 CB = 512  # columns per block of the column kernel
 KC = 16  # rows between folds of the column sums into float64
 MIN_ROWS_PER_PART = 256  # a range of the reduced axis given to one thread is at least this long
+LINE = 64  # bytes per cache line
+PF_CHUNKS = 2  # rows: software prefetch this many CHUNKs ahead
+PF_BYTES = 4096  # columns and short rows: software prefetch about this many bytes ahead
 
 SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = 0, 1, 2
 ROWS, COLS, SHORT = 0, 1, 2
@@ -139,32 +142,43 @@ def _row_special(x, xb, mask, mb, out, ob, n, mode, tinf):
 
 @njit(**_HELPER)
 def _row_max(x, xb, mask, mb, n, fast):
-    """Max of the unmasked entries; NaN is ignored here (llvm.maxnum vectorises) and caught by the sum."""
+    """Max of the unmasked entries; NaN is ignored here (llvm.maxnum vectorises) and caught by the sum.
+
+    Reads CHUNK elements at a time and asks for the lines PF_CHUNKS chunks ahead.
+    """
     ninf = x.dtype.type(-np.inf)
+    step = LINE // x.itemsize
     m = ninf
-    if fast:
-        for i in range(n):
-            m = maxnum(m, x[_u(xb + i)])
-    else:
-        for i in range(n):
-            m = maxnum(m, x[_u(xb + i)] if mask[_u(mb + i)] else ninf)
+    for i0 in range(0, n, CHUNK):
+        for k in range(i0 + PF_CHUNKS * CHUNK, i0 + (PF_CHUNKS + 1) * CHUNK, step):
+            prefetch(x, xb + k)
+        i1 = min(i0 + CHUNK, n)
+        if fast:
+            for i in range(i0, i1):
+                m = maxnum(m, x[_u(xb + i)])
+        else:
+            prefetch(mask, mb + i0 + PF_CHUNKS * CHUNK)
+            for i in range(i0, i1):
+                m = maxnum(m, x[_u(xb + i)] if mask[_u(mb + i)] else ninf)
     return m
 
 
 @njit(**_HELPER)
 def _row_exp_store_sum(x, xb, mask, mb, out, ob, n, m, t, acc1, acc2, fast):
-    """out = exp((x - m)/T) over the row; returns the float64 sum (blocked, then pairwise)."""
+    """out = exp((x - m)/T) over the row (x already in cache); returns the float64 sum of the blocked
+    lanes, totalled pairwise."""
     ninf = x.dtype.type(-np.inf)
     zero = x.dtype.type(0.0)
+    step = LINE // x.itemsize
     for j in range(W):
         acc2[j] = 0.0
-    i0 = 0
-    while i0 < n:
+    for i0 in range(0, n, CHUNK):
+        for k in range(i0 + PF_CHUNKS * CHUNK, i0 + (PF_CHUNKS + 1) * CHUNK, step):
+            prefetchw(out, ob + k)
         i1 = min(i0 + CHUNK, n)
         for j in range(W):
             acc1[j] = zero
-        i = i0
-        while i < i1:
+        for i in range(i0, i1, W):
             cnt = min(W, i1 - i)
             if fast:
                 for j in range(cnt):
@@ -177,10 +191,8 @@ def _row_exp_store_sum(x, xb, mask, mb, out, ob, n, m, t, acc1, acc2, fast):
                     e = vexp((v - m) / t)  # shift first, then divide (as the reference)
                     out[_u(ob + i + j)] = e
                     acc1[j] += e
-            i += cnt
         for j in range(W):
             acc2[j] += np.float64(acc1[j])
-        i0 = i1
     h = W // 2  # pairwise total of the lanes
     while h >= 1:
         for j in range(h):
@@ -204,10 +216,9 @@ def _row_online(x, xb, mask, mb, n, t, acc1, cnt1, acc2, cnt2, fast):
     for j in range(W):
         acc2[j] = 0.0
         cnt2[j] = 0.0
-    i0 = 0
-    while i0 < n:
+    for i0 in range(0, n, CHUNK):
         i1 = min(i0 + CHUNK, n)
-        cm = _row_max(x, xb + i0, mask, mb + i0, i1 - i0, fast)
+        cm = _row_max(x, xb + i0, mask, mb + i0, i1 - i0, fast)  # prefetches ahead too
         if cm > m:
             f = np.float64(vexp((m - cm) / t))  # exp(-inf) = 0 on the first chunk
             for j in range(W):
@@ -217,28 +228,36 @@ def _row_online(x, xb, mask, mb, n, t, acc1, cnt1, acc2, cnt2, fast):
         for j in range(W):
             acc1[j] = zero
             cnt1[j] = zero
-        i = i0
-        while i < i1:
-            cnt = min(W, i1 - i)
-            if fast:
-                for j in range(cnt):
-                    v = x[_u(xb + i + j)]
-                    e = vexp(v - m)
-                    at_max = v == m
-                    acc1[j] += zero if at_max else e  # a NaN entry lands here and makes the sum NaN
-                    cnt1[j] += one if at_max else zero
-            else:
-                for j in range(cnt):
-                    v = x[_u(xb + i + j)] if mask[_u(mb + i + j)] else ninf
-                    e = vexp((v - m) / t)
-                    at_max = v == m
-                    acc1[j] += zero if at_max else e
-                    cnt1[j] += one if at_max else zero
-            i += cnt
+        if cm == m:  # the chunk holds the running max: its maxima are counted, not summed
+            for i in range(i0, i1, W):
+                cnt = min(W, i1 - i)
+                if fast:
+                    for j in range(cnt):
+                        v = x[_u(xb + i + j)]
+                        e = vexp(v - m)
+                        at_max = v == m
+                        acc1[j] += zero if at_max else e  # a NaN lands here and makes the sum NaN
+                        cnt1[j] += one if at_max else zero
+                else:
+                    for j in range(cnt):
+                        v = x[_u(xb + i + j)] if mask[_u(mb + i + j)] else ninf
+                        e = vexp((v - m) / t)
+                        at_max = v == m
+                        acc1[j] += zero if at_max else e
+                        cnt1[j] += one if at_max else zero
+        else:  # every entry is below the max (most chunks): a plain sum
+            for i in range(i0, i1, W):
+                cnt = min(W, i1 - i)
+                if fast:
+                    for j in range(cnt):
+                        acc1[j] += vexp(x[_u(xb + i + j)] - m)
+                else:
+                    for j in range(cnt):
+                        v = x[_u(xb + i + j)] if mask[_u(mb + i + j)] else ninf
+                        acc1[j] += vexp((v - m) / t)
         for j in range(W):
             acc2[j] += np.float64(acc1[j])
             cnt2[j] += np.float64(cnt1[j])
-        i0 = i1
     h = W // 2
     while h >= 1:
         for j in range(h):
@@ -252,20 +271,28 @@ def _row_online(x, xb, mask, mb, n, t, acc1, cnt1, acc2, cnt2, fast):
 def _row_write(x, xb, mask, mb, out, ob, n, m, t, coef, log, fast):
     """log: out = (x - m)/T - coef; else out = exp((x - m)/T) * coef (masked: -inf / 0)."""
     ninf = x.dtype.type(-np.inf)
-    if fast and log:
-        for i in range(n):
-            out[_u(ob + i)] = (x[_u(xb + i)] - m) - coef
-    elif fast:
-        for i in range(n):
-            out[_u(ob + i)] = vexp(x[_u(xb + i)] - m) * coef
-    elif log:
-        for i in range(n):
-            v = x[_u(xb + i)] if mask[_u(mb + i)] else ninf
-            out[_u(ob + i)] = (v - m) / t - coef
-    else:
-        for i in range(n):
-            v = x[_u(xb + i)] if mask[_u(mb + i)] else ninf
-            out[_u(ob + i)] = vexp((v - m) / t) * coef
+    step = LINE // x.itemsize
+    for i0 in range(0, n, CHUNK):
+        for k in range(i0 + PF_CHUNKS * CHUNK, i0 + (PF_CHUNKS + 1) * CHUNK, step):
+            prefetch(x, xb + k)
+            prefetchw(out, ob + k)
+        i1 = min(i0 + CHUNK, n)
+        if fast and log:
+            for i in range(i0, i1):
+                out[_u(ob + i)] = (x[_u(xb + i)] - m) - coef
+        elif fast:
+            for i in range(i0, i1):
+                out[_u(ob + i)] = vexp(x[_u(xb + i)] - m) * coef
+        elif log:
+            prefetch(mask, mb + i0 + PF_CHUNKS * CHUNK)
+            for i in range(i0, i1):
+                v = x[_u(xb + i)] if mask[_u(mb + i)] else ninf
+                out[_u(ob + i)] = (v - m) / t - coef
+        else:
+            prefetch(mask, mb + i0 + PF_CHUNKS * CHUNK)
+            for i in range(i0, i1):
+                v = x[_u(xb + i)] if mask[_u(mb + i)] else ninf
+                out[_u(ob + i)] = vexp((v - m) / t) * coef
 
 
 # --- columns: any other axis; blocks of contiguous columns, no transposed copy --------------------------
@@ -293,12 +320,16 @@ def _cols_online(x, xb0, xn, mask, mb0, mn, j0, j1, w, t, m, r1, k1, m2, r2, k2,
         m2[c] = ninf
         r2[c] = 0.0
         k2[c] = 0.0
+    step = LINE // x.itemsize
+    ahead = max(1, PF_BYTES // (w * x.itemsize))  # rows
     j = j0
     while j < j1:
         je = min(j + KC, j1)
         for jj in range(j, je):
             xb = xb0 + jj * xn
             mb = mb0 + jj * mn
+            for k in range(0, w, step):
+                prefetch(x, xb + ahead * xn + k)
             if fast:
                 for c in range(w):
                     v = x[_u(xb + c)]
@@ -312,6 +343,8 @@ def _cols_online(x, xb0, xn, mask, mb0, mn, j0, j1, w, t, m, r1, k1, m2, r2, k2,
                     k1[c] = one if gt else (k + one if eq else k)
                     m[c] = v if gt else mm
             else:
+                for k in range(0, w, LINE):
+                    prefetch(mask, mb + ahead * mn + k)
                 for c in range(w):
                     v = x[_u(xb + c)] if mask[_u(mb + c)] else ninf
                     mm = m[c]
@@ -387,10 +420,18 @@ def _cols_merge(x, part, p0, nparts, w, t, mt, rt, kt, tinf):
 def _cols_write(x, xb0, xn, mask, mb0, mn, out, ob0, on, j0, j1, w, t, log, mw, coef, fast):
     """log: out = (x - mw)/T - coef; else out = exp((x - mw)/T) * coef, per column."""
     ninf = x.dtype.type(-np.inf)
+    step = LINE // x.itemsize
+    ahead = max(1, PF_BYTES // (w * x.itemsize))  # rows
     for jj in range(j0, j1):
         xb = xb0 + jj * xn
         mb = mb0 + jj * mn
         ob = ob0 + jj * on
+        for k in range(0, w, step):
+            prefetch(x, xb + ahead * xn + k)
+            prefetchw(out, ob + ahead * on + k)
+        if not fast:
+            for k in range(0, w, LINE):
+                prefetch(mask, mb + ahead * mn + k)
         if fast and log:
             for c in range(w):
                 out[_u(ob + c)] = (x[_u(xb + c)] - mw[c]) - coef[c]
@@ -530,9 +571,12 @@ def _task(stage, task, x, mask, out, t, tinf, fast, geo, part, tiles):
         base = task * n * TILE
         # int64 values, not literals: a literal argument would compile another specialisation.
         tn, zero, one = np.int64(TILE), np.int64(0), np.int64(1)
+        ahead = max(1, PF_BYTES // (n * x.itemsize))  # rows
         for a in range(r0, r1, TILE):
             w = min(tn, r1 - a)
             for r in range(w):
+                prefetch(x, (a + r + ahead) * xo)
+                prefetch(x, (a + r + ahead) * xo + n - 1)
                 for j in range(n):
                     tile[_u(base + j * TILE + r)] = x[_u((a + r) * xo + j)]
                     tmask[_u(base + j * TILE + r)] = mask[_u((a + r) * mo + j)]
@@ -541,6 +585,8 @@ def _task(stage, task, x, mask, out, t, tinf, fast, geo, part, tiles):
             _cols_block(tile_r, tmask_r, out if lse else tout, bgeo, t, tinf, fast, mode, zero, part, scratch)
             if not lse:
                 for r in range(w):
+                    prefetchw(out, (a + r + ahead) * n)
+                    prefetchw(out, (a + r + ahead) * n + n - 1)
                     for j in range(n):
                         out[_u((a + r) * n + j)] = tout[_u(base + j * TILE + r)]
         return
@@ -667,7 +713,8 @@ def _mask_layout(mask, a0, a1, reverse):
     return mask, v
 
 
-def _run(x, axes, t, mask, mode):
+def _run(x, axes, t, mask, mode, out=None):
+    """The kernel call; ``out`` (a C-contiguous array of the result's size) is for benchmarks."""
     a0, a1 = axes[0], axes[-1]
     if tuple(axes) != tuple(range(a0, a1 + 1)):
         return None  # axes that are not consecutive: the reference handles them
@@ -688,7 +735,8 @@ def _run(x, axes, t, mask, mode):
         mask, (_, (mo, mn, mi)) = _mask_layout(mask, a0, a1, reverse)
         mbuf = _flat(mask, (outer, n, inner), (mo, mn, mi))
     tt = x.dtype.type(1.0 if tinf else t)  # the reference divides by T in the input dtype too
-    out = np.empty(outer * inner if mode == LOGSUMEXP else outer * n * inner, x.dtype)
+    size = outer * inner if mode == LOGSUMEXP else outer * n * inner
+    out = np.empty(size, x.dtype) if out is None else out.reshape(size)
     threads = get_num_threads()
     nparts = 1
     if inner == 1:
