@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-from ._numba_sparse import row_max_nan
+from ._numba_sparse import row_max
 
 __all__ = ["PLAIN", "PROBS", "WEIGHTED", "ce_rows", "exp_neg", "topk_rows"]
 
@@ -41,18 +41,21 @@ _LOG2E = np.float32(1.4426950408889634)
 # ln 2 split in a part exact in float32 and the rest (Cody & Waite 1980), so k·ln2 is subtracted exactly.
 _LN2_HI = np.float32(0.693359375)
 _LN2_LO = np.float32(-2.12194440e-4)
+_EXP_MIN = np.float32(-87.33654)  # ln(FLT_MIN): below it exp(x) is subnormal
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _exp_neg_f32(x):
-    """``exp(x)`` for float32 ``x <= 0`` (``-inf`` gives 0), branch-free so loops over it vectorise.
+    """``exp(x)`` for float32 ``x <= 0``, branch-free so loops over it vectorise; NaN gives NaN.
 
     Cody–Waite range reduction ``x = k·ln2 + r``, ``|r| <= ln2/2``, then the degree-7 minimax polynomial
     of Cephes ``expf`` (S. L. Moshier) for ``e^r``, scaled by ``2^k`` built from its exponent bits.
-    Maximum error 1 ulp over ``[-87, 0]``; ``x < -87`` (results below the normal range) gives 0.
+    Within 1 ulp over ``[ln FLT_MIN, 0]``; below it (subnormal results) and at ``-inf`` it gives 0.
+    ``np.floor`` keeps ``k`` in float32 (``math.floor`` would return an int64 and drag the reduction
+    into float64, which does not vectorise as well).
     """
-    xc = x if x > np.float32(-87.0) else np.float32(-87.0)
-    k = math.floor(xc * _LOG2E + np.float32(0.5))
+    xc = np.float32(_EXP_MIN) if x < _EXP_MIN else x  # NaN passes through
+    k = np.floor(xc * _LOG2E + np.float32(0.5))
     r = xc - k * _LN2_HI - k * _LN2_LO
     p = np.float32(1.9875691500e-4)
     p = p * r + np.float32(1.3981999507e-3)
@@ -62,7 +65,7 @@ def _exp_neg_f32(x):
     p = p * r + np.float32(5.0000001201e-1)
     p = p * (r * r) + r + np.float32(1.0)
     scale = _int32_as_float32((np.int32(k) + np.int32(127)) << np.int32(23))
-    return p * scale if x > np.float32(-87.0) else np.float32(0.0)
+    return np.float32(0.0) if x < _EXP_MIN else p * scale
 
 
 def exp_neg(x):
@@ -97,11 +100,11 @@ def _exp_pass(row, t, plain, w, q, keep, lift, g, want_grad):
     Blanchard, Higham & Higham 2021), ``a = Σ c_j`` and ``b = Σ c_j d_j`` with ``d = (x - m)/T`` and
     ``c_j = 1`` if ``plain`` else ``w_j (keep·q_j + lift)``. Terms with ``c_j = 0`` are skipped, so
     ``0·(-inf)`` counts as 0. ``m`` is NaN when the row needs the reference (a NaN, ``+inf`` or no
-    finite entry).
+    finite entry); a NaN is caught by the tail sum, so the maximum pass stays a plain maximum.
     """
     n = row.shape[0]
-    m, n_nan = row_max_nan(row)
-    if n_nan > 0 or not math.isfinite(m):
+    m = row_max(row)
+    if not math.isfinite(m):
         return np.nan, 0.0, 0.0, 0.0
     tail = np.zeros(_LANES)
     n_top = np.zeros(_LANES, dtype=np.int64)
@@ -116,14 +119,14 @@ def _exp_pass(row, t, plain, w, q, keep, lift, g, want_grad):
                 d, e = _term(row, j0 + k, m, t0, scaled)
                 if want_grad:
                     g[j0 + k] = e
-                tail[k] += e if d < 0 else 0.0
+                tail[k] += 0.0 if d >= 0 else e  # a NaN entry makes the tail NaN
                 n_top[k] += d == 0
                 acc_b[k] += np.float64(d)
         for j in range(nb, n):
             d, e = _term(row, j, m, t0, scaled)
             if want_grad:
                 g[j] = e
-            tail[j - nb] += e if d < 0 else 0.0
+            tail[j - nb] += 0.0 if d >= 0 else e
             n_top[j - nb] += d == 0
             acc_b[j - nb] += np.float64(d)
         acc_a[0] = n
@@ -133,7 +136,7 @@ def _exp_pass(row, t, plain, w, q, keep, lift, g, want_grad):
                 d, e = _term(row, j0 + k, m, t0, scaled)
                 if want_grad:
                     g[j0 + k] = e
-                tail[k] += e if d < 0 else 0.0
+                tail[k] += 0.0 if d >= 0 else e  # a NaN entry makes the tail NaN
                 n_top[k] += d == 0
                 c = np.float64(w[j0 + k]) * (keep * q[j0 + k] + lift)
                 acc_a[k] += c
@@ -142,7 +145,7 @@ def _exp_pass(row, t, plain, w, q, keep, lift, g, want_grad):
             d, e = _term(row, j, m, t0, scaled)
             if want_grad:
                 g[j] = e
-            tail[j - nb] += e if d < 0 else 0.0
+            tail[j - nb] += 0.0 if d >= 0 else e
             n_top[j - nb] += d == 0
             c = np.float64(w[j]) * (keep * q[j] + lift)
             acc_a[j - nb] += c
@@ -156,6 +159,8 @@ def _exp_pass(row, t, plain, w, q, keep, lift, g, want_grad):
         count += n_top[k]
         a += acc_a[k]
         b += acc_b[k]
+    if math.isnan(total_tail):  # a NaN entry: the reference applies the edge rule
+        return np.nan, 0.0, 0.0, 0.0
     return m, total_tail + (count - 1), a, b
 
 
@@ -241,12 +246,12 @@ def _exp_tail(row, m):
         for k in range(_LANES):
             d = row[j0 + k] - m
             e = exp_neg(d)  # computed unconditionally: a call under a branch would not vectorise
-            tail[k] += e if d < 0 else 0.0
+            tail[k] += 0.0 if d >= 0 else e  # a NaN entry makes the tail NaN
             n_top[k] += d == 0
     for j in range(nb, n):
         d = row[j] - m
         e = exp_neg(d)
-        tail[j - nb] += e if d < 0 else 0.0
+        tail[j - nb] += 0.0 if d >= 0 else e
         n_top[j - nb] += d == 0
     return tail.sum() + (n_top.sum() - 1)
 
@@ -286,11 +291,12 @@ def topk_rows(x, k, probs, idx, flags):
     n_rows, n = x.shape
     for i in prange(n_rows):
         row = x[i]
-        m, n_nan = row_max_nan(row)
-        if n_nan > 0 or not math.isfinite(m):
+        m = row_max(row)
+        tail = _exp_tail(row, m) if math.isfinite(m) else np.nan
+        if math.isnan(tail):  # NaN, +inf or no finite entry: left to the reference
             flags[i] = 1
             continue
-        lse = np.float64(m) + math.log1p(_exp_tail(row, m))
+        lse = np.float64(m) + math.log1p(tail)
         hv = np.empty(k, dtype=np.float64)
         hi = np.empty(k, dtype=np.int64)
         for j in range(k):

@@ -24,7 +24,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["BISECT", "ENTMAX15", "SPARSEMAX", "bisect_threshold", "row_max_nan", "sparse_map_rows"]
+__all__ = ["BISECT", "ENTMAX15", "SPARSEMAX", "bisect_threshold", "row_max", "row_max_nan", "sparse_map_rows"]
 
 _LANES = 16  # independent accumulators, so reductions vectorise without reassociating (no fast-math)
 
@@ -51,6 +51,25 @@ def row_max_nan(row):
         m = v if v > m else m
         n_nan += v != v
     return m, n_nan
+
+
+@njit(cache=True, error_model="numpy")
+def row_max(row):
+    """The maximum of the non-NaN entries of a 1-D row (``-inf`` if none); callers detect NaN later."""
+    n = row.shape[0]
+    lanes = np.full(_LANES, -np.inf, dtype=row.dtype)
+    nb = (n // _LANES) * _LANES
+    for j0 in range(0, nb, _LANES):
+        for k in range(_LANES):
+            v = row[j0 + k]
+            lanes[k] = v if v > lanes[k] else lanes[k]
+    m = lanes[0]
+    for k in range(_LANES):
+        m = lanes[k] if lanes[k] > m else m
+    for j in range(nb, n):
+        v = row[j]
+        m = v if v > m else m
+    return m
 
 
 @njit(cache=True, error_model="numpy")
