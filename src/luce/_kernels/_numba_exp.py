@@ -110,6 +110,7 @@ _Q64 = tuple(
     )
 )
 _ONE_64 = _F64(1.0)
+_ZERO_64 = _F64(0.0)
 _SHIFT_BITS_64 = np.int64(np.array(_SHIFT_64).view(np.int64))
 
 # float32 constants. ln2_hi = 0.693359375 (9 significant bits: k·ln2_hi exact for |k| < 2^15).
@@ -132,6 +133,7 @@ _Q32 = tuple(
     )
 )
 _ONE_32 = _F32(1.0)
+_ZERO_32 = _F32(0.0)
 _SHIFT_BITS_32 = np.int32(np.array(_SHIFT_32).view(np.int32))
 
 
@@ -142,7 +144,11 @@ def vexp(x):
 
 @njit(error_model="numpy")
 def _exp64(x):
-    x = _LO_64 if x < _LO_64 else x  # -inf -> 0; NaN passes unchanged
+    # Below -746 (and -inf: masked entries) the result is 0; those lanes compute exp(0) instead and are
+    # zeroed at the end, so no lane produces a subnormal on the way (a slow microcode assist on x86).
+    # NaN compares false and passes through.
+    zero = x < _LO_64
+    x = _ZERO_64 if zero else x
     y = fma(x, _LOG2E_64, _SHIFT_64)  # round(x / ln2) + 1.5·2^52, exactly
     kf = y - _SHIFT_64
     # Cody & Waite (1980), "Software Manual for the Elementary Functions", ch. 6: ln 2 split in two.
@@ -160,12 +166,14 @@ def _exp64(x):
     p = fma(fma(q, r, _ONE_64), r, _ONE_64)  # 1 + r·(1 + r·q)
     # 2^(k + 600) is a normal power of two for -1076 <= k <= 423, so p·2^(k+600) is exact and the
     # product with 2^-600 rounds once (subnormal results included).
-    return (p * as_float((as_int(y) - _SHIFT_BITS_64 + (1023 + _BIAS_64)) << 52)) * _SCALE_64
+    e = (p * as_float((as_int(y) - _SHIFT_BITS_64 + (1023 + _BIAS_64)) << 52)) * _SCALE_64
+    return _ZERO_64 if zero else e
 
 
 @njit(error_model="numpy")
 def _exp32(x):
-    x = _LO_32 if x < _LO_32 else x
+    zero = x < _LO_32
+    x = _ZERO_32 if zero else x
     y = fma(x, _LOG2E_32, _SHIFT_32)
     kf = y - _SHIFT_32
     # Cody & Waite (1980), "Software Manual for the Elementary Functions", ch. 6: ln 2 split in two.
@@ -177,7 +185,8 @@ def _exp32(x):
     q = fma(q, r, _Q32[0])
     p = fma(fma(q, r, _ONE_32), r, _ONE_32)
     # Numba widens int32 arithmetic to int64: narrow back before the bit cast.
-    return (p * as_float(np.int32((as_int(y) - _SHIFT_BITS_32 + (127 + _BIAS_32)) << 23))) * _SCALE_32
+    e = (p * as_float(np.int32((as_int(y) - _SHIFT_BITS_32 + (127 + _BIAS_32)) << 23))) * _SCALE_32
+    return _ZERO_32 if zero else e
 
 
 @overload(vexp)
@@ -245,3 +254,36 @@ def _prefetch_intrinsic(write):
 # few cache misses in flight; asking for the lines a few KB ahead restores memory-level parallelism.
 prefetch = _prefetch_intrinsic(write=False)
 prefetchw = _prefetch_intrinsic(write=True)
+
+
+# --- log1p (float64), vectorisable, for the per-slice log1p(tail) of log_softmax and logsumexp ---------
+
+_SQRT_HALF_BITS = 0x3FE6A09E667F3BCD  # the bits of sqrt(1/2)
+_EXP_SHIFT = 0x3FF0000000000000 - _SQRT_HALF_BITS
+_MANT_MASK = 0x000FFFFFFFFFFFFF
+# log(1 + f) = 2·atanh(s), s = f / (2 + f): the series 2·Σ s^(2k+1)/(2k+1), |s| <= 0.1716 (z <= 0.0295).
+_ATANH = tuple(_F64(2.0 / (2 * k + 1)) for k in range(1, 11))  # z^10·2/21 < 5e-17: below an ulp
+
+
+@njit(error_model="numpy")
+def vlog1p(t):
+    """``log1p(t)`` for float64 ``t >= 0`` (also inf, NaN), within an ulp, written to vectorise.
+
+    u = 1 + t = 2^k·(1 + f) with 1 + f in [sqrt(1/2), sqrt(2)), log(1 + f) from the atanh series, and
+    the rounding of 1 + t put back by c = (t - (u - 1)) / u (the structure of fdlibm's s_log1p.c, Sun
+    Microsystems 1993; the series coefficients here are the plain Taylor ones).
+    """
+    u = 1.0 + t
+    c = (t - (u - 1.0)) / u
+    ix = as_int(u) + _EXP_SHIFT
+    k = np.float64((ix >> 52) - 1023)
+    f = as_float((ix & _MANT_MASK) + _SQRT_HALF_BITS) - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    r = _ATANH[9]
+    for i in range(8, -1, -1):
+        r = fma(r, z, _ATANH[i])
+    r = r * z  # (2·atanh(s) - 2s) / s
+    hfsq = 0.5 * f * f
+    value = k * _LN2HI_64 - ((hfsq - (s * (hfsq + r) + (k * _LN2LO_64 + c))) - f)
+    return value if t < np.inf else t

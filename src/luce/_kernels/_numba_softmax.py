@@ -48,7 +48,7 @@ import math
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-from ._numba_exp import maxnum, prefetch, prefetchw, vexp
+from ._numba_exp import maxnum, prefetch, prefetchw, vexp, vlog1p
 
 __all__ = ["logsumexp", "softmax"]
 
@@ -64,6 +64,7 @@ MIN_ROWS_PER_PART = 256  # a range of the reduced axis given to one thread is at
 LINE = 64  # bytes per cache line
 PF_CHUNKS = 2  # rows: software prefetch this many CHUNKs ahead
 PF_BYTES = 4096  # columns and short rows: software prefetch about this many bytes ahead
+CACHE_BLOCK_BYTES = 256 * 1024  # column blocks up to this size are read twice (max, then sums) from cache
 
 SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = 0, 1, 2
 ROWS, COLS, SHORT = 0, 1, 2
@@ -371,6 +372,65 @@ def _cols_online(x, xb0, xn, mask, mb0, mn, j0, j1, w, t, m, r1, k1, m2, r2, k2,
 
 
 @njit(**_HELPER)
+def _cols_max(x, xb0, xn, mask, mb0, mn, j0, j1, w, m, fast):
+    """Per column max of the unmasked entries (NaN ignored; caught later by the sum)."""
+    ninf = x.dtype.type(-np.inf)
+    for c in range(w):
+        m[c] = ninf
+    for jj in range(j0, j1):
+        xb = xb0 + jj * xn
+        mb = mb0 + jj * mn
+        if fast:
+            for c in range(w):
+                m[c] = maxnum(m[c], x[_u(xb + c)])
+        else:
+            for c in range(w):
+                m[c] = maxnum(m[c], x[_u(xb + c)] if mask[_u(mb + c)] else ninf)
+
+
+@njit(**_HELPER)
+def _cols_sum(x, xb0, xn, mask, mb0, mn, out, ob0, on, j0, j1, w, t, m, r1, k1, r2, k2, store, fast):
+    """With the column max m known: float64 sum r2 of exp((x - m)/T) below the max and count k2 at it
+    (blocked: KC rows in the input dtype, then float64); ``store`` keeps exp((x - m)/T) in out."""
+    T = x.dtype.type
+    ninf = T(-np.inf)
+    zero = T(0.0)
+    one = T(1.0)
+    for c in range(w):
+        r1[c] = zero
+        k1[c] = zero
+        r2[c] = 0.0
+        k2[c] = 0.0
+    for jj in range(j0, j1):
+        xb = xb0 + jj * xn
+        mb = mb0 + jj * mn
+        ob = ob0 + jj * on
+        for c in range(w):
+            v = x[_u(xb + c)] if (fast or mask[_u(mb + c)]) else ninf
+            d = v - m[c]
+            e = vexp(d if fast else d / t)
+            if store:
+                out[_u(ob + c)] = e
+            at_max = v == m[c]  # -inf == -inf too: such columns are special anyway
+            r1[c] += zero if at_max else e  # a NaN lands here and makes the sum NaN
+            k1[c] += one if at_max else zero
+        if (jj - j0) % KC == KC - 1 or jj == j1 - 1:
+            for c in range(w):
+                r2[c] += np.float64(r1[c])
+                k2[c] += np.float64(k1[c])
+                r1[c] = zero
+                k1[c] = zero
+
+
+@njit(**_HELPER)
+def _cols_scale(out, ob0, on, j0, j1, w, coef):
+    for jj in range(j0, j1):
+        ob = ob0 + jj * on
+        for c in range(w):
+            out[_u(ob + c)] *= coef[c]
+
+
+@njit(**_HELPER)
 def _cols_counts(x, xb0, xn, mask, mb0, mn, j0, j1, w, n_nan, n_pinf, n_fin):
     """Per column counts of unmasked NaN, +inf and finite entries (for T = inf)."""
     for c in range(w):
@@ -479,12 +539,22 @@ def _cols_block(x, mask, out, geo, t, tinf, fast, mode, stage, part, scratch):
     T = x.dtype.type
     m, r1, k1, mt, fac, mw, coef, hit = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5], ws[6], ws[7]
     miss = fac  # free once the online pass is done
+    cached = False
     if stage == 2:
         _cols_merge(x, part, p0, nparts, w, t, mt, st[1], st[2], tinf)
     elif tinf:
         _cols_counts(x, xb0, xn, mask, mb0, mn, j0, j1, w, st[0], st[1], st[2])
         for c in range(w):
             mt[c] = T(st[0, c])
+    elif stage == 0 and (j1 - j0) * w * x.itemsize <= CACHE_BLOCK_BYTES:
+        # The block fits in cache: max first, then the sums (softmax keeps the exponentials), no
+        # online rescaling.
+        cached = True
+        _cols_max(x, xb0, xn, mask, mb0, mn, j0, j1, w, mt, fast)
+        store = mode == SOFTMAX
+        _cols_sum(
+            x, xb0, xn, mask, mb0, mn, out, ob0, on, j0, j1, w, t, mt, r1, k1, st[1], st[2], store, fast
+        )
     else:
         _cols_online(x, xb0, xn, mask, mb0, mn, j0, j1, w, t, m, r1, k1, mt, st[1], st[2], fac, fast)
     if stage == 1:
@@ -495,38 +565,51 @@ def _cols_block(x, mask, out, geo, t, tinf, fast, mode, stage, part, scratch):
         return
     # The block's state: max mt, float64 sum st[1] and count st[2] (T = inf: the counts of NaN,
     # +inf and finite entries in mt, st[1], st[2]).
+    special = False
+    if not tinf:
+        log = mode != SOFTMAX
+        for c in range(w):  # vectorised; the special columns are redone below
+            mc = mt[c]
+            r = st[1, c]
+            ok = np.abs(mc) < np.inf and r == r
+            special |= not ok
+            mw[c] = mc if ok else T(0.0)
+            # log1p form (Blanchard, Higham & Higham 2021): tail = terms below the max + (count - 1).
+            tail = r + (st[2, c] - 1.0)
+            if mode == LOGSUMEXP:
+                st[0, c] = np.float64(mc) + vlog1p(tail)
+            else:
+                coef[c] = T(vlog1p(tail) if log else 1.0 / (r + st[2, c])) if ok else T(0.0)
     if mode == LOGSUMEXP:
         if j0 == 0:
             for c in range(w):
-                mc = mt[c]
-                r = st[1, c]
-                if np.abs(mc) < np.inf and r == r:
-                    # log1p form (Blanchard, Higham & Higham 2021): tail = terms below + (count - 1).
-                    out[_u(ob0 + c)] = T(np.float64(mc) + math.log1p(r + (st[2, c] - 1.0)))
-                else:
-                    out[_u(ob0 + c)] = _lse_special(x, r != r, 1.0 if mc == np.inf else 0.0)
+                out[_u(ob0 + c)] = T(st[0, c])
+            if special:
+                for c in range(w):
+                    mc = mt[c]
+                    r = st[1, c]
+                    if not (np.abs(mc) < np.inf and r == r):
+                        out[_u(ob0 + c)] = _lse_special(x, r != r, 1.0 if mc == np.inf else 0.0)
         return
     log = mode == LOG_SOFTMAX
-    special = False
-    for c in range(w):
-        if tinf:
-            special = True
+    if tinf:
+        special = True
+        for c in range(w):
             kind[c], hit[c], miss[c] = _special_values(x, mt[c] > 0, st[1, c], st[2, c], tinf, log)
-            continue
-        mc = mt[c]
-        r = st[1, c]
-        if np.abs(mc) < np.inf and r == r:
-            mw[c] = mc
-            coef[c] = T(math.log1p(r + (st[2, c] - 1.0))) if log else T(1.0 / (r + st[2, c]))
+    else:
+        for c in range(w):
             kind[c] = -1
+        if special:
+            for c in range(w):
+                mc = mt[c]
+                r = st[1, c]
+                if not (np.abs(mc) < np.inf and r == r):
+                    n_pinf = st[2, c] if mc == np.inf else 0.0  # at a +inf max: the number of +inf
+                    kind[c], hit[c], miss[c] = _special_values(x, r != r, n_pinf, 0.0, tinf, log)
+        if cached and mode == SOFTMAX:
+            _cols_scale(out, ob0, on, j0, j1, w, coef)
         else:
-            special = True
-            mw[c] = T(0.0)
-            coef[c] = T(0.0)
-            n_pinf = st[2, c] if mc == np.inf else 0.0  # at a +inf max the count is the number of +inf
-            kind[c], hit[c], miss[c] = _special_values(x, r != r, n_pinf, 0.0, tinf, log)
-    if not tinf:
-        _cols_write(x, xb0, xn, mask, mb0, mn, out, ob0, on, j0, j1, w, t, log, mw, coef, fast)
+            _cols_write(x, xb0, xn, mask, mb0, mn, out, ob0, on, j0, j1, w, t, log, mw, coef, fast)
     if special:
         _cols_fix(x, xb0, xn, mask, mb0, mn, out, ob0, on, j0, j1, w, kind, hit, miss)
 
@@ -538,12 +621,12 @@ def _cols_block(x, mask, out, geo, t, tinf, fast, mode, stage, part, scratch):
 def _task(stage, task, x, mask, out, t, tinf, fast, geo, part, tiles):
     """Task ``task``: a range of rows (ROWS, SHORT) or a block / range of columns (COLS).
 
-    ``geo = (kind, mode, outer, n, inner, xo, xn, mo, mn, ntasks, nparts, cache_n)``: x[o*xo + j*xn + c]
-    is element (o, j, c) of (outer, n, inner), unit stride along the fast axis (mask likewise); out is
-    C-contiguous (outer, n, inner), or (outer, inner) for logsumexp. ``tiles = (tile, tile_r, tmask,
-    tmask_r, tout)`` hold the short-row tiles (ntasks * n * TILE elements; else length 1).
+    ``geo = (kind, mode, outer, n, inner, xo, xn, mo, mn, ntasks, nparts, cache_n, has_mask)``:
+    x[o*xo + j*xn + c] is element (o, j, c) of (outer, n, inner), unit stride along the fast axis (mask
+    likewise); out is C-contiguous (outer, n, inner), or (outer, inner) for logsumexp. ``tiles = (tile,
+    tile_r, tmask, tmask_r, tout)`` hold the short-row tiles (ntasks * n * TILE elements; else length 1).
     """
-    kind, mode, outer, n, inner, xo, xn, mo, mn, ntasks, nparts, cache_n = geo
+    kind, mode, outer, n, inner, xo, xn, mo, mn, ntasks, nparts, cache_n, has_mask = geo
     T = x.dtype.type
     scratch = (np.empty((3, CB), np.float64), np.empty((8, CB), x.dtype), np.empty(CB, np.int64))
     if kind == COLS:
@@ -572,14 +655,21 @@ def _task(stage, task, x, mask, out, t, tinf, fast, geo, part, tiles):
         # int64 values, not literals: a literal argument would compile another specialisation.
         tn, zero, one = np.int64(TILE), np.int64(0), np.int64(1)
         ahead = max(1, PF_BYTES // (n * x.itemsize))  # rows
+        if not has_mask:
+            for i in range(n * TILE):
+                tmask[_u(base + i)] = True
         for a in range(r0, r1, TILE):
             w = min(tn, r1 - a)
             for r in range(w):
                 prefetch(x, (a + r + ahead) * xo)
                 prefetch(x, (a + r + ahead) * xo + n - 1)
-                for j in range(n):
+            for j in range(n):  # stores contiguous, loads strided (gathers)
+                for r in range(w):
                     tile[_u(base + j * TILE + r)] = x[_u((a + r) * xo + j)]
-                    tmask[_u(base + j * TILE + r)] = mask[_u((a + r) * mo + j)]
+            if has_mask:
+                for j in range(n):
+                    for r in range(w):
+                        tmask[_u(base + j * TILE + r)] = mask[_u((a + r) * mo + j)]
             lse = mode == LOGSUMEXP
             bgeo = (base, tn, base, tn, a if lse else base, tn, zero, n, w, zero, one)
             _cols_block(tile_r, tmask_r, out if lse else tout, bgeo, t, tinf, fast, mode, zero, part, scratch)
@@ -587,7 +677,7 @@ def _task(stage, task, x, mask, out, t, tinf, fast, geo, part, tiles):
                 for r in range(w):
                     prefetchw(out, (a + r + ahead) * n)
                     prefetchw(out, (a + r + ahead) * n + n - 1)
-                    for j in range(n):
+                    for j in range(n):  # stores contiguous, loads strided
                         out[_u((a + r) * n + j)] = tout[_u(base + j * TILE + r)]
         return
     ws = scratch[1]
@@ -618,10 +708,10 @@ def _task(stage, task, x, mask, out, t, tinf, fast, geo, part, tiles):
             _row_special(x, xb, mask, mb, out, ob, n, mode, tinf)
         elif mode == LOGSUMEXP:
             # log1p form (Blanchard, Higham & Higham 2021): tail = terms below the max + (count - 1).
-            out[_u(ob)] = T(np.float64(m) + math.log1p(rest + (cnt - 1.0)))
+            out[_u(ob)] = T(np.float64(m) + vlog1p(rest + (cnt - 1.0)))
         else:
             log = mode == LOG_SOFTMAX
-            coef = T(math.log1p(rest + (cnt - 1.0))) if log else T(1.0 / (rest + cnt))
+            coef = T(vlog1p(rest + (cnt - 1.0))) if log else T(1.0 / (rest + cnt))
             _row_write(x, xb, mask, mb, out, ob, n, m, t, coef, log, fast)
 
 
@@ -629,8 +719,8 @@ def _task(stage, task, x, mask, out, t, tinf, fast, geo, part, tiles):
 def _kernel(x, mask, out, t, tinf, fast, geo, tiles):
     """All tasks in parallel; columns split in ``nparts`` ranges take two rounds (states, then merge
     and write). Arguments as for :func:`_task`; ``geo`` is an int64 array."""
-    kind, mode, outer, n, inner, xo, xn, mo, mn, ntasks, nparts, cache_n = geo
-    g = (kind, mode, outer, n, inner, xo, xn, mo, mn, ntasks, nparts, cache_n)
+    kind, mode, outer, n, inner, xo, xn, mo, mn, ntasks, nparts, cache_n, has_mask = geo
+    g = (kind, mode, outer, n, inner, xo, xn, mo, mn, ntasks, nparts, cache_n, has_mask)
     rounds = 2 if (kind == COLS and nparts > 1) else 1
     part = np.empty((ntasks if rounds == 2 else 1, 3, CB), np.float64)
     for rnd in range(rounds):
@@ -731,9 +821,11 @@ def _run(x, axes, t, mask, mode, out=None):
         # The general variant reads a mask: an all-True vector along the fast axis, zero strides.
         mbuf = _readonly(np.ones(n if inner == 1 else inner, np.bool_))
         mo = mn = 0
+        has_mask = False
     else:
         mask, (_, (mo, mn, mi)) = _mask_layout(mask, a0, a1, reverse)
         mbuf = _flat(mask, (outer, n, inner), (mo, mn, mi))
+        has_mask = True
     tt = x.dtype.type(1.0 if tinf else t)  # the reference divides by T in the input dtype too
     size = outer * inner if mode == LOGSUMEXP else outer * n * inner
     out = np.empty(size, x.dtype) if out is None else out.reshape(size)
@@ -755,7 +847,21 @@ def _run(x, axes, t, mask, mode, out=None):
     tile, tmask = np.empty(size, x.dtype), np.empty(size, np.bool_)
     tiles = (tile, _readonly(tile), tmask, _readonly(tmask), np.empty(size, x.dtype))
     geo = np.array(
-        [kind, mode, outer, n, inner, xo, xn, mo, mn, ntasks, nparts, ROW_CACHE_BYTES // x.itemsize],
+        [
+            kind,
+            mode,
+            outer,
+            n,
+            inner,
+            xo,
+            xn,
+            mo,
+            mn,
+            ntasks,
+            nparts,
+            ROW_CACHE_BYTES // x.itemsize,
+            has_mask,
+        ],
         dtype=np.int64,
     )
     _kernel(xbuf, mbuf, out, tt, tinf, fast, geo, tiles)
