@@ -1,4 +1,5 @@
-"""Numba kernels for the fused softmax cross-entropy: loss and gradient in one sweep per row.
+"""Numba kernels for the fused softmax cross-entropy (loss and gradient in one sweep per row) and for
+the top-k softmax probabilities (the normaliser and a size-k heap, no probability array).
 
 Each row stays in cache while three passes run over it: the maximum, then ``e = exp((x - m)/T)``
 written straight into the gradient buffer while the sums accumulate, then ``g = e·a - b``. So the

@@ -14,7 +14,7 @@ import numpy as np
 from .. import _validation as v
 from .._kernels import _dispatch
 
-__all__ = ["Rows", "from_numpy", "to_numpy", "use_kernels"]
+__all__ = ["Rows", "from_numpy", "prepare", "to_numpy", "use_kernels"]
 
 
 def use_kernels(rows: np.ndarray) -> bool:
