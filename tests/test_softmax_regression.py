@@ -13,7 +13,14 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import minimize, minimize_scalar
 from scipy.special import log_softmax
-from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine, make_classification
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_digits,
+    load_iris,
+    load_wine,
+    make_blobs,
+    make_classification,
+)
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
@@ -388,6 +395,19 @@ def test_sgd_rolls_back_and_recovers_from_a_huge_learning_rate(momentum):
     assert len(runtime) == 1 and "learning_rate=100.0" in str(runtime[0].message)
     assert clf.learning_rate_ < 1.0
     assert clf.loss_curve_[-1] < 0.3 and clf.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize("learning_rate", [5.0, 50.0])
+def test_sgd_momentum_does_not_carry_divergence_past_a_halving(learning_rate):
+    """Small full-batch problem: the velocity built at the diverging step must not survive the rollback."""
+    X, y = make_blobs(30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        clf = SoftmaxRegression(
+            solver="sgd", reg_strength=1e-2, learning_rate=learning_rate, momentum=0.9, random_state=0
+        ).fit(X, y)
+    assert clf.learning_rate_ > 0.1  # a handful of halvings, not forty
+    assert np.all(np.isfinite(clf.coef_)) and clf.score(X, y) > 0.9
 
 
 def test_unrecoverable_divergence_names_learning_rate():

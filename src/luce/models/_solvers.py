@@ -627,6 +627,9 @@ def sgd(
             theta = best_snapshot[0]
             state.clear()
             state.update(_copy_state(best_snapshot[1]))
+            # The heavy-ball velocity is a sum of old-step-size moves: kept, it carries the divergence
+            # past any halving. Restart it; Adam's moments are step-size free and stay.
+            state.pop("velocity", None)
             plateau.count = 0  # a new step size starts a fresh patience window
             continue
         theta = new_theta
