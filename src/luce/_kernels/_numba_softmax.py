@@ -46,7 +46,7 @@ import itertools
 import math
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import get_num_threads, njit, prange, set_num_threads
 
 from ._numba_exp import maxnum, prefetch, prefetchw, vexp, vlog1p
 
@@ -64,6 +64,7 @@ MIN_ROWS_PER_PART = 256  # a range of the reduced axis given to one thread is at
 LINE = 64  # bytes per cache line
 PF_CHUNKS = 2  # rows: software prefetch this many CHUNKs ahead
 PF_BYTES = 4096  # columns and short rows: software prefetch about this many bytes ahead
+PARALLEL_MIN_SIZE = 1 << 18  # below this many elements one thread does all the work
 CACHE_BLOCK_BYTES = 256 * 1024  # column blocks up to this size are read twice (max, then sums) from cache
 
 SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = 0, 1, 2
@@ -829,7 +830,7 @@ def _run(x, axes, t, mask, mode, out=None):
     tt = x.dtype.type(1.0 if tinf else t)  # the reference divides by T in the input dtype too
     size = outer * inner if mode == LOGSUMEXP else outer * n * inner
     out = np.empty(size, x.dtype) if out is None else out.reshape(size)
-    threads = get_num_threads()
+    threads = get_num_threads() if x.size >= PARALLEL_MIN_SIZE else 1
     nparts = 1
     if inner == 1:
         kind = SHORT if n < SHORT_ROW else ROWS
@@ -839,7 +840,7 @@ def _run(x, axes, t, mask, mode, out=None):
     else:
         kind = COLS
         nblocks = outer * -(-inner // CB)
-        if nblocks < 2 * threads:
+        if 1 < threads and nblocks < 2 * threads:
             nparts = max(1, min(-(-2 * threads // nblocks), n // MIN_ROWS_PER_PART))
         ntasks = nblocks * nparts
         xn, xo = sn, so
@@ -864,7 +865,17 @@ def _run(x, axes, t, mask, mode, out=None):
         ],
         dtype=np.int64,
     )
-    _kernel(xbuf, mbuf, out, tt, tinf, fast, geo, tiles)
+    if threads == 1 and get_num_threads() > 1:
+        # Small work: on this thread alone (waking the pool costs more than it saves, and on a busy
+        # machine a parallel region can wait a whole scheduler tick for its second thread).
+        previous = get_num_threads()
+        set_num_threads(1)
+        try:
+            _kernel(xbuf, mbuf, out, tt, tinf, fast, geo, tiles)
+        finally:
+            set_num_threads(previous)
+    else:
+        _kernel(xbuf, mbuf, out, tt, tinf, fast, geo, tiles)
     shape = ks if mode == LOGSUMEXP else x.shape
     if reverse:
         return out.reshape(shape[::-1]).T
