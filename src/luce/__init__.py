@@ -35,67 +35,68 @@ from .metrics import expected_calibration_error, reliability_curve
 
 __version__ = "0.1.0"
 
-# Public names that live in modules too heavy to import eagerly: name -> module.
+# Public names that live in modules too heavy to import eagerly (scikit-learn, safetensors, onnx load
+# on first use): name -> module.
 _LAZY = {
-    # heads: large output spaces (scikit-learn, Numba load on first use)
+    "SoftmaxRegression": "luce.models._softmax_regression",
+    "SigmoidRegression": "luce.models._sigmoid",
     "HierarchicalSoftmaxClassifier": "luce.models._hierarchical",
-    # io: model files and ONNX export (safetensors/onnx load on first save/load/export)
+    "TemperatureScaling": "luce.models._calibration",
+    "load_digits": "luce.datasets",
+    "load_digits_split": "luce.datasets",
     "ModelFormatError": "luce.io",
     "export_onnx": "luce.io",
     "load": "luce.io",
     "save": "luce.io",
-    # models: the softmax-regression classifier and the embedded default data (scikit-learn loads on first use)
-    "SoftmaxRegression": "luce.models._softmax_regression",
-    "load_digits": "luce.datasets",
-    "load_digits_split": "luce.datasets",
-    # models: calibration and multi-label (scikit-learn loads on first use)
-    "SigmoidRegression": "luce.models._sigmoid",
-    "TemperatureScaling": "luce.models._calibration",
 }
 
+# One section per section of docs/api.md.
 __all__ = [
-    "OnlineSoftmax",
     "__version__",
-    # heads: large output spaces
-    "HierarchicalSoftmaxClassifier",
+    # the softmax family
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "softmax_vjp",
+    "log_softmax_vjp",
+    "softmax_jacobian",
+    "sigmoid",
+    "log_sigmoid",
+    "hardmax",
+    # losses
+    "cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "sparsemax_loss",
+    "entmax15_loss",
+    # sparse maps
+    "sparsemax",
+    "entmax15",
+    "entmax_bisect",
+    "sparsemax_vjp",
+    "entmax15_vjp",
+    "entmax_bisect_vjp",
+    # sampling and streaming
+    "gumbel_softmax",
+    "sample",
+    "topk_softmax",
+    "OnlineSoftmax",
+    # large output spaces
     "linear_cross_entropy",
-    # models: the softmax-regression classifier and the embedded default data
+    "HierarchicalSoftmaxClassifier",
+    # models and the embedded data
     "SoftmaxRegression",
     "load_digits",
     "load_digits_split",
-    # functional: the softmax family
-    "binary_cross_entropy_with_logits",
-    "cross_entropy",
-    "entmax15",
-    "entmax15_loss",
-    "entmax15_vjp",
-    "entmax_bisect",
-    "entmax_bisect_vjp",
-    "gumbel_softmax",
-    "hardmax",
-    "log_sigmoid",
-    "log_softmax",
-    "log_softmax_vjp",
-    "logsumexp",
-    "sample",
-    "sigmoid",
-    "softmax",
-    "softmax_jacobian",
-    "softmax_vjp",
-    "sparsemax",
-    "sparsemax_loss",
-    "sparsemax_vjp",
-    "topk_softmax",
-    # io: model files and ONNX export
-    "ModelFormatError",
-    "export_onnx",
-    "load",
-    "save",
     # calibration and multi-label
-    "SigmoidRegression",
     "TemperatureScaling",
+    "SigmoidRegression",
     "expected_calibration_error",
     "reliability_curve",
+    # model files and export
+    "save",
+    "load",
+    "ModelFormatError",
+    "export_onnx",
 ]
 
 
