@@ -5,6 +5,7 @@ written out here with scipy.special.log_softmax, and scikit-learn's LogisticRegr
 ``C = 1 / (reg_strength · Σw)``.
 """
 
+import collections
 import os
 import signal
 import subprocess
@@ -90,6 +91,29 @@ def _assert_same_optimum(fitted, expected, X, y, sw=None, reg=REG):
 def _prepared_keys(client):
     """Keys of prepared data blocks held in the cluster's memory (a chunk may be copied to both workers)."""
     return {k for keys in client.has_what().values() for k in keys if str(k).startswith("_prepare")}
+
+
+class _ChunkComputations(distributed.diagnostics.plugin.SchedulerPlugin):
+    """Counts, on the scheduler, how often each prepared chunk reaches memory."""
+
+    name = "luce-test-chunk-computations"
+
+    def __init__(self):
+        self.counts = collections.Counter()
+
+    def transition(self, key, start, finish, *args, **kwargs):
+        if finish == "memory" and str(key).startswith("_prepare"):
+            self.counts[key] += 1
+
+
+def _add_counter(dask_scheduler):
+    dask_scheduler.add_plugin(_ChunkComputations())
+
+
+def _recomputed_chunks(dask_scheduler):
+    plugin = dask_scheduler.plugins[_ChunkComputations.name]
+    dask_scheduler.remove_plugin(name=_ChunkComputations.name)
+    return sum(1 for n in plugin.counts.values() if n > 1)
 
 
 # -- without a client: the local threaded scheduler ------------------------------------------------
@@ -373,19 +397,31 @@ def test_cluster_survives_a_killed_worker(client, rng):
     sw = rng.uniform(0.2, 3.0, len(y))
     expected = SoftmaxRegression(REG, **TIGHT).fit(X, y, sample_weight=sw)
     pids = client.run(os.getpid)
-    victim = pids[sorted(pids)[0]]
     killed = []
 
-    def kill_one_worker(i, loss):
-        if i == 3 and not killed:
-            os.kill(victim, signal.SIGKILL)  # half of the persisted chunks die with it
-            killed.append(i)
+    def kill_a_worker(i, loss):
+        # From iteration 1 on, SIGKILL the first worker that holds a prepared chunk no other worker has a
+        # copy of (work stealing copies some), so that the next pass must recompute it.
+        if i == 0 or killed:
+            return
+        holders = collections.defaultdict(set)
+        for worker, keys in client.has_what().items():
+            for key in keys:
+                if str(key).startswith("_prepare"):
+                    holders[key].add(worker)
+        alone = sorted(next(iter(w)) for w in holders.values() if len(w) == 1)
+        if alone:
+            os.kill(pids[alone[0]], signal.SIGKILL)
+            killed.append(pids[alone[0]])
 
+    client.run_on_scheduler(_add_counter)
     with client.as_current():
-        fitted = SoftmaxRegression(REG, verbose=kill_one_worker, **TIGHT).fit(
+        fitted = SoftmaxRegression(REG, verbose=kill_a_worker, **TIGHT).fit(
             da.from_array(X, chunks=250), da.from_array(y, chunks=250), sample_weight=sw
         )
-    assert killed == [3]
+    assert len(killed) == 1
+    # The chunks that lived only on the killed worker were computed again, from the dask arrays' graph.
+    assert client.run_on_scheduler(_recomputed_chunks) >= 1
     client.wait_for_workers(2, timeout=60)  # the nanny restarts the worker for the next tests
-    assert victim not in client.run(os.getpid).values()
+    assert killed[0] not in client.run(os.getpid).values()
     _assert_same_optimum(fitted, expected, X, y, sw)
