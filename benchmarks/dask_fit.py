@@ -39,17 +39,11 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 import warnings
 
 import numpy as np
-
-# Run as a script, benchmarks/ is sys.path[0], and benchmarks/sparse.py would shadow the pydata `sparse`
-# package that dask.array probes for on import.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)
 
 MB = 1_000_000
 
@@ -173,7 +167,7 @@ def dask_ml_accuracy(python, args):
     code = f"""
 import sys, json, warnings, numpy as np
 warnings.simplefilter("ignore")
-import dask, dask.array  # before benchmarks/ is on the path (its sparse.py)
+import dask, dask.array
 sys.path.append({os.path.dirname(os.path.abspath(__file__))!r})
 from dask_fit import make_data
 from dask_ml.linear_model import LogisticRegression

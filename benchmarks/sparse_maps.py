@@ -6,7 +6,8 @@ linear time). Each row gives the median time, its ratio to ``np.copyto`` of the 
 and the largest difference from the sort-based definition computed here in float64 (the issue asks for
 1e-6). A second block times ``topk_softmax`` against softmax-then-select in torch and NumPy.
 
-The machine is shared, so timings are noisy. Run: python benchmarks/sparse.py [--n 1024 --c 32000 --scale 1]
+The machine is shared, so timings are noisy.
+Run: python benchmarks/sparse_maps.py [--n 1024 --c 32000 --scale 1]
 """
 
 from __future__ import annotations
