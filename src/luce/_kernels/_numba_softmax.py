@@ -48,7 +48,7 @@ import math
 import numpy as np
 from numba import get_num_threads, njit, prange, set_num_threads
 
-from ._numba_exp import maxnum, prefetch, prefetchw, vexp, vlog1p
+from ._numba_exp import maxnum, prefer_512, prefetch, prefetchw, vexp, vlog1p
 
 __all__ = ["logsumexp", "softmax"]
 
@@ -148,6 +148,7 @@ def _row_max(x, xb, mask, mb, n, fast):
 
     Reads CHUNK elements at a time and asks for the lines PF_CHUNKS chunks ahead.
     """
+    prefer_512()
     ninf = x.dtype.type(-np.inf)
     step = LINE // x.itemsize
     m = ninf
@@ -169,6 +170,7 @@ def _row_max(x, xb, mask, mb, n, fast):
 def _row_exp_store_sum(x, xb, mask, mb, out, ob, n, m, t, acc1, acc2, fast):
     """out = exp((x - m)/T) over the row (x already in cache); returns the float64 sum of the blocked
     lanes, totalled pairwise."""
+    prefer_512()
     ninf = x.dtype.type(-np.inf)
     zero = x.dtype.type(0.0)
     step = LINE // x.itemsize
@@ -210,6 +212,7 @@ def _row_online(x, xb, mask, mb, n, t, acc1, cnt1, acc2, cnt2, fast):
     The row is read in chunks: the chunk max, a rescale of the float64 partial sums when the running
     max grows (the old maxima become ordinary terms), then the chunk's exponentials from L1.
     """
+    prefer_512()
     T = x.dtype.type
     ninf = T(-np.inf)
     zero = T(0.0)
@@ -272,6 +275,7 @@ def _row_online(x, xb, mask, mb, n, t, acc1, cnt1, acc2, cnt2, fast):
 @njit(**_HELPER)
 def _row_write(x, xb, mask, mb, out, ob, n, m, t, coef, log, fast):
     """log: out = (x - m)/T - coef; else out = exp((x - m)/T) * coef (masked: -inf / 0)."""
+    prefer_512()
     ninf = x.dtype.type(-np.inf)
     step = LINE // x.itemsize
     for i0 in range(0, n, CHUNK):
@@ -311,6 +315,7 @@ def _cols_online(x, xb0, xn, mask, mb0, mn, j0, j1, w, t, m, r1, k1, m2, r2, k2,
     Every KC rows the input-dtype sums (relative to the running max m) are folded into float64
     (relative to m2, the max at the previous fold).
     """
+    prefer_512()
     T = x.dtype.type
     ninf = T(-np.inf)
     zero = T(0.0)
@@ -375,6 +380,7 @@ def _cols_online(x, xb0, xn, mask, mb0, mn, j0, j1, w, t, m, r1, k1, m2, r2, k2,
 @njit(**_HELPER)
 def _cols_max(x, xb0, xn, mask, mb0, mn, j0, j1, w, m, fast):
     """Per column max of the unmasked entries (NaN ignored; caught later by the sum)."""
+    prefer_512()
     ninf = x.dtype.type(-np.inf)
     for c in range(w):
         m[c] = ninf
@@ -393,6 +399,7 @@ def _cols_max(x, xb0, xn, mask, mb0, mn, j0, j1, w, m, fast):
 def _cols_sum(x, xb0, xn, mask, mb0, mn, out, ob0, on, j0, j1, w, t, m, r1, k1, r2, k2, store, fast):
     """With the column max m known: float64 sum r2 of exp((x - m)/T) below the max and count k2 at it
     (blocked: KC rows in the input dtype, then float64); ``store`` keeps exp((x - m)/T) in out."""
+    prefer_512()
     T = x.dtype.type
     ninf = T(-np.inf)
     zero = T(0.0)
@@ -425,6 +432,7 @@ def _cols_sum(x, xb0, xn, mask, mb0, mn, out, ob0, on, j0, j1, w, t, m, r1, k1, 
 
 @njit(**_HELPER)
 def _cols_scale(out, ob0, on, j0, j1, w, coef):
+    prefer_512()
     for jj in range(j0, j1):
         ob = ob0 + jj * on
         for c in range(w):
@@ -480,6 +488,7 @@ def _cols_merge(x, part, p0, nparts, w, t, mt, rt, kt, tinf):
 @njit(**_HELPER)
 def _cols_write(x, xb0, xn, mask, mb0, mn, out, ob0, on, j0, j1, w, t, log, mw, coef, fast):
     """log: out = (x - mw)/T - coef; else out = exp((x - mw)/T) * coef, per column."""
+    prefer_512()
     ninf = x.dtype.type(-np.inf)
     step = LINE // x.itemsize
     ahead = max(1, PF_BYTES // (w * x.itemsize))  # rows
