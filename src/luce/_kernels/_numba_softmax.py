@@ -58,7 +58,8 @@ CHUNK = W * K  # elements per online step of a row
 ROW_CACHE_BYTES = 512 * 1024  # softmax rows up to this size are exponentiated once (they stay in L2)
 SHORT_ROW = 48  # last-axis rows shorter than this go through transposed tiles
 TILE = 256  # rows per transposed tile
-CB = 512  # columns per block of the column kernel
+CB = 8192  # at most this many columns per task of the column kernel (whole rows below it)
+SEG = 256  # columns per segment of a row (prefetched together)
 KC = 16  # rows between folds of the column sums into float64
 MIN_ROWS_PER_PART = 256  # a range of the reduced axis given to one thread is at least this long
 LINE = 64  # bytes per cache line
@@ -321,9 +322,9 @@ def _cols_online(x, xb0, xn, mask, mb0, mn, j0, j1, w, t, m, r1, k1, m2, r2, k2,
     zero = T(0.0)
     one = T(1.0)
     for c in range(w):
-        m[c] = ninf
-        r1[c] = zero
-        k1[c] = zero
+        m[_u(c)] = ninf
+        r1[_u(c)] = zero
+        k1[_u(c)] = zero
         m2[c] = ninf
         r2[c] = 0.0
         k2[c] = 0.0
@@ -335,45 +336,46 @@ def _cols_online(x, xb0, xn, mask, mb0, mn, j0, j1, w, t, m, r1, k1, m2, r2, k2,
         for jj in range(j, je):
             xb = xb0 + jj * xn
             mb = mb0 + jj * mn
-            for k in range(0, w, step):
-                prefetch(x, xb + ahead * xn + k)
-            if fast:
-                for c in range(w):
-                    v = x[_u(xb + c)]
-                    mm = m[c]
-                    e = vexp(-np.abs(v - mm))
-                    r = r1[c]
-                    k = k1[c]
-                    gt = v > mm
-                    eq = v == mm  # -inf == -inf is counted, and wiped once a finite max appears
-                    r1[c] = (r + k) * e if gt else (r if eq else r + e)  # a NaN falls to r + e
-                    k1[c] = one if gt else (k + one if eq else k)
-                    m[c] = v if gt else mm
-            else:
-                for k in range(0, w, LINE):
-                    prefetch(mask, mb + ahead * mn + k)
-                for c in range(w):
-                    v = x[_u(xb + c)] if mask[_u(mb + c)] else ninf
-                    mm = m[c]
-                    e = vexp(-np.abs(v - mm) / t)
-                    r = r1[c]
-                    k = k1[c]
-                    gt = v > mm
-                    eq = v == mm
-                    r1[c] = (r + k) * e if gt else (r if eq else r + e)
-                    k1[c] = one if gt else (k + one if eq else k)
-                    m[c] = v if gt else mm
+            for c0 in range(0, w, SEG):  # segments, each prefetching its columns `ahead` rows later
+                c1 = min(c0 + SEG, w)
+                for k in range(c0, c1, step):
+                    prefetch(x, xb + ahead * xn + k)
+                if fast:
+                    for c in range(c0, c1):
+                        v = x[_u(xb + c)]
+                        mm = m[_u(c)]
+                        e = vexp(-np.abs(v - mm))
+                        r = r1[_u(c)]
+                        k = k1[_u(c)]
+                        gt = v > mm
+                        eq = v == mm  # -inf == -inf is counted, and wiped once a finite max appears
+                        r1[_u(c)] = (r + k) * e if gt else (r if eq else r + e)  # a NaN falls to r + e
+                        k1[_u(c)] = one if gt else (k + one if eq else k)
+                        m[_u(c)] = v if gt else mm
+                else:
+                    prefetch(mask, mb + ahead * mn + c0)
+                    for c in range(c0, c1):
+                        v = x[_u(xb + c)] if mask[_u(mb + c)] else ninf
+                        mm = m[_u(c)]
+                        e = vexp(-np.abs(v - mm) / t)
+                        r = r1[_u(c)]
+                        k = k1[_u(c)]
+                        gt = v > mm
+                        eq = v == mm
+                        r1[_u(c)] = (r + k) * e if gt else (r if eq else r + e)
+                        k1[_u(c)] = one if gt else (k + one if eq else k)
+                        m[_u(c)] = v if gt else mm
         for c in range(w):
-            fac[c] = vexp((m2[c] - m[c]) / t)  # NaN for -inf - -inf: not used then
+            fac[c] = vexp((m2[c] - m[_u(c)]) / t)  # NaN for -inf - -inf: not used then
         for c in range(w):
-            grew = m[c] > m2[c]
+            grew = m[_u(c)] > m2[c]
             rr = (r2[c] + k2[c]) * np.float64(fac[c]) if grew else r2[c]
             kk = 0.0 if grew else k2[c]
-            r2[c] = rr + np.float64(r1[c])
-            k2[c] = kk + np.float64(k1[c])
-            r1[c] = zero
-            k1[c] = zero
-            m2[c] = m[c]
+            r2[c] = rr + np.float64(r1[_u(c)])
+            k2[c] = kk + np.float64(k1[_u(c)])
+            r1[_u(c)] = zero
+            k1[_u(c)] = zero
+            m2[c] = m[_u(c)]
         j = je
 
 
@@ -496,26 +498,27 @@ def _cols_write(x, xb0, xn, mask, mb0, mn, out, ob0, on, j0, j1, w, t, log, mw, 
         xb = xb0 + jj * xn
         mb = mb0 + jj * mn
         ob = ob0 + jj * on
-        for k in range(0, w, step):
-            prefetch(x, xb + ahead * xn + k)
-            prefetchw(out, ob + ahead * on + k)
-        if not fast:
-            for k in range(0, w, LINE):
-                prefetch(mask, mb + ahead * mn + k)
-        if fast and log:
-            for c in range(w):
-                out[_u(ob + c)] = (x[_u(xb + c)] - mw[c]) - coef[c]
-        elif fast:
-            for c in range(w):
-                out[_u(ob + c)] = vexp(x[_u(xb + c)] - mw[c]) * coef[c]
-        elif log:
-            for c in range(w):
-                v = x[_u(xb + c)] if mask[_u(mb + c)] else ninf
-                out[_u(ob + c)] = (v - mw[c]) / t - coef[c]
-        else:
-            for c in range(w):
-                v = x[_u(xb + c)] if mask[_u(mb + c)] else ninf
-                out[_u(ob + c)] = vexp((v - mw[c]) / t) * coef[c]
+        for c0 in range(0, w, SEG):
+            c1 = min(c0 + SEG, w)
+            for k in range(c0, c1, step):
+                prefetch(x, xb + ahead * xn + k)
+                prefetchw(out, ob + ahead * on + k)
+            if fast and log:
+                for c in range(c0, c1):
+                    out[_u(ob + c)] = (x[_u(xb + c)] - mw[_u(c)]) - coef[_u(c)]
+            elif fast:
+                for c in range(c0, c1):
+                    out[_u(ob + c)] = vexp(x[_u(xb + c)] - mw[_u(c)]) * coef[_u(c)]
+            elif log:
+                prefetch(mask, mb + ahead * mn + c0)
+                for c in range(c0, c1):
+                    v = x[_u(xb + c)] if mask[_u(mb + c)] else ninf
+                    out[_u(ob + c)] = (v - mw[_u(c)]) / t - coef[_u(c)]
+            else:
+                prefetch(mask, mb + ahead * mn + c0)
+                for c in range(c0, c1):
+                    v = x[_u(xb + c)] if mask[_u(mb + c)] else ninf
+                    out[_u(ob + c)] = vexp((v - mw[_u(c)]) / t) * coef[_u(c)]
 
 
 @njit(**_HELPER)
@@ -638,7 +641,8 @@ def _task(stage, task, x, mask, out, t, tinf, fast, geo, part, tiles):
     """
     kind, mode, outer, n, inner, xo, xn, mo, mn, ntasks, nparts, cache_n, has_mask = geo
     T = x.dtype.type
-    scratch = (np.empty((3, CB), np.float64), np.empty((8, CB), x.dtype), np.empty(CB, np.int64))
+    sw = min(inner, CB) if kind == COLS else (TILE if kind == SHORT else W)  # scratch width
+    scratch = (np.empty((3, sw), np.float64), np.empty((8, sw), x.dtype), np.empty(sw, np.int64))
     if kind == COLS:
         nb = (inner + CB - 1) // CB
         blk = task // nparts
@@ -732,7 +736,7 @@ def _kernel(x, mask, out, t, tinf, fast, geo, tiles):
     kind, mode, outer, n, inner, xo, xn, mo, mn, ntasks, nparts, cache_n, has_mask = geo
     g = (kind, mode, outer, n, inner, xo, xn, mo, mn, ntasks, nparts, cache_n, has_mask)
     rounds = 2 if (kind == COLS and nparts > 1) else 1
-    part = np.empty((ntasks if rounds == 2 else 1, 3, CB), np.float64)
+    part = np.empty((ntasks, 3, min(inner, CB)) if rounds == 2 else (1, 1, 1), np.float64)
     for rnd in range(rounds):
         stage = rnd + 1 if rounds == 2 else 0
         for task in prange(ntasks):
