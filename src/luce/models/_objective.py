@@ -255,7 +255,155 @@ def block_gram(X_block, sample_weight_block, fit_intercept, *, diagonal=False):
     return out
 
 
-class Objective:
+class _LinearObjective:
+    r"""What every row-block linear objective shares: ``theta``, the penalty, and the block reductions.
+
+    A subclass sets ``y`` and ``n_classes`` (the number of weight vectors), calls :meth:`_setup`, and
+    implements :meth:`_block_sums` (one row block's ``(loss_sum, grad_coef, grad_intercept)``) and
+    :meth:`_block_hessp` (one block's Hessian-vector sums). The weighted mean, the ``λ/2 ‖W‖²`` penalty,
+    mini-batches, the Gram matrix and the flat parameter vector (``coef.ravel()`` then ``intercept``)
+    are then the same for every loss.
+    """
+
+    logit_dropout = 0.0  # read by the gd/sgd solvers; a subclass with dropout overrides it
+
+    def _setup(self, X, sample_weight, reg_strength, fit_intercept, block_rows):
+        self.X = X
+        self.n_samples, self.n_features = X.shape
+        self.dtype = np.dtype(X.dtype)
+        self.sample_weight = None if sample_weight is None else np.asarray(sample_weight, dtype=self.dtype)
+        if self.sample_weight is None:
+            self.sw_sum = float(self.n_samples)
+        else:
+            self.sw_sum = float(np.sum(self.sample_weight, dtype=np.float64))
+        self.reg_strength = float(reg_strength)
+        self.fit_intercept = bool(fit_intercept)
+        if block_rows is None:
+            block_rows = max(64, _BLOCK_ELEMENTS // max(self.n_classes, 1))
+        self.block_rows = int(block_rows)
+        self.n_coef = self.n_classes * self.n_features
+        self.n_params = self.n_coef + (self.n_classes if self.fit_intercept else 0)
+
+    # -- parameter vector -------------------------------------------------------------------------
+    def unpack(self, theta):
+        """``(coef, intercept)`` views of ``theta`` in the data dtype (``intercept`` None without one)."""
+        theta = np.asarray(theta, dtype=self.dtype)
+        coef = theta[: self.n_coef].reshape(self.n_classes, self.n_features)
+        intercept = theta[self.n_coef :] if self.fit_intercept else None
+        return coef, intercept
+
+    def pack(self, coef, intercept=None):
+        """The flat parameter vector of ``coef`` and ``intercept`` (data dtype)."""
+        theta = np.zeros(self.n_params, dtype=self.dtype)
+        theta[: self.n_coef] = np.asarray(coef).ravel()
+        if self.fit_intercept and intercept is not None:
+            theta[self.n_coef :] = intercept
+        return theta
+
+    def _blocks(self, n_rows=None):
+        n_rows = self.n_samples if n_rows is None else n_rows
+        for start in range(0, n_rows, self.block_rows):
+            yield slice(start, min(start + self.block_rows, n_rows))
+
+    # -- evaluation -------------------------------------------------------------------------------
+    def _sums(self, X, y, sw, coef, intercept, gradient, rng):
+        loss = 0.0
+        g_coef = np.zeros_like(coef) if gradient else None
+        g_int = np.zeros_like(intercept) if gradient and intercept is not None else None
+        for s in self._blocks(X.shape[0]):
+            l_b, gc_b, gi_b = self._block_sums(
+                X[s], y[s], None if sw is None else sw[s], coef, intercept, gradient, rng
+            )
+            loss += l_b
+            if gradient:
+                g_coef += gc_b
+                if g_int is not None:
+                    g_int += gi_b
+        return loss, g_coef, g_int
+
+    def _finish(self, coef, loss, g_coef, g_int, sw_sum):
+        value = loss / sw_sum + 0.5 * self.reg_strength * float(np.sum(coef * coef, dtype=np.float64))
+        if g_coef is None:
+            return value, None
+        grad = np.empty(self.n_params, dtype=self.dtype)
+        gc = grad[: self.n_coef].reshape(coef.shape)
+        np.multiply(g_coef, np.asarray(1.0 / sw_sum, dtype=self.dtype), out=gc)
+        if self.reg_strength:
+            gc += np.asarray(self.reg_strength, dtype=self.dtype) * coef
+        if self.fit_intercept:
+            np.multiply(g_int, np.asarray(1.0 / sw_sum, dtype=self.dtype), out=grad[self.n_coef :])
+        return value, grad
+
+    def loss_gradient(self, theta, *, rng=None):
+        """``(f(theta), ∇f(theta))``: a float and a flat array in the data dtype.
+
+        ``rng`` (a NumPy Generator) switches logit dropout on for this evaluation (when there is any).
+        """
+        coef, intercept = self.unpack(theta)
+        loss, g_coef, g_int = self._sums(self.X, self.y, self.sample_weight, coef, intercept, True, rng)
+        return self._finish(coef, loss, g_coef, g_int, self.sw_sum)
+
+    def loss(self, theta):
+        """``f(theta)`` (a float)."""
+        coef, intercept = self.unpack(theta)
+        loss, _, _ = self._sums(self.X, self.y, self.sample_weight, coef, intercept, False, None)
+        return self._finish(coef, loss, None, None, self.sw_sum)[0]
+
+    def gradient(self, theta):
+        """``∇f(theta)`` (flat, data dtype)."""
+        return self.loss_gradient(theta)[1]
+
+    def hessp(self, theta, vec):
+        """The Hessian-vector product ``∇²f(theta) @ vec`` (flat, data dtype)."""
+        coef, intercept = self.unpack(theta)
+        v_coef, v_int = self.unpack(vec)
+        h_coef = np.zeros_like(coef)
+        h_int = np.zeros_like(intercept) if intercept is not None else None
+        for s in self._blocks():
+            hc, hi = self._block_hessp(s, coef, intercept, v_coef, v_int)
+            h_coef += hc
+            if h_int is not None:
+                h_int += hi
+        out = np.empty(self.n_params, dtype=self.dtype)
+        oc = out[: self.n_coef].reshape(coef.shape)
+        np.multiply(h_coef, np.asarray(1.0 / self.sw_sum, dtype=self.dtype), out=oc)
+        if self.reg_strength:
+            oc += np.asarray(self.reg_strength, dtype=self.dtype) * v_coef
+        if h_int is not None:
+            np.multiply(h_int, np.asarray(1.0 / self.sw_sum, dtype=self.dtype), out=out[self.n_coef :])
+        return out
+
+    def batch_loss_gradient(self, theta, rows, *, rng=None):
+        """Objective and gradient on the rows ``rows`` only (a mini-batch), normalised by their weight.
+
+        The penalty is the full ``λ/2 ‖W‖²``, so the mini-batch objective is an estimate of ``f``.
+        """
+        coef, intercept = self.unpack(theta)
+        X = self.X[rows]
+        y = self.y[rows]
+        sw = None if self.sample_weight is None else self.sample_weight[rows]
+        sw_sum = float(len(y)) if sw is None else float(np.sum(sw, dtype=np.float64))
+        loss, g_coef, g_int = self._sums(X, y, sw, coef, intercept, True, rng)
+        if sw_sum <= 0:  # a batch of zero-weight rows: only the penalty acts
+            loss, sw_sum = 0.0, 1.0
+            g_coef[...] = 0
+            if g_int is not None:
+                g_int[...] = 0
+        return self._finish(coef, loss, g_coef, g_int, sw_sum)
+
+    def gram(self, *, diagonal=False):
+        """``Σ w_i x̃_i x̃_iᵀ / Σ w_i`` (float64), blockwise with ``O(block × n_features)`` temporaries."""
+        rows = max(1, _BLOCK_ELEMENTS // max(self.n_features, 1))
+        size = self.n_features + self.fit_intercept
+        out = np.zeros(size if diagonal else (size, size))
+        sw = self.sample_weight
+        for start in range(0, self.n_samples, rows):
+            s = slice(start, min(start + rows, self.n_samples))
+            out += block_gram(self.X[s], None if sw is None else sw[s], self.fit_intercept, diagonal=diagonal)
+        return out / self.sw_sum
+
+
+class Objective(_LinearObjective):
     r"""The regularised weighted mean cross-entropy of softmax regression on one data set.
 
     .. math:: f(\theta) = \frac{1}{\sum_i w_i}\sum_i w_i\,\mathrm{CE}(\mathrm{softmax}(W x_i + b), q_i)
@@ -264,7 +412,8 @@ class Objective:
     The parameter vector ``theta`` is flat: ``coef.ravel()`` (C order, ``n_classes × n_features``)
     followed by ``intercept`` when ``fit_intercept``. Every method evaluates the rows in blocks of
     ``block_rows`` (memory ``O(block_rows × n_classes)`` beyond ``X``) through the pure block functions of
-    this module; solvers only call these methods.
+    this module; solvers only call these methods. The reductions over blocks, the penalty and the
+    parameter vector are ``_LinearObjective``'s, shared with the sigmoid objective.
 
     Parameters
     ----------
@@ -308,46 +457,11 @@ class Objective:
         logit_dropout=0.0,
         block_rows=None,
     ):
-        self.X = X
         self.y = np.asarray(y, dtype=np.intp)
-        self.n_samples, self.n_features = X.shape
         self.n_classes = int(n_classes)
-        self.dtype = np.dtype(X.dtype)
-        self.sample_weight = None if sample_weight is None else np.asarray(sample_weight, dtype=self.dtype)
-        if self.sample_weight is None:
-            self.sw_sum = float(self.n_samples)
-        else:
-            self.sw_sum = float(np.sum(self.sample_weight, dtype=np.float64))
-        self.reg_strength = float(reg_strength)
-        self.fit_intercept = bool(fit_intercept)
+        self._setup(X, sample_weight, reg_strength, fit_intercept, block_rows)
         self.label_smoothing = float(label_smoothing)
         self.logit_dropout = float(logit_dropout)
-        if block_rows is None:
-            block_rows = max(64, _BLOCK_ELEMENTS // max(self.n_classes, 1))
-        self.block_rows = int(block_rows)
-        self.n_coef = self.n_classes * self.n_features
-        self.n_params = self.n_coef + (self.n_classes if self.fit_intercept else 0)
-
-    # -- parameter vector -------------------------------------------------------------------------
-    def unpack(self, theta):
-        """``(coef, intercept)`` views of ``theta`` in the data dtype (``intercept`` None without one)."""
-        theta = np.asarray(theta, dtype=self.dtype)
-        coef = theta[: self.n_coef].reshape(self.n_classes, self.n_features)
-        intercept = theta[self.n_coef :] if self.fit_intercept else None
-        return coef, intercept
-
-    def pack(self, coef, intercept=None):
-        """The flat parameter vector of ``coef`` and ``intercept`` (data dtype)."""
-        theta = np.zeros(self.n_params, dtype=self.dtype)
-        theta[: self.n_coef] = np.asarray(coef).ravel()
-        if self.fit_intercept and intercept is not None:
-            theta[self.n_coef :] = intercept
-        return theta
-
-    def _blocks(self, n_rows=None):
-        n_rows = self.n_samples if n_rows is None else n_rows
-        for start in range(0, n_rows, self.block_rows):
-            yield slice(start, min(start + self.block_rows, n_rows))
 
     def _mask(self, rng, rows):
         if rng is None or not self.logit_dropout:
@@ -357,108 +471,19 @@ class Objective:
         draws = rng.random((self.n_classes, rows), dtype=self.dtype.type)
         return (draws < keep).astype(self.dtype) / np.asarray(keep, dtype=self.dtype)
 
-    # -- evaluation -------------------------------------------------------------------------------
-    def _sums(self, X, y, sw, coef, intercept, gradient, rng):
-        loss = 0.0
-        g_coef = np.zeros_like(coef) if gradient else None
-        g_int = np.zeros_like(intercept) if gradient and intercept is not None else None
-        n = X.shape[0]
-        for s in self._blocks(n):
-            l_b, gc_b, gi_b = block_loss_gradient(
-                X[s],
-                y[s],
-                None if sw is None else sw[s],
-                coef,
-                intercept,
-                label_smoothing=self.label_smoothing,
-                logit_mask=self._mask(rng, s.stop - s.start),
-                compute_gradient=gradient,
-            )
-            loss += l_b
-            if gradient:
-                g_coef += gc_b
-                if g_int is not None:
-                    g_int += gi_b
-        return loss, g_coef, g_int
+    # -- evaluation (the row-block reductions are in _LinearObjective) ----------------------------
+    def _block_sums(self, X, y, sw, coef, intercept, gradient, rng):
+        return block_loss_gradient(
+            X,
+            y,
+            sw,
+            coef,
+            intercept,
+            label_smoothing=self.label_smoothing,
+            logit_mask=self._mask(rng, X.shape[0]),
+            compute_gradient=gradient,
+        )
 
-    def _finish(self, coef, loss, g_coef, g_int, sw_sum):
-        value = loss / sw_sum + 0.5 * self.reg_strength * float(np.sum(coef * coef, dtype=np.float64))
-        if g_coef is None:
-            return value, None
-        grad = np.empty(self.n_params, dtype=self.dtype)
-        gc = grad[: self.n_coef].reshape(coef.shape)
-        np.multiply(g_coef, np.asarray(1.0 / sw_sum, dtype=self.dtype), out=gc)
-        if self.reg_strength:
-            gc += np.asarray(self.reg_strength, dtype=self.dtype) * coef
-        if self.fit_intercept:
-            np.multiply(g_int, np.asarray(1.0 / sw_sum, dtype=self.dtype), out=grad[self.n_coef :])
-        return value, grad
-
-    def loss_gradient(self, theta, *, rng=None):
-        """``(f(theta), ∇f(theta))``: a float and a flat array in the data dtype.
-
-        ``rng`` (a NumPy Generator) switches logit dropout on for this evaluation.
-        """
-        coef, intercept = self.unpack(theta)
-        loss, g_coef, g_int = self._sums(self.X, self.y, self.sample_weight, coef, intercept, True, rng)
-        return self._finish(coef, loss, g_coef, g_int, self.sw_sum)
-
-    def loss(self, theta):
-        """``f(theta)`` (a float)."""
-        coef, intercept = self.unpack(theta)
-        loss, _, _ = self._sums(self.X, self.y, self.sample_weight, coef, intercept, False, None)
-        return self._finish(coef, loss, None, None, self.sw_sum)[0]
-
-    def gradient(self, theta):
-        """``∇f(theta)`` (flat, data dtype)."""
-        return self.loss_gradient(theta)[1]
-
-    def hessp(self, theta, vec):
-        """The Hessian-vector product ``∇²f(theta) @ vec`` (flat, data dtype)."""
-        coef, intercept = self.unpack(theta)
-        v_coef, v_int = self.unpack(vec)
-        h_coef = np.zeros_like(coef)
-        h_int = np.zeros_like(intercept) if intercept is not None else None
-        sw = self.sample_weight
-        for s in self._blocks():
-            hc, hi = block_hessp(self.X[s], None if sw is None else sw[s], coef, intercept, v_coef, v_int)
-            h_coef += hc
-            if h_int is not None:
-                h_int += hi
-        out = np.empty(self.n_params, dtype=self.dtype)
-        oc = out[: self.n_coef].reshape(coef.shape)
-        np.multiply(h_coef, np.asarray(1.0 / self.sw_sum, dtype=self.dtype), out=oc)
-        if self.reg_strength:
-            oc += np.asarray(self.reg_strength, dtype=self.dtype) * v_coef
-        if h_int is not None:
-            np.multiply(h_int, np.asarray(1.0 / self.sw_sum, dtype=self.dtype), out=out[self.n_coef :])
-        return out
-
-    def batch_loss_gradient(self, theta, rows, *, rng=None):
-        """Objective and gradient on the rows ``rows`` only (a mini-batch), normalised by their weight.
-
-        The penalty is the full ``λ/2 ‖W‖²``, so the mini-batch objective is an estimate of ``f``.
-        """
-        coef, intercept = self.unpack(theta)
-        X = self.X[rows]
-        y = self.y[rows]
-        sw = None if self.sample_weight is None else self.sample_weight[rows]
-        sw_sum = float(len(y)) if sw is None else float(np.sum(sw, dtype=np.float64))
-        loss, g_coef, g_int = self._sums(X, y, sw, coef, intercept, True, rng)
-        if sw_sum <= 0:  # a batch of zero-weight rows: only the penalty acts
-            loss, sw_sum = 0.0, 1.0
-            g_coef[...] = 0
-            if g_int is not None:
-                g_int[...] = 0
-        return self._finish(coef, loss, g_coef, g_int, sw_sum)
-
-    def gram(self, *, diagonal=False):
-        """``Σ w_i x̃_i x̃_iᵀ / Σ w_i`` (float64), blockwise with ``O(block × n_features)`` temporaries."""
-        rows = max(1, _BLOCK_ELEMENTS // max(self.n_features, 1))
-        size = self.n_features + self.fit_intercept
-        out = np.zeros(size if diagonal else (size, size))
-        sw = self.sample_weight
-        for start in range(0, self.n_samples, rows):
-            s = slice(start, min(start + rows, self.n_samples))
-            out += block_gram(self.X[s], None if sw is None else sw[s], self.fit_intercept, diagonal=diagonal)
-        return out / self.sw_sum
+    def _block_hessp(self, s, coef, intercept, vec_coef, vec_intercept):
+        sw = None if self.sample_weight is None else self.sample_weight[s]
+        return block_hessp(self.X[s], sw, coef, intercept, vec_coef, vec_intercept)

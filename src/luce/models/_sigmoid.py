@@ -23,46 +23,23 @@ diagonal curvature ``a_ij σ(z_ij)(1 - σ(z_ij))``. Logits are laid out ``(n_lab
 from __future__ import annotations
 
 import math
-import numbers
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d, validate_data
 
 from ..functional import log_sigmoid, logsumexp, sigmoid
 from . import _solvers
 from . import _validation as v
-from ._objective import block_gram
+from ._base import DTYPES, LinearClassifier
+from ._objective import _LinearObjective, _logits_t, _times_x
 
 __all__ = ["SigmoidObjective", "SigmoidRegression", "block_hessp", "block_loss_gradient"]
 
-_SOLVERS = ("gd", "lbfgs", "newton-cg", "sgd")
-_DEFAULT_MAX_ITER = {"lbfgs": 100, "newton-cg": 100, "gd": 10_000, "sgd": 200}
-_DTYPES = [np.float64, np.float32]
-# Logits per block, as in the softmax objective.
-_BLOCK_ELEMENTS = 1 << 18
-
 
 # -- the objective ----------------------------------------------------------------------------------
-
-
-def _logits_t(X, coef, intercept):
-    """``coef @ X.T + intercept[:, None]``: the logits transposed to ``(n_labels, rows)``."""
-    z = np.ascontiguousarray((X @ coef.T).T) if sp.issparse(X) else coef @ X.T
-    if intercept is not None:
-        z += intercept[:, None]
-    return z
-
-
-def _times_x(G, X):
-    """``G @ X`` for ``G (n_labels, rows)`` and dense or CSR ``X (rows, n_features)``."""
-    return np.ascontiguousarray((X.T @ G.T).T) if sp.issparse(X) else G @ X
 
 
 def block_loss_gradient(
@@ -153,13 +130,14 @@ def block_hessp(
     return _times_x(u, X_block), (u.sum(axis=1) if intercept is not None else None)
 
 
-class SigmoidObjective:
+class SigmoidObjective(_LinearObjective):
     r"""The regularised weighted mean of ``n_labels`` binary cross-entropies (see the module docstring).
 
     Same contract as :class:`~luce.models._objective.Objective`: a flat ``theta`` (``coef.ravel()``
     then ``intercept``), ``loss``, ``gradient``, ``loss_gradient``, ``hessp``, ``batch_loss_gradient``
-    and ``gram``, evaluated over row blocks. ``n_classes`` is the number of weight vectors
-    (``n_labels``), the name the solvers read.
+    and ``gram``, evaluated over row blocks by the shared ``_LinearObjective`` of that module; this
+    class supplies only the per-block math (:func:`block_loss_gradient`, :func:`block_hessp`).
+    ``n_classes`` is the number of weight vectors (``n_labels``), the name the solvers read.
 
     Parameters
     ----------
@@ -181,8 +159,6 @@ class SigmoidObjective:
     1.386294
     """
 
-    logit_dropout = 0.0  # read by the gd/sgd solvers; sigmoid regression has no dropout
-
     def __init__(
         self,
         X,
@@ -194,137 +170,24 @@ class SigmoidObjective:
         fit_intercept=True,
         block_rows=None,
     ):
-        self.X = X
-        self.n_samples, self.n_features = X.shape
-        self.dtype = np.dtype(X.dtype)
-        self.y = np.asarray(Y, dtype=self.dtype)
-        if self.y.ndim != 2 or self.y.shape[0] != self.n_samples:
-            raise ValueError(f"Y must have shape ({self.n_samples}, n_labels), got {self.y.shape}")
+        self.y = np.asarray(Y, dtype=X.dtype)
+        if self.y.ndim != 2 or self.y.shape[0] != X.shape[0]:
+            raise ValueError(f"Y must have shape ({X.shape[0]}, n_labels), got {self.y.shape}")
         self.n_classes = self.y.shape[1]
-        self.sample_weight = None if sample_weight is None else np.asarray(sample_weight, dtype=self.dtype)
-        if self.sample_weight is None:
-            self.sw_sum = float(self.n_samples)
-        else:
-            self.sw_sum = float(np.sum(self.sample_weight, dtype=np.float64))
+        self._setup(X, sample_weight, reg_strength, fit_intercept, block_rows)
         self.pos_weight = None if pos_weight is None else np.asarray(pos_weight, dtype=self.dtype)
-        self.reg_strength = float(reg_strength)
-        self.fit_intercept = bool(fit_intercept)
-        if block_rows is None:
-            block_rows = max(64, _BLOCK_ELEMENTS // max(self.n_classes, 1))
-        self.block_rows = int(block_rows)
-        self.n_coef = self.n_classes * self.n_features
-        self.n_params = self.n_coef + (self.n_classes if self.fit_intercept else 0)
 
-    def unpack(self, theta):
-        """``(coef, intercept)`` views of ``theta`` in the data dtype."""
-        theta = np.asarray(theta, dtype=self.dtype)
-        coef = theta[: self.n_coef].reshape(self.n_classes, self.n_features)
-        return coef, (theta[self.n_coef :] if self.fit_intercept else None)
+    def _block_sums(self, X, Y, sw, coef, intercept, gradient, rng):
+        # rng is accepted for the shared contract and unused: sigmoid regression has no dropout.
+        return block_loss_gradient(
+            X, Y, sw, coef, intercept, pos_weight=self.pos_weight, compute_gradient=gradient
+        )
 
-    def pack(self, coef, intercept=None):
-        """The flat parameter vector of ``coef`` and ``intercept``."""
-        theta = np.zeros(self.n_params, dtype=self.dtype)
-        theta[: self.n_coef] = np.asarray(coef).ravel()
-        if self.fit_intercept and intercept is not None:
-            theta[self.n_coef :] = intercept
-        return theta
-
-    def _slices(self, n):
-        for start in range(0, n, self.block_rows):
-            yield slice(start, min(start + self.block_rows, n))
-
-    def _sums(self, X, Y, sw, coef, intercept, gradient):
-        loss = 0.0
-        g_coef = np.zeros_like(coef) if gradient else None
-        g_int = np.zeros_like(intercept) if gradient and intercept is not None else None
-        for s in self._slices(X.shape[0]):
-            l_b, gc, gi = block_loss_gradient(
-                X[s], Y[s], None if sw is None else sw[s], coef, intercept,
-                pos_weight=self.pos_weight, compute_gradient=gradient,
-            )  # fmt: skip
-            loss += l_b
-            if gradient:
-                g_coef += gc
-                if g_int is not None:
-                    g_int += gi
-        return loss, g_coef, g_int
-
-    def _finish(self, coef, loss, g_coef, g_int, sw_sum):
-        value = loss / sw_sum + 0.5 * self.reg_strength * float(np.sum(coef * coef, dtype=np.float64))
-        if g_coef is None:
-            return value, None
-        grad = np.empty(self.n_params, dtype=self.dtype)
-        gc = grad[: self.n_coef].reshape(coef.shape)
-        np.multiply(g_coef, np.asarray(1.0 / sw_sum, dtype=self.dtype), out=gc)
-        if self.reg_strength:
-            gc += np.asarray(self.reg_strength, dtype=self.dtype) * coef
-        if self.fit_intercept:
-            np.multiply(g_int, np.asarray(1.0 / sw_sum, dtype=self.dtype), out=grad[self.n_coef :])
-        return value, grad
-
-    def loss_gradient(self, theta, *, rng=None):
-        """``(f(theta), ∇f(theta))``; ``rng`` is accepted for the solvers and unused (no dropout)."""
-        coef, intercept = self.unpack(theta)
-        loss, gc, gi = self._sums(self.X, self.y, self.sample_weight, coef, intercept, True)
-        return self._finish(coef, loss, gc, gi, self.sw_sum)
-
-    def loss(self, theta):
-        """``f(theta)`` (a float)."""
-        coef, intercept = self.unpack(theta)
-        loss, _, _ = self._sums(self.X, self.y, self.sample_weight, coef, intercept, False)
-        return self._finish(coef, loss, None, None, self.sw_sum)[0]
-
-    def gradient(self, theta):
-        """``∇f(theta)`` (flat, data dtype)."""
-        return self.loss_gradient(theta)[1]
-
-    def hessp(self, theta, vec):
-        """``∇²f(theta) @ vec`` (flat, data dtype)."""
-        coef, intercept = self.unpack(theta)
-        v_coef, v_int = self.unpack(vec)
-        h_coef = np.zeros_like(coef)
-        h_int = np.zeros_like(intercept) if intercept is not None else None
-        sw = self.sample_weight
-        for s in self._slices(self.n_samples):
-            hc, hi = block_hessp(
-                self.X[s], self.y[s], None if sw is None else sw[s], coef, intercept, v_coef, v_int,
-                pos_weight=self.pos_weight,
-            )  # fmt: skip
-            h_coef += hc
-            if h_int is not None:
-                h_int += hi
-        out = np.empty(self.n_params, dtype=self.dtype)
-        oc = out[: self.n_coef].reshape(coef.shape)
-        np.multiply(h_coef, np.asarray(1.0 / self.sw_sum, dtype=self.dtype), out=oc)
-        if self.reg_strength:
-            oc += np.asarray(self.reg_strength, dtype=self.dtype) * v_coef
-        if h_int is not None:
-            np.multiply(h_int, np.asarray(1.0 / self.sw_sum, dtype=self.dtype), out=out[self.n_coef :])
-        return out
-
-    def batch_loss_gradient(self, theta, rows, *, rng=None):
-        """Objective and gradient on the rows ``rows`` (a mini-batch), normalised by their weight."""
-        coef, intercept = self.unpack(theta)
-        sw = None if self.sample_weight is None else self.sample_weight[rows]
-        sw_sum = float(len(rows)) if sw is None else float(np.sum(sw, dtype=np.float64))
-        loss, gc, gi = self._sums(self.X[rows], self.y[rows], sw, coef, intercept, True)
-        if sw_sum <= 0:  # a batch of zero-weight rows: only the penalty acts
-            loss, sw_sum = 0.0, 1.0
-            gc[...] = 0
-            if gi is not None:
-                gi[...] = 0
-        return self._finish(coef, loss, gc, gi, sw_sum)
-
-    def gram(self, *, diagonal=False):
-        """``Σ w_i x̃_i x̃_iᵀ / Σ w_i`` (float64), for the solvers' preconditioner and step size."""
-        rows = max(1, _BLOCK_ELEMENTS // max(self.n_features, 1))
-        size = self.n_features + self.fit_intercept
-        out = np.zeros(size if diagonal else (size, size))
-        sw = self.sample_weight
-        for start in range(0, self.n_samples, rows):
-            s = slice(start, min(start + rows, self.n_samples))
-            out += block_gram(self.X[s], None if sw is None else sw[s], self.fit_intercept, diagonal=diagonal)
-        return out / self.sw_sum
+    def _block_hessp(self, s, coef, intercept, vec_coef, vec_intercept):
+        sw = None if self.sample_weight is None else self.sample_weight[s]
+        return block_hessp(
+            self.X[s], self.y[s], sw, coef, intercept, vec_coef, vec_intercept, pos_weight=self.pos_weight
+        )
 
 
 # -- the estimator ----------------------------------------------------------------------------------
@@ -336,7 +199,7 @@ def _logit(p):
     return np.log(p) - np.log1p(-p)
 
 
-class SigmoidRegression(ClassifierMixin, BaseEstimator):
+class SigmoidRegression(LinearClassifier):
     r"""Multi-label logistic regression: one independent sigmoid (binary cross-entropy) per label.
 
     .. math:: P(y_{ij} = 1 \mid x_i) = \sigma(w_j^\top x_i + b_j), \qquad
@@ -475,71 +338,11 @@ class SigmoidRegression(ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
         tags.target_tags.multi_output = True
         tags.classifier_tags.multi_label = True
         return tags
 
-    # -- hyper-parameters ---------------------------------------------------------------------------
-    def _params(self):
-        name = type(self).__name__
-        p = {}
-        p["reg_strength"] = v.check_real(
-            self.reg_strength, "reg_strength", name, low=0.0, high=math.inf, high_open=True
-        )
-        p["solver"] = v.check_option(self.solver, "solver", name, _SOLVERS)
-        if isinstance(self.learning_rate, str):
-            p["learning_rate"] = v.check_option(self.learning_rate, "learning_rate", name, ("auto",))
-        else:
-            p["learning_rate"] = v.check_real(
-                self.learning_rate,
-                "learning_rate",
-                name,
-                low=0.0,
-                low_open=True,
-                high=math.inf,
-                high_open=True,
-            )
-        if self.max_iter is None:
-            p["max_iter"] = _DEFAULT_MAX_ITER[p["solver"]]
-        else:
-            p["max_iter"] = v.check_int(self.max_iter, "max_iter", name, low=1)
-        p["tol"] = v.check_real(self.tol, "tol", name, low=0.0, high=math.inf, high_open=True)
-        if isinstance(self.batch_size, str):
-            p["batch_size"] = v.check_option(self.batch_size, "batch_size", name, ("auto",))
-        else:
-            p["batch_size"] = v.check_int(self.batch_size, "batch_size", name, low=1)
-        if isinstance(self.momentum, str):
-            p["momentum"] = v.check_option(self.momentum, "momentum", name, ("adam",))
-        else:
-            p["momentum"] = v.check_real(self.momentum, "momentum", name, low=0.0, high=1.0, high_open=True)
-        p["fit_intercept"] = v.check_bool(self.fit_intercept, "fit_intercept", name)
-        p["early_stopping"] = v.check_bool(self.early_stopping, "early_stopping", name)
-        p["validation_fraction"] = v.check_real(
-            self.validation_fraction,
-            "validation_fraction",
-            name,
-            low=0.0,
-            high=1.0,
-            low_open=True,
-            high_open=True,
-        )
-        p["n_iter_no_change"] = v.check_int(self.n_iter_no_change, "n_iter_no_change", name, low=1)
-        p["warm_start"] = v.check_bool(self.warm_start, "warm_start", name)
-        rs = self.random_state
-        if isinstance(rs, bool) or not (
-            rs is None or isinstance(rs, numbers.Integral | np.random.RandomState)
-        ):
-            raise ValueError(
-                f"The 'random_state' parameter of {name} must be an int, a numpy.random.RandomState or None. "
-                f"Got {rs!r} instead."
-            )
-        vb = self.verbose
-        if not callable(vb):
-            vb = v.check_int(int(vb) if isinstance(vb, bool | np.bool_) else vb, "verbose", name, low=0)
-        p["verbose"] = vb
-        return p
-
+    # -- hyper-parameters (checked in LinearClassifier._params; pos_weight and threshold in fit) ----
     def _per_output(self, value, name, n_outputs, *, low, high=None, default):
         """A scalar or ``(n_outputs,)`` vector hyper-parameter, checked and broadcast to float64."""
         owner = type(self).__name__
@@ -564,17 +367,6 @@ class SigmoidRegression(ClassifierMixin, BaseEstimator):
                 f"The {name!r} parameter of {owner} must lie in {interval}. Got {value!r} instead."
             )
         return np.broadcast_to(arr, (n_outputs,)).copy()
-
-    def _reporter(self, verbose, curve):
-        def report(i, loss):
-            loss = float(loss)
-            curve.append(loss)
-            if callable(verbose):
-                verbose(i, loss)
-            elif verbose >= 2 or (verbose == 1 and i % 100 == 0):
-                print(f"Iter(Epoch): {i}, Loss: {loss:.6f}", flush=True)
-
-        return report
 
     # -- targets ------------------------------------------------------------------------------------
     def _targets(self, y, dtype):
@@ -621,7 +413,7 @@ class SigmoidRegression(ClassifierMixin, BaseEstimator):
         """
         p = self._params()
         X, y = validate_data(
-            self, X, y, reset=True, accept_sparse="csr", dtype=_DTYPES, multi_output=True, y_numeric=False
+            self, X, y, reset=True, accept_sparse="csr", dtype=DTYPES, multi_output=True, y_numeric=False
         )
         if sp.issparse(X):
             X = X.tocsr()
@@ -640,7 +432,7 @@ class SigmoidRegression(ClassifierMixin, BaseEstimator):
                 raise ValueError(
                     "sample_weight leaves only one class with positive weight; fitting needs 2 classes"
                 )
-        rng = np.random.default_rng(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        rng = self._rng()
 
         solver = p["solver"]
         validation = None
@@ -658,58 +450,20 @@ class SigmoidRegression(ClassifierMixin, BaseEstimator):
                     "the training part of the early-stopping split has no positive sample_weight"
                 )
         objective = self._objective(X, Y, sw, pos_weight, p)
-        theta0 = np.zeros(objective.n_params, dtype=objective.dtype)
-        if (
-            p["warm_start"]
-            and hasattr(self, "coef_")
-            and self.coef_.shape == (n_outputs, objective.n_features)
-            and getattr(self, "multilabel_", None) == multilabel
-        ):
-            theta0 = objective.pack(self.coef_, self.intercept_)
+        theta0 = self._start(objective, p["warm_start"], multilabel)
         curve = []
-        report = self._reporter(p["verbose"], curve)
-        if solver in ("lbfgs", "newton-cg"):
-            run = _solvers.lbfgs if solver == "lbfgs" else _solvers.newton_cg
-            result = run(objective, theta0, max_iter=p["max_iter"], tol=p["tol"], callback=report)
-        else:
-            lr = p["learning_rate"]
-            if lr == "auto":
-                lr = self._auto_learning_rate(
-                    objective, pos_weight, p["momentum"] if solver == "sgd" else 0.0
-                )
-            common = dict(
-                learning_rate=lr, max_iter=p["max_iter"], tol=p["tol"],
-                n_iter_no_change=p["n_iter_no_change"], callback=report, rng=rng, validation=validation,
-            )  # fmt: skip
-            if solver == "gd":
-                result = _solvers.gradient_descent(objective, theta0, **common)
-            else:
-                result = _solvers.sgd(
-                    objective, theta0, momentum=p["momentum"], batch_size=p["batch_size"], **common
-                )
-
-        coef, intercept = objective.unpack(result.theta)
-        self.coef_ = np.array(coef, dtype=X.dtype, copy=True)
-        self.intercept_ = (
-            np.zeros(n_outputs, dtype=X.dtype)
-            if intercept is None
-            else np.array(intercept, dtype=X.dtype, copy=True)
-        )
+        p["pos_weight"] = pos_weight  # for the "auto" learning rate
+        result = self._run_solver(objective, theta0, p, rng, validation, self._reporter(p["verbose"], curve))
+        self._store(objective, result.theta, X.dtype)
         self.classes_ = classes
         self.multilabel_ = multilabel
-        self.n_iter_ = int(result.n_iter)
-        self.loss_curve_ = curve
-        self.learning_rate_ = None if result.learning_rate is None else float(result.learning_rate)
-        self.validation_loss_curve_ = result.validation_loss_curve
-        self.best_validation_loss_ = result.best_validation_loss
-        if not result.converged:
-            warnings.warn(
-                f"{type(self).__name__} (solver={solver!r}) did not converge: {result.message}. Increase "
-                "max_iter, scale the features, or loosen tol.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+        self._record(result, curve)
+        self._warn_unconverged(result, solver)
         return self
+
+    def _start(self, objective, warm, multilabel):
+        """Warm start only from a fit with the same kind of target (multi-label or 1-D)."""
+        return super()._start(objective, warm and getattr(self, "multilabel_", None) == multilabel)
 
     @staticmethod
     def _objective(X, Y, sw, pos_weight, p):
@@ -722,8 +476,9 @@ class SigmoidRegression(ClassifierMixin, BaseEstimator):
             fit_intercept=p["fit_intercept"],
         )
 
-    @staticmethod
-    def _auto_learning_rate(objective, pos_weight, momentum):
+    def _auto_learning_rate(self, objective, p):
+        momentum = p["momentum"] if p["solver"] == "sgd" else 0.0
+        pos_weight = p["pos_weight"]
         if momentum == "adam":
             return 1e-3
         # The data-term curvature of each label is a·σ(1-σ) <= max(1, π)/4 times the Gram matrix.
@@ -738,15 +493,7 @@ class SigmoidRegression(ClassifierMixin, BaseEstimator):
         # Heavy-ball momentum β multiplies the effective step by 1/(1 - β): keep it at 1/L.
         return (1.0 - momentum) / lipschitz if lipschitz > 0 else 1.0 - momentum
 
-    # -- prediction ---------------------------------------------------------------------------------
-    def _logits(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=_DTYPES)
-        z = X @ self.coef_.T
-        z = np.asarray(z.toarray() if sp.issparse(z) else z)
-        z += self.intercept_
-        return z
-
+    # -- prediction (the logits are LinearClassifier._logits) ---------------------------------------
     def _binary(self):
         return not self.multilabel_ and self.coef_.shape[0] == 1
 
@@ -789,9 +536,3 @@ class SigmoidRegression(ClassifierMixin, BaseEstimator):
         if self.multilabel_:
             return above.astype(self.classes_.dtype)
         return self.classes_[above[:, 0].astype(np.intp)]
-
-    def save(self, path):
-        """Write the fitted model to ``path`` with :func:`luce.save` (safetensors + JSON, no pickle)."""
-        from luce.io import save
-
-        return save(self, path)

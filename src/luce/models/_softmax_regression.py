@@ -7,37 +7,29 @@ and the optimisation lives in :mod:`._solvers`.
 from __future__ import annotations
 
 import contextlib
-import math
-import numbers
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from ..distributed import fit_dask, is_dask_collection, predict_dask  # imports no dask
 from ..functional import log_softmax, softmax
 from . import _solvers
 from . import _validation as v
+from ._base import DTYPES, LinearClassifier
 from ._objective import Objective
 
 __all__ = ["SoftmaxRegression"]
 
-_SOLVERS = ("gd", "lbfgs", "newton-cg", "sgd")
 # Below this many multiply-adds per pass (rows x features x classes) BLAS threads cost more than they
 # save: thread hand-offs dominate (measured: iris fits 15x slower with 2 OpenBLAS threads on a busy host).
 _SINGLE_THREAD_WORK = 1 << 22
 _THREADPOOLS = None
-_DEFAULT_MAX_ITER = {"lbfgs": 100, "newton-cg": 100, "gd": 10_000, "sgd": 200}
-_DTYPES = [np.float64, np.float32]
 
 
-class SoftmaxRegression(ClassifierMixin, BaseEstimator):
+class SoftmaxRegression(LinearClassifier):
     r"""Softmax (multinomial logistic) regression: the tutorial classifier grown into an estimator.
 
     Minimises the weighted mean cross-entropy plus L2 weight decay,
@@ -189,47 +181,11 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
-
-    # -- hyper-parameters -------------------------------------------------------------------------
-    def _params(self):
-        """Validate every hyper-parameter; return the resolved values."""
-        name = type(self).__name__
-        p = {}
-        p["reg_strength"] = v.check_real(
-            self.reg_strength, "reg_strength", name, low=0.0, high=math.inf, high_open=True
-        )
-        p["solver"] = v.check_option(self.solver, "solver", name, _SOLVERS)
-        if isinstance(self.learning_rate, str):
-            p["learning_rate"] = v.check_option(self.learning_rate, "learning_rate", name, ("auto",))
-        else:
-            p["learning_rate"] = v.check_real(
-                self.learning_rate,
-                "learning_rate",
-                name,
-                low=0.0,
-                low_open=True,
-                high=math.inf,
-                high_open=True,
-            )
+    # -- hyper-parameters (the shared ones are checked in LinearClassifier._params) ---------------
+    def _check_solver_extras(self, p, name):
         p["threshold"] = None if self.threshold is None else v.check_real(self.threshold, "threshold", name)
-        if self.max_iter is None:
-            p["max_iter"] = _DEFAULT_MAX_ITER[p["solver"]]
-        else:
-            p["max_iter"] = v.check_int(self.max_iter, "max_iter", name, low=1)
-        p["tol"] = v.check_real(self.tol, "tol", name, low=0.0, high=math.inf, high_open=True)
-        if isinstance(self.batch_size, str):
-            p["batch_size"] = v.check_option(self.batch_size, "batch_size", name, ("auto",))
-        else:
-            p["batch_size"] = v.check_int(self.batch_size, "batch_size", name, low=1)
-        if isinstance(self.momentum, str):
-            p["momentum"] = v.check_option(self.momentum, "momentum", name, ("adam",))
-        else:
-            p["momentum"] = v.check_real(self.momentum, "momentum", name, low=0.0, high=1.0, high_open=True)
-        p["fit_intercept"] = v.check_bool(self.fit_intercept, "fit_intercept", name)
+
+    def _check_model_extras(self, p, name):
         cw = self.class_weight
         if not (cw is None or isinstance(cw, dict) or (isinstance(cw, str) and cw == "balanced")):
             raise ValueError(
@@ -247,41 +203,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 f"logit_dropout={self.logit_dropout!r} needs solver='gd' or 'sgd' (it makes the objective "
                 f"random); got solver={p['solver']!r}"
             )
-        p["early_stopping"] = v.check_bool(self.early_stopping, "early_stopping", name)
-        p["validation_fraction"] = v.check_real(
-            self.validation_fraction,
-            "validation_fraction",
-            name,
-            low=0.0,
-            high=1.0,
-            low_open=True,
-            high_open=True,
-        )
-        p["n_iter_no_change"] = v.check_int(self.n_iter_no_change, "n_iter_no_change", name, low=1)
-        p["warm_start"] = v.check_bool(self.warm_start, "warm_start", name)
-        rs = self.random_state
-        if not (rs is None or isinstance(rs, numbers.Integral | np.random.RandomState)) or isinstance(
-            rs, bool
-        ):
-            raise ValueError(
-                f"The 'random_state' parameter of {name} must be an int, a numpy.random.RandomState or None. "
-                f"Got {rs!r} instead."
-            )
-        vb = self.verbose
-        if not callable(vb):
-            if isinstance(vb, bool | np.bool_):
-                vb = int(vb)
-            vb = v.check_int(vb, "verbose", name, low=0)
-        p["verbose"] = vb
-        return p
-
-    def _rng(self):
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        return np.random.default_rng(seed)
 
     # -- data -------------------------------------------------------------------------------------
     def _validate_xy(self, X, y, reset):
-        X, y = validate_data(self, X, y, reset=reset, accept_sparse="csr", dtype=_DTYPES)
+        X, y = validate_data(self, X, y, reset=reset, accept_sparse="csr", dtype=DTYPES)
         try:
             check_classification_targets(y)
         except TypeError:
@@ -301,18 +226,6 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         base = np.ones(len(y_idx)) if sample_weight is None else sample_weight
         return (base * cw[y_idx]).astype(base.dtype if sample_weight is not None else np.float64)
 
-    def _reporter(self, verbose, curve, offset=0):
-        def report(i, loss):
-            i += offset
-            loss = float(loss)
-            curve.append(loss)
-            if callable(verbose):
-                verbose(i, loss)
-            elif verbose >= 2 or (verbose == 1 and i % 100 == 0):
-                print(f"Iter(Epoch): {i}, Loss: {loss:.6f}", flush=True)
-
-        return report
-
     def _objective(self, X, y_idx, sw, p, n_classes):
         return Objective(
             X,
@@ -324,23 +237,6 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             label_smoothing=p["label_smoothing"],
             logit_dropout=p["logit_dropout"],
         )
-
-    def _start(self, objective, warm):
-        if (
-            warm
-            and hasattr(self, "coef_")
-            and self.coef_.shape == (objective.n_classes, objective.n_features)
-        ):
-            return objective.pack(self.coef_, self.intercept_)
-        return np.zeros(objective.n_params, dtype=objective.dtype)
-
-    def _store(self, objective, theta, dtype):
-        coef, intercept = objective.unpack(theta)
-        self.coef_ = np.array(coef, dtype=dtype, copy=True)
-        if intercept is None:
-            self.intercept_ = np.zeros(objective.n_classes, dtype=dtype)
-        else:
-            self.intercept_ = np.array(intercept, dtype=dtype, copy=True)
 
     # -- fitting ----------------------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None):
@@ -418,46 +314,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         with _blas_threads_for(X_fit, n_classes):
             result = self._run_solver(objective, theta0, p, rng, validation, report)
         self._store(objective, result.theta, X.dtype)
-        self.n_iter_ = int(result.n_iter)
-        self.loss_curve_ = curve
+        self._record(result, curve)
         self.temperature_ = 1.0
-        self.learning_rate_ = None if result.learning_rate is None else float(result.learning_rate)
-        self.validation_loss_curve_ = result.validation_loss_curve
-        self.best_validation_loss_ = result.best_validation_loss
-        if not result.converged:
-            warnings.warn(
-                f"{type(self).__name__} (solver={solver!r}) did not converge: {result.message}. Increase "
-                "max_iter, scale the features, or loosen tol.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+        self._warn_unconverged(result, solver)
         return self
 
     def _run_solver(self, objective, theta0, p, rng, validation, report):
-        solver = p["solver"]
-        if solver in ("lbfgs", "newton-cg"):
-            run = _solvers.lbfgs if solver == "lbfgs" else _solvers.newton_cg
-            result = run(objective, theta0, max_iter=p["max_iter"], tol=p["tol"], callback=report)
-        else:
-            lr = p["learning_rate"]
-            if lr == "auto":
-                lr = _solvers.auto_learning_rate(objective, p["momentum"])
-            common = dict(
-                learning_rate=lr,
-                max_iter=p["max_iter"],
-                tol=p["tol"],
-                n_iter_no_change=p["n_iter_no_change"],
-                threshold=p["threshold"],
-                callback=report,
-                rng=rng,
-                validation=validation,
-            )
-            if solver == "gd":
-                result = _solvers.gradient_descent(objective, theta0, **common)
-            else:
-                result = _solvers.sgd(
-                    objective, theta0, momentum=p["momentum"], batch_size=p["batch_size"], **common
-                )
+        result = super()._run_solver(objective, theta0, p, rng, validation, report, threshold=p["threshold"])
         self._optimizer_state = result.state
         self._sgd_rng = rng
         return result
@@ -519,7 +382,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if lr is None:
             lr = p["learning_rate"]
             if lr == "auto":
-                lr = _solvers.auto_learning_rate(objective, p["momentum"])
+                lr = self._auto_learning_rate(objective, p)
         if not hasattr(self, "_sgd_rng"):
             self._sgd_rng = self._rng()
         state = getattr(self, "_optimizer_state", None)
@@ -548,17 +411,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             state=state,
         )
 
-    # -- prediction -------------------------------------------------------------------------------
-    def _logits(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=_DTYPES)
-        z = X @ self.coef_.T
-        if sp.issparse(z):
-            z = z.toarray()
-        z = np.asarray(z)
-        z += self.intercept_
-        return z
-
+    # -- prediction (the logits are LinearClassifier._logits) -------------------------------------
     def decision_function(self, X):
         """The logits ``X @ coef_.T + intercept_``, shape (n_samples, n_classes).
 
@@ -598,7 +451,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             return predict_dask(self, X, "predict_log_proba")
         return log_softmax(self._tempered(X), axis=1)
 
-    # -- calibration and persistence --------------------------------------------------------------
+    # -- calibration ------------------------------------------------------------------------------
     def calibrate(self, X_val, y_val, sample_weight=None):
         """Fit ``temperature_ > 0`` by minimising the validation negative log-likelihood.
 
@@ -622,12 +475,6 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         sw = v.check_sample_weight(sample_weight, z.shape[0], np.float64)
         self.temperature_ = float(fit_temperature(z, idx, sw))
         return self
-
-    def save(self, path):
-        """Write the fitted model to ``path`` with :func:`luce.save` (safetensors + JSON, no pickle)."""
-        from luce.io import save
-
-        return save(self, path)
 
 
 @contextlib.contextmanager
