@@ -32,10 +32,11 @@ def _initial_backend() -> str:
 
 _backend = _initial_backend()
 
-# Below this many elements the reference wins: a kernel call costs about 10-30 µs (argument
-# unboxing, the thread pool), the reference's NumPy passes about 1-2 ns per element each.
-# Measured with benchmarks/softmax.py --crossover on the 2-core machine (docs/performance.md).
-MIN_KERNEL_SIZE = 16384
+# Below this many elements the reference is as fast: a kernel call has a fixed cost of about 25 µs
+# (views, argument unboxing), the reference's NumPy passes cost a few ns per element. Measured with
+# `python benchmarks/softmax.py --crossover` on the 2-core machine: a tie at 4096 elements, kernels
+# 1.2-2.5x faster at 16384 (docs/performance.md).
+MIN_KERNEL_SIZE = 8192
 
 _kernels = None
 
