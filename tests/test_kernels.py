@@ -360,3 +360,52 @@ def test_exp_extremes_and_underflow(dtype):
     assert np.all(np.abs(f(x)[sub].astype(np.float64) - ref[sub]) <= tiny_step)
     assert np.all(f(np.array([lo, -1e4, -1e30], dtype=dtype)) == 0.0)
     assert f(np.array([-1e-30], dtype=dtype))[0] == 1.0
+
+
+@pytest.mark.parametrize(("dtype", "hi"), [(np.float32, 43.0), (np.float64, 290.0)], ids=["f32", "f64"])
+def test_exp_is_correct_up_to_its_documented_limit(dtype, hi):
+    assert _ulp_error(dtype, np.linspace(0.0, hi, 400)).max() < 0.6
+
+
+def test_log1p_matches_mpmath():
+    t = np.concatenate([[0.0, 5e-324, 1e-300, 4.248354255291589e-18], np.geomspace(1e-18, 1e300, 2000)])
+    got = _numba_exp.log1p_array(t)
+    assert got[0] == 0.0 and got[3] == 4.248354255291589e-18  # tiny tails kept exactly
+    errs = [
+        float(
+            abs(
+                (mpmath.mpf(float(g)) - mpmath.log1p(mpmath.mpf(float(v))))
+                / mpmath.log1p(mpmath.mpf(float(v)))
+            )
+        )
+        for v, g in zip(t[1:], got[1:], strict=True)
+    ]
+    assert max(errs) < 0.7 * 2.0**-52
+    special = _numba_exp.log1p_array(np.array([np.inf, np.nan]))
+    assert special[0] == np.inf and np.isnan(special[1])
+
+
+# --- the parallel paths (arrays above PARALLEL_MIN_SIZE) -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis"),
+    [
+        ((300, 3500), -1),  # rows over several tasks
+        ((270_000, 4), 0),  # few columns: the reduced axis split over threads, states merged
+        ((300, 4000), 0),  # columns over two CB blocks, streamed (online)
+        ((70_000, 16), -1),  # short rows over several tasks
+    ],
+    ids=str,
+)
+def test_parallel_paths_match_the_reference(shape, axis, rng):
+    x = 5 * rng.standard_normal(shape)
+    x.flat[::4099] = np.inf
+    x.flat[7::1013] = -np.inf
+    x.flat[11::50_021] = np.nan
+    where = rng.random(shape) < 0.9
+    for temperature, w in [(1.0, None), (math.inf, None), (2.0, where)]:
+        for name in FUNCS:
+            t = 1.0 if name == "logsumexp" else temperature
+            got, ref = _kernel(name, x, axis, t, w), _reference(name, x, axis, t, w)
+            assert_matches_reference(name, got, ref, shape[axis])

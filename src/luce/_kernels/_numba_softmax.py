@@ -1,24 +1,26 @@
 """Numba CPU kernels for softmax, log_softmax and logsumexp along one axis (or consecutive axes).
 
 Imported only by :mod:`luce._kernels._dispatch`, on the first call that uses the kernels. ``_kernel``
-compiles on its first call for each dtype (float32, float64) and is cached on disk (``cache=True``).
+compiles on its first call for each dtype (float32, float64) and is cached on disk (``cache=True``;
+the cache is keyed to this file: touch it after editing ``_numba_exp.py``).
 
-Layout. The input is viewed, without copying, as ``(outer, n, inner)``: ``n`` the reduced axis,
-``outer``/``inner`` the axes before/after it merged. Three task kinds cover every case:
+Layout. The input is viewed, without copying, as ``(outer, n, inner)``: ``n`` the reduced axis (or
+consecutive axes merged), ``outer``/``inner`` the axes before/after it merged. Three task kinds:
 
-* rows (``inner == 1``, the last axis): rows of ``n`` contiguous elements, split over threads in
-  blocks of many rows (``prange``). Per row: one online pass that reads the row in chunks of ``CHUNK``
-  elements (chunk max, rescale of the running sum when the max grows, exponentials summed in ``W``
-  lanes), then one write pass. Softmax rows that fit in the L2 cache instead take the max first, store
-  ``exp`` into the output while summing, and rescale the output in cache: one ``exp`` per element
-  instead of two, and still one read of the input and one write of the output in memory.
-* columns (``inner > 1``, any other axis): no transposed copy. Threads take blocks of ``CB``
-  contiguous columns (and, when there are few blocks, ranges of the reduced axis whose states are
-  merged afterwards); a block streams over ``n`` with a running max, sum and count per column, updated
-  with one ``exp`` per element (``exp(-|x - m|/T)`` is both the new term and the rescale), then
-  writes. SIMD runs across the columns.
-* short rows (last axis, ``n < SHORT_ROW``): ``TILE`` rows at a time are transposed into a small
-  buffer and go through the column code, so SIMD runs across rows and many rows share one task.
+* rows (``inner == 1``, the last axis): rows of ``n`` contiguous elements, split over threads in blocks
+  of many rows (``prange`` over tasks). Per row: one online pass that reads the row in chunks of
+  ``CHUNK`` elements (chunk max, rescale of the running sum when the max grows, exponentials summed in
+  ``W`` lanes), then one write pass. Softmax rows up to ``ROW_CACHE_BYTES`` instead take the max first,
+  store ``exp`` into the output while summing, and rescale the output while it is in cache: one
+  ``exp`` per element instead of two, still one read of the input and one write of the output.
+* columns (``inner > 1``, any other axis): no transposed copy. A task takes up to ``CB`` contiguous
+  columns of one outer index (and, when there are few such blocks, a range of the reduced axis; the
+  ranges' states are merged in a second round) and streams over whole rows with a running max, sum
+  and count per column, updated with one ``exp`` per element (``exp(-|x - m|/T)`` is both the new
+  term and the rescale of the old sum), then writes. SIMD runs across the columns. A block that fits
+  in ``CACHE_BLOCK_BYTES`` is read twice instead (max, then sums) with no rescaling.
+* short rows (last axis, ``n < SHORT_ROW``): ``TILE`` rows at a time are transposed into a small tile
+  and go through the column code, so SIMD runs across rows.
 
 Memory: at most two passes over the input and one over the output; temporaries are per task
 (``O(CB)`` or ``O(TILE·SHORT_ROW)`` elements), never the size of the input, and the input is never
@@ -26,18 +28,24 @@ written. A copy (``np.ascontiguousarray``, once) is made only when the fast axis
 the last axis, else the trailing axes) cannot be viewed with unit stride, the axes cannot be merged, or
 a stride is negative. ``where`` masks with unit stride along the fast axis (same shape as ``x``, or
 broadcast along the other axes) are read in place; other broadcast masks are materialised as booleans.
+The loops prefetch a few KB ahead in software (this VM-hosted class of machine keeps too few cache
+misses in flight on its own) and ask for 512-bit vectors where those pay (``prefer_512``).
 
-Accuracy. Exponentials use :func:`luce._kernels._numba_exp.vexp` (≤ 1 ulp). Sums are blocked: ``K``
+Accuracy. Exponentials use :func:`luce._kernels._numba_exp.vexp` (< 0.6 ulp). Sums are blocked: a few
 terms per lane in the input dtype, then float64 lanes, then a pairwise total, so the rounding error of
 a sum of ``n`` terms stays far below ``n·eps``. log_softmax/logsumexp use the log1p form: the entries
 equal to the max are counted, not added, so ``log1p`` sees the exact tail (Blanchard, Higham & Higham
-2021).
+2021), and :func:`~luce._kernels._numba_exp.vlog1p` keeps it to an ulp.
 
-Compiled code: one ``_kernel`` per dtype; its hot loops come in two variants (``FAST``: no mask and
-``T == 1``; general: mask read, division by ``T``), chosen per call. Without a mask the general
-variant reads a short all-True vector broadcast with zero strides.
+Compiled code: one ``_kernel`` (a ``prange`` over tasks) per dtype, calling one ``_task`` and a dozen
+loop functions, each compiled once. Hot loops come twice inside each function, chosen per call:
+``fast`` (no mask, ``T == 1``) and general (mask read, division by ``T``); without a mask the general
+loops read a short all-True vector with zero strides. Integer constants are passed as int64 values,
+not literals (a literal argument would compile another specialisation), and array indices are
+unsigned (Numba then skips the negative-index wraparound, so the loads vectorise).
 
-Threads: Numba's thread pool (``NUMBA_NUM_THREADS``, ``numba.set_num_threads``), read at each call.
+Threads: Numba's thread pool (``NUMBA_NUM_THREADS``, ``numba.set_num_threads``), read at each call;
+below ``PARALLEL_MIN_SIZE`` elements the calling thread works alone.
 """
 
 from __future__ import annotations
