@@ -243,6 +243,8 @@ def test_layouts_readonly_and_strided_inputs(order, rng):
         "strided": base[:, ::2, ::3],
         "negative": base[::-1],
         "transposed": base.transpose(1, 2, 0),
+        "broadcast": np.broadcast_to(base[:1], base.shape),  # zero strides, read in place
+        "misaligned": np.frombuffer(b"\0" + base.tobytes(), offset=1).reshape(base.shape),  # copied
     }
     for x in views.values():
         for axis in range(-3, 3):
@@ -409,3 +411,19 @@ def test_parallel_paths_match_the_reference(shape, axis, rng):
             t = 1.0 if name == "logsumexp" else temperature
             got, ref = _kernel(name, x, axis, t, w), _reference(name, x, axis, t, w)
             assert_matches_reference(name, got, ref, shape[axis])
+
+
+def test_one_compiled_specialisation_per_dtype(rng):
+    # Layouts, read-only and misaligned inputs, masks and temperatures all reach the same two
+    # specialisations (a new one would cost a compilation of about 12 s).
+    x = rng.standard_normal((30, 40))
+    ro = x.copy()
+    ro.setflags(write=False)
+    odd = np.frombuffer(b"\0" + x.astype(np.float32).tobytes(), dtype=np.float32, offset=1).reshape(30, 40)
+    for arr in [x, ro, np.asfortranarray(x), odd, x[::2, ::3], np.broadcast_to(x[:1], x.shape)]:
+        for axis in (0, 1):
+            _kernel("softmax", arr, axis, 2.0, rng.random(arr.shape) < 0.5)
+            _kernel("logsumexp", arr, axis)
+    for sig in _numba_softmax._kernel.signatures:
+        assert not sig[0].mutable and sig[0].aligned and sig[0].layout == "C" and sig[0].ndim == 1
+    assert len(_numba_softmax._kernel.signatures) <= 2

@@ -807,6 +807,8 @@ def _readonly(a):
 
 
 def _layout(x, a0, a1):
+    if not x.flags.aligned:
+        x = x.copy()  # a misaligned buffer would compile another specialisation
     for reverse in (False, True):
         v = _view(x, a0, a1, reverse)
         if v is not None:
