@@ -588,19 +588,28 @@ def _cols_block(x, mask, out, geo, t, tinf, fast, mode, stage, part, scratch):
     # +inf and finite entries in mt, st[1], st[2]).
     special = False
     if not tinf:
-        log = mode != SOFTMAX
-        for c in range(w):  # vectorised; the special columns are redone below
-            mc = mt[c]
-            r = st[1, c]
-            ok = np.abs(mc) < np.inf and r == r
-            special |= not ok
-            mw[c] = mc if ok else T(0.0)
-            # log1p form (Blanchard, Higham & Higham 2021): tail = terms below the max + (count - 1).
-            tail = r + (st[2, c] - 1.0)
-            if mode == LOGSUMEXP:
-                st[0, c] = np.float64(mc) + vlog1p(tail)
-            else:
-                coef[c] = T(vlog1p(tail) if log else 1.0 / (r + st[2, c])) if ok else T(0.0)
+        # Simple loops, so they vectorise (vlog1p included); special columns are redone below.
+        n_special = 0
+        for c in range(w):
+            n_special += 0 if ((np.abs(mt[c]) < np.inf) & (st[1, c] == st[1, c])) else 1
+        special = n_special > 0
+        # log1p form (Blanchard, Higham & Higham 2021): tail = terms below the max + (count - 1).
+        if mode == LOGSUMEXP:
+            for c in range(w):
+                st[0, c] = np.float64(mt[c]) + vlog1p(st[1, c] + (st[2, c] - 1.0))
+        elif mode == LOG_SOFTMAX:
+            for c in range(w):
+                coef[c] = T(vlog1p(st[1, c] + (st[2, c] - 1.0)))
+        else:
+            for c in range(w):
+                coef[c] = T(1.0 / (st[1, c] + st[2, c]))
+        for c in range(w):
+            mw[c] = mt[c]
+        if special:  # keep the write pass finite on special columns (they are overwritten)
+            for c in range(w):
+                if not (np.abs(mt[c]) < np.inf and st[1, c] == st[1, c]):
+                    mw[c] = T(0.0)
+                    coef[c] = T(0.0)
     if mode == LOGSUMEXP:
         if j0 == 0:
             for c in range(w):
