@@ -60,6 +60,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..models import _solvers
+from ..models import _validation as mv
 from ..models._objective import block_gram, block_hessp, block_loss_gradient
 
 __all__ = ["DaskObjective", "fit", "predict"]
@@ -659,7 +660,7 @@ def _check_stats(stats, name, n_features, has_sw):
     if classes.shape[0] < 2:
         raise ValueError(
             f"{name} needs samples of at least 2 classes in the data, but the data contains only one "
-            f"class: {_label(classes[0])}"
+            f"class: {mv.label_repr(classes[0])}"
         )
     if has_sw:
         if not stats["sw_finite"]:
@@ -669,11 +670,6 @@ def _check_stats(stats, name, n_features, has_sw):
         if not np.any(stats["wsums"] > 0):
             raise ValueError("sample_weight sums to zero: at least one sample needs a positive weight.")
     return classes
-
-
-def _label(value):
-    """A class label for messages: ``2`` or ``'cat'``, not ``np.int64(2)``."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _class_weights(class_weight, classes, wsums):
@@ -737,20 +733,8 @@ def fit(est, X, y, sample_weight=None):
     cw = _class_weights(est.class_weight, classes, stats["wsums"])
     if has_sw or cw is not None:
         per_class = stats["wsums"] if cw is None else stats["wsums"] * cw
-        positive = per_class > 0
-        if positive.sum() < 2:
-            raise ValueError(
-                "sample_weight (times class_weight) leaves only one class with positive weight "
-                f"({_label(classes[positive][0])}); fitting needs at least 2 classes"
-            )
-    if (
-        p["warm_start"]
-        and hasattr(est, "classes_")
-        and not (est.classes_.shape == classes.shape and np.all(est.classes_ == classes))
-    ):
-        raise ValueError(
-            f"warm_start=True needs the classes of the previous fit, {est.classes_!r}; got {classes!r}"
-        )
+        mv.check_two_weighted_classes(per_class, classes)
+    mv.check_warm_start_classes(est, p["warm_start"], classes)
     blocks = [dask.delayed(_prepare, pure=False)(b, classes, cw, dtype) for b in raw]
     if persist is None:
         persist = _should_persist(setting, client, stats["n"] * row_bytes)

@@ -263,26 +263,14 @@ class SoftmaxRegression(LinearClassifier):
         if classes.shape[0] < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in the data, but the data "
-                f"contains only one class: {_label(classes[0])}"
+                f"contains only one class: {v.label_repr(classes[0])}"
             )
         sw = v.check_sample_weight(sample_weight, X.shape[0], X.dtype)
         sw = self._class_sample_weight(y_idx, sw, classes, y)
         if sw is not None:
             sw = np.asarray(sw, dtype=X.dtype)
-            positive = np.bincount(y_idx, weights=sw, minlength=classes.shape[0]) > 0
-            if positive.sum() < 2:
-                raise ValueError(
-                    "sample_weight (times class_weight) leaves only one class with positive weight "
-                    f"({_label(classes[positive][0])}); fitting needs at least 2 classes"
-                )
-        if (
-            p["warm_start"]
-            and hasattr(self, "classes_")
-            and not (self.classes_.shape == classes.shape and np.all(self.classes_ == classes))
-        ):
-            raise ValueError(
-                f"warm_start=True needs the classes of the previous fit, {self.classes_!r}; got {classes!r}"
-            )
+            v.check_two_weighted_classes(np.bincount(y_idx, weights=sw, minlength=classes.shape[0]), classes)
+        v.check_warm_start_classes(self, p["warm_start"], classes)
         self.classes_ = classes
         n_classes = classes.shape[0]
         solver = p["solver"]
@@ -506,11 +494,6 @@ def _mixed_labels(y):
     return TypeError(
         f"y mixes label types {kinds}: labels must be mutually comparable (all str or all numbers)"
     )
-
-
-def _label(value):
-    """A class label for messages: ``2`` or ``'cat'``, not ``np.int64(2)``."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _split(y_idx, fraction, rng):

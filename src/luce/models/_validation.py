@@ -96,3 +96,28 @@ def check_sample_weight(sample_weight, n_samples, dtype):
     if n_samples and not np.any(sw > 0):
         raise ValueError("sample_weight sums to zero: at least one sample needs a positive weight.")
     return sw
+
+
+def label_repr(value):
+    """A class label for messages: ``2`` or ``'cat'``, not ``np.int64(2)``."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def check_two_weighted_classes(per_class_weight, classes):
+    """Weights (sample times class weights) must leave at least two classes with positive mass."""
+    positive = np.asarray(per_class_weight) > 0
+    if positive.sum() < 2:
+        raise ValueError(
+            "sample_weight (times class_weight) leaves only one class with positive weight "
+            f"({label_repr(classes[positive][0])}); fitting needs at least 2 classes"
+        )
+
+
+def check_warm_start_classes(estimator, warm_start, classes):
+    """A warm start continues the previous fit, so the classes must be the same."""
+    previous = getattr(estimator, "classes_", None)
+    if warm_start and previous is not None:
+        if not (previous.shape == classes.shape and np.all(previous == classes)):
+            raise ValueError(
+                f"warm_start=True needs the classes of the previous fit, {previous!r}; got {classes!r}"
+            )
