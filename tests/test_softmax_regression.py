@@ -530,3 +530,18 @@ def test_bad_input():
     clf = SoftmaxRegression().fit(X, y)
     with pytest.raises(ValueError, match="X has 2 features, but SoftmaxRegression is expecting 4"):
         clf.predict(X[:, :2])
+
+
+def test_weights_leaving_one_class_are_refused():
+    X, y = load_iris(return_X_y=True)
+    sw = (y == 2).astype(float)
+    with pytest.raises(ValueError, match=r"leaves only one class with positive weight \(2\)"):
+        SoftmaxRegression().fit(X, y, sample_weight=sw)
+
+
+def test_warm_start_needs_the_same_classes():
+    X, y = load_iris(return_X_y=True)
+    clf = SoftmaxRegression(warm_start=True, max_iter=500).fit(X, y)
+    keep = y < 2
+    with pytest.raises(ValueError, match="warm_start=True needs the classes of the previous fit"):
+        clf.fit(X[keep], y[keep])
