@@ -355,3 +355,103 @@ def test_where_equals_slicing(x, data):
 @given(hnp.arrays(np.float64, st.integers(2, 10), elements=st.integers(-5, 5).map(float)))
 def test_zero_temperature_limit_is_hardmax(x):
     np.testing.assert_allclose(luce.softmax(x, temperature=1e-3), luce.hardmax(x), atol=1e-12)
+
+
+# --- out=: written in place of a new array --------------------------------------------------------------
+
+
+def _with_specials(x, axis):
+    """x with a NaN slice, a +inf slice and an all -inf slice along ``axis`` (2-D x)."""
+    x = x.copy()
+    sl = (lambda i: (slice(None), i)) if axis == 0 else (lambda i: (i, slice(None)))
+    x[sl(0)][1] = np.nan
+    x[sl(1)][2] = np.inf
+    x[sl(2)] = -np.inf
+    return x
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("axis", [0, -1])
+@pytest.mark.parametrize("order", ["C", "F", "strided"])
+def test_out_is_filled_and_returned(op, axis, order, backend, rng):
+    x = rng.standard_normal((40, 30)) * 5
+    where = rng.random((40, 30)) < 0.8
+    expected = getattr(scipy.special, op)(np.where(where, x / 2, -np.inf), axis=axis)
+    if order == "strided":
+        out = np.empty((80, 60))[::2, ::2]
+    else:
+        out = np.empty(x.shape, order=order)
+    got = getattr(luce, op)(x, axis, temperature=2.0, where=where, out=out)
+    assert got is out
+    np.testing.assert_allclose(out, expected, rtol=1e-13)
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("axis", [0, -1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_out_may_be_x_itself(op, axis, dtype, backend, rng):
+    x = _with_specials((rng.standard_normal((64, 48)) * 4).astype(dtype), axis)
+    expected = getattr(luce, op)(x, axis)
+    y = x.copy()
+    assert getattr(luce, op)(y, axis, out=y) is y
+    np.testing.assert_array_equal(y, expected)
+    finite = np.isfinite(x).all(axis=axis)
+    keep = (slice(None), finite) if axis == 0 else (finite, slice(None))
+    ref = getattr(scipy.special, op)(x.astype(np.float64)[keep], axis=axis)
+    np.testing.assert_allclose(y[keep], ref, rtol=1e-5 if dtype == np.float32 else 1e-13)
+
+
+@pytest.mark.parametrize("axis", [0, -1])
+def test_out_overlapping_x_by_one_row(axis, backend, rng):
+    buf = _with_specials(rng.standard_normal((65, 48)), 1 - (axis % 2))
+    x, out = buf[:-1], buf[1:]
+    expected = luce.softmax(x.copy(), axis)
+    luce.softmax(x, axis, out=out)
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("axis", [0, 1, (1, 2)])
+def test_logsumexp_out(keepdims, axis, backend, rng):
+    x = rng.standard_normal((6, 5, 40)) * 3
+    expected = scipy.special.logsumexp(x, axis=axis, keepdims=keepdims)
+    out = np.empty(expected.shape)
+    assert luce.logsumexp(x, axis, keepdims=keepdims, out=out) is out
+    np.testing.assert_allclose(out, expected, rtol=1e-14)
+    out_f = np.empty(expected.shape, order="F")
+    value, sign = luce.logsumexp(x, axis, keepdims=keepdims, return_sign=True, out=out_f)
+    assert value is out_f and np.all(sign == 1)
+    np.testing.assert_allclose(out_f, expected, rtol=1e-14)
+
+
+def test_out_float16_and_int_inputs(backend):
+    x16 = np.array([[11.0, 0.0, -3.0]] * 4, np.float16)
+    out = np.empty_like(x16)
+    assert luce.softmax(x16, out=out) is out
+    expected = scipy.special.softmax([11.0, 0.0, -3.0]) * np.ones((4, 1))
+    np.testing.assert_allclose(out.astype(float), expected, rtol=1e-3, atol=1e-6)  # f16 subnormals
+    out64 = np.empty(3)
+    luce.log_softmax([1, 2, 3], out=out64)
+    np.testing.assert_allclose(out64, scipy.special.log_softmax([1.0, 2.0, 3.0]), rtol=1e-15)
+
+
+def test_out_errors_name_the_problem():
+    x = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"out has shape \(4, 3\), the result has shape \(3, 4\)"):
+        luce.softmax(x, out=np.empty((4, 3), np.float32))
+    with pytest.raises(TypeError, match="out has dtype float64, the result has dtype float32"):
+        luce.log_softmax(x, out=np.empty((3, 4)))
+    with pytest.raises(ValueError, match=r"out has shape \(3, 1\), the result has shape \(3,\)"):
+        luce.logsumexp(x, out=np.empty((3, 1), np.float32))
+    readonly = np.empty((3, 4), np.float32)
+    readonly.flags.writeable = False
+    with pytest.raises(ValueError, match="out is read-only"):
+        luce.softmax(x, out=readonly)
+    with pytest.raises(TypeError, match="out must be a numpy.ndarray"):
+        luce.softmax(x, out=[[0.0] * 4] * 3)
+
+
+def test_out_is_refused_for_array_api_input():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="out= is supported for NumPy input only"):
+        luce.softmax(torch.ones(3), out=np.empty(3))

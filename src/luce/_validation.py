@@ -13,6 +13,7 @@ import numpy as np
 __all__ = [
     "array_namespace",
     "as_float_array",
+    "check_out",
     "check_temperature",
     "normalize_axes",
     "prepare_where",
@@ -110,3 +111,24 @@ def prepare_where(where, x, xp=np):
         raise ValueError(
             f"where of shape {tuple(w.shape)} does not broadcast to x of shape {shape}"
         ) from None
+
+
+def check_out(out, shape: tuple[int, ...], dtype, xp=np) -> np.ndarray | None:
+    """``out=``: a writeable NumPy array of exactly the result's shape and dtype (None stays None).
+
+    No broadcasting and no casting: a result written into the wrong dtype would silently lose
+    precision, so the error names the dtype to allocate instead.
+    """
+    if out is None:
+        return None
+    if xp is not np:
+        raise TypeError("out= is supported for NumPy input only; array-API inputs return a new array")
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"out has shape {out.shape}, the result has shape {tuple(shape)}")
+    if out.dtype != dtype:
+        raise TypeError(f"out has dtype {out.dtype}, the result has dtype {np.dtype(dtype)}")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    return out

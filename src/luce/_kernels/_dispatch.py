@@ -84,20 +84,24 @@ def _numba():
     return _kernels
 
 
-def softmax(x: np.ndarray, axes: tuple[int, ...], temperature: float, where, *, log: bool):
+def softmax(x: np.ndarray, axes: tuple[int, ...], temperature: float, where, *, log: bool, out=None):
     """Kernel softmax/log_softmax of a float32/float64 array, or None to use the reference.
 
-    ``axes`` sorted non-negative axes, ``where`` None or a boolean array broadcast to ``x``.
+    ``axes`` sorted non-negative axes, ``where`` None or a boolean array broadcast to ``x``, ``out``
+    None or a writeable array of x's shape and dtype, which is filled and returned.
     """
     if not _kernels_apply(x, axes):
         return None
     kernels = _numba()
-    return None if kernels is None else kernels.softmax(x, axes, temperature, where, log)
+    return None if kernels is None else kernels.softmax(x, axes, temperature, where, log, out)
 
 
-def logsumexp(x: np.ndarray, axes: tuple[int, ...], where):
-    """Kernel logsumexp in keepdims shape (the reduced axes kept with length one), or None."""
+def logsumexp(x: np.ndarray, axes: tuple[int, ...], where, out=None):
+    """Kernel logsumexp in keepdims shape (the reduced axes kept with length one), or None.
+
+    ``out``: None or a writeable array of the result's size and x's dtype, keepdims shape or not.
+    """
     if not _kernels_apply(x, axes):
         return None
     kernels = _numba()
-    return None if kernels is None else kernels.logsumexp(x, axes, where)
+    return None if kernels is None else kernels.logsumexp(x, axes, where, out)

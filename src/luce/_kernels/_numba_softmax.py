@@ -731,6 +731,12 @@ def _task(stage, task, x, mask, out, t, tinf, fast, geo, part, tiles):
                 inv = T(1.0 / s)
                 for i in range(n):
                     out[_u(ob + i)] *= inv
+            elif np.abs(m) < np.inf:
+                # m is finite, so every term is in [0, 1]: the sum is NaN only when the row holds an
+                # unmasked NaN, and such a row is all NaN. Decided without reading x again, which
+                # the exponentials may have overwritten (out may be x).
+                for i in range(n):
+                    out[_u(ob + i)] = T(np.nan)
             else:
                 _row_special(x, xb, mask, mb, out, ob, n, mode, tinf)
             continue
@@ -836,16 +842,39 @@ def _mask_layout(mask, a0, a1, reverse):
     return mask, v
 
 
+def _writable_target(out, x, mask, reverse, kind, mode):
+    """``out`` flattened in the order the kernel writes (C order, or C order of the reversed axes),
+    or None when the kernel cannot write there directly (the caller then copies a temporary in).
+
+    In place (``out`` is exactly ``x``'s memory) is direct for softmax and log_softmax along the last
+    axis: each row is read before it is written. The column code reads the input again after writing
+    (to place the outputs of special columns), and any other overlap could overwrite input not yet
+    read, so those get a temporary.
+    """
+    view = out.T if reverse else out
+    if not (view.flags.c_contiguous and view.flags.aligned and view.dtype == x.dtype):
+        return None
+    if np.may_share_memory(out, x) or np.may_share_memory(out, mask):
+        xv = x.T if reverse else x
+        same = view.ctypes.data == xv.ctypes.data and view.strides == xv.strides
+        if not (same and kind != COLS and mode != LOGSUMEXP):
+            return None
+    return view.reshape(-1)
+
+
 def _run(x, axes, t, mask, mode, out=None):
-    """The kernel call; ``out`` (a C-contiguous array of the result's size) is for benchmarks."""
+    """The kernel call. ``out``: a writeable array of the result's shape and x's dtype (keepdims or
+    not, for logsumexp), filled and returned; it may be ``x`` itself."""
     a0, a1 = axes[0], axes[-1]
     if tuple(axes) != tuple(range(a0, a1 + 1)):
         return None  # axes that are not consecutive: the reference handles them
     ks = tuple(1 if a0 <= i <= a1 else s for i, s in enumerate(x.shape))
     if x.size == 0:
-        if mode == LOGSUMEXP:
-            return np.full(ks, -np.inf, dtype=x.dtype)  # empty when outer or inner is empty
-        return np.empty(x.shape, x.dtype)
+        empty = np.full(ks, -np.inf, dtype=x.dtype) if mode == LOGSUMEXP else np.empty(x.shape, x.dtype)
+        if out is None:
+            return empty  # logsumexp: -inf when only the reduced axes are empty
+        np.copyto(out, empty.reshape(out.shape))
+        return out
     x, reverse, ((outer, n, inner), (so, sn, si)) = _layout(x, a0, a1)
     xbuf = _flat(x, (outer, n, inner), (so, sn, si))
     tinf = math.isinf(t)
@@ -860,8 +889,6 @@ def _run(x, axes, t, mask, mode, out=None):
         mbuf = _flat(mask, (outer, n, inner), (mo, mn, mi))
         has_mask = True
     tt = x.dtype.type(1.0 if tinf else t)  # the reference divides by T in the input dtype too
-    size = outer * inner if mode == LOGSUMEXP else outer * n * inner
-    out = np.empty(size, x.dtype) if out is None else out.reshape(size)
     threads = get_num_threads() if x.size >= PARALLEL_MIN_SIZE else 1
     nparts = 1
     if inner == 1:
@@ -876,6 +903,9 @@ def _run(x, axes, t, mask, mode, out=None):
             nparts = max(1, min(-(-2 * threads // nblocks), n // MIN_ROWS_PER_PART))
         ntasks = nblocks * nparts
         xn, xo = sn, so
+    size = outer * inner if mode == LOGSUMEXP else outer * n * inner
+    target = None if out is None else _writable_target(out, x, mbuf, reverse, kind, mode)
+    result = np.empty(size, x.dtype) if target is None else target
     size = ntasks * n * TILE if kind == SHORT else 1
     tile, tmask = np.empty(size, x.dtype), np.empty(size, np.bool_)
     tiles = (tile, _readonly(tile), tmask, _readonly(tmask), np.empty(size, x.dtype))
@@ -903,29 +933,35 @@ def _run(x, axes, t, mask, mode, out=None):
         previous = get_num_threads()
         set_num_threads(1)
         try:
-            _kernel(xbuf, mbuf, out, tt, tinf, fast, geo, tiles)
+            _kernel(xbuf, mbuf, result, tt, tinf, fast, geo, tiles)
         finally:
             set_num_threads(previous)
     else:
-        _kernel(xbuf, mbuf, out, tt, tinf, fast, geo, tiles)
+        _kernel(xbuf, mbuf, result, tt, tinf, fast, geo, tiles)
+    if target is not None:
+        return out
     shape = ks if mode == LOGSUMEXP else x.shape
-    if reverse:
-        return out.reshape(shape[::-1]).T
-    return out.reshape(shape)
+    result = result.reshape(shape[::-1]).T if reverse else result.reshape(shape)
+    if out is None:
+        return result
+    np.copyto(out, result.reshape(out.shape))
+    return out
 
 
-def softmax(x, axes, temperature, where, log):
+def softmax(x, axes, temperature, where, log, out=None):
     """Kernel softmax (``log=False``) or log_softmax of a float32/float64 array over consecutive axes.
 
     The semantics of the reference in luce.functional._softmax; None for axes it does not handle.
+    ``out`` (x's shape and dtype) receives the result and is returned.
     """
     if isinstance(axes, int):
         axes = (axes,)
-    return _run(x, tuple(axes), float(temperature), where, LOG_SOFTMAX if log else SOFTMAX)
+    return _run(x, tuple(axes), float(temperature), where, LOG_SOFTMAX if log else SOFTMAX, out)
 
 
-def logsumexp(x, axes, where):
-    """Kernel logsumexp over consecutive axes, in keepdims shape; None for axes it does not handle."""
+def logsumexp(x, axes, where, out=None):
+    """Kernel logsumexp over consecutive axes, in keepdims shape (or ``out``, keepdims or not);
+    None for axes it does not handle."""
     if isinstance(axes, int):
         axes = (axes,)
-    return _run(x, tuple(axes), 1.0, where, LOGSUMEXP)
+    return _run(x, tuple(axes), 1.0, where, LOGSUMEXP, out)

@@ -86,19 +86,31 @@ def _is_empty(arr, axes) -> bool:
     return any(arr.shape[a] == 0 for a in axes)
 
 
-def _softmax_like(x, axis, temperature, where, log):
+def _into(out, result):
+    """``result``, or ``out`` holding it (the kernels may have written it there already)."""
+    if out is None or result is out:
+        return result
+    np.copyto(out, result)
+    return out
+
+
+def _softmax_like(x, axis, temperature, where, log, out):
     xp, arr, out_dtype, axes, mask, t = _prepare(x, axis, where, temperature)
+    out = v.check_out(out, tuple(arr.shape), out_dtype, xp)
     if xp is np:
-        fast = _dispatch.softmax(arr, axes, t, mask, log=log)
+        direct = out if out is not None and out.dtype == arr.dtype else None
+        fast = _dispatch.softmax(arr, axes, t, mask, log=log, out=direct)
         if fast is not None:
-            return _finish(xp, fast, out_dtype)
+            return _into(out, _finish(xp, fast, out_dtype))
     if arr.ndim == 0:
         arr = xp.reshape(arr, (1,))
         mask = None if mask is None else xp.reshape(mask, (1,))
-        return _finish(xp, xp.reshape(_reference(xp, arr, (0,), t, mask, log), ()), out_dtype)
-    if _is_empty(arr, axes):
-        return _finish(xp, xp.asarray(arr, copy=True), out_dtype)
-    return _finish(xp, _reference(xp, arr, axes, t, mask, log), out_dtype)
+        result = xp.reshape(_reference(xp, arr, (0,), t, mask, log), ())
+    elif _is_empty(arr, axes):
+        result = xp.asarray(arr, copy=True)
+    else:
+        result = _reference(xp, arr, axes, t, mask, log)
+    return _into(out, _finish(xp, result, out_dtype))
 
 
 def _reference(xp, arr, axes, t, mask, log):
@@ -119,7 +131,7 @@ def _reference(xp, arr, axes, t, mask, log):
         return xp.where(special, special_out, out)
 
 
-def softmax(x, axis=-1, *, temperature=1.0, where=None):
+def softmax(x, axis=-1, *, temperature=1.0, where=None, out=None):
     r"""Softmax: exponentials normalised to sum to one along ``axis``.
 
     .. math:: \mathrm{softmax}(x)_i = \frac{e^{(x_i - m)/T}}{\sum_j e^{(x_j - m)/T}},
@@ -137,11 +149,15 @@ def softmax(x, axis=-1, *, temperature=1.0, where=None):
         :func:`hardmax`; ``inf`` gives the uniform distribution over the unmasked entries.
     where : array_like of bool, optional
         Mask broadcastable to ``x``: entries where it is False get probability 0.
+    out : ndarray, optional
+        Where to write the result (NumPy input only): same shape as ``x`` and the result's dtype. It
+        is filled and returned; no new array is allocated, which on large arrays saves the operating
+        system's first-touch cost of fresh memory (docs/performance.md). It may be ``x`` itself.
 
     Returns
     -------
     ndarray, same shape as x
-        Probabilities; float16/32/64 are preserved, ints and bools become float64.
+        Probabilities; float16/32/64 are preserved, ints and bools become float64. ``out`` when given.
 
     Notes
     -----
@@ -162,10 +178,10 @@ def softmax(x, axis=-1, *, temperature=1.0, where=None):
     ----------
     J. S. Bridle, "Probabilistic interpretation of feedforward classification network outputs", 1990.
     """
-    return _softmax_like(x, axis, temperature, where, log=False)
+    return _softmax_like(x, axis, temperature, where, False, out)
 
 
-def log_softmax(x, axis=-1, *, temperature=1.0, where=None):
+def log_softmax(x, axis=-1, *, temperature=1.0, where=None, out=None):
     r"""Logarithm of :func:`softmax`, computed without forming the probabilities.
 
     .. math::
@@ -183,11 +199,13 @@ def log_softmax(x, axis=-1, *, temperature=1.0, where=None):
         Divides the scores before normalising.
     where : array_like of bool, optional
         Mask broadcastable to ``x``: masked entries get ``-inf``.
+    out : ndarray, optional
+        Where to write the result, as in :func:`softmax`.
 
     Returns
     -------
     ndarray, same shape as x
-        Log-probabilities (``<= 0``), dtype as :func:`softmax`.
+        Log-probabilities (``<= 0``), dtype as :func:`softmax`. ``out`` when given.
 
     Examples
     --------
@@ -200,10 +218,10 @@ def log_softmax(x, axis=-1, *, temperature=1.0, where=None):
     P. Blanchard, D. J. Higham, N. J. Higham, "Accurately computing the log-sum-exp and softmax
     functions", IMA J. Numer. Anal. 41 (2021).
     """
-    return _softmax_like(x, axis, temperature, where, log=True)
+    return _softmax_like(x, axis, temperature, where, True, out)
 
 
-def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, where=None):
+def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, where=None, out=None):
     r"""Log of the sum of exponentials, ``log(sum(b * exp(x)))``, without overflow.
 
     .. math:: \mathrm{logsumexp}(x) = m + \log\Big(1 + \sum_{j \ne k} e^{x_j - m}\Big), \quad m = x_k = \max x
@@ -223,12 +241,16 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, where=No
         negative sum gives NaN.
     where : array_like of bool, optional
         Mask broadcastable to ``x``: masked entries are left out of the sum.
+    out : ndarray, optional
+        Where to write ``value`` (NumPy input only): the result's shape and dtype. It is filled and
+        returned.
 
     Returns
     -------
     value : ndarray
         Shape of ``x`` without ``axis`` (or with length-one axes when ``keepdims``). A fully masked or
-        empty slice gives ``-inf``; ``+inf`` entries give ``+inf``; NaN anywhere gives NaN.
+        empty slice gives ``-inf``; ``+inf`` entries give ``+inf``; NaN anywhere gives NaN. ``out``
+        when given.
     sign : ndarray, only with ``return_sign``
 
     Examples
@@ -259,14 +281,23 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, where=No
         bw = None if b is None else xp.reshape(bw, (1,))
     axes = v.normalize_axes(axis, tuple(arr.shape)) if not scalar_in else (0,)
     mask = v.prepare_where(where, arr, xp)
+    if keepdims:
+        out_shape = () if scalar_in else tuple(1 if i in axes else n for i, n in enumerate(arr.shape))
+    else:
+        out_shape = () if scalar_in else tuple(n for i, n in enumerate(arr.shape) if i not in axes)
+    out = v.check_out(out, out_shape, out_dtype, xp)
     if b is not None:
         # Zero weights drop out exactly like masked entries (so they never decide the max).
         nonzero = bw != 0
         mask = nonzero if mask is None else (mask & nonzero)
 
     value = sign = None
+    # The kernels write into out only when nothing is left to do afterwards (no sign, no cast).
+    direct = out if out is not None and out.dtype == arr.dtype and not return_sign else None
     if xp is np and b is None:
-        value = _dispatch.logsumexp(arr, axes, mask)
+        value = _dispatch.logsumexp(arr, axes, mask, out=direct)
+        if value is not None and value is direct:
+            return out
     if value is None:
         if _is_empty(arr, axes):
             shape = tuple(1 if i in axes else n for i, n in enumerate(arr.shape))
@@ -281,9 +312,9 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, where=No
     if not return_sign:
         value = xp.where(sign < 0, xp.full_like(value, math.nan), value)
     if not keepdims:
-        out_shape = () if scalar_in else tuple(n for i, n in enumerate(arr.shape) if i not in axes)
         value, sign = xp.reshape(value, out_shape), xp.reshape(sign, out_shape)
-    value, sign = _finish(xp, value, out_dtype), _finish(xp, sign, out_dtype)
+    value = _into(out, _finish(xp, value, out_dtype))
+    sign = _finish(xp, sign, out_dtype)
     return (value, sign) if return_sign else value
 
 
