@@ -447,7 +447,7 @@ def test_out_errors_name_the_problem():
     readonly.flags.writeable = False
     with pytest.raises(ValueError, match="out is read-only"):
         luce.softmax(x, out=readonly)
-    with pytest.raises(TypeError, match="out must be a numpy.ndarray"):
+    with pytest.raises(TypeError, match=r"out must be a numpy\.ndarray"):
         luce.softmax(x, out=[[0.0] * 4] * 3)
 
 
