@@ -215,6 +215,21 @@ def test_code_paths_match_the_reference(dtype, shape, axis, temperature, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("n", [7, 100], ids=["n7", "n100"])
+def test_short_rows_fast_tiles_and_special_tiles(dtype, n, rng):
+    # Tiles without special rows take the fused tile code; a tile holding one special row (here the
+    # second) falls back to the general column code. Masks and temperatures on both.
+    x = (10 * rng.standard_normal((3 * _numba_softmax.TILE + 5, n))).astype(dtype)
+    x[_numba_softmax.TILE + 3, 2] = np.nan
+    where = rng.random(x.shape) < 0.8
+    for temperature, w in [(1.0, None), (0.7, None), (3.0, where)]:
+        for name in FUNCS:
+            t = 1.0 if name == "logsumexp" else temperature
+            got, ref = _kernel(name, x, -1, t, w), _reference(name, x, -1, t, w)
+            assert_matches_reference(name, got, ref, n)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_running_max_that_grows_along_the_row(dtype):
     # An increasing row: the online max grows in every chunk, so the partial sums are rescaled often.
     x = np.stack([np.linspace(-50, 50, 5000), np.linspace(50, -50, 5000), np.zeros(5000)]).astype(dtype)

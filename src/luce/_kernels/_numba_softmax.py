@@ -19,8 +19,9 @@ consecutive axes merged), ``outer``/``inner`` the axes before/after it merged. T
   and count per column, updated with one ``exp`` per element (``exp(-|x - m|/T)`` is both the new
   term and the rescale of the old sum), then writes. SIMD runs across the columns. A block that fits
   in ``CACHE_BLOCK_BYTES`` is read twice instead (max, then sums) with no rescaling.
-* short rows (last axis, ``n < SHORT_ROW``): ``TILE`` rows at a time are transposed into a small tile
-  and go through the column code, so SIMD runs across rows.
+* short rows (last axis, ``n < SHORT_ROW``): ``TILE`` rows at a time are transposed into a small tile,
+  so SIMD runs across rows. :func:`_short_tile` does max, sums and write on the tile in one call; a
+  tile holding a special row (or T = inf) goes through the column code instead.
 
 Memory: at most two passes over the input and one over the output; temporaries are per task
 (``O(CB)`` or ``O(TILE·SHORT_ROW)`` elements), never the size of the input, and the input is never
@@ -64,7 +65,7 @@ W = 64  # lanes of the blocked sums (eight SIMD vectors of float32)
 K = 8  # blocks of W summed in the input dtype before they are folded into float64
 CHUNK = W * K  # elements per online step of a row
 ROW_CACHE_BYTES = 512 * 1024  # softmax rows up to this size are exponentiated once (they stay in L2)
-SHORT_ROW = 48  # last-axis rows shorter than this go through transposed tiles
+SHORT_ROW = 128  # last-axis rows shorter than this go through transposed tiles
 TILE = 256  # rows per transposed tile
 CB = 2048  # at most this many columns per task of the column kernel (whole rows below it)
 SEG = 256  # columns per segment of a row (prefetched together)
@@ -162,7 +163,7 @@ def _row_max(x, xb, mask, mb, n, fast):
     step = LINE // x.itemsize
     m = ninf
     for i0 in range(0, n, CHUNK):
-        for k in range(i0 + PF_CHUNKS * CHUNK, i0 + (PF_CHUNKS + 1) * CHUNK, step):
+        for k in range(i0 + PF_CHUNKS * CHUNK, i0 + PF_CHUNKS * CHUNK + min(CHUNK, n), step):
             prefetch(x, xb + k)
         i1 = min(i0 + CHUNK, n)
         if fast:
@@ -186,7 +187,7 @@ def _row_exp_store_sum(x, xb, mask, mb, out, ob, n, m, t, acc1, acc2, fast):
     for j in range(W):
         acc2[j] = 0.0
     for i0 in range(0, n, CHUNK):
-        for k in range(i0 + PF_CHUNKS * CHUNK, i0 + (PF_CHUNKS + 1) * CHUNK, step):
+        for k in range(i0 + PF_CHUNKS * CHUNK, i0 + PF_CHUNKS * CHUNK + min(CHUNK, n), step):
             prefetchw(out, ob + k)
         i1 = min(i0 + CHUNK, n)
         for j in range(W):
@@ -288,7 +289,7 @@ def _row_write(x, xb, mask, mb, out, ob, n, m, t, coef, log, fast):
     ninf = x.dtype.type(-np.inf)
     step = LINE // x.itemsize
     for i0 in range(0, n, CHUNK):
-        for k in range(i0 + PF_CHUNKS * CHUNK, i0 + (PF_CHUNKS + 1) * CHUNK, step):
+        for k in range(i0 + PF_CHUNKS * CHUNK, i0 + PF_CHUNKS * CHUNK + min(CHUNK, n), step):
             prefetch(x, xb + k)
             prefetchw(out, ob + k)
         i1 = min(i0 + CHUNK, n)
@@ -644,6 +645,99 @@ def _cols_block(x, mask, out, geo, t, tinf, fast, mode, stage, part, scratch):
         _cols_fix(x, xb0, xn, mask, mb0, mn, out, ob0, on, j0, j1, w, kind, hit, miss)
 
 
+# --- short rows: many rows of fewer than SHORT_ROW elements ----------------------------------------------
+
+
+@njit(**_HELPER)
+def _short_tile(x, xb, xo, mask, mb, mo, out, a, n, w, t, fast, has_mask, mode, tile, ws, st):
+    """Rows a .. a+w (row r at x[xb + r*xo], length n) through one transposed tile, SIMD across rows.
+
+    The tile (``tile[j*TILE + r]``, masked entries at -inf) is copied first and the output written
+    last, so out may be x. Returns False, having written nothing, when a row is special (a max that is
+    not finite, or a NaN sum): the caller then runs the general column code on the tile.
+    Sums are blocked: KC terms in the input dtype, then float64 (softmax sums every term, the log
+    forms count the maxima apart for log1p). Scratch: ws (>= 4, TILE) input dtype, st (>= 2, TILE)
+    float64.
+    """
+    prefer_512()
+    T = x.dtype.type
+    ninf = T(-np.inf)
+    zero = T(0.0)
+    one = T(1.0)
+    m, coef, r1, k1, r2, k2 = ws[0], ws[1], ws[2], ws[3], st[0], st[1]
+    for j in range(n):  # loads strided by a row, stores contiguous
+        if has_mask:
+            for r in range(w):
+                keep = mask[_u(mb + r * mo + j)]
+                tile[_u(j * TILE + r)] = x[_u(xb + r * xo + j)] if keep else ninf
+        else:
+            for r in range(w):
+                tile[_u(j * TILE + r)] = x[_u(xb + r * xo + j)]
+    for r in range(w):
+        m[_u(r)] = ninf
+        r1[_u(r)] = zero
+        k1[_u(r)] = zero
+        r2[_u(r)] = 0.0
+        k2[_u(r)] = 0.0
+    for j in range(n):
+        for r in range(w):
+            m[_u(r)] = maxnum(m[_u(r)], tile[_u(j * TILE + r)])
+    special = False
+    for r in range(w):
+        special |= not (np.abs(m[_u(r)]) < np.inf)
+    if special:
+        return False
+    for j in range(n):
+        jt = j * TILE
+        if mode == SOFTMAX:
+            for r in range(w):
+                d = tile[_u(jt + r)] - m[_u(r)]
+                e = vexp(d if fast else d / t)
+                tile[_u(jt + r)] = e
+                r1[_u(r)] += e  # a NaN lands here
+        else:
+            for r in range(w):
+                v = tile[_u(jt + r)]
+                d = v - m[_u(r)]
+                e = vexp(d if fast else d / t)
+                at_max = v == m[_u(r)]
+                r1[_u(r)] += zero if at_max else e
+                k1[_u(r)] += one if at_max else zero
+        if j % KC == KC - 1 or j == n - 1:
+            for r in range(w):
+                r2[_u(r)] += np.float64(r1[_u(r)])
+                k2[_u(r)] += np.float64(k1[_u(r)])
+                r1[_u(r)] = zero
+                k1[_u(r)] = zero
+    for r in range(w):
+        special |= r2[_u(r)] != r2[_u(r)]
+    if special:
+        return False
+    if mode == LOGSUMEXP:
+        for r in range(w):
+            out[_u(a + r)] = T(np.float64(m[_u(r)]) + vlog1p(r2[_u(r)] + (k2[_u(r)] - 1.0)))
+        return True
+    if mode == SOFTMAX:
+        for r in range(w):
+            coef[_u(r)] = T(1.0 / r2[_u(r)])
+        for r in range(w):  # loads strided (from the tile in L1), stores contiguous
+            cr = coef[_u(r)]
+            for j in range(n):
+                out[_u((a + r) * n + j)] = tile[_u(j * TILE + r)] * cr
+        return True
+    for r in range(w):
+        coef[_u(r)] = T(vlog1p(r2[_u(r)] + (k2[_u(r)] - 1.0)))
+    for r in range(w):
+        mr, cr = m[_u(r)], coef[_u(r)]
+        if fast:
+            for j in range(n):
+                out[_u((a + r) * n + j)] = (tile[_u(j * TILE + r)] - mr) - cr
+        else:
+            for j in range(n):
+                out[_u((a + r) * n + j)] = (tile[_u(j * TILE + r)] - mr) / t - cr
+    return True
+
+
 # --- the kernel ----------------------------------------------------------------------------------------
 
 
@@ -694,6 +788,26 @@ def _task(stage, task, x, mask, out, t, tinf, fast, geo, part, tiles):
             for r in range(w):
                 prefetch(x, (a + r + ahead) * xo)
                 prefetch(x, (a + r + ahead) * xo + n - 1)
+            if not tinf and _short_tile(
+                x,
+                a * xo,
+                xo,
+                mask,
+                a * mo,
+                mo,
+                out,
+                a,
+                n,
+                w,
+                t,
+                fast,
+                has_mask,
+                mode,
+                tile[base : base + n * TILE],
+                scratch[1],
+                scratch[0],
+            ):
+                continue
             for j in range(n):  # stores contiguous, loads strided (gathers)
                 for r in range(w):
                     tile[_u(base + j * TILE + r)] = x[_u((a + r) * xo + j)]
