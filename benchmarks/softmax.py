@@ -4,17 +4,19 @@ For float32 and float64 and three shapes (4096×32000 along the last axis, a 32k
 32000×4096 along axis 0; 65536×16, many short rows), one run prints the median time of
 
 * luce (``luce.softmax`` … with the default backend: the Numba kernels at these sizes), and the same
-  kernels writing into a preallocated array (``luce→out``, an internal entry point),
+  call writing into a preallocated array (``luce→out``: ``luce.softmax(x, out=buf)``),
 * numpy naive (``exp(x - max) / sum``: the textbook formula, several full-size temporaries),
 * ``scipy.special`` (``softmax``, ``log_softmax``, ``logsumexp``),
-* torch CPU (``torch.softmax`` …, ``torch.set_num_threads(2)``) when torch is importable,
+* torch CPU (``torch.softmax`` …, ``torch.set_num_threads(2)``) when torch is importable, also with
+  ``out=`` (``torch→out``),
 * ``np.copyto`` of the same array into a preallocated one: read once, write once, the floor for a
   memory-bound operation (``logsumexp`` only reads, so it can go below it),
 * ``x.copy()``: the same copy into a freshly allocated array. Every function here returns a new array,
   whose pages the OS must fault in and zero on first touch; on some machines (VMs) that costs more
   than the copy itself, and it is included in every row but ``np.copyto``,
 
-and luce's time as a ratio to ``np.copyto`` and to each peer (``3.1x`` = luce is 3.1 times faster).
+and luce's time as a ratio to ``np.copyto`` and to each peer (``3.1x`` = luce is 3.1 times faster;
+``luce→out`` is compared with ``torch→out``, everything else with ``luce``).
 It also measures the kernels' first-call time: cold (compiling, in a fresh Numba cache) and warm
 (loading the on-disk cache), each in a subprocess.
 
@@ -65,27 +67,12 @@ def numpy_naive(op, x, axis):
 
 
 def peers(x, axis, torch):
-    from luce._kernels import _numba_softmax
-
-    mode = {"softmax": _numba_softmax.SOFTMAX, "log_softmax": _numba_softmax.LOG_SOFTMAX}
-    a = axis % x.ndim
     result = np.empty_like(x)
-    reduced = np.empty(x.shape[1 - a], x.dtype)
+    reduced = np.empty(np.delete(x.shape, axis), x.dtype)
     out = {
         "luce": {op: (lambda op=op: getattr(luce, op)(x, axis)) for op in OPS},
-        # The same kernels writing into a preallocated array (an internal entry point): the kernel's
-        # own time, without the OS's first-touch cost of a fresh output.
         "luce→out": {
-            op: (
-                lambda op=op: _numba_softmax._run(
-                    x,
-                    (a,),
-                    1.0,
-                    None,
-                    mode.get(op, _numba_softmax.LOGSUMEXP),
-                    reduced if op == "logsumexp" else result,
-                )
-            )
+            op: (lambda op=op: getattr(luce, op)(x, axis, out=reduced if op == "logsumexp" else result))
             for op in OPS
         },
         "numpy": {op: (lambda op=op: numpy_naive(op, x, axis)) for op in OPS},
@@ -93,10 +80,16 @@ def peers(x, axis, torch):
     }
     if torch is not None:
         t = torch.from_numpy(x)
+        t_result, t_reduced = torch.from_numpy(result), torch.from_numpy(reduced)
         out["torch"] = {
             "softmax": lambda: torch.softmax(t, dim=axis),
             "log_softmax": lambda: torch.log_softmax(t, dim=axis),
             "logsumexp": lambda: torch.logsumexp(t, dim=axis),
+        }
+        out["torch→out"] = {
+            "softmax": lambda: torch.softmax(t, dim=axis, out=t_result),
+            "log_softmax": lambda: torch.log_softmax(t, dim=axis, out=t_result),
+            "logsumexp": lambda: torch.logsumexp(t, dim=axis, out=t_reduced),
         }
     return out
 
@@ -107,16 +100,21 @@ def fmt_ms(seconds):
 
 
 def table(shapes, repeat, torch):
-    names = ["luce", "luce→out", "numpy", "scipy"] + (["torch"] if torch is not None else [])
+    names = ["luce", "luce→out", "numpy", "scipy"] + (["torch", "torch→out"] if torch is not None else [])
     head = ["shape", "axis", "dtype", "op", "copyto ms", "x.copy() ms"]
     head += [f"{n} ms (×copyto)" for n in names]
-    head += [f"luce vs {n}" for n in names[2:]]
+    head += [f"{_ours(n)} vs {n}" for n in names[2:]]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for shape, axis in shapes:
         for dtype in (np.float32, np.float64):
             for cells in table_rows(shape, axis, dtype, names, repeat, torch):
                 print("| " + " | ".join(cells) + " |", flush=True)
+
+
+def _ours(peer):
+    """The luce column a peer is compared with: writing into ``out`` against ``out``."""
+    return "luce→out" if peer.endswith("→out") else "luce"
 
 
 def table_rows(shape, axis, dtype, names, repeat, torch):
@@ -131,7 +129,7 @@ def table_rows(shape, axis, dtype, names, repeat, torch):
         cells = ["×".join(map(str, shape)), str(axis), np.dtype(dtype).name, op]
         cells += [fmt_ms(t_copy), fmt_ms(t_alloc)]
         cells += [f"{fmt_ms(times[n])} ({times[n] / t_copy:.2f}×)" for n in names]
-        cells += [f"{times[n] / times['luce']:.1f}x" for n in names[2:]]
+        cells += [f"{times[n] / times[_ours(n)]:.1f}x" for n in names[2:]]
         yield cells
 
 
