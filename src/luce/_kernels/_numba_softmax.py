@@ -10,7 +10,8 @@ consecutive axes merged), ``outer``/``inner`` the axes before/after it merged. T
 * rows (``inner == 1``, the last axis): rows of ``n`` contiguous elements, split over threads in blocks
   of many rows (``prange`` over tasks). Per row: one online pass that reads the row in chunks of
   ``CHUNK`` elements (chunk max, rescale of the running sum when the max grows, exponentials summed in
-  ``W`` lanes), then one write pass. Softmax rows up to ``ROW_CACHE_BYTES`` instead take the max first,
+  ``W`` lanes), then one write pass; log_softmax/logsumexp rows up to ``SHORT_LOG_ROW`` take the max
+  first and sum from L1 instead (no rescaling). Softmax rows up to ``ROW_CACHE_BYTES`` instead take the max first,
   store ``exp`` into the output while summing, and rescale the output while it is in cache: one
   ``exp`` per element instead of two, still one read of the input and one write of the output.
 * columns (``inner > 1``, any other axis): no transposed copy. A task takes up to ``CB`` contiguous
@@ -65,6 +66,7 @@ W = 64  # lanes of the blocked sums (eight SIMD vectors of float32)
 K = 8  # blocks of W summed in the input dtype before they are folded into float64
 CHUNK = W * K  # elements per online step of a row
 ROW_CACHE_BYTES = 512 * 1024  # softmax rows up to this size are exponentiated once (they stay in L2)
+SHORT_LOG_ROW = 4096  # log_softmax/logsumexp rows up to this length: max first (no online rescaling)
 SHORT_ROW = 128  # last-axis rows shorter than this go through transposed tiles
 TILE = 256  # rows per transposed tile
 CB = 2048  # at most this many columns per task of the column kernel (whole rows below it)
@@ -213,6 +215,51 @@ def _row_exp_store_sum(x, xb, mask, mb, out, ob, n, m, t, acc1, acc2, fast):
             acc2[j] += acc2[j + h]
         h //= 2
     return acc2[0]
+
+
+@njit(**_HELPER)
+def _row_tail(x, xb, mask, mb, n, m, t, acc1, cnt1, acc2, cnt2, fast):
+    """With the row max m known (the row in cache): float64 (sum of exp((x - m)/T) over the entries
+    below the max, count of entries at it), the blocked lanes totalled pairwise."""
+    prefer_512()
+    T = x.dtype.type
+    ninf = T(-np.inf)
+    zero = T(0.0)
+    one = T(1.0)
+    for j in range(W):
+        acc2[j] = 0.0
+        cnt2[j] = 0.0
+    for i0 in range(0, n, CHUNK):
+        i1 = min(i0 + CHUNK, n)
+        for j in range(W):
+            acc1[j] = zero
+            cnt1[j] = zero
+        for i in range(i0, i1, W):
+            cnt = min(W, i1 - i)
+            if fast:
+                for j in range(cnt):
+                    v = x[_u(xb + i + j)]
+                    e = vexp(v - m)
+                    at_max = v == m
+                    acc1[j] += zero if at_max else e  # a NaN lands here and makes the sum NaN
+                    cnt1[j] += one if at_max else zero
+            else:
+                for j in range(cnt):
+                    v = x[_u(xb + i + j)] if mask[_u(mb + i + j)] else ninf
+                    e = vexp((v - m) / t)
+                    at_max = v == m
+                    acc1[j] += zero if at_max else e
+                    cnt1[j] += one if at_max else zero
+        for j in range(W):
+            acc2[j] += np.float64(acc1[j])
+            cnt2[j] += np.float64(cnt1[j])
+    h = W // 2
+    while h >= 1:
+        for j in range(h):
+            acc2[j] += acc2[j + h]
+            cnt2[j] += cnt2[j + h]
+        h //= 2
+    return acc2[0], cnt2[0]
 
 
 @njit(**_HELPER)
@@ -854,7 +901,13 @@ def _task(stage, task, x, mask, out, t, tinf, fast, geo, part, tiles):
             else:
                 _row_special(x, xb, mask, mb, out, ob, n, mode, tinf)
             continue
-        m, rest, cnt = _row_online(x, xb, mask, mb, n, t, acc1, cnt1, acc2, cnt2, fast)
+        if n <= SHORT_LOG_ROW:  # a short row stays in L1: max, then the sum (no rescaling)
+            m = _row_max(x, xb, mask, mb, n, fast)
+            rest, cnt = np.nan, 0.0
+            if np.abs(m) < np.inf:
+                rest, cnt = _row_tail(x, xb, mask, mb, n, m, t, acc1, cnt1, acc2, cnt2, fast)
+        else:
+            m, rest, cnt = _row_online(x, xb, mask, mb, n, t, acc1, cnt1, acc2, cnt2, fast)
         if not (np.abs(m) < np.inf and rest == rest):
             _row_special(x, xb, mask, mb, out, ob, n, mode, tinf)
         elif mode == LOGSUMEXP:
