@@ -238,6 +238,25 @@ def test_running_max_that_grows_along_the_row(dtype):
         assert_matches_reference(name, _kernel(name, x.T, 0), _reference(name, x.T, 0), 5000)
 
 
+@pytest.mark.parametrize("axis", [0, -1])
+def test_repeated_maxima_keep_tiny_tails(axis):
+    # Two maxima (0) among -40s: log_softmax at a maximum is -log(2) - log1p(tail/2), the tail of about
+    # 1e-14 only survives when the maxima are counted apart from the small terms (the log1p form),
+    # including maxima met after the running max is set (the column code's plain-sum rows).
+    col = np.full(3000, -40.0)  # columns of 3000 x 40 float64: streamed, not a cached block
+    col[[0, 1500]] = 0.0
+    x = np.tile(col, (40, 1))  # rows
+    if axis == 0:
+        x = np.ascontiguousarray(x.T)
+    tail = mpmath.mpf(2998) * mpmath.exp(-40)
+    exact = float(-mpmath.log(2 + tail))
+    got = _kernel("log_softmax", x, axis)
+    at_max = got[:, [0, 1500]] if axis == -1 else got[[0, 1500], :]
+    np.testing.assert_allclose(at_max, exact, rtol=2e-16, atol=0)
+    lse = _kernel("logsumexp", x, axis).ravel()
+    np.testing.assert_allclose(lse, float(mpmath.log(2 + tail)), rtol=2e-16, atol=0)
+
+
 def test_softmax_row_longer_than_the_cache_path(rng):
     # Rows above ROW_CACHE_BYTES take the two-exp online path instead of exp-store-rescale.
     n = _numba_softmax.ROW_CACHE_BYTES // 4 + 1000

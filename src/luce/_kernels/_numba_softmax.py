@@ -11,9 +11,10 @@ consecutive axes merged), ``outer``/``inner`` the axes before/after it merged. T
   of many rows (``prange`` over tasks). Per row: one online pass that reads the row in chunks of
   ``CHUNK`` elements (chunk max, rescale of the running sum when the max grows, exponentials summed in
   ``W`` lanes), then one write pass; log_softmax/logsumexp rows up to ``SHORT_LOG_ROW`` take the max
-  first and sum from L1 instead (no rescaling). Softmax rows up to ``ROW_CACHE_BYTES`` instead take the max first,
-  store ``exp`` into the output while summing, and rescale the output while it is in cache: one
-  ``exp`` per element instead of two, still one read of the input and one write of the output.
+  first and sum from L1 instead (no rescaling). Softmax rows up to ``ROW_CACHE_BYTES`` instead take
+  the max first, store ``exp`` into the output while summing, and rescale the output while it is in
+  cache: one ``exp`` per element instead of two, still one read of the input and one write of the
+  output.
 * columns (``inner > 1``, any other axis): no transposed copy. A task takes up to ``CB`` contiguous
   columns of one outer index (and, when there are few such blocks, a range of the reduced axis; the
   ranges' states are merged in a second round) and streams over whole rows with a running max, sum
@@ -396,7 +397,34 @@ def _cols_online(x, xb0, xn, mask, mb0, mn, j0, j1, w, t, m, r1, k1, m2, r2, k2,
                 c1 = min(c0 + SEG, w)
                 for k in range(c0, c1, step):
                     prefetch(x, xb + ahead * xn + k)
+                # Past the first rows a column's max rarely grows: a segment where none does takes
+                # the plain sum (no rescale selects, no state of the max to store).
+                grew = False
                 if fast:
+                    for c in range(c0, c1):
+                        grew |= x[_u(xb + c)] > m[_u(c)]
+                else:
+                    prefetch(mask, mb + ahead * mn + c0)
+                    for c in range(c0, c1):
+                        grew |= mask[_u(mb + c)] and x[_u(xb + c)] > m[_u(c)]
+                if not grew:
+                    if fast:
+                        for c in range(c0, c1):
+                            v = x[_u(xb + c)]
+                            mm = m[_u(c)]
+                            e = vexp(v - mm)
+                            eq = v == mm  # -inf == -inf is counted, and wiped once a finite max appears
+                            r1[_u(c)] += zero if eq else e  # a NaN lands here
+                            k1[_u(c)] += one if eq else zero
+                    else:
+                        for c in range(c0, c1):
+                            v = x[_u(xb + c)] if mask[_u(mb + c)] else ninf
+                            mm = m[_u(c)]
+                            e = vexp((v - mm) / t)
+                            eq = v == mm
+                            r1[_u(c)] += zero if eq else e
+                            k1[_u(c)] += one if eq else zero
+                elif fast:
                     for c in range(c0, c1):
                         v = x[_u(xb + c)]
                         mm = m[_u(c)]
@@ -404,12 +432,11 @@ def _cols_online(x, xb0, xn, mask, mb0, mn, j0, j1, w, t, m, r1, k1, m2, r2, k2,
                         r = r1[_u(c)]
                         k = k1[_u(c)]
                         gt = v > mm
-                        eq = v == mm  # -inf == -inf is counted, and wiped once a finite max appears
+                        eq = v == mm
                         r1[_u(c)] = (r + k) * e if gt else (r if eq else r + e)  # a NaN falls to r + e
                         k1[_u(c)] = one if gt else (k + one if eq else k)
                         m[_u(c)] = v if gt else mm
                 else:
-                    prefetch(mask, mb + ahead * mn + c0)
                     for c in range(c0, c1):
                         v = x[_u(xb + c)] if mask[_u(mb + c)] else ninf
                         mm = m[_u(c)]
