@@ -77,7 +77,7 @@ MIN_ROWS_PER_PART = 256  # a range of the reduced axis given to one thread is at
 LINE = 64  # bytes per cache line
 PF_CHUNKS = 2  # rows: software prefetch this many CHUNKs ahead
 PF_BYTES = 4096  # columns and short rows: software prefetch about this many bytes ahead
-PARALLEL_MIN_SIZE = 1 << 20  # below this many elements one thread does all the work
+PARALLEL_MIN_SIZE = 1 << 16  # below this many elements one thread does all the work
 CACHE_BLOCK_BYTES = 256 * 1024  # column blocks up to this size are read twice (max, then sums) from cache
 
 SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = 0, 1, 2
