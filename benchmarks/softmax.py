@@ -22,9 +22,10 @@ It also measures the kernels' first-call time: cold (compiling, in a fresh Numba
 
 The machine may be shared: timings are noisy, medians of ``--repeat`` runs (5). ``--quick`` uses
 shapes 16× smaller. ``--crossover`` times small arrays on both backends instead (to tune
-``luce._kernels._dispatch.MIN_KERNEL_SIZE``).
+``luce._kernels._dispatch.MIN_KERNEL_SIZE``); ``--widths`` times float32 rows of 16 to 4096 elements
+(a classifier's class counts) against torch, both writing into ``out``.
 
-Run: python benchmarks/softmax.py [--quick] [--repeat 5] [--crossover] [--no-compile-time]
+Run: python benchmarks/softmax.py [--quick] [--repeat 5] [--crossover | --widths] [--no-compile-time]
 """
 
 from __future__ import annotations
@@ -176,11 +177,34 @@ def crossover(repeat):
             print(f"| {size} | {shape} | {axis} | {t_ref * 1e6:.0f} | {t_ker * 1e6:.0f} |", flush=True)
 
 
+def widths(repeat, torch):
+    """float32 rows of many widths (a classifier's class counts), 2^22 elements each, into ``out``."""
+    print("| n | copyto ms | softmax ms (×copyto) | torch→out | log_softmax ms (×copyto) | torch→out |")
+    print("|---|---|---|---|---|---|")
+    for n in (16, 32, 64, 100, 256, 1000, 4096):
+        x = 4 * np.random.default_rng(0).standard_normal(((1 << 22) // n, n), dtype=np.float32)
+        out = np.empty_like(x)
+        t_copy = median_time(lambda: np.copyto(out, x), 4 * repeat)  # noqa: B023
+        cells = [str(n), fmt_ms(t_copy)]
+        for op in ("softmax", "log_softmax"):
+            t = median_time(lambda: getattr(luce, op)(x, out=out), 4 * repeat)  # noqa: B023
+            cells.append(f"{fmt_ms(t)} ({t / t_copy:.2f}×)")
+            if torch is None:
+                cells.append("-")
+                continue
+            tx, tout = torch.from_numpy(x), torch.from_numpy(out)
+            fn = getattr(torch, op)
+            t_torch = median_time(lambda: fn(tx, dim=-1, out=tout), 4 * repeat)  # noqa: B023
+            cells.append(f"{fmt_ms(t_torch)} (luce {t_torch / t:.2f}x)")
+        print("| " + " | ".join(cells) + " |", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shapes 16 times smaller")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--crossover", action="store_true", help="small arrays on both backends")
+    parser.add_argument("--widths", action="store_true", help="float32 rows of 16 to 4096 elements")
     parser.add_argument("--no-compile-time", action="store_true")
     args = parser.parse_args()
     try:
@@ -200,6 +224,9 @@ def main():
         compile_times()
     if args.crossover:
         crossover(args.repeat)
+        return
+    if args.widths:
+        widths(args.repeat, torch)
         return
     div = 16 if args.quick else 1
     shapes = [((4096 // div, 32000), -1), ((32000, 4096 // div), 0), ((65536 // div, 16), -1)]
