@@ -221,7 +221,11 @@ def _row_exp_store_sum(x, xb, mask, mb, out, ob, n, m, t, acc1, acc2, fast):
 @njit(**_HELPER)
 def _row_tail(x, xb, mask, mb, n, m, t, acc1, cnt1, acc2, cnt2, fast):
     """With the row max m known (the row in cache): float64 (sum of exp((x - m)/T) over the entries
-    below the max, count of entries at it), the blocked lanes totalled pairwise."""
+    below the max, count of entries at it), the blocked lanes totalled pairwise.
+
+    The counted loop is the one in :func:`_row_online`, written out again on purpose: as a shared
+    function called per chunk it made 256-wide log_softmax rows 1.5x -> 1.85x a copy.
+    """
     prefer_512()
     T = x.dtype.type
     ninf = T(-np.inf)
