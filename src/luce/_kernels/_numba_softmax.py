@@ -990,6 +990,9 @@ def _view(a, a0, a1, reverse):
     if reverse:
         shape, strides = shape[::-1], strides[::-1]
         a0, a1 = a.ndim - 1 - a1, a.ndim - 1 - a0
+    if a.flags.f_contiguous if reverse else a.flags.c_contiguous:  # the common case, without _merge
+        n, inner = math.prod(shape[a0 : a1 + 1]), math.prod(shape[a1 + 1 :])
+        return (math.prod(shape[:a0]), n, inner), (n * inner, inner, 1)
     groups = (
         _merge(shape[:a0], strides[:a0]),
         _merge(shape[a0 : a1 + 1], strides[a0 : a1 + 1]),
@@ -1009,6 +1012,8 @@ def _view(a, a0, a1, reverse):
 
 def _flat(a, sizes, strides):
     """A read-only 1-D view of the memory spanned by ``a`` (from its first element), no copy."""
+    if a.flags.c_contiguous or a.flags.f_contiguous:  # cheaper than as_strided
+        return _readonly(a.reshape(-1, order="A"))
     span = 1 + sum((size - 1) * st for size, st in zip(sizes, strides, strict=True))
     return np.lib.stride_tricks.as_strided(a, shape=(span,), strides=(a.itemsize,), writeable=False)
 
@@ -1087,7 +1092,8 @@ def _run(x, axes, t, mask, mode, out=None):
         mbuf = _flat(mask, (outer, n, inner), (mo, mn, mi))
         has_mask = True
     tt = x.dtype.type(1.0 if tinf else t)  # the reference divides by T in the input dtype too
-    threads = get_num_threads() if x.size >= PARALLEL_MIN_SIZE else 1
+    pool = get_num_threads()
+    threads = pool if x.size >= PARALLEL_MIN_SIZE else 1
     nparts = 1
     if inner == 1:
         kind = SHORT if n < SHORT_ROW else ROWS
@@ -1125,15 +1131,14 @@ def _run(x, axes, t, mask, mode, out=None):
         ],
         dtype=np.int64,
     )
-    if threads == 1 and get_num_threads() > 1:
+    if threads == 1 and pool > 1:
         # Small work: on this thread alone (waking the pool costs more than it saves, and on a busy
         # machine a parallel region can wait a whole scheduler tick for its second thread).
-        previous = get_num_threads()
         set_num_threads(1)
         try:
             _kernel(xbuf, mbuf, result, tt, tinf, fast, geo, tiles)
         finally:
-            set_num_threads(previous)
+            set_num_threads(pool)
     else:
         _kernel(xbuf, mbuf, result, tt, tinf, fast, geo, tiles)
     if target is not None:
