@@ -32,10 +32,11 @@ def _initial_backend() -> str:
 
 _backend = _initial_backend()
 
-# Below this many elements the reference is as fast: a kernel call has a fixed cost of about 25 µs
-# (views, argument unboxing), the reference's NumPy passes cost a few ns per element. Measured with
-# `python benchmarks/softmax.py --crossover` on the 2-core machine: a tie at 4096 elements, kernels
-# 1.2-2.5x faster at 16384 (docs/performance.md).
+# Below this many elements the reference is about as fast: a softmax kernel call has a fixed cost of
+# about 15 µs (views, argument unboxing), the reference's NumPy passes cost a few ns per element.
+# Measured with `python benchmarks/softmax.py --crossover` on the 2-core machine: a tie at 1024
+# elements, kernels 1.1-1.8x faster at 4096 and 2-8x at 16384 (docs/performance.md). The row-wise
+# maps (luce.functional._rowwise) share the threshold.
 MIN_KERNEL_SIZE = 8192
 
 _kernels = None
