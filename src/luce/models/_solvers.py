@@ -404,6 +404,48 @@ class _Plateau:
         return improved, self.count >= self.patience
 
 
+class _StopRules:
+    """The stopping rules gd and sgd share, checked after every iteration (epoch): the loss below
+    ``threshold``; else, with validation data, the validation loss no longer improving (the best
+    validated coefficients are returned); else the training loss no longer improving."""
+
+    def __init__(self, tol, n_iter_no_change, threshold, validation, theta, unit):
+        self.tol, self.n_iter_no_change, self.unit = tol, n_iter_no_change, unit
+        self.threshold, self.validation = threshold, validation
+        self.plateau = _Plateau(tol, n_iter_no_change)
+        self.val_plateau = _Plateau(tol, n_iter_no_change)
+        self.val_curve, self.best_val, self.best_theta = [], math.inf, theta
+        self.by_threshold = False
+
+    def check(self, loss, theta):
+        """None to go on, or the message saying why the run stops."""
+        if self.threshold is not None and loss < self.threshold:
+            self.by_threshold = True
+            return f"loss {loss:.6g} < threshold={self.threshold:g}"
+        if self.validation is not None:
+            v = self.validation.loss(theta)
+            self.val_curve.append(v)
+            improved, stop = self.val_plateau.update(v)
+            if improved:
+                self.best_val, self.best_theta = v, theta
+            return "validation loss stopped improving" if stop else None
+        if self.threshold is None and self.plateau.update(loss)[1]:
+            return f"loss improved by less than tol={self.tol:g} for {self.n_iter_no_change} {self.unit}"
+        return None
+
+    def final_theta(self, theta):
+        """With validation data the best validated coefficients, unless the threshold ended the run."""
+        if self.validation is None or self.by_threshold or self.best_val == math.inf:
+            return theta
+        return self.best_theta
+
+    def curves(self):
+        """The SolverResult fields of the validation data (None without it)."""
+        if self.validation is None:
+            return {"validation_loss_curve": None, "best_validation_loss": None}
+        return {"validation_loss_curve": self.val_curve, "best_validation_loss": self.best_val}
+
+
 def gradient_descent(
     objective,
     theta0,
@@ -433,35 +475,16 @@ def gradient_descent(
             "the loss or its gradient is not finite at the starting coefficients (before any step of "
             f"learning_rate={learning_rate!r}); scale the features"
         )
-    plateau = _Plateau(tol, n_iter_no_change)
-    val_plateau = _Plateau(tol, n_iter_no_change) if validation is not None else None
-    val_curve, best_val, best_theta = [], math.inf, theta
+    rules = _StopRules(tol, n_iter_no_change, threshold, validation, theta, "iterations")
     halvings, warned = 0, False
     converged, message, it = False, f"reached max_iter={max_iter}", 0
     for it in range(max_iter + 1):
         if callback is not None:
             callback(it, f)
-        if threshold is not None and f < threshold:
-            converged, message = True, f"loss {f:.6g} < threshold={threshold:g}"
+        stop = rules.check(f, theta)
+        if stop is not None:
+            converged, message = True, stop
             break
-        if validation is not None:
-            v = validation.loss(theta)
-            val_curve.append(v)
-            improved, stop = val_plateau.update(v)
-            if improved:
-                best_val, best_theta = v, theta
-            if stop:
-                converged, message = True, "validation loss stopped improving"
-                theta = best_theta
-                break
-        elif threshold is None:
-            _, stop = plateau.update(f)
-            if stop:
-                converged, message = (
-                    True,
-                    f"loss improved by less than tol={tol:g} for {n_iter_no_change} iterations",
-                )
-                break
         if it == max_iter:
             break
         while True:
@@ -487,17 +510,7 @@ def gradient_descent(
             )
             warned = _warn_halving(learning_rate, lr, warned, what)
         theta, f, g = candidate, f_new, g_new
-    if validation is not None and not converged and best_val < math.inf:
-        theta = best_theta
-    return SolverResult(
-        theta,
-        it,
-        converged,
-        message,
-        learning_rate=lr,
-        validation_loss_curve=val_curve if validation is not None else None,
-        best_validation_loss=best_val if validation is not None else None,
-    )
+    return SolverResult(rules.final_theta(theta), it, converged, message, learning_rate=lr, **rules.curves())
 
 
 def _resolve_batch_size(batch_size, n):
@@ -591,9 +604,7 @@ def sgd(
         f0, _ = objective.batch_loss_gradient(theta, first)
     best_loss = f0 if math.isfinite(f0) else math.inf
     best_snapshot = (theta, _copy_state(state))
-    plateau = _Plateau(tol, n_iter_no_change)
-    val_plateau = _Plateau(tol, n_iter_no_change) if validation is not None else None
-    val_curve, best_val, best_theta = [], math.inf, theta
+    rules = _StopRules(tol, n_iter_no_change, threshold, validation, theta, "epochs")
     halvings, warned = 0, False
     converged, message, epoch = False, f"reached max_iter={max_iter}", 0
     while epoch < max_iter:
@@ -630,7 +641,7 @@ def sgd(
             # The heavy-ball velocity is a sum of old-step-size moves: kept, it carries the divergence
             # past any halving. Restart it; Adam's moments are step-size free and stay.
             state.pop("velocity", None)
-            plateau.count = 0  # a new step size starts a fresh patience window
+            rules.plateau.count = 0  # a new step size starts a fresh patience window
             continue
         theta = new_theta
         if loss < best_loss:
@@ -639,28 +650,11 @@ def sgd(
         epoch += 1
         if callback is not None:
             callback(epoch, loss)
-        if threshold is not None and loss < threshold:
-            converged, message = True, f"loss {loss:.6g} < threshold={threshold:g}"
+        stop = rules.check(loss, theta)
+        if stop is not None:
+            converged, message = True, stop
             break
-        if validation is not None:
-            v = validation.loss(theta)
-            val_curve.append(v)
-            improved, stop = val_plateau.update(v)
-            if improved:
-                best_val, best_theta = v, theta
-            if stop:
-                converged, message, theta = True, "validation loss stopped improving", best_theta
-                break
-        elif threshold is None:
-            _, stop = plateau.update(loss)
-            if stop:
-                converged, message = (
-                    True,
-                    f"loss improved by less than tol={tol:g} for {n_iter_no_change} epochs",
-                )
-                break
-    if validation is not None and not converged and best_val < math.inf:
-        theta = best_theta
+    theta = rules.final_theta(theta)
     if converged and threshold is None and validation is None and loss > 1.5 * best_loss + tol:
         # The plateau rule fired on a loss that oscillates far above its best: the step is too large.
         converged = False
@@ -674,7 +668,6 @@ def sgd(
         converged,
         message,
         learning_rate=lr,
-        validation_loss_curve=val_curve if validation is not None else None,
-        best_validation_loss=best_val if validation is not None else None,
         state=state,
+        **rules.curves(),
     )
