@@ -14,20 +14,12 @@ The machine is shared, so timings are noisy. Run: python benchmarks/calibration.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
-
-def median_time(fn, repeat):
-    times, out = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)), out
+from _common import copyto_time, timed
 
 
 def nll(z, y, t):
@@ -41,11 +33,10 @@ def temperature_table(n, k, repeat):
     z = rng.normal(scale=4.0, size=(n, k))
     p = np.exp(log_softmax(z / 2.5, axis=1))
     y = (p.cumsum(axis=1) < rng.random((n, 1))).sum(axis=1)
-    scratch = np.empty_like(z)
-    copy_time, _ = median_time(lambda: np.copyto(scratch, z), max(repeat, 5))
+    copy_time = copyto_time(z, max(repeat, 5))
 
     rows = []
-    t, fit = median_time(lambda: TemperatureScaling().fit(z, y).temperature_, repeat)
+    t, fit = timed(lambda: TemperatureScaling().fit(z, y).temperature_, repeat)
     rows.append(("luce TemperatureScaling", t, fit))
 
     def brent():
@@ -54,7 +45,7 @@ def temperature_table(n, k, repeat):
         )
         return float(np.exp(res.x))
 
-    t, fit = median_time(brent, repeat)
+    t, fit = timed(brent, repeat)
     rows.append(("scipy minimize_scalar(log T)", t, fit))
     try:
         import torch
@@ -77,7 +68,7 @@ def temperature_table(n, k, repeat):
             opt.step(closure)
             return float(temp.item())
 
-        t, fit = median_time(torch_lbfgs, repeat)
+        t, fit = timed(torch_lbfgs, repeat)
         rows.append(("torch LBFGS on T (Guo et al.)", t, fit))
 
     base = nll(z, y, rows[0][2])
@@ -100,11 +91,10 @@ def multilabel_table(n, d, n_labels, repeat):
     W = rng.normal(size=(n_labels, d)) / np.sqrt(d)
     Y = (X @ W.T + rng.normal(scale=0.5, size=(n, n_labels)) > 0.3).astype(int)
     lam = 1e-3
-    scratch = np.empty_like(X)
-    copy_time, _ = median_time(lambda: np.copyto(scratch, X), max(repeat, 5))
-    t_luce, luce_model = median_time(lambda: SigmoidRegression(lam, tol=1e-6).fit(X, Y), repeat)
+    copy_time = copyto_time(X, max(repeat, 5))
+    t_luce, luce_model = timed(lambda: SigmoidRegression(lam, tol=1e-6).fit(X, Y), repeat)
     sk = MultiOutputClassifier(LogisticRegression(C=1 / (lam * n), tol=1e-6, max_iter=1000))
-    t_sk, sk_model = median_time(lambda: sk.fit(X, Y), repeat)
+    t_sk, sk_model = timed(lambda: sk.fit(X, Y), repeat)
     p_luce = luce_model.predict_proba(X)
     p_sk = np.column_stack([p[:, 1] for p in sk_model.predict_proba(X)])
     print(f"\nMulti-label fit: N={n}, d={d}, L={n_labels} float64; np.copyto(X) = {copy_time * 1e3:.2f} ms")

@@ -45,6 +45,8 @@ import warnings
 
 import numpy as np
 
+from _common import copyto_time
+
 MB = 1_000_000
 
 
@@ -152,16 +154,6 @@ def fit_timed(make_model, X, y):
     return model, time.perf_counter() - t, clock.per_iteration()
 
 
-def copyto_seconds(X, repeat=5):
-    out = np.empty_like(X)
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        np.copyto(out, X)
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
-
-
 def dask_ml_accuracy(python, args):
     """dask-ml's LogisticRegression on the same chunks, in another environment (its own process)."""
     code = f"""
@@ -242,7 +234,7 @@ def main():
             return SoftmaxRegression(args.reg_strength, max_iter=args.max_iter, verbose=clock)
 
         rows = []
-        t_copy = copyto_seconds(X_np)
+        t_copy = copyto_time(X_np)
         rows.append(("np.copyto (sample)", args.sample_rows, t_copy, None, None, None, None))
 
         print("fitting in memory ...", flush=True)

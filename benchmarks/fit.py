@@ -16,7 +16,6 @@ machine are noisy; compare ratios within one run.
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 
 import numpy as np
@@ -26,6 +25,7 @@ from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
+from _common import copyto_time, timed
 from luce import SoftmaxRegression
 
 
@@ -35,21 +35,6 @@ def objective(coef, intercept, X, y, reg):
     return float(
         -log_softmax(z, axis=1)[np.arange(len(y)), y].mean() + 0.5 * reg * np.sum(coef.astype(float) ** 2)
     )
-
-
-def median_time(fn, repeats):
-    times, result = [], None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)), result
-
-
-def copyto_time(X, repeats=5):
-    data = X.data if sp.issparse(X) else X
-    out = np.empty_like(data)
-    return median_time(lambda: np.copyto(out, data), repeats)[0]
 
 
 def main():
@@ -84,13 +69,13 @@ def main():
     print("-" * len(header))
     for name in args.cases.split(","):
         data = cases[name]
-        base = copyto_time(data)
+        base = copyto_time(data.data if sp.issparse(data) else data)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            t_sk, sk = median_time(
+            t_sk, sk = timed(
                 lambda data=data: LogisticRegression(C=C, tol=1e-6, max_iter=1000).fit(data, y), args.repeats
             )
-            t_lu, lu = median_time(
+            t_lu, lu = timed(
                 lambda data=data: SoftmaxRegression(reg_strength=reg, tol=1e-6, max_iter=1000).fit(data, y),
                 args.repeats,
             )

@@ -19,19 +19,11 @@ import io
 import os
 import pickle
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-
-def median_time(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+from _common import copyto_time, median_time
 
 
 def make_model(k, d):
@@ -71,8 +63,7 @@ def main():
     import luce
 
     model = make_model(args.classes, args.features)
-    copy_target = np.empty_like(model.coef_)
-    base = median_time(lambda: np.copyto(copy_target, model.coef_), args.repeat)
+    base = copyto_time(model.coef_, args.repeat)
     folder = Path(tempfile.mkdtemp())
     paths = {name: folder / f"model.{name}" for name in ("luce", "pkl", "joblib", "npz")}
 

@@ -18,14 +18,7 @@ import time
 import numpy as np
 from scipy.special import log_softmax
 
-
-def median_time(fn, repeat):
-    times, out = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)), out
+from _common import copyto_time, timed
 
 
 def numpy_reference(z, y, eps):
@@ -55,9 +48,7 @@ def main():
     eps = args.smoothing
     luce.cross_entropy(z[:4], y[:4], label_smoothing=eps, return_grad=True)  # compile outside the timing
 
-    scratch = np.empty_like(z)
-    copy_time, _ = median_time(lambda: np.copyto(scratch, z), max(args.repeat, 5))
-    scratch = None
+    copy_time = copyto_time(z, max(args.repeat, 5))
 
     def luce_run():
         return luce.cross_entropy(z, y, label_smoothing=eps, return_grad=True)
@@ -98,7 +89,7 @@ def main():
         rows.append((name, float(np.median(times["torch"])), diff))
         rows[0] = (rows[0][0], rows[0][1], abs(float(loss_luce) - loss_torch))
         del torch_grad, x
-    t_np, (_, grad_np) = median_time(lambda: numpy_reference(z, y, eps), 1)
+    t_np, (_, grad_np) = timed(lambda: numpy_reference(z, y, eps), 1)
     rows.append(("numpy/scipy log_softmax + gradient", t_np, float(np.abs(grad_luce - grad_np).max())))
 
     print(f"cross_entropy forward + gradient, {args.n} x {args.c} float32, label_smoothing={eps}")

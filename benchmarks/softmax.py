@@ -35,25 +35,15 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 import scipy.special
 
 import luce
+from _common import copyto_time, median_time
 from luce._kernels import use_backend
 
 OPS = ("softmax", "log_softmax", "logsumexp")
-
-
-def median_time(fn, repeat):
-    fn()  # warm up (and compile)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def numpy_naive(op, x, axis):
@@ -121,12 +111,11 @@ def _ours(peer):
 def table_rows(shape, axis, dtype, names, repeat, torch):
     x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32).astype(dtype)
     x *= 4
-    scratch = np.empty_like(x)
-    t_copy = median_time(lambda: np.copyto(scratch, x), repeat)
-    t_alloc = median_time(lambda: x.copy(), repeat)
+    t_copy = copyto_time(x, repeat)
+    t_alloc = median_time(lambda: x.copy(), repeat, warmup=True)
     fns = peers(x, axis, torch)
     for op in OPS:
-        times = {n: median_time(fns[n][op], repeat) for n in names}
+        times = {n: median_time(fns[n][op], repeat, warmup=True) for n in names}
         cells = ["×".join(map(str, shape)), str(axis), np.dtype(dtype).name, op]
         cells += [fmt_ms(t_copy), fmt_ms(t_alloc)]
         cells += [f"{fmt_ms(times[n])} ({times[n] / t_copy:.2f}×)" for n in names]
@@ -171,9 +160,9 @@ def crossover(repeat):
             shape = (size // n, n) if axis == -1 else (n, size // n)
             x = rng.standard_normal(shape)
             with use_backend("reference"):
-                t_ref = median_time(lambda: luce.softmax(x, axis), 20 * repeat)  # noqa: B023
+                t_ref = median_time(lambda: luce.softmax(x, axis), 20 * repeat, warmup=True)  # noqa: B023
             with use_backend("numba"):
-                t_ker = median_time(lambda: luce.softmax(x, axis), 20 * repeat)  # noqa: B023
+                t_ker = median_time(lambda: luce.softmax(x, axis), 20 * repeat, warmup=True)  # noqa: B023
             print(f"| {size} | {shape} | {axis} | {t_ref * 1e6:.0f} | {t_ker * 1e6:.0f} |", flush=True)
 
 
@@ -184,17 +173,17 @@ def widths(repeat, torch):
     for n in (16, 32, 64, 100, 256, 1000, 4096):
         x = 4 * np.random.default_rng(0).standard_normal(((1 << 22) // n, n), dtype=np.float32)
         out = np.empty_like(x)
-        t_copy = median_time(lambda: np.copyto(out, x), 4 * repeat)  # noqa: B023
+        t_copy = median_time(lambda: np.copyto(out, x), 4 * repeat, warmup=True)  # noqa: B023
         cells = [str(n), fmt_ms(t_copy)]
         for op in ("softmax", "log_softmax"):
-            t = median_time(lambda: getattr(luce, op)(x, out=out), 4 * repeat)  # noqa: B023
+            t = median_time(lambda: getattr(luce, op)(x, out=out), 4 * repeat, warmup=True)  # noqa: B023
             cells.append(f"{fmt_ms(t)} ({t / t_copy:.2f}×)")
             if torch is None:
                 cells.append("-")
                 continue
             tx, tout = torch.from_numpy(x), torch.from_numpy(out)
             fn = getattr(torch, op)
-            t_torch = median_time(lambda: fn(tx, dim=-1, out=tout), 4 * repeat)  # noqa: B023
+            t_torch = median_time(lambda: fn(tx, dim=-1, out=tout), 4 * repeat, warmup=True)  # noqa: B023
             cells.append(f"{fmt_ms(t_torch)} (luce {t_torch / t:.2f}x)")
         print("| " + " | ".join(cells) + " |", flush=True)
 

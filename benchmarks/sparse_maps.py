@@ -13,18 +13,10 @@ Run: python benchmarks/sparse_maps.py [--n 1024 --c 32000 --scale 1]
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
-
-def median_time(fn, repeat):
-    times, out = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)), out
+from _common import copyto_time, timed
 
 
 def sorted_definition(x, alpha):
@@ -61,9 +53,7 @@ def main():
     for f in (luce.sparsemax, luce.entmax15, luce.entmax_bisect):
         f(x[:4])  # compile outside the timing
     luce.topk_softmax(x[:4], args.k)
-    scratch = np.empty_like(x)
-    copy_time, _ = median_time(lambda: np.copyto(scratch, x), max(args.repeat, 5))
-    scratch = None
+    copy_time = copyto_time(x, max(args.repeat, 5))
     try:
         import entmax
         import torch
@@ -82,12 +72,12 @@ def main():
     xt = None if torch is None else torch.from_numpy(x)
     for label, alpha, ours, peer_name in cases:
         exact = sorted_definition(x, alpha)
-        t_luce, p = median_time(lambda ours=ours: ours(x), args.repeat)
+        t_luce, p = timed(lambda ours=ours: ours(x), args.repeat)
         rows = [("luce", t_luce, float(np.abs(p - exact).max()))]
         if torch is not None:
             peer = getattr(entmax, peer_name)
             extra = (1.5,) if peer_name == "entmax_bisect" else ()
-            t_peer, q = median_time(lambda peer=peer, extra=extra: peer(xt, *extra, dim=-1), args.repeat)
+            t_peer, q = timed(lambda peer=peer, extra=extra: peer(xt, *extra, dim=-1), args.repeat)
             rows.append((f"entmax.{peer_name} (torch)", t_peer, float(np.abs(q.numpy() - exact).max())))
         for name, t, err in rows:
             ratio = t / copy_time
@@ -95,10 +85,10 @@ def main():
 
     k = args.k
     print(f"\ntop-{k} softmax probabilities and indices")
-    t_luce, (probs, _) = median_time(lambda: luce.topk_softmax(x, k), args.repeat)
+    t_luce, (probs, _) = timed(lambda: luce.topk_softmax(x, k), args.repeat)
     rows = [("luce topk_softmax", t_luce)]
     if torch is not None:
-        t_torch, _ = median_time(lambda: torch.topk(torch.softmax(xt, dim=-1), k, dim=-1), args.repeat)
+        t_torch, _ = timed(lambda: torch.topk(torch.softmax(xt, dim=-1), k, dim=-1), args.repeat)
         rows.append(("torch softmax + topk", t_torch))
 
     def numpy_topk():
@@ -108,7 +98,7 @@ def main():
         order = np.argsort(-vals, axis=1, kind="stable")
         return np.take_along_axis(vals, order, axis=1), np.take_along_axis(part, order, axis=1)
 
-    t_np, (p_np, _) = median_time(numpy_topk, args.repeat)
+    t_np, (p_np, _) = timed(numpy_topk, args.repeat)
     rows.append(("luce.softmax + np.argpartition", t_np))
     for name, t in rows:
         print(f"{'':<11} {name:<30} {t * 1e3:>10.1f} {t / copy_time:>8.2f} {t / t_luce:>13.2f}x")
