@@ -61,7 +61,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..models import _solvers
 from ..models import _validation as mv
-from ..models._objective import block_gram, block_hessp, block_loss_gradient
+from ..models._objective import ParameterVector, block_gram, block_hessp, block_loss_gradient
+from ..models._objective import unpack_params as _unpack
 
 __all__ = ["DaskObjective", "fit", "predict"]
 
@@ -309,12 +310,6 @@ def _prepare(raw, classes, class_weight, dtype):
     return X, y_idx, sw
 
 
-def _unpack(theta, n_classes, n_features, fit_intercept):
-    n_coef = n_classes * n_features
-    coef = theta[:n_coef].reshape(n_classes, n_features)
-    return coef, (theta[n_coef:] if fit_intercept else None)
-
-
 def _row_slices(n, rows):
     for start in range(0, n, rows):
         yield slice(start, min(start + rows, n))
@@ -488,7 +483,7 @@ def _should_persist(setting, client, nbytes):
 # -- the objective ---------------------------------------------------------------------------------
 
 
-class DaskObjective:
+class DaskObjective(ParameterVector):
     r"""The softmax-regression objective over the row blocks of a dask collection.
 
     The same function as :class:`luce.models._objective.Objective` (and the same contract: ``loss``,
@@ -563,20 +558,6 @@ class DaskObjective:
         self.n_passes = 0
         self.sw_sum = None
         self._static = (self.n_classes, self.n_features, self.fit_intercept, self.label_smoothing)
-
-    # -- parameter vector (as Objective) -----------------------------------------------------------
-    def unpack(self, theta):
-        """``(coef, intercept)`` views of ``theta`` in the data dtype (``intercept`` None without one)."""
-        theta = np.asarray(theta, dtype=self.dtype)
-        return _unpack(theta, self.n_classes, self.n_features, self.fit_intercept)
-
-    def pack(self, coef, intercept=None):
-        """The flat parameter vector of ``coef`` and ``intercept`` (data dtype)."""
-        theta = np.zeros(self.n_params, dtype=self.dtype)
-        theta[: self.n_coef] = np.asarray(coef).ravel()
-        if self.fit_intercept and intercept is not None:
-            theta[self.n_coef :] = intercept
-        return theta
 
     # -- one pass ----------------------------------------------------------------------------------
     def _pass(self, kind, params=None):

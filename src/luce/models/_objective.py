@@ -46,7 +46,14 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Objective", "block_gram", "block_hessp", "block_loss_gradient"]
+__all__ = [
+    "Objective",
+    "ParameterVector",
+    "block_gram",
+    "block_hessp",
+    "block_loss_gradient",
+    "unpack_params",
+]
 
 # Logits per block: blocks of (n_classes x rows) stay in the L2/L3 cache while the softmax runs.
 _BLOCK_ELEMENTS = 1 << 18
@@ -255,7 +262,35 @@ def block_gram(X_block, sample_weight_block, fit_intercept, *, diagonal=False):
     return out
 
 
-class _LinearObjective:
+def unpack_params(theta, n_classes, n_features, fit_intercept):
+    """``(coef, intercept)`` views of the flat parameter vector (``coef.ravel()`` then ``intercept``)."""
+    n_coef = n_classes * n_features
+    coef = theta[:n_coef].reshape(n_classes, n_features)
+    return coef, (theta[n_coef:] if fit_intercept else None)
+
+
+class ParameterVector:
+    """``pack``/``unpack`` of the flat parameter vector, for the in-memory and the Dask objectives.
+
+    The class using it sets ``n_classes``, ``n_features``, ``n_coef``, ``n_params``, ``fit_intercept``
+    and ``dtype``.
+    """
+
+    def unpack(self, theta):
+        """``(coef, intercept)`` views of ``theta`` in the data dtype (``intercept`` None without one)."""
+        theta = np.asarray(theta, dtype=self.dtype)
+        return unpack_params(theta, self.n_classes, self.n_features, self.fit_intercept)
+
+    def pack(self, coef, intercept=None):
+        """The flat parameter vector of ``coef`` and ``intercept`` (data dtype)."""
+        theta = np.zeros(self.n_params, dtype=self.dtype)
+        theta[: self.n_coef] = np.asarray(coef).ravel()
+        if self.fit_intercept and intercept is not None:
+            theta[self.n_coef :] = intercept
+        return theta
+
+
+class _LinearObjective(ParameterVector):
     r"""What every row-block linear objective shares: ``theta``, the penalty, and the block reductions.
 
     A subclass sets ``y`` and ``n_classes`` (the number of weight vectors), calls :meth:`_setup`, and
@@ -283,22 +318,6 @@ class _LinearObjective:
         self.block_rows = int(block_rows)
         self.n_coef = self.n_classes * self.n_features
         self.n_params = self.n_coef + (self.n_classes if self.fit_intercept else 0)
-
-    # -- parameter vector -------------------------------------------------------------------------
-    def unpack(self, theta):
-        """``(coef, intercept)`` views of ``theta`` in the data dtype (``intercept`` None without one)."""
-        theta = np.asarray(theta, dtype=self.dtype)
-        coef = theta[: self.n_coef].reshape(self.n_classes, self.n_features)
-        intercept = theta[self.n_coef :] if self.fit_intercept else None
-        return coef, intercept
-
-    def pack(self, coef, intercept=None):
-        """The flat parameter vector of ``coef`` and ``intercept`` (data dtype)."""
-        theta = np.zeros(self.n_params, dtype=self.dtype)
-        theta[: self.n_coef] = np.asarray(coef).ravel()
-        if self.fit_intercept and intercept is not None:
-            theta[self.n_coef :] = intercept
-        return theta
 
     def _blocks(self, n_rows=None):
         n_rows = self.n_samples if n_rows is None else n_rows
