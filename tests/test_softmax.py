@@ -386,13 +386,30 @@ def test_out_is_filled_and_returned(op, axis, order, backend, rng):
     np.testing.assert_allclose(out, expected, rtol=1e-13)
 
 
+@pytest.mark.parametrize("x_order", ["C", "F"])
+@pytest.mark.parametrize("out_order", ["C", "F"])
+def test_out_layouts_with_fortran_input(x_order, out_order, backend, rng):
+    # A Fortran-ordered x is read as C order reversed; an out in the same order is written directly.
+    x = np.asarray(rng.standard_normal((30, 4, 50)) * 3, order=x_order)
+    for axis in (0, 2, (1, 2)):
+        out = np.empty(x.shape, order=out_order)
+        assert luce.log_softmax(x, axis, out=out) is out
+        np.testing.assert_allclose(out, scipy.special.log_softmax(x, axis=axis), rtol=1e-13)
+        expected = scipy.special.logsumexp(x, axis=axis)
+        red = np.empty(expected.shape, order=out_order)
+        assert luce.logsumexp(x, axis, out=red) is red
+        np.testing.assert_allclose(red, expected, rtol=1e-14)
+
+
 @pytest.mark.parametrize("op", ["softmax", "log_softmax"])
 @pytest.mark.parametrize("axis", [0, -1])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_out_may_be_x_itself(op, axis, dtype, backend, rng):
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_out_may_be_x_itself(op, axis, dtype, order, backend, rng):
     x = _with_specials((rng.standard_normal((64, 48)) * 4).astype(dtype), axis)
+    x = np.asarray(x, order=order)  # Fortran order: axis 0 is read as rows, in place
     expected = getattr(luce, op)(x, axis)
-    y = x.copy()
+    y = x.copy(order="K")
     assert getattr(luce, op)(y, axis, out=y) is y
     np.testing.assert_array_equal(y, expected)
     finite = np.isfinite(x).all(axis=axis)
