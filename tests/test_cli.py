@@ -356,6 +356,17 @@ def test_export_onnx_matches_predict(trained, flowers, tmp_path):
     np.testing.assert_allclose(proba, model.predict_proba(encode(flowers)), atol=1e-5)
 
 
+def test_export_a_multilabel_sigmoid_model(tmp_path, rng):
+    X = rng.standard_normal((200, 4))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] + X[:, 2] > 0]).astype(int)
+    luce.save(luce.SigmoidRegression(reg_strength=1e-2).fit(X, Y), tmp_path / "tags.luce")
+    out = run("export", tmp_path / "tags.luce", "--onnx", tmp_path / "tags.onnx").stdout
+    assert "outputs label (N, 2) and probabilities (N, 2)" in out
+    session = ort.InferenceSession(str(tmp_path / "tags.onnx"), providers=["CPUExecutionProvider"])
+    label, _ = session.run(["label", "probabilities"], {"X": X.astype(np.float32)})
+    assert label.shape == (200, 2) and np.mean(label == Y) > 0.95
+
+
 def test_round_trip_gives_identical_predictions(trained, flowers, tmp_path):
     folder, _ = trained
     flowers.to_csv(tmp_path / "all.csv", index=False)

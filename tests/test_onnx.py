@@ -175,7 +175,9 @@ def test_newer_opset(tmp_path, digits):
 
 def test_export_errors(tmp_path, digits):
     X, y = digits
-    with pytest.raises(TypeError, match=r"model must be a linear softmax model .* got LogisticRegression"):
+    with pytest.raises(
+        TypeError, match=r"model must be a linear softmax or sigmoid model .* got LogisticRegression"
+    ):
         luce.export_onnx(LogisticRegression(), tmp_path / "x.onnx")
     with pytest.raises(TypeError, match="got NotSoftmax"):
         luce.export_onnx(NotSoftmax().fit(X[:100], y[:100]), tmp_path / "x.onnx")
@@ -233,3 +235,42 @@ def test_softmax_regression_binary_int_labels(tmp_path, rng):
     label, proba = _run(luce.export_onnx(model, tmp_path / "b.onnx"), X[200:])
     assert label.dtype == np.int64 and label.tolist() == model.predict(X[200:]).tolist()
     np.testing.assert_allclose(proba, model.predict_proba(X[200:]), rtol=0, atol=1e-5)
+
+
+# --- SigmoidRegression: its three modes, against formulas written here from its weights ---------------
+
+
+def _sigmoid_cases(y):
+    return {
+        "multilabel": (np.column_stack([y % 2, y > 4, np.isin(y, [1, 7])]).astype(int), [0.5, 0.3, 0.7]),
+        "binary": (np.where(y > 4, "big", "small"), 0.4),
+        "one-vs-rest": (y, 0.5),
+    }
+
+
+@pytest.mark.parametrize("mode", ["multilabel", "binary", "one-vs-rest"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sigmoid_regression_modes(tmp_path, digits, mode, dtype):
+    X, y = digits
+    X = X / 16
+    Y, threshold = _sigmoid_cases(y)[mode]
+    model = luce.SigmoidRegression(reg_strength=1e-2, threshold=threshold).fit(X, Y)
+    session = ort.InferenceSession(
+        str(luce.export_onnx(model, tmp_path / "m.onnx", dtype=dtype)), providers=["CPUExecutionProvider"]
+    )
+    label, proba = session.run(None, {"X": X.astype(dtype)})
+    z = X @ model.coef_.T + model.intercept_
+    s = scipy.special.expit(z)
+    if mode == "multilabel":
+        expected_proba, expected_label = s, (s > np.asarray(threshold)).astype(int)
+    elif mode == "binary":
+        expected_proba = np.column_stack([scipy.special.expit(-z[:, 0]), s[:, 0]])
+        expected_label = model.classes_[(s[:, 0] > threshold).astype(int)]
+    else:
+        expected_proba = s / s.sum(axis=1, keepdims=True)
+        expected_label = model.classes_[np.argmax(z, axis=1)]
+    np.testing.assert_allclose(proba, expected_proba, atol=1e-5 if dtype == "float32" else 1e-12, rtol=0)
+    np.testing.assert_array_equal(label, expected_label)
+    np.testing.assert_array_equal(label, model.predict(X))
+    assert label.dtype == (object if mode == "binary" else np.int64)
+    assert proba.shape == ((len(X), 3) if mode == "multilabel" else (len(X), len(model.classes_)))

@@ -20,7 +20,8 @@ def export(
         bool, typer.Option("--float64", help="Use float64 inputs and weights instead of float32.")
     ] = False,
 ) -> None:
-    """Export a model to ONNX: input X (N, n_features); outputs label (N,) and probabilities (N, n_classes).
+    """Export a model to ONNX: input X (N, n_features); outputs label (N,) (a multi-label model: (N,
+    n_labels) indicators) and probabilities (N, n_classes).
 
     Example: luce export iris.luce --onnx iris.onnx
     """
@@ -32,9 +33,10 @@ def export(
     n_features = model.coef_.shape[1]
     names = getattr(model, "feature_names_in_", None)
     out = console()
+    label = f"(N, {len(model.classes_)})" if getattr(model, "multilabel_", False) else "(N,)"
     out.print(
         f"wrote [bold]{path}[/]: input X {'float64' if float64 else 'float32'} (N, {n_features}); outputs "
-        f"label (N,) and probabilities (N, {len(model.classes_)})"
+        f"label {label} and probabilities (N, {len(model.classes_)})"
     )
     if names is not None:
         shown = ", ".join(str(n) for n in list(names)[:8]) + (" …" if len(names) > 8 else "")

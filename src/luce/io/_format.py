@@ -81,7 +81,7 @@ class ModelFormatError(ValueError):
 # with getattr(luce, name), i.e. through luce's own lazy table; nothing named in a file is imported.
 _BUILTIN = {
     "SoftmaxRegression": "linear_softmax",
-    "SigmoidRegression": None,
+    "SigmoidRegression": "linear_sigmoid",
     "HierarchicalSoftmaxClassifier": None,
     "TemperatureScaling": None,
 }
