@@ -2,7 +2,7 @@
 
 Imported only by :mod:`luce._kernels._dispatch`, on the first call that uses the kernels. ``_kernel``
 compiles on its first call for each dtype (float32, float64) and is cached on disk (``cache=True``;
-the cache is keyed to this file: touch it after editing ``_numba_exp.py``).
+the cache is keyed to this file: touch it after editing ``_numba_exp.py`` or ``_numba_transpose.py``).
 
 Layout. The input is viewed, without copying, as ``(outer, n, inner)``: ``n`` the reduced axis (or
 consecutive axes merged), ``outer``/``inner`` the axes before/after it merged. Three task kinds:
@@ -22,8 +22,10 @@ consecutive axes merged), ``outer``/``inner`` the axes before/after it merged. T
   term and the rescale of the old sum), then writes. SIMD runs across the columns. A block that fits
   in ``CACHE_BLOCK_BYTES`` is read twice instead (max, then sums) with no rescaling.
 * short rows (last axis, ``n < SHORT_ROW``): ``TILE`` rows at a time are transposed into a small tile,
-  so SIMD runs across rows. :func:`_short_tile` does max, sums and write on the tile in one call; a
-  tile holding a special row (or T = inf) goes through the column code instead.
+  so SIMD runs across rows. :func:`_short_tile` does max, sums and write on the tile in one call, the
+  transposes in registers (:mod:`luce._kernels._numba_transpose`, 16×16 float32 blocks by shuffles;
+  with a mask, the way in is a gather loop); a tile holding a special row (or T = inf) goes through
+  the column code instead.
 
 Memory: at most two passes over the input and one over the output; temporaries are per task
 (``O(CB)`` or ``O(TILE·SHORT_ROW)`` elements), never the size of the input, and the input is never
@@ -60,6 +62,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange, set_num_threads
 
 from ._numba_exp import maxnum, prefer_512, prefetch, prefetchw, vexp, vlog1p
+from ._numba_transpose import block_lanes, transpose_block
 
 __all__ = ["logsumexp", "softmax"]
 
@@ -743,14 +746,17 @@ def _short_tile(x, xb, xo, mask, mb, mo, out, a, n, w, t, fast, has_mask, mode, 
     zero = T(0.0)
     one = T(1.0)
     m, coef, r1, k1, r2, k2 = ws[0], ws[1], ws[2], ws[3], st[0], st[1]
-    for j in range(n):  # loads strided by a row, stores contiguous
-        if has_mask:
+    lanes = block_lanes(x)
+    if has_mask:
+        for j in range(n):  # loads strided by a row (gathers), stores contiguous
             for r in range(w):
                 keep = mask[_u(mb + r * mo + j)]
                 tile[_u(j * TILE + r)] = x[_u(xb + r * xo + j)] if keep else ninf
-        else:
-            for r in range(w):
-                tile[_u(j * TILE + r)] = x[_u(xb + r * xo + j)]
+    else:
+        for r0 in range(0, w, lanes):  # blocks transposed in registers
+            for j0 in range(0, n, lanes):
+                rows, cols = min(lanes, w - r0), min(lanes, n - j0)
+                transpose_block(x, xb + r0 * xo + j0, xo, tile, j0 * TILE + r0, TILE, rows, cols)
     for r in range(w):
         m[_u(r)] = ninf
         r1[_u(r)] = zero
@@ -795,24 +801,27 @@ def _short_tile(x, xb, xo, mask, mb, mo, out, a, n, w, t, fast, has_mask, mode, 
         for r in range(w):
             out[_u(a + r)] = T(np.float64(m[_u(r)]) + vlog1p(r2[_u(r)] + (k2[_u(r)] - 1.0)))
         return True
+    # The outputs are finished in the tile (SIMD across rows), then transposed back into the rows.
     if mode == SOFTMAX:
         for r in range(w):
             coef[_u(r)] = T(1.0 / r2[_u(r)])
-        for r in range(w):  # loads strided (from the tile in L1), stores contiguous
-            cr = coef[_u(r)]
-            for j in range(n):
-                out[_u((a + r) * n + j)] = tile[_u(j * TILE + r)] * cr
-        return True
-    for r in range(w):
-        coef[_u(r)] = T(vlog1p(r2[_u(r)] + (k2[_u(r)] - 1.0)))
-    for r in range(w):
-        mr, cr = m[_u(r)], coef[_u(r)]
-        if fast:
-            for j in range(n):
-                out[_u((a + r) * n + j)] = (tile[_u(j * TILE + r)] - mr) - cr
-        else:
-            for j in range(n):
-                out[_u((a + r) * n + j)] = (tile[_u(j * TILE + r)] - mr) / t - cr
+        for j in range(n):
+            for r in range(w):
+                tile[_u(j * TILE + r)] *= coef[_u(r)]
+    else:
+        for r in range(w):
+            coef[_u(r)] = T(vlog1p(r2[_u(r)] + (k2[_u(r)] - 1.0)))
+        for j in range(n):
+            if fast:
+                for r in range(w):
+                    tile[_u(j * TILE + r)] = (tile[_u(j * TILE + r)] - m[_u(r)]) - coef[_u(r)]
+            else:
+                for r in range(w):
+                    tile[_u(j * TILE + r)] = (tile[_u(j * TILE + r)] - m[_u(r)]) / t - coef[_u(r)]
+    for r0 in range(0, w, lanes):
+        for j0 in range(0, n, lanes):
+            rows, cols = min(lanes, n - j0), min(lanes, w - r0)
+            transpose_block(tile, j0 * TILE + r0, TILE, out, (a + r0) * n + j0, n, rows, cols)
     return True
 
 
