@@ -24,8 +24,8 @@ consecutive axes merged), ``outer``/``inner`` the axes before/after it merged. T
 * short rows (last axis, ``n < SHORT_ROW``): ``TILE`` rows at a time are transposed into a small tile,
   so SIMD runs across rows. :func:`_short_tile` does max, sums and write on the tile in one call, the
   transposes in registers (:mod:`luce._kernels._numba_transpose`, 16×16 float32 blocks by shuffles;
-  with a mask, the way in is a gather loop); a tile holding a special row (or T = inf) goes through
-  the column code instead.
+  masked rows are staged contiguously first, a mask broadcast along the rows is gathered); a tile
+  holding a special row (or T = inf) goes through the column code instead.
 
 Memory: at most two passes over the input and one over the output; temporaries are per task
 (``O(CB)`` or ``O(TILE·SHORT_ROW)`` elements), never the size of the input, and the input is never
@@ -730,12 +730,14 @@ def _cols_block(x, mask, out, geo, t, tinf, fast, mode, stage, part, scratch):
 
 
 @njit(**_HELPER)
-def _short_tile(x, xb, xo, mask, mb, mo, out, a, n, w, t, fast, has_mask, mode, tile, ws, st):
+def _short_tile(x, xb, xo, mask, mb, mo, out, a, n, w, t, fast, has_mask, mode, tile, stage, ws, st):
     """Rows a .. a+w (row r at x[xb + r*xo], length n) through one transposed tile, SIMD across rows.
 
     The tile (``tile[j*TILE + r]``, masked entries at -inf) is copied first and the output written
     last, so out may be x. Returns False, having written nothing, when a row is special (a max that is
-    not finite, or a NaN sum): the caller then runs the general column code on the tile.
+    not finite, or a NaN sum): the caller then runs the general column code on the tile. With a mask
+    of the rows' own layout, the masked rows are first written contiguously into ``stage`` (n * TILE
+    elements), so the transpose reads vectors there too; other masks are applied by a gather loop.
     Sums are blocked: KC terms in the input dtype, then float64 (softmax sums every term, the log
     forms count the maxima apart for log1p). Scratch: ws (>= 4, TILE) input dtype, st (>= 2, TILE)
     float64.
@@ -747,7 +749,14 @@ def _short_tile(x, xb, xo, mask, mb, mo, out, a, n, w, t, fast, has_mask, mode, 
     one = T(1.0)
     m, coef, r1, k1, r2, k2 = ws[0], ws[1], ws[2], ws[3], st[0], st[1]
     lanes = block_lanes(x)
-    if has_mask:
+    if has_mask and xo == n and mo == n:  # rows and their mask contiguous: stage the masked rows
+        for i in range(w * n):
+            stage[_u(i)] = x[_u(xb + i)] if mask[_u(mb + i)] else ninf
+        for r0 in range(0, w, lanes):
+            for j0 in range(0, n, lanes):
+                rows, cols = min(lanes, w - r0), min(lanes, n - j0)
+                transpose_block(stage, r0 * n + j0, n, tile, j0 * TILE + r0, TILE, rows, cols)
+    elif has_mask:
         for j in range(n):  # loads strided by a row (gathers), stores contiguous
             for r in range(w):
                 keep = mask[_u(mb + r * mo + j)]
@@ -891,6 +900,7 @@ def _task(stage, task, x, mask, out, t, tinf, fast, geo, part, tiles):
                 has_mask,
                 mode,
                 tile[base : base + n * TILE],
+                tout[base : base + n * TILE],
                 scratch[1],
                 scratch[0],
             ):
