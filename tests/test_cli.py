@@ -13,32 +13,12 @@ import pytest
 import scipy.special
 from matplotlib.image import imread
 from sklearn.metrics import accuracy_score, f1_score, log_loss
-from typer.testing import CliRunner
 
 import luce
-from luce.cli import app
+from cli_runner import fails, run
 from luce.io import read_metadata
 
-runner = CliRunner()
 NUMBER = r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
-
-
-def run(*args, code=0):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert result.exit_code == code, (
-        f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    )
-    return result
-
-
-def fails(*args, code, match):
-    """The command fails with ``code`` and exactly one stderr line matching ``match``, no traceback."""
-    result = run(*args, code=code)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert re.search(match, lines[0]), lines[0]
-    assert lines[0].startswith("luce")
-    return lines[0]
 
 
 def numbers(text):

@@ -4,37 +4,22 @@ References: the temperature from TemperatureScaling fitted in Python on the same
 log_loss on a separate test split, and the model's own predictions before calibration.
 """
 
-import re
-
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 from sklearn.metrics import log_loss
-from typer.testing import CliRunner
 
+import cli_runner
 import luce
-from luce.cli import _calibrate, app  # noqa: F401  (importing _calibrate registers the command)
+from cli_runner import run
+from luce.cli import _calibrate  # noqa: F401  (importing _calibrate registers the command)
 from luce.io import read_metadata
 from luce.models._calibration import TemperatureScaling
 
-runner = CliRunner()
-
-
-def run(*args, code=0):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert result.exit_code == code, (
-        f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    )
-    return result
-
 
 def fails(*args, code, match):
-    result = run(*args, code=code)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("luce calibrate: error:"), lines[0]
-    assert re.search(match, lines[0]), lines[0]
+    return cli_runner.fails(*args, code=code, match=match, prefix="luce calibrate: error:")
 
 
 @pytest.fixture(scope="module")
