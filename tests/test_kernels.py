@@ -230,6 +230,50 @@ def test_short_rows_fast_tiles_and_special_tiles(dtype, n, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_rows_of_every_length_modulo_the_vector_step(dtype, rng):
+    # The row intrinsics take four vectors per step, then single vectors, then one masked vector:
+    # every remainder of the 64-element (float32) / 32-element (float64) step, with masks and
+    # temperatures, and more rows than one group of the cached row code.
+    short = _numba_softmax.SHORT_ROW
+    for n in [*range(short, short + 66), 255, 256, 257, 1000]:
+        x = (10 * rng.standard_normal((_numba_softmax.GROUP_ROWS + 6, n))).astype(dtype)
+        where = rng.random(x.shape) < 0.8
+        for temperature, w in [(1.0, None), (0.7, None), (1.0, where), (3.0, where)]:
+            for name in FUNCS:
+                t = 1.0 if name == "logsumexp" else temperature
+                got, ref = _kernel(name, x, -1, t, w), _reference(name, x, -1, t, w)
+                assert_matches_reference(name, got, ref, n)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("inplace", [False, True], ids=["new", "in-place"])
+def test_special_rows_anywhere_in_a_group(dtype, inplace, rng):
+    # The cached rows go pass by pass over a group of rows: a special row (NaN, +inf, all -inf, all
+    # masked) at the start, the end and across the boundary of a group leaves its neighbours alone.
+    g = _numba_softmax.GROUP_ROWS
+    x = (5 * rng.standard_normal((2 * g + 7, 40))).astype(dtype)
+    where = rng.random(x.shape) < 0.9
+    specials = {0: np.nan, g - 1: np.inf, g: -np.inf, g + 1: "masked", 2 * g + 6: np.nan}
+    for row, value in specials.items():
+        if value == "masked":
+            where[row] = False
+        elif value == -np.inf:
+            x[row] = -np.inf
+        else:
+            x[row, 3] = value
+    for w in [None, where]:
+        for name in FUNCS[:2] if inplace else FUNCS:
+            ref = _reference(name, x, -1, 1.0, w)
+            if inplace:
+                y = x.copy()
+                with use_backend("numba"):
+                    got = getattr(luce, name)(y, -1, where=w, out=y)
+            else:
+                got = _kernel(name, x, -1, 1.0, w)
+            assert_matches_reference(name, got, ref, 40)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_transpose_block_against_indexing(dtype, rng):
     # Every partial block size, odd strides and offsets: exactly the elements asked for move, nothing
     # else in the destination changes.
@@ -379,10 +423,14 @@ def test_long_slices_meet_the_accuracy_bound(dtype, axis, rng):
 # --- the vectorisable exp ------------------------------------------------------------------------------
 
 
-def _ulp_error(dtype, x):
+# Every exp test runs on both forms: vexp (Numba loops) and exp_vector (the IR of the row intrinsics).
+FORMS = pytest.mark.parametrize("vector", [False, True], ids=["vexp", "exp_vector"])
+
+
+def _ulp_error(dtype, x, vector):
     """Relative error of exp_array(x) against mpmath, in units of eps."""
     x = np.asarray(x, dtype=dtype)
-    got = _numba_exp.exp_array(x)
+    got = _numba_exp.exp_array(x, vector)
     errs = []
     for v, g in zip(x, got, strict=True):
         exact = mpmath.exp(mpmath.mpf(float(v)))
@@ -390,24 +438,29 @@ def _ulp_error(dtype, x):
     return np.array(errs) / float(np.finfo(dtype).eps)
 
 
+@FORMS
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-def test_exp_polynomial_on_the_reduced_range(dtype):
+def test_exp_polynomial_on_the_reduced_range(dtype, vector):
     # |r| <= ln(2)/2, where only the polynomial works (k = 0 or ±1): within 0.6 eps of mpmath.
     r = np.linspace(-math.log(2) / 2, math.log(2) / 2, 1001)
-    assert _ulp_error(dtype, r).max() < 0.6
+    assert _ulp_error(dtype, r, vector).max() < 0.6
 
 
+@FORMS
 @pytest.mark.parametrize(("dtype", "lo"), [(np.float32, -87.0), (np.float64, -708.0)], ids=["f32", "f64"])
-def test_exp_range_reduction_is_exact(dtype, lo):
+def test_exp_range_reduction_is_exact(dtype, lo, vector):
     # Cody & Waite's split ln 2: with one rounded ln 2 the error grows like |k|·ulp(ln 2) (about 2.5
     # eps at -87 in float32, 100 eps at -700 in float64); with the split it stays below 0.6 eps.
     x = np.linspace(lo, -1.0, 1500)
-    assert _ulp_error(dtype, x).max() < 0.6
+    assert _ulp_error(dtype, x, vector).max() < 0.6
 
 
+@FORMS
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-def test_exp_extremes_and_underflow(dtype):
-    f = _numba_exp.exp_array
+def test_exp_extremes_and_underflow(dtype, vector):
+    def f(values):
+        return _numba_exp.exp_array(values, vector)
+
     special = np.array([0.0, -0.0, -np.inf, np.nan], dtype=dtype)
     got = f(special)
     assert got[0] == 1.0 and got[1] == 1.0 and got[2] == 0.0 and np.isnan(got[3])
@@ -423,9 +476,19 @@ def test_exp_extremes_and_underflow(dtype):
     assert f(np.array([-1e-30], dtype=dtype))[0] == 1.0
 
 
+@FORMS
 @pytest.mark.parametrize(("dtype", "hi"), [(np.float32, 43.0), (np.float64, 290.0)], ids=["f32", "f64"])
-def test_exp_is_correct_up_to_its_documented_limit(dtype, hi):
-    assert _ulp_error(dtype, np.linspace(0.0, hi, 400)).max() < 0.6
+def test_exp_is_correct_up_to_its_documented_limit(dtype, hi, vector):
+    assert _ulp_error(dtype, np.linspace(0.0, hi, 400), vector).max() < 0.6
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_exp_vector_is_vexp_bit_for_bit(dtype, rng):
+    # The two forms take the same steps in the same order; any length (the last vector is masked).
+    lo = -760.0 if dtype == np.float64 else -110.0
+    x = np.concatenate([rng.uniform(lo, 40.0, 100_003), [0.0, -0.0, -np.inf, np.nan, -1e-30]]).astype(dtype)
+    scalar, vector = _numba_exp.exp_array(x), _numba_exp.exp_array(x, vector=True)
+    np.testing.assert_array_equal(scalar.view(f"u{x.itemsize}"), vector.view(f"u{x.itemsize}"))
 
 
 def test_log1p_matches_mpmath():

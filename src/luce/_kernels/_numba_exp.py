@@ -37,6 +37,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from ._numba_simd import Vectors, int_arg, pointer_arg
+
 __all__ = [
     "as_float",
     "as_int",
@@ -209,6 +211,43 @@ def _exp32(x):
     return _ZERO_32 if zero else e
 
 
+# The constants of _exp32 (True) and _exp64 (False) for exp_vector; the exponent offset is added to the
+# bits of y (it wraps like the integer sums there), then shifted by the mantissa bits.
+_EXP_STEPS = {
+    True: (
+        *(_LOG2E_32, _SHIFT_32, _LN2HI_32, _LN2LO_32, _LO_32, _Q32, _SCALE_32),
+        *(127 + _BIAS_32 - int(_SHIFT_BITS_32), 23),
+    ),
+    False: (
+        *(_LOG2E_64, _SHIFT_64, _LN2HI_64, _LN2LO_64, _LO_64, _Q64, _SCALE_64),
+        *(1023 + _BIAS_64 - int(_SHIFT_BITS_64), 52),
+    ),
+}
+
+
+def exp_vector(v, x):
+    """The IR of ``vexp`` on a vector: the steps of ``_exp32``/``_exp64`` above, with their constants,
+    for the intrinsics of :mod:`luce._kernels._numba_rows` (``v``: a
+    :class:`~luce._kernels._numba_simd.Vectors`; ``x``: a vector of its type)."""
+    b = v.builder
+    c = v.constant
+    log2e, shift, ln2hi, ln2lo, lo, q_coefs, scale, offset, mantissa_bits = _EXP_STEPS[v.is32]
+    ints = v.int_type.element
+    zero = b.fcmp_ordered("<", x, c(float(lo)))
+    x = b.select(zero, c(0.0), x)
+    y = v.fma(x, c(float(log2e)), c(float(shift)))
+    kf = b.fsub(y, c(float(shift)))
+    r = v.fma(kf, c(-float(ln2hi)), x)
+    r = v.fma(kf, c(-float(ln2lo)), r)
+    q = c(float(q_coefs[-1]))
+    for coef in q_coefs[-2::-1]:
+        q = v.fma(q, r, c(float(coef)))
+    p = v.fma(v.fma(q, r, c(1.0)), r, c(1.0))
+    bits = b.shl(b.add(b.bitcast(y, v.int_type), c(offset, ints)), c(mantissa_bits, ints))
+    e = b.fmul(b.fmul(p, b.bitcast(bits, v.type)), c(float(scale)))
+    return b.select(zero, c(0.0), e)
+
+
 @overload(vexp)
 def _vexp_overload(x):
     if x == types.float64:
@@ -224,13 +263,36 @@ def _exp_into(x, out):
         out[i] = vexp(x[i])
 
 
-def exp_array(x: np.ndarray) -> np.ndarray:
-    """``vexp`` over a 1-D float32/float64 array (for tests and benchmarks)."""
+@intrinsic
+def _exp_vectors(typingctx, x, xoff, out, ooff, n):
+    """``out[ooff:ooff + n] = exp(x[xoff:xoff + n])`` through :func:`exp_vector`."""
+
+    def codegen(context, builder, sig, args):
+        v = Vectors(builder, sig.args[0].dtype)
+        src, dst = pointer_arg(context, builder, sig, args, 0), pointer_arg(context, builder, sig, args, 2)
+
+        def body(index, slot, lanes):
+            v.store(exp_vector(v, v.load(src, index, lanes)), dst, index, lanes)
+
+        v.for_each(int_arg(context, builder, sig, args, 4), body)
+        return context.get_dummy_value()
+
+    return types.void(x, xoff, out, ooff, n), codegen
+
+
+@njit(cache=True, error_model="numpy")
+def _exp_vectors_into(x, out):
+    _exp_vectors(x, 0, out, 0, x.shape[0])
+
+
+def exp_array(x: np.ndarray, vector: bool = False) -> np.ndarray:
+    """``vexp`` (or, with ``vector``, its IR form :func:`exp_vector`) over a 1-D float32/float64 array,
+    for tests and benchmarks."""
     x = np.ascontiguousarray(x)
     if x.ndim != 1 or x.dtype not in (np.float32, np.float64):
         raise TypeError(f"x must be a 1-D float32/float64 array, got {x.dtype} of shape {x.shape}")
     out = np.empty_like(x)
-    _exp_into(x, out)
+    (_exp_vectors_into if vector else _exp_into)(x, out)
     return out
 
 

@@ -2,19 +2,21 @@
 
 Imported only by :mod:`luce._kernels._dispatch`, on the first call that uses the kernels. ``_kernel``
 compiles on its first call for each dtype (float32, float64) and is cached on disk (``cache=True``;
-the cache is keyed to this file: touch it after editing ``_numba_exp.py`` or ``_numba_transpose.py``).
+the cache is keyed to this file: touch it after editing ``_numba_exp.py``, ``_numba_simd.py``,
+``_numba_rows.py`` or ``_numba_transpose.py``).
 
 Layout. The input is viewed, without copying, as ``(outer, n, inner)``: ``n`` the reduced axis (or
 consecutive axes merged), ``outer``/``inner`` the axes before/after it merged. Three task kinds:
 
 * rows (``inner == 1``, the last axis): rows of ``n`` contiguous elements, split over threads in blocks
-  of many rows (``prange`` over tasks). Per row: one online pass that reads the row in chunks of
-  ``CHUNK`` elements (chunk max, rescale of the running sum when the max grows, exponentials summed in
-  ``W`` lanes), then one write pass; log_softmax/logsumexp rows up to ``SHORT_LOG_ROW`` take the max
-  first and sum from L1 instead (no rescaling). Softmax rows up to ``ROW_CACHE_BYTES`` instead take
-  the max first, store ``exp`` into the output while summing, and rescale the output while it is in
-  cache: one ``exp`` per element instead of two, still one read of the input and one write of the
-  output.
+  of many rows (``prange`` over tasks). Rows that stay in cache (softmax up to ``ROW_CACHE_BYTES``,
+  log_softmax/logsumexp up to ``SHORT_LOG_ROW`` elements) take the max first, then the sum (softmax:
+  ``exp`` stored into the output while summing, then rescaled in cache: one ``exp`` per element),
+  then the write; each pass is one intrinsic of :mod:`luce._kernels._numba_rows` (whole vectors and
+  a masked last one), and :func:`_rows_cached` runs each pass over a group of rows before the next so
+  that the rows' reductions overlap. Longer rows take one online pass that reads the row in chunks of
+  ``CHUNK`` elements (chunk max, rescale of the running sum when the max grows, exponentials summed
+  in ``W`` lanes), then one write pass.
 * columns (``inner > 1``, any other axis): no transposed copy. A task takes up to ``CB`` contiguous
   columns of one outer index (and, when there are few such blocks, a range of the reduced axis; the
   ranges' states are merged in a second round) and streams over whole rows with a running max, sum
@@ -36,9 +38,10 @@ broadcast along the other axes) are read in place; other broadcast masks are mat
 The loops prefetch a few KB ahead in software (this VM-hosted class of machine keeps too few cache
 misses in flight on its own) and ask for 512-bit vectors where those pay (``prefer_512``).
 
-Accuracy. Exponentials use :func:`luce._kernels._numba_exp.vexp` (< 0.6 ulp). Sums are blocked: a few
-terms per lane in the input dtype, then float64 lanes, then a pairwise total, so the rounding error of
-a sum of ``n`` terms stays far below ``n·eps``. log_softmax/logsumexp use the log1p form: the entries
+Accuracy. Exponentials use :func:`luce._kernels._numba_exp.vexp` (< 0.6 ulp), or its IR form, bit
+for bit the same. Sums are blocked: a few terms per lane (in the input dtype, or float64 in the row
+intrinsics), then float64 lanes, then a pairwise total, so the rounding error of a sum of ``n`` terms
+stays far below ``n·eps``. log_softmax/logsumexp use the log1p form: the entries
 equal to the max are counted, not added, so ``log1p`` sees the exact tail (Blanchard, Higham & Higham
 2021), and :func:`~luce._kernels._numba_exp.vlog1p` keeps it to an ulp.
 
@@ -62,6 +65,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange, set_num_threads
 
 from ._numba_exp import maxnum, prefer_512, prefetch, prefetchw, vexp, vlog1p
+from ._numba_rows import row_exp_store_sum, row_exp_sum_count, row_max, row_scale, row_shift
 from ._numba_transpose import block_lanes, transpose_block
 
 __all__ = ["logsumexp", "softmax"]
@@ -71,7 +75,9 @@ K = 8  # blocks of W summed in the input dtype before they are folded into float
 CHUNK = W * K  # elements per online step of a row
 ROW_CACHE_BYTES = 512 * 1024  # softmax rows up to this size are exponentiated once (they stay in L2)
 SHORT_LOG_ROW = 4096  # log_softmax/logsumexp rows up to this length: max first (no online rescaling)
-SHORT_ROW = 128  # last-axis rows shorter than this go through transposed tiles
+SHORT_ROW = 32  # last-axis rows shorter than this go through transposed tiles
+GROUP_ROWS = 64  # cached rows are processed in groups of at most this many rows
+GROUP_BYTES = 16 * 1024  # and at most this many bytes (they stay in L1 between the passes)
 TILE = 128  # rows per transposed tile
 CB = 2048  # at most this many columns per task of the column kernel (whole rows below it)
 SEG = 256  # columns per segment of a row (prefetched together)
@@ -180,94 +186,6 @@ def _row_max(x, xb, mask, mb, n, fast):
             for i in range(i0, i1):
                 m = maxnum(m, x[_u(xb + i)] if mask[_u(mb + i)] else ninf)
     return m
-
-
-@njit(**_HELPER)
-def _row_exp_store_sum(x, xb, mask, mb, out, ob, n, m, t, acc1, acc2, fast):
-    """out = exp((x - m)/T) over the row (x already in cache); returns the float64 sum of the blocked
-    lanes, totalled pairwise."""
-    prefer_512()
-    ninf = x.dtype.type(-np.inf)
-    zero = x.dtype.type(0.0)
-    step = LINE // x.itemsize
-    for j in range(W):
-        acc2[j] = 0.0
-    for i0 in range(0, n, CHUNK):
-        for k in range(i0 + PF_CHUNKS * CHUNK, i0 + PF_CHUNKS * CHUNK + min(CHUNK, n), step):
-            prefetchw(out, ob + k)
-        i1 = min(i0 + CHUNK, n)
-        for j in range(W):
-            acc1[j] = zero
-        for i in range(i0, i1, W):
-            cnt = min(W, i1 - i)
-            if fast:
-                for j in range(cnt):
-                    e = vexp(x[_u(xb + i + j)] - m)
-                    out[_u(ob + i + j)] = e
-                    acc1[j] += e
-            else:
-                for j in range(cnt):
-                    v = x[_u(xb + i + j)] if mask[_u(mb + i + j)] else ninf
-                    e = vexp((v - m) / t)  # shift first, then divide (as the reference)
-                    out[_u(ob + i + j)] = e
-                    acc1[j] += e
-        for j in range(W):
-            acc2[j] += np.float64(acc1[j])
-    h = W // 2  # pairwise total of the lanes
-    while h >= 1:
-        for j in range(h):
-            acc2[j] += acc2[j + h]
-        h //= 2
-    return acc2[0]
-
-
-@njit(**_HELPER)
-def _row_tail(x, xb, mask, mb, n, m, t, acc1, cnt1, acc2, cnt2, fast):
-    """With the row max m known (the row in cache): float64 (sum of exp((x - m)/T) over the entries
-    below the max, count of entries at it), the blocked lanes totalled pairwise.
-
-    The counted loop is the one in :func:`_row_online`, written out again on purpose: as a shared
-    function called per chunk it made 256-wide log_softmax rows 1.5x -> 1.85x a copy.
-    """
-    prefer_512()
-    T = x.dtype.type
-    ninf = T(-np.inf)
-    zero = T(0.0)
-    one = T(1.0)
-    for j in range(W):
-        acc2[j] = 0.0
-        cnt2[j] = 0.0
-    for i0 in range(0, n, CHUNK):
-        i1 = min(i0 + CHUNK, n)
-        for j in range(W):
-            acc1[j] = zero
-            cnt1[j] = zero
-        for i in range(i0, i1, W):
-            cnt = min(W, i1 - i)
-            if fast:
-                for j in range(cnt):
-                    v = x[_u(xb + i + j)]
-                    e = vexp(v - m)
-                    at_max = v == m
-                    acc1[j] += zero if at_max else e  # a NaN lands here and makes the sum NaN
-                    cnt1[j] += one if at_max else zero
-            else:
-                for j in range(cnt):
-                    v = x[_u(xb + i + j)] if mask[_u(mb + i + j)] else ninf
-                    e = vexp((v - m) / t)
-                    at_max = v == m
-                    acc1[j] += zero if at_max else e
-                    cnt1[j] += one if at_max else zero
-        for j in range(W):
-            acc2[j] += np.float64(acc1[j])
-            cnt2[j] += np.float64(cnt1[j])
-    h = W // 2
-    while h >= 1:
-        for j in range(h):
-            acc2[j] += acc2[j + h]
-            cnt2[j] += cnt2[j + h]
-        h //= 2
-    return acc2[0], cnt2[0]
 
 
 @njit(**_HELPER)
@@ -838,6 +756,61 @@ def _short_tile(x, xb, xo, mask, mb, mo, out, a, n, w, t, fast, has_mask, mode, 
 
 
 @njit(**_HELPER)
+def _rows_cached(x, mask, out, r0, r1, xo, mo, n, mode, t, general, m, s, c):
+    """Rows r0..r1 short enough to stay in cache, in groups (GROUP_ROWS, GROUP_BYTES): each pass goes
+    over every row of the group before the next pass, so the rows' reductions, which are independent,
+    overlap their latencies (a tree of shuffles, an exp, a log1p) instead of adding them up.
+
+    Softmax: max, then exp stored while summing, then rescaled in cache (one exp per element).
+    log_softmax/logsumexp: max, then the sum below the max and the count at it (no rescaling), then
+    the log1p form. ``m`` (x's dtype), ``s``, ``c`` (float64): scratch of GROUP_ROWS entries; ``s``
+    holds the sums, then the reciprocals (softmax) or the logs of the normalisers over ``exp(m)``.
+    """
+    T = x.dtype.type
+    group = max(1, min(GROUP_ROWS, GROUP_BYTES // (n * x.itemsize)))
+    for g0 in range(r0, r1, group):
+        g1 = min(r1, g0 + group)
+        for r in range(g0, g1):
+            m[r - g0] = row_max(x, r * xo, mask, r * mo, n, general)
+        for r in range(g0, g1):
+            k = r - g0
+            s[k], c[k] = np.nan, 0.0
+            if np.abs(m[k]) < np.inf:
+                if mode == SOFTMAX:
+                    s[k] = row_exp_store_sum(x, r * xo, mask, r * mo, n, m[k], t, general, out, r * n)
+                else:
+                    s[k], c[k] = row_exp_sum_count(x, r * xo, mask, r * mo, n, m[k], t, general)
+            if mode == LOG_SOFTMAX:  # the write pass has no arithmetic to hide its cache misses behind
+                for i in range(0, n, LINE // x.itemsize):
+                    prefetchw(out, r * n + i)
+        for k in range(g1 - g0):  # side by side, so this loop vectorises: a reciprocal or a log1p per row
+            if mode == SOFTMAX:
+                s[k] = 1.0 / s[k]
+            else:
+                # log1p form (Blanchard, Higham & Higham 2021): tail = terms below the max + (count - 1).
+                s[k] = vlog1p(s[k] + (c[k] - 1.0))
+        for r in range(g0, g1):
+            k = r - g0
+            xb, mb = r * xo, r * mo
+            ob = r if mode == LOGSUMEXP else r * n
+            finite = np.abs(m[k]) < np.inf
+            if mode == SOFTMAX and s[k] == s[k]:
+                row_scale(out, ob, n, T(s[k]))
+            elif mode == SOFTMAX and finite:
+                # m is finite, so every term is in [0, 1]: the sum is NaN only when the row holds an
+                # unmasked NaN, and such a row is all NaN. Decided without reading x again, which the
+                # exponentials may have overwritten (out may be x).
+                for i in range(n):
+                    out[_u(ob + i)] = T(np.nan)
+            elif not (finite and s[k] == s[k]):
+                _row_special(x, xb, mask, mb, out, ob, n, mode, False)
+            elif mode == LOGSUMEXP:
+                out[_u(ob)] = T(np.float64(m[k]) + s[k])
+            else:
+                row_shift(x, xb, mask, mb, n, m[k], t, general, out, ob, T(s[k]))
+
+
+@njit(**_HELPER)
 def _task(stage, task, x, mask, out, t, tinf, fast, geo, part, tiles):
     """Task ``task``: a range of rows (ROWS, SHORT) or a block / range of columns (COLS).
 
@@ -924,49 +897,27 @@ def _task(stage, task, x, mask, out, t, tinf, fast, geo, part, tiles):
         return
     ws = scratch[1]
     st = scratch[0]
-    acc1, cnt1, acc2, cnt2 = ws[0, :W], ws[1, :W], st[0, :W], st[1, :W]
-    for r in range(r0, r1):
-        xb = r * xo
-        mb = r * mo
-        ob = r if mode == LOGSUMEXP else r * n
-        if tinf:
-            _row_special(x, xb, mask, mb, out, ob, n, mode, tinf)
-            continue
-        if mode == SOFTMAX and n <= cache_n:
-            # One exp per element: max first, then exp stored while summing, then rescaled in cache.
-            m = _row_max(x, xb, mask, mb, n, fast)
-            s = np.nan
-            if np.abs(m) < np.inf:
-                s = _row_exp_store_sum(x, xb, mask, mb, out, ob, n, m, t, acc1, acc2, fast)
-            if s == s:
-                inv = T(1.0 / s)
-                for i in range(n):
-                    out[_u(ob + i)] *= inv
-            elif np.abs(m) < np.inf:
-                # m is finite, so every term is in [0, 1]: the sum is NaN only when the row holds an
-                # unmasked NaN, and such a row is all NaN. Decided without reading x again, which
-                # the exponentials may have overwritten (out may be x).
-                for i in range(n):
-                    out[_u(ob + i)] = T(np.nan)
-            else:
-                _row_special(x, xb, mask, mb, out, ob, n, mode, tinf)
-            continue
-        if n <= SHORT_LOG_ROW:  # a short row stays in L1: max, then the sum (no rescaling)
-            m = _row_max(x, xb, mask, mb, n, fast)
-            rest, cnt = np.nan, 0.0
-            if np.abs(m) < np.inf:
-                rest, cnt = _row_tail(x, xb, mask, mb, n, m, t, acc1, cnt1, acc2, cnt2, fast)
-        else:
+    if tinf:
+        for r in range(r0, r1):
+            _row_special(x, r * xo, mask, r * mo, out, r if mode == LOGSUMEXP else r * n, n, mode, tinf)
+    elif n <= (cache_n if mode == SOFTMAX else SHORT_LOG_ROW):
+        _rows_cached(x, mask, out, r0, r1, xo, mo, n, mode, t, not fast, ws[2], st[0], st[1])
+    else:
+        acc1, cnt1, acc2, cnt2 = ws[0, :W], ws[1, :W], st[0, :W], st[1, :W]
+        for r in range(r0, r1):
+            xb = r * xo
+            mb = r * mo
+            ob = r if mode == LOGSUMEXP else r * n
             m, rest, cnt = _row_online(x, xb, mask, mb, n, t, acc1, cnt1, acc2, cnt2, fast)
-        if not (np.abs(m) < np.inf and rest == rest):
-            _row_special(x, xb, mask, mb, out, ob, n, mode, tinf)
-        elif mode == LOGSUMEXP:
-            # log1p form (Blanchard, Higham & Higham 2021): tail = terms below the max + (count - 1).
-            out[_u(ob)] = T(np.float64(m) + vlog1p(rest + (cnt - 1.0)))
-        else:
-            log = mode == LOG_SOFTMAX
-            coef = T(vlog1p(rest + (cnt - 1.0))) if log else T(1.0 / (rest + cnt))
-            _row_write(x, xb, mask, mb, out, ob, n, m, t, coef, log, fast)
+            if not (np.abs(m) < np.inf and rest == rest):
+                _row_special(x, xb, mask, mb, out, ob, n, mode, tinf)
+            elif mode == LOGSUMEXP:
+                # log1p form (Blanchard, Higham & Higham 2021): tail = terms below the max + (count - 1).
+                out[_u(ob)] = T(np.float64(m) + vlog1p(rest + (cnt - 1.0)))
+            else:
+                log = mode == LOG_SOFTMAX
+                coef = T(vlog1p(rest + (cnt - 1.0))) if log else T(1.0 / (rest + cnt))
+                _row_write(x, xb, mask, mb, out, ob, n, m, t, coef, log, fast)
 
 
 @njit(**_KERNEL)

@@ -16,22 +16,11 @@ from __future__ import annotations
 
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ._numba_simd import I32, VECTOR_BYTES, Vectors, int_arg, pointer_arg
+
 __all__ = ["block_lanes", "transpose_block"]
-
-_VECTOR_BYTES = 64
-
-
-def _splat(builder, value, width):
-    vec = ir.VectorType(value.type, width)
-    one = builder.insert_element(ir.Constant(vec, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
-    return builder.shuffle_vector(one, one, ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width))
-
-
-def _masked(builder, name, fnty, args):
-    return builder.call(cgutils.get_or_insert_function(builder.module, fnty, name), args)
 
 
 @intrinsic
@@ -39,7 +28,7 @@ def block_lanes(typingctx, arr):
     """``L``, the block side for ``arr``'s dtype: elements per 512-bit vector (16 float32, 8 float64)."""
     if not (isinstance(arr, types.Array) and arr.dtype in (types.float32, types.float64)):
         return None
-    lanes = _VECTOR_BYTES // (4 if arr.dtype == types.float32 else 8)
+    lanes = VECTOR_BYTES // (4 if arr.dtype == types.float32 else 8)
 
     def codegen(context, builder, signature, args):
         return ir.Constant(ir.IntType(64), lanes)
@@ -63,42 +52,21 @@ def transpose_block(typingctx, src, src_off, src_stride, dst, dst_off, dst_strid
     ints = (src_off, src_stride, dst_off, dst_stride, nrows, ncols)
     if not all(isinstance(i, types.Integer) for i in ints):
         return None
-    is32 = src.dtype == types.float32
-    width = _VECTOR_BYTES // (4 if is32 else 8)
-    suffix = f"v{width}{'f32' if is32 else 'f64'}.p0"
 
     def codegen(context, builder, signature, args):
-        a_src, i_soff, i_sstr, a_dst, i_doff, i_dstr, i_rows, i_cols = args
-        sig = signature.args
-        i64, i32 = ir.IntType(64), ir.IntType(32)
-        soff, sstr, doff, dstr, rows, cols = (
-            context.cast(builder, v, t, types.int64)
-            for v, t in zip(
-                (i_soff, i_sstr, i_doff, i_dstr, i_rows, i_cols),
-                (sig[1], sig[2], sig[4], sig[5], sig[6], sig[7]),
-                strict=True,
-            )
-        )
-        src_data = context.make_array(sig[0])(context, builder, a_src).data
-        dst_data = context.make_array(sig[3])(context, builder, a_dst).data
-        elem = ir.FloatType() if is32 else ir.DoubleType()
-        vec = ir.VectorType(elem, width)
-        mask_ty = ir.VectorType(ir.IntType(1), width)
-        align = ir.Constant(i32, 4 if is32 else 8)
-        lane_ids = ir.Constant(ir.VectorType(i64, width), list(range(width)))
-        col_ok = builder.icmp_signed("<", lane_ids, _splat(builder, cols, width))
-        row_ok = builder.icmp_signed("<", lane_ids, _splat(builder, rows, width))
-        zero_mask = ir.Constant(mask_ty, [0] * width)
-        load_ty = ir.FunctionType(vec, [src_data.type, i32, mask_ty, vec])
-        store_ty = ir.FunctionType(ir.VoidType(), [vec, dst_data.type, i32, mask_ty])
+        v = Vectors(builder, signature.args[0].dtype)
+        width = v.width
+        src_base = pointer_arg(context, builder, signature, args, 0)
+        dst_base = pointer_arg(context, builder, signature, args, 3)
+        sstr, dstr, rows, cols = (int_arg(context, builder, signature, args, i) for i in (2, 5, 6, 7))
+        col_ok, row_ok = v.lanes_below(cols), v.lanes_below(rows)
+        no_lanes = ir.Constant(col_ok.type, [0] * width)
 
         block = []
         for r in range(width):
-            inside = builder.icmp_signed("<", ir.Constant(i64, r), rows)
-            mask = builder.select(inside, col_ok, zero_mask)
-            ptr = builder.gep(src_data, [builder.add(soff, builder.mul(ir.Constant(i64, r), sstr))])
-            args = [ptr, align, mask, ir.Constant(vec, None)]
-            block.append(_masked(builder, f"llvm.masked.load.{suffix}", load_ty, args))
+            inside = builder.icmp_signed("<", ir.Constant(sstr.type, r), rows)
+            at = builder.mul(ir.Constant(sstr.type, r), sstr)
+            block.append(v.load(src_base, at, builder.select(inside, col_ok, no_lanes)))
         h = 1
         while h < width:
             low = [lane if lane & h == 0 else width + lane - h for lane in range(width)]
@@ -106,14 +74,13 @@ def transpose_block(typingctx, src, src_off, src_stride, dst, dst_off, dst_strid
             for i in range(width):
                 if i & h == 0:
                     a, b = block[i], block[i + h]
-                    block[i] = builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(i32, width), low))
-                    block[i + h] = builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(i32, width), high))
+                    block[i] = builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(I32, width), low))
+                    block[i + h] = builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(I32, width), high))
             h *= 2
         for c in range(width):
-            inside = builder.icmp_signed("<", ir.Constant(i64, c), cols)
-            mask = builder.select(inside, row_ok, zero_mask)
-            ptr = builder.gep(dst_data, [builder.add(doff, builder.mul(ir.Constant(i64, c), dstr))])
-            _masked(builder, f"llvm.masked.store.{suffix}", store_ty, [block[c], ptr, align, mask])
+            inside = builder.icmp_signed("<", ir.Constant(dstr.type, c), cols)
+            at = builder.mul(ir.Constant(dstr.type, c), dstr)
+            v.store(block[c], dst_base, at, builder.select(inside, row_ok, no_lanes))
         return context.get_dummy_value()
 
     return types.void(src, src_off, src_stride, dst, dst_off, dst_stride, nrows, ncols), codegen

@@ -1,0 +1,224 @@
+"""The passes over one row of softmax, log_softmax and logsumexp, as LLVM intrinsics for the Numba kernels.
+
+A row is ``n`` contiguous elements ``x[xoff:xoff + n]``, with its ``where`` mask at
+``mask[moff:moff + n]`` (booleans). Each intrinsic is one pass over the row in 512-bit vectors
+(:class:`~luce._kernels._numba_simd.Vectors`): four vectors per step into independent accumulators,
+then single vectors, then one masked vector for the rest, so a row of any length runs without a
+scalar loop; sums are float64 lanes (float32 terms widened), and every reduction ends in a tree.
+Written as Numba loops, which LLVM vectorises with scalar tails and lane-by-lane reductions, rows of
+32 to a few thousand elements (a classifier's classes) ran 1.1-2x slower than torch; now they run
+faster (docs/performance.md).
+
+``general`` (a runtime bool) selects the variant that reads the mask (masked entries are ``-inf``) and
+divides by the temperature ``t`` (shift first, then divide, as the reference); the fast variant does
+neither. The callers in :mod:`luce._kernels._numba_softmax` handle the special rows (a max that is not
+finite, a NaN sum).
+
+Imported by :mod:`luce._kernels._numba_softmax`, whose on-disk cache is keyed to its own file: touch it
+after editing this one.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from ._numba_exp import exp_vector
+from ._numba_simd import I64, Vectors, int_arg, pointer_arg
+
+__all__ = ["row_exp_store_sum", "row_exp_sum_count", "row_max", "row_scale", "row_shift"]
+
+PREFETCH_BYTES = 4096  # row_max asks for the line this far ahead (past the row: the next row)
+_NINF = float("-inf")
+
+
+def _typed(x, mask, ints, scalars=(), general=types.boolean, out=None):
+    """Whether the arguments have the types the intrinsics here expect: 1-D float arrays of one dtype,
+    scalars of that dtype, integer offsets and counts, a boolean mask array and a boolean flag."""
+
+    def floats(a):
+        return isinstance(a, types.Array) and a.ndim == 1 and a.dtype in (types.float32, types.float64)
+
+    bools = mask is None or (isinstance(mask, types.Array) and mask.ndim == 1 and mask.dtype == types.boolean)
+    ok = floats(x) and bools and general == types.boolean
+    ok = ok and (out is None or (floats(out) and out.dtype == x.dtype))
+    return ok and all(isinstance(i, types.Integer) for i in ints) and all(s == x.dtype for s in scalars)
+
+
+class _Row:
+    """One row in IR: the leading arguments ``(x, xoff, mask, moff, n)``, read in either variant."""
+
+    def __init__(self, context, builder, sig, args, general_at):
+        self.v = Vectors(builder, sig.args[0].dtype)
+        self.builder = builder
+        self.x = pointer_arg(context, builder, sig, args, 0)
+        self.mask = pointer_arg(context, builder, sig, args, 2)
+        self.n = int_arg(context, builder, sig, args, 4)
+        self.general = args[general_at]
+
+    def read(self, index, lanes, general):
+        """The elements at ``index`` (-inf outside ``lanes`` and, if ``general``, where masked)."""
+        value = self.v.load(self.x, index, lanes, _NINF)
+        if general:
+            keep = self.v.load_bools(self.mask, index, lanes)
+            value = self.builder.select(keep, value, self.v.constant(_NINF))
+        return value
+
+    def shifted(self, value, m, t, general):
+        """``(value - m) / t`` (``value - m`` in the fast variant)."""
+        d = self.builder.fsub(value, m)
+        return self.builder.fdiv(d, t) if general else d
+
+    def loop(self, body):
+        """``body(index, slot, lanes, general)`` over the row (see ``Vectors.for_each``), emitted for
+        both variants and chosen at run time."""
+        with self.builder.if_else(self.general) as (general, fast):
+            with general:
+                self.v.for_each(self.n, lambda i, s, lanes: body(i, s, lanes, True))
+            with fast:
+                self.v.for_each(self.n, lambda i, s, lanes: body(i, s, lanes, False))
+
+
+def _float64_sums(v):
+    return v.accumulators(ir.Constant(ir.VectorType(ir.DoubleType(), 8), [0.0] * 8))
+
+
+def _add_float64(v, sums, slot, value):
+    """``sums[slot] += value`` in float64 (a float32 vector's two halves are added to each other first)."""
+    b = v.builder
+    parts = v.to_float64(value)
+    total = parts[0] if len(parts) == 1 else b.fadd(parts[0], parts[1])
+    b.store(b.fadd(b.load(sums[slot]), total), sums[slot])
+
+
+def _total(v, sums):
+    """The float64 total of the accumulators, as a tree."""
+    b = v.builder
+    vals = [b.load(a) for a in sums]
+    while len(vals) > 1:
+        vals = [b.fadd(vals[i], vals[i + 1]) for i in range(0, len(vals), 2)]
+    return v.reduce(vals[0], b.fadd)
+
+
+@intrinsic
+def row_max(typingctx, x, xoff, mask, moff, n, general):
+    """The max of the row's unmasked entries. With a NaN in the row the result is unspecified: the
+    callers find the NaN in the sum, where ``exp`` propagates it."""
+    if not _typed(x, mask, (xoff, moff, n), general=general):
+        return None
+
+    def codegen(context, builder, sig, args):
+        row = _Row(context, builder, sig, args, general_at=5)
+        v = row.v
+        maxima = v.accumulators(v.constant(_NINF))
+        ahead = ir.Constant(I64, PREFETCH_BYTES // (4 if v.is32 else 8))
+
+        def body(index, slot, lanes, general):
+            if lanes is None:  # the first pass reads the row from memory: ask for it ahead of time
+                v.prefetch(row.x, builder.add(index, ahead))
+            builder.store(v.max(builder.load(maxima[slot]), row.read(index, lanes, general)), maxima[slot])
+
+        row.loop(body)
+        a, b, c, d = (builder.load(p) for p in maxima)
+        return v.reduce(v.max(v.max(a, b), v.max(c, d)), v.max)
+
+    return x.dtype(x, xoff, mask, moff, n, general), codegen
+
+
+@intrinsic
+def row_exp_sum_count(typingctx, x, xoff, mask, moff, n, m, t, general):
+    """``(sum of exp((x - m)/T) over the entries below m, count of entries equal to m)`` in float64:
+    the maxima are counted, not added, so the log1p form sees the exact tail."""
+    if not _typed(x, mask, (xoff, moff, n), (m, t), general):
+        return None
+    result = types.UniTuple(types.float64, 2)
+
+    def codegen(context, builder, sig, args):
+        row = _Row(context, builder, sig, args, general_at=7)
+        v = row.v
+        mv, tv = v.splat(args[5]), v.splat(args[6])
+        sums = _float64_sums(v)
+        count = cgutils.alloca_once_value(builder, ir.Constant(I64, 0))
+        lane_bits = ir.IntType(v.width)
+
+        def body(index, slot, lanes, general):
+            value = row.read(index, lanes, general)
+            e = exp_vector(v, row.shifted(value, mv, tv, general))
+            at_max = builder.fcmp_ordered("==", value, mv)
+            _add_float64(v, sums, slot, builder.select(at_max, v.constant(0.0), e))  # NaN: a NaN sum
+            hits = builder.zext(v.popcount(builder.bitcast(at_max, lane_bits)), I64)
+            builder.store(builder.add(builder.load(count), hits), count)
+
+        row.loop(body)
+        counted = builder.sitofp(builder.load(count), ir.DoubleType())
+        return context.make_tuple(builder, result, [_total(v, sums), counted])
+
+    return result(x, xoff, mask, moff, n, m, t, general), codegen
+
+
+@intrinsic
+def row_exp_store_sum(typingctx, x, xoff, mask, moff, n, m, t, general, out, ooff):
+    """``out[ooff:ooff + n] = exp((x - m)/T)`` (masked: 0); returns their sum in float64."""
+    if not _typed(x, mask, (xoff, moff, n, ooff), (m, t), general, out):
+        return None
+
+    def codegen(context, builder, sig, args):
+        row = _Row(context, builder, sig, args, general_at=7)
+        v = row.v
+        mv, tv = v.splat(args[5]), v.splat(args[6])
+        dest = pointer_arg(context, builder, sig, args, 8)
+        sums = _float64_sums(v)
+
+        def body(index, slot, lanes, general):
+            e = exp_vector(v, row.shifted(row.read(index, lanes, general), mv, tv, general))
+            v.store(e, dest, index, lanes)
+            _add_float64(v, sums, slot, e)
+
+        row.loop(body)
+        return _total(v, sums)
+
+    return types.float64(x, xoff, mask, moff, n, m, t, general, out, ooff), codegen
+
+
+@intrinsic
+def row_shift(typingctx, x, xoff, mask, moff, n, m, t, general, out, ooff, c):
+    """``out[ooff:ooff + n] = (x - m)/T - c`` (masked: -inf): the log_softmax write."""
+    if not _typed(x, mask, (xoff, moff, n, ooff), (m, t, c), general, out):
+        return None
+
+    def codegen(context, builder, sig, args):
+        row = _Row(context, builder, sig, args, general_at=7)
+        v = row.v
+        mv, tv, cv = v.splat(args[5]), v.splat(args[6]), v.splat(args[10])
+        dest = pointer_arg(context, builder, sig, args, 8)
+
+        def body(index, slot, lanes, general):
+            value = row.shifted(row.read(index, lanes, general), mv, tv, general)
+            v.store(builder.fsub(value, cv), dest, index, lanes)
+
+        row.loop(body)
+        return context.get_dummy_value()
+
+    return types.void(x, xoff, mask, moff, n, m, t, general, out, ooff, c), codegen
+
+
+@intrinsic
+def row_scale(typingctx, out, ooff, n, c):
+    """``out[ooff:ooff + n] *= c``."""
+    if not _typed(out, None, (ooff, n), (c,)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        v = Vectors(builder, sig.args[0].dtype)
+        data = pointer_arg(context, builder, sig, args, 0)
+        cv = v.splat(args[3])
+
+        def body(index, slot, lanes):
+            v.store(builder.fmul(v.load(data, index, lanes), cv), data, index, lanes)
+
+        v.for_each(int_arg(context, builder, sig, args, 2), body)
+        return context.get_dummy_value()
+
+    return types.void(out, ooff, n, c), codegen
