@@ -271,7 +271,7 @@ def _exp_vectors(typingctx, x, xoff, out, ooff, n):
         v = Vectors(builder, sig.args[0].dtype)
         src, dst = pointer_arg(context, builder, sig, args, 0), pointer_arg(context, builder, sig, args, 2)
 
-        def body(index, slot, lanes):
+        def body(index, lanes):
             v.store(exp_vector(v, v.load(src, index, lanes)), dst, index, lanes)
 
         v.for_each(int_arg(context, builder, sig, args, 4), body)

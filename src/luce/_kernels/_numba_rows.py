@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._numba_exp import exp_vector
@@ -71,35 +70,29 @@ class _Row:
         d = self.builder.fsub(value, m)
         return self.builder.fdiv(d, t) if general else d
 
-    def loop(self, body):
-        """``body(index, slot, lanes, general)`` over the row (see ``Vectors.for_each``), emitted for
-        both variants and chosen at run time."""
+    def loop(self, body, combine=(), accumulate=None):
+        """``body(index, lanes, general)`` over the row (see ``Vectors.for_each``), emitted for both
+        variants and chosen at run time."""
         with self.builder.if_else(self.general) as (general, fast):
-            with general:
-                self.v.for_each(self.n, lambda i, s, lanes: body(i, s, lanes, True))
-            with fast:
-                self.v.for_each(self.n, lambda i, s, lanes: body(i, s, lanes, False))
+            for variant, block in ((True, general), (False, fast)):
+                with block:
+                    self.v.for_each(
+                        self.n, lambda i, lanes, g=variant: body(i, lanes, g), combine, accumulate
+                    )
 
 
-def _float64_sums(v):
-    return v.accumulators(ir.Constant(ir.VectorType(ir.DoubleType(), 8), [0.0] * 8))
-
-
-def _add_float64(v, sums, slot, value):
-    """``sums[slot] += value`` in float64 (a float32 vector's two halves are added to each other first)."""
+def _float64_sum(v):
+    """An accumulator of float64 lanes, and the function that adds a vector of the row's dtype to it
+    (a float32 vector's two halves are added to each other first, in float64)."""
     b = v.builder
-    parts = v.to_float64(value)
-    total = parts[0] if len(parts) == 1 else b.fadd(parts[0], parts[1])
-    b.store(b.fadd(b.load(sums[slot]), total), sums[slot])
+    acc = v.accumulator(ir.Constant(ir.VectorType(ir.DoubleType(), 8), [0.0] * 8))
 
+    def add(value):
+        parts = v.to_float64(value)
+        total = parts[0] if len(parts) == 1 else b.fadd(parts[0], parts[1])
+        b.store(b.fadd(b.load(acc), total), acc)
 
-def _total(v, sums):
-    """The float64 total of the accumulators, as a tree."""
-    b = v.builder
-    vals = [b.load(a) for a in sums]
-    while len(vals) > 1:
-        vals = [b.fadd(vals[i], vals[i + 1]) for i in range(0, len(vals), 2)]
-    return v.reduce(vals[0], b.fadd)
+    return acc, add
 
 
 @intrinsic
@@ -112,17 +105,16 @@ def row_max(typingctx, x, xoff, mask, moff, n, general):
     def codegen(context, builder, sig, args):
         row = _Row(context, builder, sig, args, general_at=5)
         v = row.v
-        maxima = v.accumulators(v.constant(_NINF))
+        acc = v.accumulator(v.constant(_NINF))
         ahead = ir.Constant(I64, PREFETCH_BYTES // (4 if v.is32 else 8))
 
-        def body(index, slot, lanes, general):
+        def body(index, lanes, general):
             if lanes is None:  # the first pass reads the row from memory: ask for it ahead of time
                 v.prefetch(row.x, builder.add(index, ahead))
-            builder.store(v.max(builder.load(maxima[slot]), row.read(index, lanes, general)), maxima[slot])
+            return (row.read(index, lanes, general),)
 
-        row.loop(body)
-        a, b, c, d = (builder.load(p) for p in maxima)
-        return v.reduce(v.max(v.max(a, b), v.max(c, d)), v.max)
+        row.loop(body, (v.max,), lambda value: builder.store(v.max(builder.load(acc), value), acc))
+        return v.reduce(builder.load(acc), v.max)
 
     return x.dtype(x, xoff, mask, moff, n, general), codegen
 
@@ -139,21 +131,24 @@ def row_exp_sum_count(typingctx, x, xoff, mask, moff, n, m, t, general):
         row = _Row(context, builder, sig, args, general_at=7)
         v = row.v
         mv, tv = v.splat(args[5]), v.splat(args[6])
-        sums = _float64_sums(v)
-        count = cgutils.alloca_once_value(builder, ir.Constant(I64, 0))
+        total, add = _float64_sum(v)
+        count = v.accumulator(ir.Constant(I64, 0))
         lane_bits = ir.IntType(v.width)
 
-        def body(index, slot, lanes, general):
+        def body(index, lanes, general):
             value = row.read(index, lanes, general)
             e = exp_vector(v, row.shifted(value, mv, tv, general))
             at_max = builder.fcmp_ordered("==", value, mv)
-            _add_float64(v, sums, slot, builder.select(at_max, v.constant(0.0), e))  # NaN: a NaN sum
             hits = builder.zext(v.popcount(builder.bitcast(at_max, lane_bits)), I64)
+            return builder.select(at_max, v.constant(0.0), e), hits  # a NaN is added: the sum is NaN
+
+        def accumulate(terms, hits):
+            add(terms)
             builder.store(builder.add(builder.load(count), hits), count)
 
-        row.loop(body)
+        row.loop(body, (builder.fadd, builder.add), accumulate)
         counted = builder.sitofp(builder.load(count), ir.DoubleType())
-        return context.make_tuple(builder, result, [_total(v, sums), counted])
+        return context.make_tuple(builder, result, [v.reduce(builder.load(total), builder.fadd), counted])
 
     return result(x, xoff, mask, moff, n, m, t, general), codegen
 
@@ -169,15 +164,15 @@ def row_exp_store_sum(typingctx, x, xoff, mask, moff, n, m, t, general, out, oof
         v = row.v
         mv, tv = v.splat(args[5]), v.splat(args[6])
         dest = pointer_arg(context, builder, sig, args, 8)
-        sums = _float64_sums(v)
+        total, add = _float64_sum(v)
 
-        def body(index, slot, lanes, general):
+        def body(index, lanes, general):
             e = exp_vector(v, row.shifted(row.read(index, lanes, general), mv, tv, general))
             v.store(e, dest, index, lanes)
-            _add_float64(v, sums, slot, e)
+            return (e,)
 
-        row.loop(body)
-        return _total(v, sums)
+        row.loop(body, (builder.fadd,), add)
+        return v.reduce(builder.load(total), builder.fadd)
 
     return types.float64(x, xoff, mask, moff, n, m, t, general, out, ooff), codegen
 
@@ -194,7 +189,7 @@ def row_shift(typingctx, x, xoff, mask, moff, n, m, t, general, out, ooff, c):
         mv, tv, cv = v.splat(args[5]), v.splat(args[6]), v.splat(args[10])
         dest = pointer_arg(context, builder, sig, args, 8)
 
-        def body(index, slot, lanes, general):
+        def body(index, lanes, general):
             value = row.shifted(row.read(index, lanes, general), mv, tv, general)
             v.store(builder.fsub(value, cv), dest, index, lanes)
 
@@ -215,7 +210,7 @@ def row_scale(typingctx, out, ooff, n, c):
         data = pointer_arg(context, builder, sig, args, 0)
         cv = v.splat(args[3])
 
-        def body(index, slot, lanes):
+        def body(index, lanes):
             v.store(builder.fmul(v.load(data, index, lanes), cv), data, index, lanes)
 
         v.for_each(int_arg(context, builder, sig, args, 2), body)

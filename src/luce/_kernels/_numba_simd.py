@@ -22,7 +22,7 @@ from numba.core import cgutils
 __all__ = ["I64", "UNROLL", "VECTOR_BYTES", "Vectors", "int_arg", "pointer_arg"]
 
 VECTOR_BYTES = 64  # one AVX-512 register
-UNROLL = 4  # vectors per step of a row loop (independent accumulators hide the add/max latency)
+UNROLL = 4  # vectors per step of a row loop (combined as a tree: the loop-carried chain is short)
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 
@@ -148,28 +148,42 @@ class Vectors:
 
     # --- loops ---
 
-    def for_each(self, n, body):
-        """Emit a loop over ``n`` (an i64) elements: ``body(index, slot, lanes)`` is emitted for every
-        vector, ``UNROLL`` per step (``slot`` = 0..UNROLL-1, for independent accumulators), then for
-        single vectors (slot 0), then once for the last partial vector with its ``lanes`` mask
-        (slot 1); ``lanes`` is None for whole vectors."""
+    def for_each(self, n, body, combine=(), accumulate=None):
+        """Emit a loop over ``n`` (an i64) elements: ``body(index, lanes)`` for every vector, ``UNROLL``
+        per step, then single vectors, then once for the last partial vector with its ``lanes`` mask
+        (None for whole vectors).
+
+        ``body`` may return a tuple of values, one per op of ``combine`` (binary ops): the values of a
+        step's vectors are combined as a tree and passed to ``accumulate`` once per step, so the loop
+        carries one accumulator per value whatever ``UNROLL`` is; single and partial vectors pass
+        theirs directly."""
         b = self.builder
         step = ir.Constant(I64, self.width * UNROLL)
         width = ir.Constant(I64, self.width)
         nsteps = b.sdiv(n, step)
         with cgutils.for_range(b, nsteps) as loop:
             start = b.mul(loop.index, step)
-            for slot in range(UNROLL):
-                body(b.add(start, ir.Constant(I64, slot * self.width)), slot, None)
+            values = [body(b.add(start, ir.Constant(I64, k * self.width)), None) for k in range(UNROLL)]
+            if accumulate is not None:
+                while len(values) > 1:
+                    pairs = zip(values[::2], values[1::2], strict=True)
+                    values = [
+                        tuple(op(a, c) for op, a, c in zip(combine, *pair, strict=True)) for pair in pairs
+                    ]
+                accumulate(*values[0])
         done = b.mul(nsteps, step)
         nvectors = b.sdiv(b.sub(n, done), width)
         with cgutils.for_range(b, nvectors) as loop:
-            body(b.add(done, b.mul(loop.index, width)), 0, None)
+            values = body(b.add(done, b.mul(loop.index, width)), None)
+            if accumulate is not None:
+                accumulate(*values)
         done = b.add(done, b.mul(nvectors, width))
         rest = b.sub(n, done)
         with b.if_then(b.icmp_signed(">", rest, ir.Constant(I64, 0))):
-            body(done, 1, self.lanes_below(rest))
+            values = body(done, self.lanes_below(rest))
+            if accumulate is not None:
+                accumulate(*values)
 
-    def accumulators(self, value, count=UNROLL):
-        """``count`` stack slots holding the vector ``value`` (promoted to registers by LLVM)."""
-        return [cgutils.alloca_once_value(self.builder, value) for _ in range(count)]
+    def accumulator(self, value):
+        """A stack slot holding ``value`` (promoted to a register by LLVM)."""
+        return cgutils.alloca_once_value(self.builder, value)
