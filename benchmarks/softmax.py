@@ -22,8 +22,8 @@ It also measures the kernels' first-call time: cold (compiling, in a fresh Numba
 
 The machine may be shared: timings are noisy, medians of ``--repeat`` runs (5). ``--quick`` uses
 shapes 16× smaller. ``--crossover`` times small arrays on both backends instead (to tune
-``luce._kernels._dispatch.MIN_KERNEL_SIZE``); ``--widths`` times float32 rows of 16 to 4096 elements
-(a classifier's class counts) against torch, both writing into ``out``.
+``luce._kernels._dispatch.MIN_KERNEL_SIZE``); ``--widths`` times float32 and float64 rows of 16 to
+4096 elements (a classifier's class counts) against torch, both writing into ``out``.
 
 Run: python benchmarks/softmax.py [--quick] [--repeat 5] [--crossover | --widths] [--no-compile-time]
 """
@@ -167,25 +167,29 @@ def crossover(repeat):
 
 
 def widths(repeat, torch):
-    """float32 rows of many widths (a classifier's class counts), 2^22 elements each, into ``out``."""
-    print("| n | copyto ms | softmax ms (×copyto) | torch→out | log_softmax ms (×copyto) | torch→out |")
-    print("|---|---|---|---|---|---|")
-    for n in (16, 32, 64, 100, 256, 1000, 4096):
-        x = 4 * np.random.default_rng(0).standard_normal(((1 << 22) // n, n), dtype=np.float32)
-        out = np.empty_like(x)
-        t_copy = median_time(lambda: np.copyto(out, x), 4 * repeat, warmup=True)  # noqa: B023
-        cells = [str(n), fmt_ms(t_copy)]
-        for op in ("softmax", "log_softmax"):
-            t = median_time(lambda: getattr(luce, op)(x, out=out), 4 * repeat, warmup=True)  # noqa: B023
-            cells.append(f"{fmt_ms(t)} ({t / t_copy:.2f}×)")
-            if torch is None:
-                cells.append("-")
-                continue
-            tx, tout = torch.from_numpy(x), torch.from_numpy(out)
-            fn = getattr(torch, op)
-            t_torch = median_time(lambda: fn(tx, dim=-1, out=tout), 4 * repeat, warmup=True)  # noqa: B023
-            cells.append(f"{fmt_ms(t_torch)} (luce {t_torch / t:.2f}x)")
-        print("| " + " | ".join(cells) + " |", flush=True)
+    """Rows of many widths (a classifier's class counts), 2^22 elements each (2^21 in float64), into
+    ``out``."""
+    print("| dtype | n | copyto ms | softmax ms (×copyto) | torch→out ", end="")
+    print("| log_softmax ms (×copyto) | torch→out |")
+    print("|---|---|---|---|---|---|---|")
+    for dtype in (np.float32, np.float64):
+        size = (1 << 24) // np.dtype(dtype).itemsize
+        for n in (16, 32, 64, 100, 256, 1000, 4096):
+            x = (4 * np.random.default_rng(0).standard_normal((size // n, n))).astype(dtype)
+            out = np.empty_like(x)
+            t_copy = median_time(lambda: np.copyto(out, x), 4 * repeat, warmup=True)  # noqa: B023
+            cells = [dtype.__name__, str(n), fmt_ms(t_copy)]
+            for op in ("softmax", "log_softmax"):
+                t = median_time(lambda: getattr(luce, op)(x, out=out), 4 * repeat, warmup=True)  # noqa: B023
+                cells.append(f"{fmt_ms(t)} ({t / t_copy:.2f}×)")
+                if torch is None:
+                    cells.append("-")
+                    continue
+                tx, tout = torch.from_numpy(x), torch.from_numpy(out)
+                fn = getattr(torch, op)
+                t_torch = median_time(lambda: fn(tx, dim=-1, out=tout), 4 * repeat, warmup=True)  # noqa: B023
+                cells.append(f"{fmt_ms(t_torch)} (luce {t_torch / t:.2f}x)")
+            print("| " + " | ".join(cells) + " |", flush=True)
 
 
 def main():
@@ -193,7 +197,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="shapes 16 times smaller")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--crossover", action="store_true", help="small arrays on both backends")
-    parser.add_argument("--widths", action="store_true", help="float32 rows of 16 to 4096 elements")
+    parser.add_argument("--widths", action="store_true", help="rows of 16 to 4096 elements, float32 and 64")
     parser.add_argument("--no-compile-time", action="store_true")
     args = parser.parse_args()
     try:

@@ -25,7 +25,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from ._numba_exp import exp_vector
-from ._numba_simd import I64, Vectors, int_arg, pointer_arg
+from ._numba_simd import I64, Vectors, each_variant, int_arg, pointer_arg
 
 __all__ = ["row_exp_store_sum", "row_exp_sum_count", "row_max", "row_scale", "row_shift"]
 
@@ -73,12 +73,12 @@ class _Row:
     def loop(self, body, combine=(), accumulate=None):
         """``body(index, lanes, general)`` over the row (see ``Vectors.for_each``), emitted for both
         variants and chosen at run time."""
-        with self.builder.if_else(self.general) as (general, fast):
-            for variant, block in ((True, general), (False, fast)):
-                with block:
-                    self.v.for_each(
-                        self.n, lambda i, lanes, g=variant: body(i, lanes, g), combine, accumulate
-                    )
+
+        def emit(general):
+            each = lambda i, lanes: body(i, lanes, general)  # noqa: E731
+            self.v.for_each(self.n, each, combine, accumulate)
+
+        each_variant(self.builder, (self.general,), emit)
 
 
 def _float64_sum(v):

@@ -19,7 +19,7 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 
-__all__ = ["I64", "UNROLL", "VECTOR_BYTES", "Vectors", "int_arg", "pointer_arg"]
+__all__ = ["I64", "UNROLL", "VECTOR_BYTES", "Vectors", "each_variant", "int_arg", "pointer_arg"]
 
 VECTOR_BYTES = 64  # one AVX-512 register
 UNROLL = 4  # vectors per step of a row loop (combined as a tree: the loop-carried chain is short)
@@ -36,6 +36,22 @@ def pointer_arg(context, builder, signature, args, i):
     """A pointer to ``a[offset]`` for the array argument ``a = args[i]`` and ``offset = args[i + 1]``."""
     data = context.make_array(signature.args[i])(context, builder, args[i]).data
     return builder.gep(data, [int_arg(context, builder, signature, args, i + 1)])
+
+
+def each_variant(builder, flags, emit):
+    """``emit(*values)`` for every combination of the runtime booleans ``flags`` (i1 values), each in
+    its own branch: the loops of each variant are compiled without the others' tests."""
+
+    def branch(done, rest):
+        if not rest:
+            emit(*done)
+            return
+        with builder.if_else(rest[0]) as (yes, no):
+            for value, block in ((True, yes), (False, no)):
+                with block:
+                    branch((*done, value), rest[1:])
+
+    branch((), tuple(flags))
 
 
 class Vectors:

@@ -3,7 +3,7 @@
 Imported only by :mod:`luce._kernels._dispatch`, on the first call that uses the kernels. ``_kernel``
 compiles on its first call for each dtype (float32, float64) and is cached on disk (``cache=True``;
 the cache is keyed to this file: touch it after editing ``_numba_exp.py``, ``_numba_simd.py``,
-``_numba_rows.py`` or ``_numba_transpose.py``).
+``_numba_rows.py``, ``_numba_tiles.py`` or ``_numba_transpose.py``).
 
 Layout. The input is viewed, without copying, as ``(outer, n, inner)``: ``n`` the reduced axis (or
 consecutive axes merged), ``outer``/``inner`` the axes before/after it merged. Three task kinds:
@@ -24,10 +24,11 @@ consecutive axes merged), ``outer``/``inner`` the axes before/after it merged. T
   term and the rescale of the old sum), then writes. SIMD runs across the columns. A block that fits
   in ``CACHE_BLOCK_BYTES`` is read twice instead (max, then sums) with no rescaling.
 * short rows (last axis, ``n < SHORT_ROW``): ``TILE`` rows at a time are transposed into a small tile,
-  so SIMD runs across rows. :func:`_short_tile` does max, sums and write on the tile in one call, the
-  transposes in registers (:mod:`luce._kernels._numba_transpose`, 16×16 float32 blocks by shuffles;
-  masked rows are staged contiguously first, a mask broadcast along the rows is gathered); a tile
-  holding a special row (or T = inf) goes through the column code instead.
+  so SIMD runs across rows. :func:`_short_tile` does max, sums and write on the tile in one call
+  (:mod:`luce._kernels._numba_tiles`), the transposes in registers
+  (:mod:`luce._kernels._numba_transpose`, 16×16 float32 blocks by shuffles; masked rows are staged
+  contiguously first, a mask broadcast along the rows is gathered); a tile holding a special row (or
+  T = inf) goes through the column code instead.
 
 Memory: at most two passes over the input and one over the output; temporaries are per task
 (``O(CB)`` or ``O(TILE·SHORT_ROW)`` elements), never the size of the input, and the input is never
@@ -66,6 +67,7 @@ from numba import get_num_threads, njit, prange, set_num_threads
 
 from ._numba_exp import maxnum, prefer_512, prefetch, prefetchw, vexp, vlog1p
 from ._numba_rows import row_exp_store_sum, row_exp_sum_count, row_max, row_scale, row_shift
+from ._numba_tiles import tile_max, tile_sums, tile_write
 from ._numba_transpose import block_lanes, transpose_block
 
 __all__ = ["logsumexp", "softmax"]
@@ -656,16 +658,13 @@ def _short_tile(x, xb, xo, mask, mb, mo, out, a, n, w, t, fast, has_mask, mode, 
     not finite, or a NaN sum): the caller then runs the general column code on the tile. With a mask
     of the rows' own layout, the masked rows are first written contiguously into ``stage`` (n * TILE
     elements), so the transpose reads vectors there too; other masks are applied by a gather loop.
-    Sums are blocked: KC terms in the input dtype, then float64 (softmax sums every term, the log
-    forms count the maxima apart for log1p). Scratch: ws (>= 4, TILE) input dtype, st (>= 2, TILE)
-    float64.
+    The passes over the tile are intrinsics (:mod:`luce._kernels._numba_tiles`: max, sums, write).
+    Scratch: ws (>= 2, TILE) input dtype, st (>= 2, TILE) float64.
     """
     prefer_512()
     T = x.dtype.type
     ninf = T(-np.inf)
-    zero = T(0.0)
-    one = T(1.0)
-    m, coef, r1, k1, r2, k2 = ws[0], ws[1], ws[2], ws[3], st[0], st[1]
+    m, coef, r2, k2 = ws[0], ws[1], st[0], st[1]
     lanes = block_lanes(x)
     if has_mask and xo == n and mo == n:  # rows and their mask contiguous: stage the masked rows
         for i in range(w * n):
@@ -684,42 +683,15 @@ def _short_tile(x, xb, xo, mask, mb, mo, out, a, n, w, t, fast, has_mask, mode, 
             for j0 in range(0, n, lanes):
                 rows, cols = min(lanes, w - r0), min(lanes, n - j0)
                 transpose_block(x, xb + r0 * xo + j0, xo, tile, j0 * TILE + r0, TILE, rows, cols)
-    for r in range(w):
-        m[_u(r)] = ninf
-        r1[_u(r)] = zero
-        k1[_u(r)] = zero
-        r2[_u(r)] = 0.0
-        k2[_u(r)] = 0.0
-    for j in range(n):
-        for r in range(w):
-            m[_u(r)] = maxnum(m[_u(r)], tile[_u(j * TILE + r)])
+    tn = np.int64(TILE)
+    tile_max(tile, n, tn, w, m)
     special = False
     for r in range(w):
         special |= not (np.abs(m[_u(r)]) < np.inf)
     if special:
         return False
-    for j in range(n):
-        jt = j * TILE
-        if mode == SOFTMAX:
-            for r in range(w):
-                d = tile[_u(jt + r)] - m[_u(r)]
-                e = vexp(d if fast else d / t)
-                tile[_u(jt + r)] = e
-                r1[_u(r)] += e  # a NaN lands here
-        else:
-            for r in range(w):
-                v = tile[_u(jt + r)]
-                d = v - m[_u(r)]
-                e = vexp(d if fast else d / t)
-                at_max = v == m[_u(r)]
-                r1[_u(r)] += zero if at_max else e
-                k1[_u(r)] += one if at_max else zero
-        if j % KC == KC - 1 or j == n - 1:
-            for r in range(w):
-                r2[_u(r)] += np.float64(r1[_u(r)])
-                k2[_u(r)] += np.float64(k1[_u(r)])
-                r1[_u(r)] = zero
-                k1[_u(r)] = zero
+    log = mode != SOFTMAX
+    tile_sums(tile, n, tn, w, m, t, not fast, log, r2, k2)
     for r in range(w):
         special |= r2[_u(r)] != r2[_u(r)]
     if special:
@@ -728,23 +700,10 @@ def _short_tile(x, xb, xo, mask, mb, mo, out, a, n, w, t, fast, has_mask, mode, 
         for r in range(w):
             out[_u(a + r)] = T(np.float64(m[_u(r)]) + vlog1p(r2[_u(r)] + (k2[_u(r)] - 1.0)))
         return True
+    for r in range(w):  # side by side, so this loop vectorises
+        coef[_u(r)] = T(vlog1p(r2[_u(r)] + (k2[_u(r)] - 1.0))) if log else T(1.0 / r2[_u(r)])
     # The outputs are finished in the tile (SIMD across rows), then transposed back into the rows.
-    if mode == SOFTMAX:
-        for r in range(w):
-            coef[_u(r)] = T(1.0 / r2[_u(r)])
-        for j in range(n):
-            for r in range(w):
-                tile[_u(j * TILE + r)] *= coef[_u(r)]
-    else:
-        for r in range(w):
-            coef[_u(r)] = T(vlog1p(r2[_u(r)] + (k2[_u(r)] - 1.0)))
-        for j in range(n):
-            if fast:
-                for r in range(w):
-                    tile[_u(j * TILE + r)] = (tile[_u(j * TILE + r)] - m[_u(r)]) - coef[_u(r)]
-            else:
-                for r in range(w):
-                    tile[_u(j * TILE + r)] = (tile[_u(j * TILE + r)] - m[_u(r)]) / t - coef[_u(r)]
+    tile_write(tile, n, tn, w, m, coef, t, not fast, log)
     for r0 in range(0, w, lanes):
         for j0 in range(0, n, lanes):
             rows, cols = min(lanes, n - j0), min(lanes, w - r0)
