@@ -2,9 +2,10 @@
 
 A row is ``n`` contiguous elements ``x[xoff:xoff + n]``, with its ``where`` mask at
 ``mask[moff:moff + n]`` (booleans). Each intrinsic is one pass over the row in 512-bit vectors
-(:class:`~luce._kernels._numba_simd.Vectors`): four vectors per step into independent accumulators,
-then single vectors, then one masked vector for the rest, so a row of any length runs without a
-scalar loop; sums are float64 lanes (float32 terms widened), and every reduction ends in a tree.
+(:class:`~luce._kernels._numba_simd.Vectors`): four vectors per step, combined as a tree, then single
+vectors, then one masked vector for the rest, so a row of any length runs without a scalar loop.
+Sums: a step's four vectors are added in the input dtype (two roundings), then widened into float64
+lanes; every reduction ends in a tree.
 Written as Numba loops, which LLVM vectorises with scalar tails and lane-by-lane reductions, rows of
 32 to a few thousand elements (a classifier's classes) ran 1.1-2x slower than torch; now they run
 faster (docs/performance.md).

@@ -5,12 +5,15 @@ long loops well and short ones badly. A loop whose trip count is not a multiple 
 ends in a scalar loop (up to 63 float32 elements), a ``maxnum`` reduction is finished one lane at a
 time with a NaN check per lane, and the loop guards cost more than a 64-element row's arithmetic.
 The intrinsics built from this module (:mod:`luce._kernels._numba_rows`,
-:mod:`luce._kernels._numba_transpose`) emit the vector code themselves: whole vectors, a masked load
-or store for the last partial one, and reductions as a tree of shuffles.
+:mod:`luce._kernels._numba_tiles`, :mod:`luce._kernels._numba_transpose`) emit the vector code
+themselves: whole vectors, a masked load or store for the last partial one, and reductions as a tree
+of shuffles.
 
 :class:`Vectors` holds the geometry for one dtype (16 float32 or 8 float64 lanes) and the IR builder;
 its methods emit one operation each. Masked loads and stores (``llvm.masked.load``/``store``) touch
-no memory outside their lanes, so a row may end anywhere.
+no memory outside their lanes, so a row may end anywhere. The vectors are 512-bit whatever the CPU:
+LLVM splits them into 256- or 128-bit operations where AVX-512 is missing (still correct; masked
+loads without hardware support become per-lane branches, slower but only for a row's last vector).
 """
 
 from __future__ import annotations

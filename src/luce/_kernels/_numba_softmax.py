@@ -40,9 +40,9 @@ The loops prefetch a few KB ahead in software (this VM-hosted class of machine k
 misses in flight on its own) and ask for 512-bit vectors where those pay (``prefer_512``).
 
 Accuracy. Exponentials use :func:`luce._kernels._numba_exp.vexp` (< 0.6 ulp), or its IR form, bit
-for bit the same. Sums are blocked: a few terms per lane (in the input dtype, or float64 in the row
-intrinsics), then float64 lanes, then a pairwise total, so the rounding error of a sum of ``n`` terms
-stays far below ``n·eps``. log_softmax/logsumexp use the log1p form: the entries
+for bit the same. Sums are blocked: a few terms per lane in the input dtype (in the row intrinsics, a
+step's four vectors added as a tree), then float64 lanes, then a pairwise total, so the rounding
+error of a sum of ``n`` terms stays far below ``n·eps``. log_softmax/logsumexp use the log1p form: the entries
 equal to the max are counted, not added, so ``log1p`` sees the exact tail (Blanchard, Higham & Higham
 2021), and :func:`~luce._kernels._numba_exp.vlog1p` keeps it to an ulp.
 
