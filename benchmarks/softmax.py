@@ -153,7 +153,7 @@ def crossover(repeat):
     rng = np.random.default_rng(0)
     print("| elements | shape | axis | reference µs | kernels µs |")
     print("|---|---|---|---|---|")
-    for size in (1024, 4096, 16384, 65536, 262144):
+    for size in (64, 256, 1024, 4096, 16384, 65536):
         for n, axis in ((16, -1), (1024, -1), (1024, 0)):
             if size < n:
                 continue

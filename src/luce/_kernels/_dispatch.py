@@ -18,7 +18,15 @@ import os
 
 import numpy as np
 
-__all__ = ["MIN_KERNEL_SIZE", "get_backend", "logsumexp", "set_backend", "softmax", "use_backend"]
+__all__ = [
+    "MIN_KERNEL_SIZE",
+    "MIN_ROWWISE_SIZE",
+    "get_backend",
+    "logsumexp",
+    "set_backend",
+    "softmax",
+    "use_backend",
+]
 
 _BACKENDS = ("auto", "reference", "numba")
 
@@ -33,11 +41,13 @@ def _initial_backend() -> str:
 _backend = _initial_backend()
 
 # Below this many elements the reference is about as fast: a softmax kernel call has a fixed cost of
-# about 15 µs (views, argument unboxing), the reference's NumPy passes cost a few ns per element.
-# Measured with `python benchmarks/softmax.py --crossover` on the 2-core machine: a tie at 1024
-# elements, kernels 1.1-1.8x faster at 4096 and 2-8x at 16384 (docs/performance.md). The row-wise
-# maps (luce.functional._rowwise) share the threshold.
-MIN_KERNEL_SIZE = 8192
+# about 15 µs (views, argument unboxing, the kernel launch), as much as the reference's NumPy calls on
+# a few hundred elements. Measured with `python benchmarks/softmax.py --crossover` on the 2-core
+# machine: a tie at 256 elements, kernels 1.1-1.3x faster at 1024, 1.4-1.7x at 4096.
+MIN_KERNEL_SIZE = 512
+# The row-wise maps (luce.functional._rowwise: sparsemax, entmax, ...) keep the threshold measured for
+# them when they were written.
+MIN_ROWWISE_SIZE = 8192
 
 _kernels = None
 

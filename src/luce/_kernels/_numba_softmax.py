@@ -59,6 +59,7 @@ below ``PARALLEL_MIN_SIZE`` elements the calling thread works alone.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -88,7 +89,7 @@ MIN_ROWS_PER_PART = 256  # a range of the reduced axis given to one thread is at
 LINE = 64  # bytes per cache line
 PF_CHUNKS = 2  # rows: software prefetch this many CHUNKs ahead
 PF_BYTES = 4096  # columns and short rows: software prefetch about this many bytes ahead
-PARALLEL_MIN_SIZE = 1 << 16  # below this many elements one thread does all the work
+PARALLEL_MIN_SIZE = 1 << 14  # below this many elements one thread does all the work
 CACHE_BLOCK_BYTES = 256 * 1024  # column blocks up to this size are read twice (max, then sums) from cache
 
 SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = 0, 1, 2
@@ -953,6 +954,29 @@ def _readonly(a):
     return v
 
 
+_TRUE = _readonly(np.ones(0, np.bool_))
+
+
+def _all_true(size):
+    """A read-only all-True boolean vector of ``size`` (one buffer, grown as needed: a few KB)."""
+    global _TRUE
+    if _TRUE.size < size:
+        _TRUE = _readonly(np.ones(max(size, 2 * _TRUE.size), np.bool_))
+    return _TRUE[:size]
+
+
+def _tiles(size, dtype):
+    """The short-row tiles: (tile, its read-only view, tile mask, its read-only view, output tile)."""
+    tile, tmask = np.empty(size, dtype), np.empty(size, np.bool_)
+    return tile, _readonly(tile), tmask, _readonly(tmask), np.empty(size, dtype)
+
+
+@functools.cache
+def _no_tiles(dtype):
+    """Placeholders of the tiles' types for the other task kinds (they are never read or written)."""
+    return _tiles(1, dtype)
+
+
 def _layout(x, a0, a1):
     if not x.flags.aligned:
         x = x.copy()  # a misaligned buffer would compile another specialisation
@@ -1013,7 +1037,7 @@ def _run(x, axes, t, mask, mode, out=None):
     fast = mask is None and t == 1.0
     if mask is None:
         # The general variant reads a mask: an all-True vector along the fast axis, zero strides.
-        mbuf = _readonly(np.ones(n if inner == 1 else inner, np.bool_))
+        mbuf = _all_true(n if inner == 1 else inner)
         mo = mn = 0
         has_mask = False
     else:
@@ -1039,9 +1063,7 @@ def _run(x, axes, t, mask, mode, out=None):
     size = outer * inner if mode == LOGSUMEXP else outer * n * inner
     target = None if out is None else _writable_target(out, x, mbuf, reverse, kind, mode)
     result = np.empty(size, x.dtype) if target is None else target
-    size = ntasks * n * TILE if kind == SHORT else 1
-    tile, tmask = np.empty(size, x.dtype), np.empty(size, np.bool_)
-    tiles = (tile, _readonly(tile), tmask, _readonly(tmask), np.empty(size, x.dtype))
+    tiles = _tiles(ntasks * n * TILE, x.dtype) if kind == SHORT else _no_tiles(x.dtype)
     geo = np.array(
         [
             kind,
