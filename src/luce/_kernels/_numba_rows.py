@@ -28,7 +28,7 @@ from numba.extending import intrinsic
 from ._numba_exp import exp_vector
 from ._numba_simd import I64, Vectors, each_variant, int_arg, pointer_arg
 
-__all__ = ["row_exp_store_sum", "row_exp_sum_count", "row_max", "row_scale", "row_shift"]
+__all__ = ["row_exp_store_sum", "row_exp_sum_count", "row_finish", "row_max", "row_shift_sum_count"]
 
 PREFETCH_BYTES = 4096  # row_max asks for the line this far ahead (past the row: the next row)
 _NINF = float("-inf")
@@ -120,25 +120,26 @@ def row_max(typingctx, x, xoff, mask, moff, n, general):
     return x.dtype(x, xoff, mask, moff, n, general), codegen
 
 
-@intrinsic
-def row_exp_sum_count(typingctx, x, xoff, mask, moff, n, m, t, general):
-    """``(sum of exp((x - m)/T) over the entries below m, count of entries equal to m)`` in float64:
-    the maxima are counted, not added, so the log1p form sees the exact tail."""
-    if not _typed(x, mask, (xoff, moff, n), (m, t), general):
-        return None
+def _sum_count(store):
+    """The codegen of row_exp_sum_count (``store``: also row_shift_sum_count's store of the shifted
+    values into ``out``)."""
     result = types.UniTuple(types.float64, 2)
 
     def codegen(context, builder, sig, args):
         row = _Row(context, builder, sig, args, general_at=7)
         v = row.v
         mv, tv = v.splat(args[5]), v.splat(args[6])
+        dest = pointer_arg(context, builder, sig, args, 8) if store else None
         total, add = _float64_sum(v)
         count = v.accumulator(ir.Constant(I64, 0))
         lane_bits = ir.IntType(v.width)
 
         def body(index, lanes, general):
             value = row.read(index, lanes, general)
-            e = exp_vector(v, row.shifted(value, mv, tv, general))
+            shifted = row.shifted(value, mv, tv, general)
+            if store:
+                v.store(shifted, dest, index, lanes)
+            e = exp_vector(v, shifted)
             at_max = builder.fcmp_ordered("==", value, mv)
             hits = builder.zext(v.popcount(builder.bitcast(at_max, lane_bits)), I64)
             return builder.select(at_max, v.constant(0.0), e), hits  # a NaN is added: the sum is NaN
@@ -151,7 +152,28 @@ def row_exp_sum_count(typingctx, x, xoff, mask, moff, n, m, t, general):
         counted = builder.sitofp(builder.load(count), ir.DoubleType())
         return context.make_tuple(builder, result, [v.reduce(builder.load(total), builder.fadd), counted])
 
+    return result, codegen
+
+
+@intrinsic
+def row_exp_sum_count(typingctx, x, xoff, mask, moff, n, m, t, general):
+    """``(sum of exp((x - m)/T) over the entries below m, count of entries equal to m)`` in float64:
+    the maxima are counted, not added, so the log1p form sees the exact tail."""
+    if not _typed(x, mask, (xoff, moff, n), (m, t), general):
+        return None
+    result, codegen = _sum_count(store=False)
     return result(x, xoff, mask, moff, n, m, t, general), codegen
+
+
+@intrinsic
+def row_shift_sum_count(typingctx, x, xoff, mask, moff, n, m, t, general, out, ooff):
+    """:func:`row_exp_sum_count`, storing ``(x - m)/T`` (masked: -inf) into ``out[ooff:ooff + n]`` on
+    the way: log_softmax's stores then overlap the exponentials, and its last pass (``-= c``) runs
+    in cache."""
+    if not _typed(x, mask, (xoff, moff, n, ooff), (m, t), general, out):
+        return None
+    result, codegen = _sum_count(store=True)
+    return result(x, xoff, mask, moff, n, m, t, general, out, ooff), codegen
 
 
 @intrinsic
@@ -179,31 +201,9 @@ def row_exp_store_sum(typingctx, x, xoff, mask, moff, n, m, t, general, out, oof
 
 
 @intrinsic
-def row_shift(typingctx, x, xoff, mask, moff, n, m, t, general, out, ooff, c):
-    """``out[ooff:ooff + n] = (x - m)/T - c`` (masked: -inf): the log_softmax write."""
-    if not _typed(x, mask, (xoff, moff, n, ooff), (m, t, c), general, out):
-        return None
-
-    def codegen(context, builder, sig, args):
-        row = _Row(context, builder, sig, args, general_at=7)
-        v = row.v
-        mv, tv, cv = v.splat(args[5]), v.splat(args[6]), v.splat(args[10])
-        dest = pointer_arg(context, builder, sig, args, 8)
-
-        def body(index, lanes, general):
-            value = row.shifted(row.read(index, lanes, general), mv, tv, general)
-            v.store(builder.fsub(value, cv), dest, index, lanes)
-
-        row.loop(body)
-        return context.get_dummy_value()
-
-    return types.void(x, xoff, mask, moff, n, m, t, general, out, ooff, c), codegen
-
-
-@intrinsic
-def row_scale(typingctx, out, ooff, n, c):
-    """``out[ooff:ooff + n] *= c``."""
-    if not _typed(out, None, (ooff, n), (c,)):
+def row_finish(typingctx, out, ooff, n, c, log):
+    """``out[ooff:ooff + n] -= c`` if ``log`` else ``*= c``: the last pass over a row in cache."""
+    if not _typed(out, None, (ooff, n), (c,), log):
         return None
 
     def codegen(context, builder, sig, args):
@@ -211,10 +211,14 @@ def row_scale(typingctx, out, ooff, n, c):
         data = pointer_arg(context, builder, sig, args, 0)
         cv = v.splat(args[3])
 
-        def body(index, lanes):
-            v.store(builder.fmul(v.load(data, index, lanes), cv), data, index, lanes)
+        def emit(log):
+            def body(index, lanes):
+                value = v.load(data, index, lanes)
+                v.store(builder.fsub(value, cv) if log else builder.fmul(value, cv), data, index, lanes)
 
-        v.for_each(int_arg(context, builder, sig, args, 2), body)
+            v.for_each(int_arg(context, builder, sig, args, 2), body)
+
+        each_variant(builder, (args[4],), emit)
         return context.get_dummy_value()
 
-    return types.void(out, ooff, n, c), codegen
+    return types.void(out, ooff, n, c, log), codegen

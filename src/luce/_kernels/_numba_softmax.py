@@ -67,7 +67,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange, set_num_threads
 
 from ._numba_exp import maxnum, prefer_512, prefetch, prefetchw, vexp, vlog1p
-from ._numba_rows import row_exp_store_sum, row_exp_sum_count, row_max, row_scale, row_shift
+from ._numba_rows import row_exp_store_sum, row_exp_sum_count, row_finish, row_max, row_shift_sum_count
 from ._numba_tiles import tile_max, tile_sums, tile_write
 from ._numba_transpose import block_lanes, transpose_block
 
@@ -738,11 +738,10 @@ def _rows_cached(x, mask, out, r0, r1, xo, mo, n, mode, t, general, m, s, c):
             if np.abs(m[k]) < np.inf:
                 if mode == SOFTMAX:
                     s[k] = row_exp_store_sum(x, r * xo, mask, r * mo, n, m[k], t, general, out, r * n)
+                elif mode == LOG_SOFTMAX:
+                    s[k], c[k] = row_shift_sum_count(x, r * xo, mask, r * mo, n, m[k], t, general, out, r * n)
                 else:
                     s[k], c[k] = row_exp_sum_count(x, r * xo, mask, r * mo, n, m[k], t, general)
-            if mode == LOG_SOFTMAX:  # the write pass has no arithmetic to hide its cache misses behind
-                for i in range(0, n, LINE // x.itemsize):
-                    prefetchw(out, r * n + i)
         for k in range(g1 - g0):  # side by side, so this loop vectorises: a reciprocal or a log1p per row
             if mode == SOFTMAX:
                 s[k] = 1.0 / s[k]
@@ -754,20 +753,18 @@ def _rows_cached(x, mask, out, r0, r1, xo, mo, n, mode, t, general, m, s, c):
             xb, mb = r * xo, r * mo
             ob = r if mode == LOGSUMEXP else r * n
             finite = np.abs(m[k]) < np.inf
-            if mode == SOFTMAX and s[k] == s[k]:
-                row_scale(out, ob, n, T(s[k]))
-            elif mode == SOFTMAX and finite:
+            if mode != LOGSUMEXP and s[k] == s[k]:
+                row_finish(out, ob, n, T(s[k]), mode == LOG_SOFTMAX)
+            elif mode != LOGSUMEXP and finite:
                 # m is finite, so every term is in [0, 1]: the sum is NaN only when the row holds an
                 # unmasked NaN, and such a row is all NaN. Decided without reading x again, which the
-                # exponentials may have overwritten (out may be x).
+                # first pass may have overwritten (out may be x).
                 for i in range(n):
                     out[_u(ob + i)] = T(np.nan)
             elif not (finite and s[k] == s[k]):
                 _row_special(x, xb, mask, mb, out, ob, n, mode, False)
-            elif mode == LOGSUMEXP:
-                out[_u(ob)] = T(np.float64(m[k]) + s[k])
             else:
-                row_shift(x, xb, mask, mb, n, m[k], t, general, out, ob, T(s[k]))
+                out[_u(ob)] = T(np.float64(m[k]) + s[k])
 
 
 @njit(**_HELPER)
