@@ -10,13 +10,13 @@ consecutive axes merged), ``outer``/``inner`` the axes before/after it merged. T
 
 * rows (``inner == 1``, the last axis): rows of ``n`` contiguous elements, split over threads in blocks
   of many rows (``prange`` over tasks). Rows that stay in cache (softmax up to ``ROW_CACHE_BYTES``,
-  log_softmax/logsumexp up to ``SHORT_LOG_ROW`` elements) take the max first, then the sum (softmax:
-  ``exp`` stored into the output while summing, then rescaled in cache: one ``exp`` per element),
-  then the write; each pass is one intrinsic of :mod:`luce._kernels._numba_rows` (whole vectors and
-  a masked last one), and :func:`_rows_cached` runs each pass over a group of rows before the next so
-  that the rows' reductions overlap. Longer rows take one online pass that reads the row in chunks of
-  ``CHUNK`` elements (chunk max, rescale of the running sum when the max grows, exponentials summed
-  in ``W`` lanes), then one write pass.
+  log_softmax/logsumexp up to ``SHORT_LOG_ROW`` elements) take the max first, then the sum, storing
+  into the output on the way (softmax ``exp``: one ``exp`` per element; log_softmax ``x - max``),
+  then finish the output in cache; each pass is one intrinsic of :mod:`luce._kernels._numba_rows`
+  (whole vectors and a masked last one), and :func:`_rows_cached` runs each pass over a group of rows
+  before the next so that the rows' reductions overlap. Longer rows take one online pass that reads
+  the row in chunks of ``CHUNK`` elements (chunk max, rescale of the running sum when the max grows,
+  exponentials summed in ``W`` lanes), then one write pass.
 * columns (``inner > 1``, any other axis): no transposed copy. A task takes up to ``CB`` contiguous
   columns of one outer index (and, when there are few such blocks, a range of the reduced axis; the
   ranges' states are merged in a second round) and streams over whole rows with a running max, sum
@@ -722,9 +722,10 @@ def _rows_cached(x, mask, out, r0, r1, xo, mo, n, mode, t, general, m, s, c):
     overlap their latencies (a tree of shuffles, an exp, a log1p) instead of adding them up.
 
     Softmax: max, then exp stored while summing, then rescaled in cache (one exp per element).
-    log_softmax/logsumexp: max, then the sum below the max and the count at it (no rescaling), then
-    the log1p form. ``m`` (x's dtype), ``s``, ``c`` (float64): scratch of GROUP_ROWS entries; ``s``
-    holds the sums, then the reciprocals (softmax) or the logs of the normalisers over ``exp(m)``.
+    log_softmax/logsumexp: max, then the sum below the max and the count at it (no rescaling;
+    log_softmax stores ``(x - max)/T`` on the way), then the log1p form, subtracted in cache.
+    ``m`` (x's dtype), ``s``, ``c`` (float64): scratch of GROUP_ROWS entries; ``s`` holds the sums,
+    then the reciprocals (softmax) or the logs of the normalisers over ``exp(m)``.
     """
     T = x.dtype.type
     group = max(1, min(GROUP_ROWS, GROUP_BYTES // (n * x.itemsize)))
