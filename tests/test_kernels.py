@@ -215,13 +215,14 @@ def test_code_paths_match_the_reference(dtype, shape, axis, temperature, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("n", [7, 17, 31], ids=["n7", "n17", "n31"])
+@pytest.mark.parametrize("n", [2, 7, 17, 31], ids=["n2", "n7", "n17", "n31"])
 def test_short_rows_fast_tiles_and_special_tiles(dtype, n, rng):
     # Tiles without special rows take the fused tile code (strips of rows, sums folded every KC
-    # elements; the last tile is partial); a tile holding one special row (here the second) falls back
-    # to the general column code. Masks and temperatures on both.
+    # elements; the last tile is partial; rows of up to half a vector move by transpose_narrow); a
+    # tile holding one special row (here the second) falls back to the general column code. Masks
+    # and temperatures on both.
     x = (10 * rng.standard_normal((3 * _numba_softmax.TILE + 5, n))).astype(dtype)
-    x[_numba_softmax.TILE + 3, 2] = np.nan
+    x[_numba_softmax.TILE + 3, 1] = np.nan
     where = rng.random(x.shape) < 0.8
     for temperature, w in [(1.0, None), (0.7, None), (3.0, where)]:
         for name in FUNCS:
@@ -277,26 +278,32 @@ def test_special_rows_anywhere_in_a_group(dtype, inplace, rng):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_transpose_block_against_indexing(dtype, rng):
     # Every partial block size, odd strides and offsets: exactly the elements asked for move, nothing
-    # else in the destination changes.
+    # else in the destination changes. transpose_narrow takes the blocks with a contiguous side of
+    # at most half a vector: source rows (src_stride == ncols) or destination (dst_stride == nrows).
     from numba import njit
 
-    from luce._kernels._numba_transpose import block_lanes, transpose_block
+    from luce._kernels._numba_transpose import block_lanes, transpose_block, transpose_narrow
 
     @njit
-    def run(src, so, ss, dst, do, ds, nr, nc):
-        transpose_block(src, so, ss, dst, do, ds, nr, nc)
+    def run(src, so, ss, dst, do, ds, nr, nc, narrow):
+        if narrow:
+            transpose_narrow(src, so, ss, dst, do, ds, nr, nc)
+        else:
+            transpose_block(src, so, ss, dst, do, ds, nr, nc)
         return block_lanes(src)
 
     lanes = 64 // np.dtype(dtype).itemsize
-    for nr in range(lanes + 1):
-        for nc in range(lanes + 1):
-            src = rng.standard_normal(5 + 21 * lanes + lanes).astype(dtype)
-            dst = np.full(7 + 37 * lanes + lanes, -9.0, dtype)
-            assert run(src, 5, 21, dst, 7, 37, nr, nc) == lanes
-            expected = np.full_like(dst, -9.0)
-            r, c = np.meshgrid(np.arange(nr), np.arange(nc), indexing="ij")
-            expected[7 + c * 37 + r] = src[5 + r * 21 + c]
-            np.testing.assert_array_equal(dst, expected)
+    cases = [(nr, nc, 21, 37, False) for nr in range(lanes + 1) for nc in range(lanes + 1)]
+    cases += [(nr, nc, nc, 37, True) for nr in range(lanes + 1) for nc in range(1, lanes // 2 + 1)]
+    cases += [(nr, nc, 21, nr, True) for nr in range(1, lanes // 2 + 1) for nc in range(lanes + 1)]
+    for nr, nc, ss, ds, narrow in cases:
+        src = rng.standard_normal(5 + 21 * lanes + lanes).astype(dtype)
+        dst = np.full(7 + 37 * lanes + lanes, -9.0, dtype)
+        assert run(src, 5, ss, dst, 7, ds, nr, nc, narrow) == lanes
+        expected = np.full_like(dst, -9.0)
+        r, c = np.meshgrid(np.arange(nr), np.arange(nc), indexing="ij")
+        expected[7 + c * ds + r] = src[5 + r * ss + c]
+        np.testing.assert_array_equal(dst, expected, err_msg=f"{nr}x{nc}, strides {ss}/{ds}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])

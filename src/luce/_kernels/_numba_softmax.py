@@ -69,7 +69,7 @@ from numba import get_num_threads, njit, prange, set_num_threads
 from ._numba_exp import maxnum, prefer_512, prefetch, prefetchw, vexp, vlog1p
 from ._numba_rows import row_exp_store_sum, row_exp_sum_count, row_finish, row_max, row_shift_sum_count
 from ._numba_tiles import tile_max, tile_sums, tile_write
-from ._numba_transpose import block_lanes, transpose_block
+from ._numba_transpose import block_lanes, transpose_block, transpose_narrow
 
 __all__ = ["logsumexp", "softmax"]
 
@@ -667,10 +667,14 @@ def _short_tile(x, xb, xo, mask, mb, mo, out, a, n, w, t, fast, has_mask, mode, 
     ninf = T(-np.inf)
     m, coef, r2, k2 = ws[0], ws[1], st[0], st[1]
     lanes = block_lanes(x)
+    narrow = 2 * n <= lanes  # rows of at most half a vector: moved as whole vectors (transpose_narrow)
     if has_mask and xo == n and mo == n:  # rows and their mask contiguous: stage the masked rows
         for i in range(w * n):
             stage[_u(i)] = x[_u(xb + i)] if mask[_u(mb + i)] else ninf
         for r0 in range(0, w, lanes):
+            if narrow:
+                transpose_narrow(stage, r0 * n, n, tile, r0, TILE, min(lanes, w - r0), n)
+                continue
             for j0 in range(0, n, lanes):
                 rows, cols = min(lanes, w - r0), min(lanes, n - j0)
                 transpose_block(stage, r0 * n + j0, n, tile, j0 * TILE + r0, TILE, rows, cols)
@@ -679,6 +683,9 @@ def _short_tile(x, xb, xo, mask, mb, mo, out, a, n, w, t, fast, has_mask, mode, 
             for r in range(w):
                 keep = mask[_u(mb + r * mo + j)]
                 tile[_u(j * TILE + r)] = x[_u(xb + r * xo + j)] if keep else ninf
+    elif narrow and xo == n:
+        for r0 in range(0, w, lanes):
+            transpose_narrow(x, xb + r0 * n, n, tile, r0, TILE, min(lanes, w - r0), n)
     else:
         for r0 in range(0, w, lanes):  # blocks transposed in registers
             for j0 in range(0, n, lanes):
@@ -705,6 +712,10 @@ def _short_tile(x, xb, xo, mask, mb, mo, out, a, n, w, t, fast, has_mask, mode, 
         coef[_u(r)] = T(vlog1p(r2[_u(r)] + (k2[_u(r)] - 1.0))) if log else T(1.0 / r2[_u(r)])
     # The outputs are finished in the tile (SIMD across rows), then transposed back into the rows.
     tile_write(tile, n, tn, w, m, coef, t, not fast, log)
+    if narrow:
+        for r0 in range(0, w, lanes):
+            transpose_narrow(tile, r0, TILE, out, (a + r0) * n, n, n, min(lanes, w - r0))
+        return True
     for r0 in range(0, w, lanes):
         for j0 in range(0, n, lanes):
             rows, cols = min(lanes, n - j0), min(lanes, w - r0)

@@ -20,7 +20,7 @@ from numba.extending import intrinsic
 
 from ._numba_simd import I32, VECTOR_BYTES, Vectors, int_arg, pointer_arg
 
-__all__ = ["block_lanes", "transpose_block"]
+__all__ = ["block_lanes", "transpose_block", "transpose_narrow"]
 
 
 @intrinsic
@@ -84,3 +84,89 @@ def transpose_block(typingctx, src, src_off, src_stride, dst, dst_off, dst_strid
         return context.get_dummy_value()
 
     return types.void(src, src_off, src_stride, dst, dst_off, dst_stride, nrows, ncols), codegen
+
+
+@intrinsic
+def transpose_narrow(typingctx, src, src_off, src_stride, dst, dst_off, dst_stride, nrows, ncols):
+    """:func:`transpose_block` for a block with a narrow contiguous side, which it moves as whole
+    vectors: either the source rows are contiguous (``src_stride == ncols <= L/2``) or the
+    destination is (``dst_stride == nrows <= L/2``). Other blocks are the caller's error: nothing
+    is moved.
+
+    For rows of a few elements the masked row loads and column stores of :func:`transpose_block`
+    touch a few bytes each, and most of their 64-byte windows straddle a cache line: 65536×2 rows
+    ran 4× slower through it. The whole vectors are regrouped by two-source shuffles (``L/2`` at
+    most per vector). Kept apart from :func:`transpose_block`: one intrinsic with both made the
+    16-wide tiles 15% slower.
+    """
+    arrays = (src, dst)
+    if not all(isinstance(a, types.Array) and a.ndim == 1 for a in arrays) or src.dtype != dst.dtype:
+        return None
+    ints = (src_off, src_stride, dst_off, dst_stride, nrows, ncols)
+    if src.dtype not in (types.float32, types.float64) or not all(isinstance(i, types.Integer) for i in ints):
+        return None
+
+    def codegen(context, builder, signature, args):
+        v = Vectors(builder, signature.args[0].dtype)
+        src_base = pointer_arg(context, builder, signature, args, 0)
+        dst_base = pointer_arg(context, builder, signature, args, 3)
+        sstr, dstr, rows, cols = (int_arg(context, builder, signature, args, i) for i in (2, 5, 6, 7))
+        narrow = v.width // 2
+
+        def each_width(count, emit):
+            for k in range(1, narrow + 1):
+                with builder.if_then(builder.icmp_signed("==", count, ir.Constant(count.type, k))):
+                    emit(k)
+
+        with builder.if_else(builder.icmp_signed("==", sstr, cols)) as (contiguous_src, contiguous_dst):
+            with contiguous_src:
+                each_width(cols, lambda k: _from_contiguous(v, src_base, dst_base, dstr, rows, k))
+            with contiguous_dst:
+                each_width(rows, lambda k: _to_contiguous(v, src_base, sstr, dst_base, cols, k))
+        return context.get_dummy_value()
+
+    return types.void(src, src_off, src_stride, dst, dst_off, dst_stride, nrows, ncols), codegen
+
+
+def _pick(v, sources, picks):
+    """The vector whose lane ``i`` is lane ``picks[i][1]`` of ``sources[picks[i][0]]``: one two-source
+    shuffle per source it draws on."""
+    b, width = v.builder, v.width
+    out = None
+    for s in sorted({p[0] for p in picks}):
+        lanes = {i for i, p in enumerate(picks) if p[0] == s}
+        if out is None:
+            mask = [picks[i][1] if i in lanes else 0 for i in range(width)]
+            out = b.shuffle_vector(sources[s], sources[s], ir.Constant(ir.VectorType(I32, width), mask))
+        else:
+            mask = [width + picks[i][1] if i in lanes else i for i in range(width)]
+            out = b.shuffle_vector(out, sources[s], ir.Constant(ir.VectorType(I32, width), mask))
+    return out
+
+
+def _from_contiguous(v, src, dst, dstr, rows, ncols):
+    """A block whose source rows are contiguous (``src_stride == ncols``, ``ncols <= L/2``): its
+    ``rows*ncols`` elements are ``ncols`` whole vectors (the last masked), regrouped by shuffles."""
+    b, width = v.builder, v.width
+    total = b.mul(rows, ir.Constant(rows.type, ncols))
+    flat = []
+    for k in range(ncols):
+        start = ir.Constant(rows.type, k * width)
+        flat.append(v.load(src, start, v.lanes_below(b.sub(total, start))))
+    row_ok = v.lanes_below(rows)
+    for c in range(ncols):
+        picks = [divmod(r * ncols + c, width) for r in range(width)]
+        v.store(_pick(v, flat, picks), dst, b.mul(ir.Constant(dstr.type, c), dstr), row_ok)
+
+
+def _to_contiguous(v, src, sstr, dst, ncols, nrows):
+    """A block whose destination is contiguous (``dst_stride == nrows``, ``nrows <= L/2``): ``nrows``
+    row loads, regrouped by shuffles into ``nrows`` whole vectors (the last masked)."""
+    b, width = v.builder, v.width
+    col_ok = v.lanes_below(ncols)
+    block = [v.load(src, b.mul(ir.Constant(sstr.type, r), sstr), col_ok) for r in range(nrows)]
+    total = b.mul(ncols, ir.Constant(ncols.type, nrows))
+    for k in range(nrows):
+        picks = [((k * width + i) % nrows, (k * width + i) // nrows) for i in range(width)]
+        start = ir.Constant(ncols.type, k * width)
+        v.store(_pick(v, block, picks), dst, start, v.lanes_below(b.sub(total, start)))
