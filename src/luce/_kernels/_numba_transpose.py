@@ -1,4 +1,4 @@
-"""Transpose a small block between two 1-D arrays in registers: one LLVM intrinsic for the Numba kernels.
+"""Transpose a small block between two 1-D arrays in registers: LLVM intrinsics for the Numba kernels.
 
 The short-row softmax transposes tiles of rows so that SIMD runs across rows. Written as loops, the
 strided side of a transpose becomes gather (or scatter) instructions, about one element per cycle;
@@ -6,7 +6,8 @@ here a block of ``L × L`` elements (``L`` = 16 float32 or 8 float64: one 512-bi
 loaded as ``L`` vectors, transposed by ``log2 L`` rounds of two-source shuffles (at round ``h`` rows
 ``i`` and ``i + h`` swap the lanes whose bit ``h`` differs from the row's: after all rounds element
 ``(r, c)`` sits at ``(c, r)``), and stored as ``L`` vectors. Partial blocks use masked loads and stores,
-which touch no memory outside the mask, so a block may end anywhere.
+which touch no memory outside the mask, so a block may end anywhere. :func:`transpose_narrow` does
+the same for blocks with a contiguous side of at most ``L/2`` elements, as whole vectors.
 
 Imported by :mod:`luce._kernels._numba_softmax`, whose on-disk cache is keyed to its own file: touch
 it after editing this one.
@@ -94,8 +95,8 @@ def transpose_narrow(typingctx, src, src_off, src_stride, dst, dst_off, dst_stri
     is moved.
 
     For rows of a few elements the masked row loads and column stores of :func:`transpose_block`
-    touch a few bytes each, and most of their 64-byte windows straddle a cache line: 65536×2 rows
-    ran 4× slower through it. The whole vectors are regrouped by two-source shuffles (``L/2`` at
+    touch a few bytes each, and most of their 64-byte windows straddle a cache line: rows of 2
+    elements ran 4× slower through it. The whole vectors are regrouped by two-source shuffles (``L/2`` at
     most per vector). Kept apart from :func:`transpose_block`: one intrinsic with both made the
     16-wide tiles 15% slower.
     """
