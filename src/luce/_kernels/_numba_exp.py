@@ -37,7 +37,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from ._numba_simd import Vectors, int_arg, pointer_arg
+from ._numba_simd import Vectors, arguments_fit, int_arg, pointer_arg
 
 __all__ = [
     "as_float",
@@ -266,6 +266,8 @@ def _exp_into(x, out):
 @intrinsic
 def _exp_vectors(typingctx, x, xoff, out, ooff, n):
     """``out[ooff:ooff + n] = exp(x[xoff:xoff + n])`` through :func:`exp_vector`."""
+    if not arguments_fit(floats=(x, out), ints=(xoff, ooff, n)):
+        return None
 
     def codegen(context, builder, sig, args):
         v = Vectors(builder, sig.args[0].dtype)

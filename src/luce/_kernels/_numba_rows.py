@@ -26,25 +26,12 @@ from numba import types
 from numba.extending import intrinsic
 
 from ._numba_exp import exp_vector
-from ._numba_simd import I64, Vectors, each_variant, int_arg, pointer_arg
+from ._numba_simd import I64, Vectors, arguments_fit, each_variant, int_arg, pointer_arg
 
 __all__ = ["row_exp_store_sum", "row_exp_sum_count", "row_finish", "row_max", "row_shift_sum_count"]
 
 PREFETCH_BYTES = 4096  # row_max asks for the line this far ahead (past the row: the next row)
 _NINF = float("-inf")
-
-
-def _typed(x, mask, ints, scalars=(), general=types.boolean, out=None):
-    """Whether the arguments have the types the intrinsics here expect: 1-D float arrays of one dtype,
-    scalars of that dtype, integer offsets and counts, a boolean mask array and a boolean flag."""
-
-    def floats(a):
-        return isinstance(a, types.Array) and a.ndim == 1 and a.dtype in (types.float32, types.float64)
-
-    bools = mask is None or (isinstance(mask, types.Array) and mask.ndim == 1 and mask.dtype == types.boolean)
-    ok = floats(x) and bools and general == types.boolean
-    ok = ok and (out is None or (floats(out) and out.dtype == x.dtype))
-    return ok and all(isinstance(i, types.Integer) for i in ints) and all(s == x.dtype for s in scalars)
 
 
 class _Row:
@@ -100,7 +87,7 @@ def _float64_sum(v):
 def row_max(typingctx, x, xoff, mask, moff, n, general):
     """The max of the row's unmasked entries. With a NaN in the row the result is unspecified: the
     callers find the NaN in the sum, where ``exp`` propagates it."""
-    if not _typed(x, mask, (xoff, moff, n), general=general):
+    if not arguments_fit(floats=(x,), ints=(xoff, moff, n), flags=(general,), masks=(mask,)):
         return None
 
     def codegen(context, builder, sig, args):
@@ -159,7 +146,7 @@ def _sum_count(store):
 def row_exp_sum_count(typingctx, x, xoff, mask, moff, n, m, t, general):
     """``(sum of exp((x - m)/T) over the entries below m, count of entries equal to m)`` in float64:
     the maxima are counted, not added, so the log1p form sees the exact tail."""
-    if not _typed(x, mask, (xoff, moff, n), (m, t), general):
+    if not arguments_fit(floats=(x,), scalars=(m, t), ints=(xoff, moff, n), flags=(general,), masks=(mask,)):
         return None
     result, codegen = _sum_count(store=False)
     return result(x, xoff, mask, moff, n, m, t, general), codegen
@@ -170,7 +157,9 @@ def row_shift_sum_count(typingctx, x, xoff, mask, moff, n, m, t, general, out, o
     """:func:`row_exp_sum_count`, storing ``(x - m)/T`` (masked: -inf) into ``out[ooff:ooff + n]`` on
     the way: log_softmax's stores then overlap the exponentials, and its last pass (``-= c``) runs
     in cache."""
-    if not _typed(x, mask, (xoff, moff, n, ooff), (m, t), general, out):
+    if not arguments_fit(
+        floats=(x, out), scalars=(m, t), ints=(xoff, moff, n, ooff), flags=(general,), masks=(mask,)
+    ):
         return None
     result, codegen = _sum_count(store=True)
     return result(x, xoff, mask, moff, n, m, t, general, out, ooff), codegen
@@ -179,7 +168,9 @@ def row_shift_sum_count(typingctx, x, xoff, mask, moff, n, m, t, general, out, o
 @intrinsic
 def row_exp_store_sum(typingctx, x, xoff, mask, moff, n, m, t, general, out, ooff):
     """``out[ooff:ooff + n] = exp((x - m)/T)`` (masked: 0); returns their sum in float64."""
-    if not _typed(x, mask, (xoff, moff, n, ooff), (m, t), general, out):
+    if not arguments_fit(
+        floats=(x, out), scalars=(m, t), ints=(xoff, moff, n, ooff), flags=(general,), masks=(mask,)
+    ):
         return None
 
     def codegen(context, builder, sig, args):
@@ -203,7 +194,7 @@ def row_exp_store_sum(typingctx, x, xoff, mask, moff, n, m, t, general, out, oof
 @intrinsic
 def row_finish(typingctx, out, ooff, n, c, log):
     """``out[ooff:ooff + n] -= c`` if ``log`` else ``*= c``: the last pass over a row in cache."""
-    if not _typed(out, None, (ooff, n), (c,), log):
+    if not arguments_fit(floats=(out,), scalars=(c,), ints=(ooff, n), flags=(log,)):
         return None
 
     def codegen(context, builder, sig, args):

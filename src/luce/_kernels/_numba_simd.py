@@ -22,7 +22,16 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 
-__all__ = ["I64", "UNROLL", "VECTOR_BYTES", "Vectors", "each_variant", "int_arg", "pointer_arg"]
+__all__ = [
+    "I64",
+    "UNROLL",
+    "VECTOR_BYTES",
+    "Vectors",
+    "arguments_fit",
+    "each_variant",
+    "int_arg",
+    "pointer_arg",
+]
 
 VECTOR_BYTES = 64  # one AVX-512 register
 UNROLL = 4  # vectors per step of a row loop (combined as a tree: the loop-carried chain is short)
@@ -39,6 +48,26 @@ def pointer_arg(context, builder, signature, args, i):
     """A pointer to ``a[offset]`` for the array argument ``a = args[i]`` and ``offset = args[i + 1]``."""
     data = context.make_array(signature.args[i])(context, builder, args[i]).data
     return builder.gep(data, [int_arg(context, builder, signature, args, i + 1)])
+
+
+def arguments_fit(*, floats=(), scalars=(), ints=(), flags=(), masks=(), float64=()):
+    """Whether Numba argument types fit an intrinsic here: ``floats`` 1-D arrays of one dtype, float32
+    or float64; ``scalars`` of that dtype; ``ints`` integers; ``flags`` booleans; ``masks`` 1-D
+    boolean arrays; ``float64`` 1-D float64 arrays."""
+
+    def array(a, dtype):
+        return isinstance(a, types.Array) and a.ndim == 1 and a.dtype == dtype
+
+    dtype = getattr(floats[0], "dtype", None) if floats else None
+    return (
+        dtype in (types.float32, types.float64)
+        and all(array(a, dtype) for a in floats)
+        and all(s == dtype for s in scalars)
+        and all(isinstance(i, types.Integer) for i in ints)
+        and all(f == types.boolean for f in flags)
+        and all(array(m, types.boolean) for m in masks)
+        and all(array(a, types.float64) for a in float64)
+    )
 
 
 def each_variant(builder, flags, emit):

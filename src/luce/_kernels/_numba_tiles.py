@@ -24,26 +24,12 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._numba_exp import exp_vector
-from ._numba_simd import I64, UNROLL, Vectors, each_variant, int_arg
+from ._numba_simd import I64, UNROLL, Vectors, arguments_fit, each_variant, int_arg
 
 __all__ = ["tile_max", "tile_sums", "tile_write"]
 
 KC = 16  # tile elements summed in the input dtype before they are folded into float64
 _NINF = float("-inf")
-
-
-def _typed(tile, ints, rows=(), scalars=(), flags=(), sums=()):
-    """Whether the arguments have the expected types: ``tile`` and the per-row arrays ``rows`` 1-D
-    float arrays of one dtype, scalars of that dtype, integers, boolean flags, float64 ``sums``."""
-
-    def floats(a, dtype):
-        return isinstance(a, types.Array) and a.ndim == 1 and a.dtype == dtype
-
-    if not (isinstance(tile, types.Array) and tile.dtype in (types.float32, types.float64)):
-        return False
-    ok = floats(tile, tile.dtype) and all(floats(a, tile.dtype) for a in rows)
-    ok = ok and all(floats(a, types.float64) for a in sums) and all(f == types.boolean for f in flags)
-    return ok and all(s == tile.dtype for s in scalars) and all(isinstance(i, types.Integer) for i in ints)
 
 
 class _Tile:
@@ -102,7 +88,7 @@ def _halves(v, strip):
 def tile_max(typingctx, tile, n, stride, w, m):
     """``m[r]`` = the max of row ``r`` of the tile (``r < w``); with a NaN in the row the result is
     unspecified (the sums find the NaN)."""
-    if not _typed(tile, (n, stride, w), rows=(m,)):
+    if not arguments_fit(floats=(tile, m), ints=(n, stride, w)):
         return None
 
     def codegen(context, builder, sig, args):
@@ -131,7 +117,8 @@ def tile_sums(typingctx, tile, n, stride, w, m, t, general, log, sums, counts):
     """Per row ``r``: softmax (not ``log``) stores ``exp((x - m[r])/T)`` into the tile and sets
     ``sums[r]`` to their float64 sum; the log forms set ``sums[r]`` to the sum below ``m[r]`` and
     ``counts[r]`` to the count at it (softmax leaves ``counts`` alone)."""
-    if not _typed(tile, (n, stride, w), rows=(m,), scalars=(t,), flags=(general, log), sums=(sums, counts)):
+    ints, flags = (n, stride, w), (general, log)
+    if not arguments_fit(floats=(tile, m), scalars=(t,), ints=ints, flags=flags, float64=(sums, counts)):
         return None
 
     def codegen(context, builder, sig, args):
@@ -194,7 +181,7 @@ def tile_sums(typingctx, tile, n, stride, w, m, t, general, log, sums, counts):
 def tile_write(typingctx, tile, n, stride, w, m, coef, t, general, log):
     """The outputs, in the tile: softmax ``tile *= coef[r]`` (the tile holds the exponentials), the
     log forms ``tile = (tile - m[r])/T - coef[r]``."""
-    if not _typed(tile, (n, stride, w), rows=(m, coef), scalars=(t,), flags=(general, log)):
+    if not arguments_fit(floats=(tile, m, coef), scalars=(t,), ints=(n, stride, w), flags=(general, log)):
         return None
 
     def codegen(context, builder, sig, args):

@@ -19,7 +19,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from ._numba_simd import I32, VECTOR_BYTES, Vectors, int_arg, pointer_arg
+from ._numba_simd import I32, VECTOR_BYTES, Vectors, arguments_fit, int_arg, pointer_arg
 
 __all__ = ["block_lanes", "transpose_block", "transpose_narrow"]
 
@@ -45,13 +45,7 @@ def transpose_block(typingctx, src, src_off, src_stride, dst, dst_off, dst_strid
     ``src`` and ``dst``: 1-D contiguous arrays of the same float dtype; offsets, strides and counts
     are integers (elements).
     """
-    arrays = (src, dst)
-    if not all(isinstance(a, types.Array) and a.ndim == 1 for a in arrays):
-        return None
-    if src.dtype != dst.dtype or src.dtype not in (types.float32, types.float64):
-        return None
-    ints = (src_off, src_stride, dst_off, dst_stride, nrows, ncols)
-    if not all(isinstance(i, types.Integer) for i in ints):
+    if not arguments_fit(floats=(src, dst), ints=(src_off, src_stride, dst_off, dst_stride, nrows, ncols)):
         return None
 
     def codegen(context, builder, signature, args):
@@ -100,11 +94,7 @@ def transpose_narrow(typingctx, src, src_off, src_stride, dst, dst_off, dst_stri
     most per vector). Kept apart from :func:`transpose_block`: one intrinsic with both made the
     16-wide tiles 15% slower.
     """
-    arrays = (src, dst)
-    if not all(isinstance(a, types.Array) and a.ndim == 1 for a in arrays) or src.dtype != dst.dtype:
-        return None
-    ints = (src_off, src_stride, dst_off, dst_stride, nrows, ncols)
-    if src.dtype not in (types.float32, types.float64) or not all(isinstance(i, types.Integer) for i in ints):
+    if not arguments_fit(floats=(src, dst), ints=(src_off, src_stride, dst_off, dst_stride, nrows, ncols)):
         return None
 
     def codegen(context, builder, signature, args):
