@@ -171,7 +171,9 @@ def _row_special(x, xb, mask, mb, out, ob, n, mode, tinf):
 def _row_max(x, xb, mask, mb, n, fast):
     """Max of the unmasked entries; NaN is ignored here (llvm.maxnum vectorises) and caught by the sum.
 
-    Reads CHUNK elements at a time and asks for the lines PF_CHUNKS chunks ahead.
+    Reads CHUNK elements at a time and asks for the lines PF_CHUNKS chunks ahead. The online pass
+    keeps this loop rather than the ``row_max`` intrinsic of the cached rows: called per chunk, the
+    intrinsic made logsumexp of 4096×32000 float32 0.66x -> 0.77x a copy.
     """
     prefer_512()
     ninf = x.dtype.type(-np.inf)
