@@ -1,4 +1,8 @@
-"""``luce softmax 2.0 1.0 0.1 [--temperature T] [--log] [--explain]``."""
+"""``luce softmax 2.0 1.0 0.1 [--temperature T] [--log] [--explain]`` and its teaching sections.
+
+``--explain`` shows the computation step by step; ``--boltzmann``, ``--target``, ``--two-class`` and
+``--iia`` add the classic arguments (printed by ``_lessons``; walked through in docs/learn.md).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import numpy as np
 import typer
 
 from ..functional import log_softmax, softmax
+from . import _lessons
 from ._app import app, console
 
 
@@ -25,14 +30,13 @@ def parse_scores(tokens: list[str] | None, name: str = "SCORES") -> np.ndarray:
     return np.array(values, dtype=np.float64)
 
 
-def check_temperature(t: float) -> float:
+def check_temperature(t: float, name: str = "'--temperature'") -> float:
     if not t > 0:  # also catches NaN
-        raise typer.BadParameter(f"must be > 0 (inf for uniform), got {t}", param_hint="'--temperature'")
+        raise typer.BadParameter(f"must be > 0 (inf for uniform), got {t}", param_hint=name)
     return t
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.8g}"
+_fmt = _lessons.fmt
 
 
 @app.command(
@@ -56,21 +60,93 @@ def softmax_command(
     explain: Annotated[
         bool,
         typer.Option(
-            "--explain", help="Show the computation step by step: max shift, exponentials, sum, division."
+            "--explain",
+            help="Show the computation step by step (max shift, exponentials, sum, division), the plain "
+            "share beside softmax and what changing the largest score by 1 does.",
         ),
     ] = False,
+    boltzmann: Annotated[
+        bool,
+        typer.Option(
+            "--boltzmann",
+            help="Read the numbers as energies E: P = exp(−E/kT) / Z, Z the partition function.",
+        ),
+    ] = False,
+    kt: Annotated[
+        float | None, typer.Option("--kT", help="The temperature kT of --boltzmann (default 1).")
+    ] = None,
+    target: Annotated[
+        int | None,
+        typer.Option("--target", help="Class index K: add the cross-entropy −log p_K and its gradient."),
+    ] = None,
+    two_class: Annotated[
+        bool, typer.Option("--two-class", help="Show that softmax((z, 0)) is sigmoid(z) for each score z.")
+    ] = False,
+    iia: Annotated[
+        bool,
+        typer.Option(
+            "--iia",
+            help="Luce's choice axiom: remove one option; the ratios of the others do not change.",
+        ),
+    ] = False,
+    remove: Annotated[
+        int | None, typer.Option("--remove", help="The option --iia removes (default the last).")
+    ] = None,
 ) -> None:
     """Print softmax(scores / T): probabilities that sum to 1.
 
-    Example: luce softmax 2.0 1.0 0.1 --explain
+    Examples: luce softmax 2.0 1.0 0.1 --explain; luce softmax 1 1 3 --explain;
+    luce softmax 2.0 1.0 0.1 --target 0; luce softmax --iia 1 2 3; luce softmax 0 1 2 --boltzmann --kT 0.5
     """
     x = parse_scores(scores)
     t = check_temperature(temperature)
-    values = log_softmax(x, temperature=t) if log else softmax(x, temperature=t)
-    if not explain:
+    t = _read_energies(kt, temperature) if boltzmann else t
+    if kt is not None and not boltzmann:
+        raise typer.BadParameter(
+            "only goes with --boltzmann (use --temperature for scores)", param_hint="'--kT'"
+        )
+    _check_index(target, x.size, "'--target'")
+    if iia:
+        if x.size < 3:
+            raise typer.BadParameter("--iia needs at least 3 scores (two remain after one is removed)",
+                                     param_hint="SCORES")  # fmt: skip
+        remove = x.size - 1 if remove is None else _check_index(remove, x.size, "'--remove'")
+    elif remove is not None:
+        raise typer.BadParameter("only goes with --iia", param_hint="'--remove'")
+    lessons = boltzmann or target is not None or two_class or iia
+    if not (explain or lessons):
+        values = log_softmax(x, temperature=t) if log else softmax(x, temperature=t)
         typer.echo(" ".join(_fmt(v) for v in values.tolist()))
         return
-    _explain(x, t, log)
+    out = console()
+    if boltzmann:
+        _lessons.boltzmann(out, x, t)
+        x = -x  # from here on the scores are −E, at temperature kT
+    if explain:
+        _explain(x, t, log)
+        _lessons.proportion(out, x, t)
+    elif log:
+        out.print("log p = " + " ".join(_fmt(v) for v in log_softmax(x, temperature=t).tolist()))
+    if target is not None:
+        _lessons.cross_entropy_lesson(out, x, t, target)
+    if two_class:
+        _lessons.two_class(out, x, t)
+    if iia:
+        _lessons.iia(out, x, t, remove)
+
+
+def _read_energies(kt: float | None, temperature: float) -> float:
+    if temperature != 1.0:
+        raise typer.BadParameter(
+            "give kT with --kT when the numbers are energies", param_hint="'--temperature'"
+        )
+    return 1.0 if kt is None else check_temperature(kt, "'--kT'")
+
+
+def _check_index(k: int | None, n: int, name: str) -> int | None:
+    if k is not None and not 0 <= k < n:
+        raise typer.BadParameter(f"must be a class index from 0 to {n - 1}, got {k}", param_hint=name)
+    return k
 
 
 def _explain(x: np.ndarray, t: float, log: bool) -> None:
