@@ -282,3 +282,57 @@ def test_plain_output_is_unchanged_without_a_lesson():
         [float(v) for v in out.split()], scipy.special.softmax([1.0, 1.0, 3.0]), rtol=1e-7
     )
     assert len(out.splitlines()) == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# luce plot proportion | hardmax | cross-entropy
+# --------------------------------------------------------------------------------------------------
+
+
+def _assert_png(path):
+    from matplotlib.image import imread
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = imread(path)
+    assert image.ndim == 3 and min(image.shape[:2]) > 200 and image[..., :3].std() > 0.05
+
+
+@pytest.mark.parametrize(
+    ("args", "default"),
+    [
+        (["proportion"], "softmax-vs-share.png"),
+        (["proportion", "0", "5", "2", "--index", "2"], None),
+        (["hardmax"], "softmax-to-hardmax.png"),
+        (["hardmax", "-1", "3", "0.5", "3"], None),
+        (["cross-entropy"], "cross-entropy.png"),
+        (["cross-entropy", "0.5", "3", "-1", "2", "--target", "2"], None),
+    ],
+    ids=["proportion", "proportion-index", "hardmax", "hardmax-scores", "ce", "ce-target"],
+)
+def test_plot_teaching_figures(tmp_path, monkeypatch, args, default):
+    monkeypatch.chdir(tmp_path)
+    if default is None:
+        default = "figures/x.png"
+        args = [*args, "-o", default]
+    out = run("plot", *args).stdout
+    assert out.strip() == f"wrote {default}"
+    _assert_png(tmp_path / default)
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["proportion", "1", "-2"], r"SCORES: the plain share x / Σx needs non-negative scores"),
+        (["proportion", "0", "0"], r"positive sum"),
+        (["proportion", "1", "2", "--index", "2"], r"'--index': must be an index from 0 to 1, got 2"),
+        (["hardmax", "1"], r"give at least 2 scores"),
+        (["hardmax", "1", "inf"], r"scores must be finite"),
+        (["cross-entropy", "1", "2", "--target", "5"], r"'--target': must be an index from 0 to 1, got 5"),
+        (["cross-entropy", "1", "two"], r"'two' is not a number"),
+    ],
+    ids=["negative", "zero-sum", "index", "one-score", "inf", "target", "text"],
+)
+def test_plot_errors(tmp_path, args, match):
+    code = 1 if "inf" in args else 2
+    fails("plot", *args, "-o", tmp_path / "x.png", code=code, match=match)
+    assert not (tmp_path / "x.png").exists()

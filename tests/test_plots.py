@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import mpmath
 import numpy as np
 import pytest
 import scipy.special
@@ -63,6 +64,101 @@ def test_activations(tmp_path):
     np.testing.assert_allclose(heights[:3], scipy.special.softmax(x), rtol=1e-14)
     np.testing.assert_allclose(heights[3:6], [1.0, 0.0, 0.0])
     np.testing.assert_allclose(heights[6:9], scipy.special.expit(x), rtol=1e-14)
+
+
+def test_proportion(tmp_path):
+    _assert_png(plots.plot_proportion((1.0, 1.0, 3.0), tmp_path / "p.png"), min_size=(300, 1000))
+    fig = plots._proportion_figure((1.0, 1.0, 3.0), None)
+    left, right = fig.axes[:2]
+    lines = {line.get_label(): line for line in left.get_lines()}
+    soft, share = lines["softmax: exp(x_2) / Σ exp(x)"], lines["plain share: x_2 / Σx"]
+    s = soft.get_xdata()
+    assert s[0] == 0 and s[-1] >= 4
+    grown = np.column_stack([np.ones_like(s), np.ones_like(s), s])
+    np.testing.assert_allclose(soft.get_ydata(), scipy.special.softmax(grown, axis=1)[:, 2], rtol=1e-14)
+    np.testing.assert_allclose(share.get_ydata(), s / (s + 2.0), rtol=1e-15)
+    with mpmath.workdps(30):
+        e = mpmath.e
+        at_3, at_4 = float(e**3 / (2 * e + e**3)), float(e**4 / (2 * e + e**4))
+    marks = {line.get_xdata()[0]: [] for line in left.get_lines() if line.get_label().startswith("_")}
+    for line in left.get_lines():
+        if line.get_label().startswith("_") and len(line.get_xdata()) == 1:
+            marks[line.get_xdata()[0]].append(line.get_ydata()[0])
+    np.testing.assert_allclose(sorted(marks[3.0]), [0.6, at_3], rtol=1e-14)
+    np.testing.assert_allclose(sorted(marks[4.0]), [4 / 6, at_4], rtol=1e-14)
+    texts = [t.get_text() for t in left.texts]
+    assert {"0.600", f"{at_3:.3f}", "0.787", "0.667", f"{at_4:.3f}"} <= set(texts)
+    assert f"x_2 + 1 moves softmax by {at_4 - at_3:+.3f},\nthe plain share by {4 / 6 - 0.6:+.3f}" in texts
+    heights = [bar.get_height() for bar in right.patches]
+    np.testing.assert_allclose(heights[:3], [0.2, 0.2, 0.6], rtol=1e-15)
+    np.testing.assert_allclose(heights[3:], scipy.special.softmax([1.0, 1.0, 3.0]), rtol=1e-14)
+    assert left.get_xlabel().startswith("score x_2") and left.get_ylabel() == "output for x_2"
+    other = plots._proportion_figure([0.0, 5.0, 2.0], 2).axes[0]
+    assert other.get_xlabel() == "score x_2 (the other scores stay at 0, 5)"
+
+
+def test_hardmax(tmp_path):
+    _assert_png(plots.plot_hardmax((2.0, 1.0, 0.1), tmp_path / "h.png"), min_size=(300, 1000))
+    x = np.array([2.0, 1.0, 0.1])
+    fig = plots._hardmax_figure(x, None)
+    panels = fig.axes
+    assert [ax.get_title() for ax in panels] == [
+        "T = 5", "T = 1", "T = 0.5", "T = 0.2", "T = 0.05", "hardmax (T → 0)"
+    ]  # fmt: skip
+    for ax, t in zip(panels[:-1], [5.0, 1.0, 0.5, 0.2, 0.05], strict=True):
+        heights = [bar.get_height() for bar in ax.patches]
+        np.testing.assert_allclose(heights, scipy.special.softmax(x / t), rtol=1e-13)
+    assert [bar.get_height() for bar in panels[-1].patches] == [1.0, 0.0, 0.0]
+    coldest = scipy.special.softmax(x / 0.05)
+    labels = [t.get_text() for t in panels[-2].texts]
+    assert labels == [f"1 − {1 - coldest[0]:.1e}", f"{coldest[1]:.1e}", f"{coldest[2]:.1e}"]
+    assert [t.get_text() for t in panels[-1].texts] == ["1", "0", "0"]
+    assert [t.get_text() for t in panels[1].texts] == ["0.659", "0.242", "0.099"]
+    ties = plots._hardmax_figure([1.0, 1.0, 0.0], [2.0])
+    assert [bar.get_height() for bar in ties.axes[-1].patches] == [0.5, 0.5, 0.0]
+
+
+def _ce(z, k):
+    return -scipy.special.log_softmax(z)[k]
+
+
+def _fd_grad(z, k, h=1e-4):
+    """Fourth-order central differences of the SciPy cross-entropy."""
+    grad = np.empty_like(z)
+    for i in range(z.size):
+        e = np.zeros_like(z)
+        e[i] = h
+        grad[i] = (-_ce(z + 2 * e, k) + 8 * _ce(z + e, k) - 8 * _ce(z - e, k) + _ce(z - 2 * e, k)) / (12 * h)
+    return grad
+
+
+@pytest.mark.parametrize(
+    ("scores", "target", "other"), [((2.0, 1.0, 0.1), 0, 1), ((0.5, 3.0, -1.0, 2.0), 2, 1)]
+)
+def test_cross_entropy(tmp_path, scores, target, other):
+    _assert_png(plots.plot_cross_entropy(scores, target, tmp_path / "c.png"), min_size=(300, 1000))
+    x = np.array(scores)
+    fig = plots._cross_entropy_figure(scores, target, None)
+    left, right = fig.axes[:2]
+    named = lambda ax: [line for line in ax.get_lines() if not line.get_label().startswith("_")]  # noqa: E731
+    for loss_line, grad_line, moved in zip(named(left), named(right), (target, other), strict=True):
+        z = loss_line.get_xdata()
+        np.testing.assert_array_equal(z, grad_line.get_xdata())
+        assert z[0] == pytest.approx(x[moved] - 6) and z[-1] == pytest.approx(x[moved] + 6)
+        rows = np.repeat(x[None, :], z.size, axis=0)
+        rows[:, moved] = z
+        np.testing.assert_allclose(loss_line.get_ydata(), [_ce(r, target) for r in rows], rtol=1e-12)
+        picked = slice(None, None, 40)
+        fd = [_fd_grad(r, target)[moved] for r in rows[picked]]
+        np.testing.assert_allclose(grad_line.get_ydata()[picked], fd, rtol=1e-7, atol=1e-10)
+    fd0 = _fd_grad(x, target)
+    entries = ", ".join(f"{g:+.3f}".replace("-", "−") for g in fd0)
+    assert right.get_legend().get_title().get_text() == (
+        f"at the example: p − onehot({target}) =\n({entries}), sum 0"
+    )
+    assert (
+        left.get_legend().get_title().get_text() == f"at the example: −log p_{target} = {_ce(x, target):.3f}"
+    )
 
 
 def test_loss_curve(tmp_path):
@@ -142,8 +238,36 @@ def test_string_labels_in_reliability_diagram(tmp_path, rng):
             FileNotFoundError,
             "does not exist",
         ),
+        (lambda p: plots.plot_proportion([1.0, -1.0, 3.0], p), ValueError, "non-negative"),
+        (lambda p: plots.plot_proportion([0.0, 0.0], p), ValueError, "positive sum"),
+        (
+            lambda p: plots.plot_proportion([1.0, 2.0], p, index=2),
+            ValueError,
+            "index must be an index from 0 to 1",
+        ),
+        (lambda p: plots.plot_hardmax([1.0, 2.0], p, temperatures=[1.0, -1.0]), ValueError, "> 0"),
+        (lambda p: plots.plot_cross_entropy([1.0, 2.0], 2, p), ValueError, "target must be an index"),
+        (lambda p: plots.plot_cross_entropy([1.0, 2.0], 0, p, other=5), ValueError, "other must be an index"),
+        (lambda p: plots.plot_cross_entropy([1.0, 2.0], 0, p, other=0), ValueError, "must differ"),
     ],
-    ids=["one-score", "inf", "temperature", "empty-loss", "start", "label", "length", "bins", "folder"],
+    ids=[
+        "one-score",
+        "inf",
+        "temperature",
+        "empty-loss",
+        "start",
+        "label",
+        "length",
+        "bins",
+        "folder",
+        "share-negative",
+        "share-zero",
+        "index",
+        "limit-T",
+        "target",
+        "other",
+        "other-is-target",
+    ],
 )
 def test_bad_input(tmp_path, call, error, match):
     with pytest.raises(error, match=match):

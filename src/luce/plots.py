@@ -1,4 +1,6 @@
-"""The pictures: temperature, activations, loss curve, confusion matrix, reliability diagram (PNG files).
+"""The pictures, as PNG files: the teaching figures (temperature, activations, plain share versus
+softmax, softmax to hardmax, cross-entropy) and the model figures (loss curve, confusion matrix,
+reliability diagram).
 
 Figures are built with Matplotlib's object-oriented API on the Agg canvas (``matplotlib.figure.Figure``
 without pyplot): no GUI backend is touched, no global state is changed, and it works on headless
@@ -16,12 +18,16 @@ import numpy as np
 
 from .functional import hardmax, sigmoid, softmax
 from .io._atomic import atomic_write_bytes
+from .losses import cross_entropy
 from .metrics import expected_calibration_error, reliability_curve
 
 __all__ = [
     "plot_activations",
     "plot_confusion_matrix",
+    "plot_cross_entropy",
+    "plot_hardmax",
     "plot_loss_curve",
+    "plot_proportion",
     "plot_reliability_diagram",
     "plot_temperature",
 ]
@@ -182,6 +188,235 @@ def plot_activations(path="activations.png") -> Path:
     pathlib.Path
     """
     return _write(_activations_figure(), path)
+
+
+def _scores_text(x) -> str:
+    return ", ".join(f"{v:g}" for v in x)
+
+
+def _check_index(index, n, name):
+    if isinstance(index, bool) or not isinstance(index, int | np.integer) or not 0 <= index < n:
+        raise ValueError(f"{name} must be an index from 0 to {n - 1}, got {index!r}")
+    return int(index)
+
+
+def _probability_text(v: float) -> str:
+    """Three decimals, except near 0 and 1, where softmax never arrives but rounding would say it does."""
+    if v in (0.0, 1.0) or 1e-3 <= v <= 1 - 1e-3:
+        return f"{v:.3g}" if v in (0.0, 1.0) else f"{v:.3f}"
+    return f"{v:.1e}" if v < 0.5 else f"1 − {1 - v:.1e}"
+
+
+def _signed(v: float) -> str:
+    return f"{v:+.3f}".replace("-", "−")  # the typographic minus, as on the axes
+
+
+def _label_bars(ax, bars, values, fontsize=8):
+    for bar, v in zip(bars, values, strict=True):
+        top = (bar.get_x() + bar.get_width() / 2, bar.get_height())
+        ax.annotate(_probability_text(v), top, xytext=(0, 2), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=fontsize)  # fmt: skip
+
+
+def _proportion_figure(scores, index):
+    x = _check_scores(scores)
+    if (x < 0).any() or x.sum() <= 0:
+        raise ValueError(
+            "scores must be non-negative with a positive sum (the plain share x / Σx needs them)"
+        )
+    i = int(np.argmax(x)) if index is None else _check_index(index, x.size, "index")
+    rest = x.sum() - x[i]
+    s = np.linspace(0.0, max(x[i] + 3.0, 2.0 * x[i]), 301)
+    grown = np.repeat(x[None, :], s.size, axis=0)
+    grown[:, i] = s  # one score moves, the others stay
+    share = s / (s + rest)
+    soft = softmax(grown)[:, i]
+    fig = _figure(12, 4.6)
+    left, right = fig.subplots(1, 2, width_ratios=[1.4, 1])
+    left.plot(s, soft, lw=2, color=_COLORS[0], label=f"softmax: exp(x_{i}) / Σ exp(x)")
+    left.plot(s, share, lw=2, color=_COLORS[1], label=f"plain share: x_{i} / Σx")
+    marked = []
+    for at, marker in ((x[i], "o"), (x[i] + 1.0, "s")):
+        bumped = x.copy()
+        bumped[i] = at
+        points = [(softmax(bumped)[i], _COLORS[0], 8), (at / bumped.sum(), _COLORS[1], -14)]
+        marked.append([value for value, _, _ in points])
+        for value, color, dy in points:
+            left.plot([at], [value], marker=marker, color=color, ms=7, zorder=3)
+            left.annotate(f"{value:.3f}", (at, value), xytext=(6, dy), textcoords="offset points",
+                          color=color, fontsize=9)  # fmt: skip
+    (soft_before, share_before), (soft_after, share_after) = marked
+    left.text(0.03, 0.96, f"x_{i} + 1 moves softmax by {soft_after - soft_before:+.3f},\n"
+              f"the plain share by {share_after - share_before:+.3f}", transform=left.transAxes,
+              va="top", fontsize=9, bbox={"facecolor": "white", "edgecolor": "0.7"})  # fmt: skip
+    left.axvline(x[i], color="0.6", ls=":", lw=1)
+    left.axvline(x[i] + 1.0, color="0.6", ls=":", lw=1)
+    others = _scores_text(np.delete(x, i))
+    left.set_xlabel(f"score x_{i} (the other scores stay at {others})")
+    left.set_ylabel(f"output for x_{i}")
+    left.set_ylim(-0.02, 1.08)
+    left.set_title(f"Growing one score: circles at x_{i} = {x[i]:g}, squares at x_{i} = {x[i] + 1:g}")
+    left.legend(loc="lower right", fontsize=9, frameon=False)
+    left.grid(alpha=0.3)
+    positions = np.arange(x.size)
+    width = 0.38
+    for j, (name, values) in enumerate((("plain share", x / x.sum()), ("softmax", softmax(x)))):
+        bars = right.bar(positions + (j - 0.5) * width, values, width, label=name,
+                         color=_COLORS[1 - j], alpha=0.9)  # fmt: skip
+        _label_bars(right, bars, values)
+    right.set_xticks(
+        positions, [f"x_{j} = {v:g}" for j, v in enumerate(x)], rotation=0 if x.size <= 6 else 90
+    )
+    right.set_ylabel("output")
+    right.set_ylim(0, 1.08)
+    right.set_title(f"Scores {_scores_text(x)}: each output")
+    right.legend(loc="upper left", fontsize=9, frameon=False)
+    fig.suptitle("Plain share versus softmax: softmax gives the larger score more weight", fontweight="bold")
+    return fig
+
+
+def plot_proportion(scores=(1.0, 1.0, 3.0), path="softmax-vs-share.png", *, index=None) -> Path:
+    """Plot the plain share ``x_i / Σx`` beside ``softmax(x)_i`` and write it as a PNG.
+
+    Left: both outputs for score ``i`` as that score grows from 0 while the others stay, with the
+    example's values marked at ``x_i`` and ``x_i + 1`` (for ``(1, 1, 3)``: 0.6 against 0.787, then
+    0.667 against 0.909). Right: every output of the example, as grouped bars.
+
+    Parameters
+    ----------
+    scores : sequence of float, default (1.0, 1.0, 3.0)
+        At least two finite, non-negative scores with a positive sum (the plain share needs them).
+    path : str or os.PathLike, default "softmax-vs-share.png"
+    index : int, optional
+        The score that grows; default the largest.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    return _write(_proportion_figure(scores, index), path)
+
+
+_LIMIT_TEMPERATURES = (5.0, 1.0, 0.5, 0.2, 0.05)
+
+
+def _hardmax_figure(scores, temperatures):
+    x = _check_scores(scores)
+    t = np.asarray(_LIMIT_TEMPERATURES if temperatures is None else temperatures, dtype=np.float64)
+    if t.ndim != 1 or t.size < 1 or t.size > 8 or not (np.isfinite(t).all() and (t > 0).all()):
+        raise ValueError("temperatures must be 1 to 8 finite numbers > 0")
+    t = np.sort(t)[::-1]  # from flat to sharp, left to right
+    fig = _figure(2.3 * (t.size + 1) + 0.8, 3.9)
+    axes = fig.subplots(1, t.size + 1, sharey=True)
+    positions = np.arange(x.size)
+    ticks = [f"{v:g}" for v in x]
+    panels = [(f"T = {tj:g}", softmax(x, temperature=tj), _COLORS[0]) for tj in t]
+    panels.append(("hardmax (T → 0)", hardmax(x), _COLORS[3]))
+    for ax, (title, values, color) in zip(axes, panels, strict=True):
+        bars = ax.bar(positions, values, 0.7, color=color, alpha=0.9)
+        if x.size <= 6:
+            _label_bars(ax, bars, values, fontsize=7.5)
+        ax.set_xticks(positions, ticks, rotation=0 if x.size <= 6 else 90, fontsize=8)
+        ax.set_xlabel("score x")
+        ax.set_title(title, fontsize=10)
+        ax.set_ylim(0, 1.12)
+    axes[0].set_ylabel("softmax(x / T)")
+    fig.suptitle(f"Scores {_scores_text(x)}: as T → 0, softmax(x / T) tends to hardmax, the one-hot of the "
+                 "argmax\nSoftmax never gets there and keeps how sure it is; hardmax keeps only the winner "
+                 "and has no useful gradient", fontweight="bold")  # fmt: skip
+    return fig
+
+
+def plot_hardmax(scores=(2.0, 1.0, 0.1), path="softmax-to-hardmax.png", *, temperatures=None) -> Path:
+    """Plot ``softmax(scores / T)`` at falling temperatures beside its limit :func:`luce.hardmax`, as a PNG.
+
+    One panel of bars per temperature (default ``T = 5, 1, 0.5, 0.2, 0.05``, flat to sharp) and a last
+    panel with ``hardmax(scores)``, the ``T → 0`` limit: the one-hot of the argmax (ties share).
+
+    Parameters
+    ----------
+    scores : sequence of float, default (2.0, 1.0, 0.1)
+        At least two finite scores.
+    path : str or os.PathLike, default "softmax-to-hardmax.png"
+    temperatures : sequence of float > 0, optional
+        One to eight temperatures, drawn from the largest to the smallest.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    return _write(_hardmax_figure(scores, temperatures), path)
+
+
+def _cross_entropy_figure(scores, target, other):
+    x = _check_scores(scores)
+    k = _check_index(target, x.size, "target")
+    if other is None:
+        other = int(np.argmax(np.where(np.arange(x.size) == k, -np.inf, x)))  # the strongest rival
+    j = _check_index(other, x.size, "other")
+    if j == k:
+        raise ValueError(f"other must differ from target, both are {k}")
+    offsets = np.linspace(-6.0, 6.0, 241)
+    fig = _figure(12, 4.6)
+    left, right = fig.subplots(1, 2)
+    for moved, color in ((k, _COLORS[0]), (j, _COLORS[1])):
+        rows = np.repeat(x[None, :], offsets.size, axis=0)
+        rows[:, moved] = x[moved] + offsets
+        loss, grad = cross_entropy(rows, np.full(offsets.size, k), reduction="none", return_grad=True)
+        role = "target" if moved == k else "another class"
+        left.plot(rows[:, moved], loss, lw=2, color=color, label=f"moving x_{moved} ({role})")
+        right.plot(rows[:, moved], grad[:, moved], lw=2, color=color,
+                   label=f"∂loss/∂x_{moved} = p_{moved}" + (" − 1" if moved == k else ""))  # fmt: skip
+    loss0, grad0 = cross_entropy(x[None, :], [k], return_grad=True)
+    for moved, color in ((k, _COLORS[0]), (j, _COLORS[1])):
+        left.plot([x[moved]], [loss0], "o", color=color, ms=7, zorder=3)
+        right.plot([x[moved]], [grad0[0, moved]], "o", color=color, ms=7, zorder=3)
+        right.annotate(_signed(grad0[0, moved]), (x[moved], grad0[0, moved]), xytext=(8, -4),
+                       textcoords="offset points", color=color, fontsize=9)  # fmt: skip
+    left.set_xlabel("value of the moved score (the others stay at the example)")
+    left.set_ylabel(f"cross-entropy loss −log p_{k}")
+    left.set_title(f"The loss as one score moves (target class {k})")
+    # The example's numbers go in the legend titles: "best" keeps them off the curves.
+    left.legend(title=f"at the example: −log p_{k} = {float(loss0):.3f}", title_fontsize=9, loc="best",
+                fontsize=9, framealpha=0.9)  # fmt: skip
+    left.grid(alpha=0.3)
+    right.axhline(0.0, color="0.5", lw=0.8)
+    entries = ", ".join(_signed(g) for g in grad0[0]) if x.size <= 6 else "..."
+    right.set_xlabel("value of the moved score (the others stay at the example)")
+    right.set_ylabel("gradient of the loss")
+    right.set_ylim(-1.08, 1.08)
+    right.set_title(f"Its gradient p − onehot({k}): between −1 and 1")
+    right.legend(title=f"at the example: p − onehot({k}) =\n({entries}), sum 0", title_fontsize=9,
+                 loc="best", fontsize=9, framealpha=0.9)  # fmt: skip
+    right.grid(alpha=0.3)
+    fig.suptitle(f"Softmax cross-entropy for scores {_scores_text(x)}, target class {k} (dots: the example)",
+                 fontweight="bold")  # fmt: skip
+    return fig
+
+
+def plot_cross_entropy(scores=(2.0, 1.0, 0.1), target=0, path="cross-entropy.png", *, other=None) -> Path:
+    """Plot the softmax cross-entropy ``−log p_target`` and its gradient along one score, as a PNG.
+
+    Left: the loss as the target's score moves (it falls towards 0) and as another class's score
+    moves (it grows, in the end linearly). Right: the gradients along the same moves, ``p_target − 1``
+    and ``p_other``, the entries of ``p − onehot(target)``. Dots mark the example, whose gradient
+    for ``(2, 1, 0.1)`` and target 0 is ``(−0.341, 0.242, 0.099)``.
+
+    Parameters
+    ----------
+    scores : sequence of float, default (2.0, 1.0, 0.1)
+        At least two finite scores (logits).
+    target : int, default 0
+        The true class.
+    path : str or os.PathLike, default "cross-entropy.png"
+    other : int, optional
+        The other score that moves; default the largest score of the other classes.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    return _write(_cross_entropy_figure(scores, target, other), path)
 
 
 # --------------------------------------------------------------------------------------------------
