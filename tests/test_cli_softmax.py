@@ -7,6 +7,8 @@ sigmoid, and finite differences of a SciPy loss for the cross-entropy gradient.
 
 import math
 import re
+import shlex
+from pathlib import Path
 
 import mpmath
 import numpy as np
@@ -70,6 +72,15 @@ def test_explain_compares_the_plain_share_with_softmax():
     np.testing.assert_allclose([float(v) for v in soft[1:]], expected, rtol=1e-7)
     assert soft[3].startswith("+") and float(soft[3]) > float(share[3])  # softmax moves further
     assert value_after(out, "by exp(1/T) =") == pytest.approx(math.e, rel=1e-7)
+    assert "gives the largest score x_2 = 3 more than its plain share (0.78698604 against 0.6)" in out
+
+
+def test_explain_says_when_softmax_gives_the_largest_less_than_its_share():
+    out = run("softmax", "0.1", "0.2", "--explain").stdout
+    rows = table(out, "Plain share versus softmax")
+    np.testing.assert_allclose(column(rows, 1), [1 / 3, 2 / 3], rtol=1e-7)
+    np.testing.assert_allclose(column(rows, 2), scipy.special.softmax([0.1, 0.2]), rtol=1e-7)
+    assert "gives the largest score x_1 = 0.2 less than its plain share" in out
 
 
 def test_explain_without_shares_for_negative_scores_and_with_temperature():
@@ -336,3 +347,32 @@ def test_plot_errors(tmp_path, args, match):
     code = 1 if "inf" in args else 2
     fails("plot", *args, "-o", tmp_path / "x.png", code=code, match=match)
     assert not (tmp_path / "x.png").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# docs/learn.md: every transcript is the real output
+# --------------------------------------------------------------------------------------------------
+
+LEARN = Path(__file__).resolve().parents[1] / "docs" / "learn.md"
+TRANSCRIPT = re.compile(r"```console\n\$ luce ([^\n]*)\n((?:(?!```).*\n)*)```")
+
+
+def _transcripts():
+    return TRANSCRIPT.findall(LEARN.read_text(encoding="utf-8"))
+
+
+def test_the_guide_shows_every_lesson():
+    commands = [command for command, _ in _transcripts()]
+    assert commands == [
+        "softmax 2.0 1.0 0.1 --explain",
+        "softmax 1 1 3 --explain",
+        "softmax 0 1 2 --boltzmann --kT 0.5",
+        "softmax --iia 1 2 3",
+        "softmax 2.0 1.0 0.1 --target 0",
+        "softmax 2 -1 --two-class",
+    ]
+
+
+@pytest.mark.parametrize(("command", "shown"), _transcripts(), ids=lambda v: v.split("\n")[0][:40])
+def test_the_guide_transcripts_are_the_real_output(command, shown):
+    assert run(*shlex.split(command)).stdout == shown

@@ -271,7 +271,7 @@ def _proportion_figure(scores, index):
     right.set_ylim(0, 1.08)
     right.set_title(f"Scores {_scores_text(x)}: each output")
     right.legend(loc="upper left", fontsize=9, frameon=False)
-    fig.suptitle("Plain share versus softmax: softmax gives the larger score more weight", fontweight="bold")
+    fig.suptitle("Plain share x / Σx versus softmax exp(x) / Σ exp(x)", fontweight="bold")
     return fig
 
 

@@ -46,41 +46,55 @@ def _vector(values) -> str:
 
 def proportion(out, x: np.ndarray, t: float) -> None:
     """Plain share x_i / Σx beside softmax (non-negative scores only), then the largest score + 1."""
-    p = softmax(x, temperature=t)
-    top = int(np.argmax(x))
-    sm = "softmax" if t == 1 else f"softmax (T = {t:g})"
-    shares = x.sum() > 0 and (x >= 0).all() and np.isfinite(x).all()
+    shares = bool(x.size) and np.isfinite(x).all() and (x >= 0).all() and x.sum() > 0
     if shares:
-        share = x / x.sum()
-        table = _table("Plain share versus softmax")
-        _columns(table, "score", "plain share x / Σx", sm)
-        for i in range(x.size):
-            table.add_row(f"x_{i} = {fmt(x[i])}", fmt(share[i]), fmt(p[i]))
-        out.print(table)
-        if x.size <= 6:
-            terms = [fmt(v) for v in x.tolist()]
-            scaled = terms if t == 1 else [f"{v}/{t:g}" for v in terms]
-            exps = " + ".join(f"exp({v})" for v in scaled)
-            out.print(f"share:   {terms[top]} / ({' + '.join(terms)}) = {fmt(share[top])}")
-            out.print(f"softmax: exp({scaled[top]}) / ({exps}) = {fmt(p[top])}")
-        out.print(
-            f"The largest score x_{top} = {fmt(x[top])} gets {fmt(share[top])} as a plain share but "
-            f"{fmt(p[top])} from softmax:"
-        )
-        out.print("softmax compares exponentials, so it gives more weight to the larger values.")
+        _shares(out, x, t)
     elif x.size:
         out.print("(The plain share x / Σx needs non-negative scores with a positive sum; softmax does not.)")
-    if not np.isfinite(x).all() or x.size == 0:
-        return
+    if x.size and np.isfinite(x).all():
+        _largest_plus_one(out, x, t, shares)
+
+
+def _softmax_name(t: float) -> str:
+    return "softmax" if t == 1 else f"softmax (T = {t:g})"
+
+
+def _shares(out, x: np.ndarray, t: float) -> None:
+    p = softmax(x, temperature=t)
+    share = x / x.sum()
+    top = int(np.argmax(x))
+    table = _table("Plain share versus softmax")
+    _columns(table, "score", "plain share x / Σx", _softmax_name(t))
+    for i in range(x.size):
+        table.add_row(f"x_{i} = {fmt(x[i])}", fmt(share[i]), fmt(p[i]))
+    out.print(table)
+    if x.size <= 6:  # the formulas with the numbers, as on a blackboard
+        terms = [fmt(v) for v in x.tolist()]
+        scaled = terms if t == 1 else [f"{v}/{t:g}" for v in terms]
+        exps = " + ".join(f"exp({v})" for v in scaled)
+        out.print(f"share:   {terms[top]} / ({' + '.join(terms)}) = {fmt(share[top])}")
+        out.print(f"softmax: exp({scaled[top]}) / ({exps}) = {fmt(p[top])}")
+    verdict = "more than" if p[top] > share[top] else "less than" if p[top] < share[top] else "the same as"
+    out.print(
+        f"Here softmax gives the largest score x_{top} = {fmt(x[top])} {verdict} its plain share "
+        f"({fmt(p[top])} against {fmt(share[top])})."
+    )
+    out.print("The plain share depends on the ratios of the scores (x and 2x give the same shares),")
+    out.print("softmax on their differences (x and x + 100 give the same probabilities).")
+
+
+def _largest_plus_one(out, x: np.ndarray, t: float, shares: bool) -> None:
+    top = int(np.argmax(x))
     bumped = x.copy()
     bumped[top] += 1.0
+    p = softmax(x, temperature=t)
     q = softmax(bumped, temperature=t)
     table = _table(f"Changing the largest score by 1: x_{top} = {fmt(x[top])} → {fmt(bumped[top])}")
     _columns(table, f"output {top}", "before", "after", "change")
     if shares:
-        after = bumped[top] / bumped.sum()
-        table.add_row("plain share", fmt(share[top]), fmt(after), _signed(after - share[top]))
-    table.add_row(sm, fmt(p[top]), fmt(q[top]), _signed(q[top] - p[top]))
+        before, after = x[top] / x.sum(), bumped[top] / bumped.sum()
+        table.add_row("plain share", fmt(before), fmt(after), _signed(after - before))
+    table.add_row(_softmax_name(t), fmt(p[top]), fmt(q[top]), _signed(q[top] - p[top]))
     out.print(table)
     odds = math.exp(1.0 / t)
     out.print(
@@ -88,8 +102,6 @@ def proportion(out, x: np.ndarray, t: float) -> None:
     )
     if shares:
         out.print("The plain share only adds 1 to its numerator and to the sum.")
-    out.print("Softmax depends only on the differences between scores: adding the same number to every")
-    out.print("score changes nothing (that is why the max can be subtracted first).")
 
 
 # --------------------------------------------------------------------------------------------------
