@@ -268,6 +268,9 @@ def test_iia_ratios_do_not_change(scores, remove):
         (["--iia", "1", "2"], r"--iia needs at least 3 scores"),
         (["--iia", "1", "2", "3", "--remove", "3"], r"'--remove': must be a class index from 0 to 2"),
         (["1", "2", "3", "--remove", "1"], r"'--remove': only goes with --iia"),
+        (["--iia", "1", "2", "inf"], r"SCORES: --iia needs finite scores"),
+        (["1", "nan", "--target", "0"], r"SCORES: NaN has no lesson to teach"),
+        (["nan", "--two-class"], r"SCORES: NaN has no lesson to teach"),
     ],
     ids=[
         "kT-alone",
@@ -280,11 +283,27 @@ def test_iia_ratios_do_not_change(scores, remove):
         "iia-two",
         "remove-out",
         "remove-alone",
+        "iia-inf",
+        "target-nan",
+        "two-class-nan",
     ],
 )
 def test_usage_errors(args, match):
     line = fails("softmax", *args, code=2, match=match)
     assert line.startswith("luce softmax: error: ") and line.endswith("(see 'luce softmax --help')")
+
+
+def test_extreme_scores_are_explained_without_warnings():
+    out = run("softmax", "-1000", "0", "--boltzmann").stdout  # Z = exp(1000) overflows a float
+    assert "Z = Σ exp(−E/kT) = exp(1000), too large for a float," in out
+    assert value_after(out, "(log Z =") == pytest.approx(1000.0)
+    out = run("softmax", "1e308", "1e308", "1", "--explain").stdout  # the sum of the shares overflows
+    assert "finite, positive sum" in out and "Plain share versus softmax" not in out
+    assert "is lost to rounding" in out
+    out = run("softmax", "1", "-inf", "2", "--target", "1").stdout
+    assert "−log(0) = inf" in out
+    out = run("softmax", "5", "--explain").stdout  # one score: nothing to compare it with
+    assert "Changing the largest score" not in out
 
 
 def test_plain_output_is_unchanged_without_a_lesson():

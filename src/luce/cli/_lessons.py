@@ -46,12 +46,14 @@ def _vector(values) -> str:
 
 def proportion(out, x: np.ndarray, t: float) -> None:
     """Plain share x_i / Σx beside softmax (non-negative scores only), then the largest score + 1."""
-    shares = bool(x.size) and np.isfinite(x).all() and (x >= 0).all() and x.sum() > 0
+    with np.errstate(over="ignore"):
+        total = float(np.sum(x))
+    shares = bool((x >= 0).all()) and 0 < total < math.inf
     if shares:
         _shares(out, x, t)
     elif x.size:
-        out.print("(The plain share x / Σx needs non-negative scores with a positive sum; softmax does not.)")
-    if x.size and np.isfinite(x).all():
+        out.print("(The plain share x / Σx needs non-negative scores with a finite, positive sum.)")
+    if x.size >= 2 and np.isfinite(x).all():
         _largest_plus_one(out, x, t, shares)
 
 
@@ -87,6 +89,9 @@ def _largest_plus_one(out, x: np.ndarray, t: float, shares: bool) -> None:
     top = int(np.argmax(x))
     bumped = x.copy()
     bumped[top] += 1.0
+    if bumped[top] == x[top]:
+        out.print(f"(Adding 1 to x_{top} = {fmt(x[top])} is lost to rounding: the float has no room for it.)")
+        return
     p = softmax(x, temperature=t)
     q = softmax(bumped, temperature=t)
     table = _table(f"Changing the largest score by 1: x_{top} = {fmt(x[top])} → {fmt(bumped[top])}")
@@ -121,7 +126,8 @@ def boltzmann(out, energies: np.ndarray, kt: float) -> None:
     for i in range(x.size):
         table.add_row(str(i), fmt(energies[i]), fmt(x[i] / kt + 0.0), fmt(weights[i]), fmt(p[i]))
     out.print(table)
-    out.print(f"Z = Σ exp(−E/kT) = {fmt(math.exp(log_z))} is the partition function (log Z = {fmt(log_z)}).")
+    z = fmt(math.exp(log_z)) if log_z < 709 else f"exp({fmt(log_z)}), too large for a float,"
+    out.print(f"Z = Σ exp(−E/kT) = {z} is the partition function (log Z = {fmt(log_z)}).")
     ground = int(np.argmin(energies))
     out.print(f"Lower energy is more probable: the ground state s = {ground} has P = {fmt(p[ground])}.")
     out.print(f"As kT → 0 it takes all the probability: hardmax(−E) = {_vector(hardmax(x))}.")

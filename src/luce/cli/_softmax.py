@@ -110,10 +110,15 @@ def softmax_command(
         if x.size < 3:
             raise typer.BadParameter("--iia needs at least 3 scores (two remain after one is removed)",
                                      param_hint="SCORES")  # fmt: skip
+        if not np.isfinite(x).all():
+            raise typer.BadParameter("--iia needs finite scores (ratios of zero probabilities are 0/0)",
+                                     param_hint="SCORES")  # fmt: skip
         remove = x.size - 1 if remove is None else _check_index(remove, x.size, "'--remove'")
     elif remove is not None:
         raise typer.BadParameter("only goes with --iia", param_hint="'--remove'")
     lessons = boltzmann or target is not None or two_class or iia
+    if lessons and np.isnan(x).any():
+        raise typer.BadParameter("NaN has no lesson to teach: give numbers", param_hint="SCORES")
     if not (explain or lessons):
         values = log_softmax(x, temperature=t) if log else softmax(x, temperature=t)
         typer.echo(" ".join(_fmt(v) for v in values.tolist()))
