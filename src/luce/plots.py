@@ -239,12 +239,16 @@ def _proportion_figure(scores, index):
     for at, marker in ((x[i], "o"), (x[i] + 1.0, "s")):
         bumped = x.copy()
         bumped[i] = at
-        points = [(softmax(bumped)[i], _COLORS[0], 8), (at / bumped.sum(), _COLORS[1], -14)]
-        marked.append([value for value, _, _ in points])
-        for value, color, dy in points:
+        # Both curves rise: softmax's label goes above-left of its point, the share's below-right.
+        points = [
+            (softmax(bumped)[i], _COLORS[0], (-6, 6), "right"),
+            (at / bumped.sum(), _COLORS[1], (6, -14), "left"),
+        ]
+        marked.append([value for value, *_ in points])
+        for value, color, offset, ha in points:
             left.plot([at], [value], marker=marker, color=color, ms=7, zorder=3)
-            left.annotate(f"{value:.3f}", (at, value), xytext=(6, dy), textcoords="offset points",
-                          color=color, fontsize=9)  # fmt: skip
+            left.annotate(f"{value:.3f}", (at, value), xytext=offset, textcoords="offset points",
+                          ha=ha, color=color, fontsize=9)  # fmt: skip
     (soft_before, share_before), (soft_after, share_after) = marked
     left.text(0.03, 0.96, f"x_{i} + 1 moves softmax by {soft_after - soft_before:+.3f},\n"
               f"the plain share by {share_after - share_before:+.3f}", transform=left.transAxes,
@@ -371,7 +375,7 @@ def _cross_entropy_figure(scores, target, other):
     for moved, color in ((k, _COLORS[0]), (j, _COLORS[1])):
         left.plot([x[moved]], [loss0], "o", color=color, ms=7, zorder=3)
         right.plot([x[moved]], [grad0[0, moved]], "o", color=color, ms=7, zorder=3)
-        right.annotate(_signed(grad0[0, moved]), (x[moved], grad0[0, moved]), xytext=(8, -4),
+        right.annotate(_signed(grad0[0, moved]), (x[moved], grad0[0, moved]), xytext=(8, -12),
                        textcoords="offset points", color=color, fontsize=9)  # fmt: skip
     left.set_xlabel("value of the moved score (the others stay at the example)")
     left.set_ylabel(f"cross-entropy loss −log p_{k}")
@@ -384,7 +388,7 @@ def _cross_entropy_figure(scores, target, other):
     entries = ", ".join(_signed(g) for g in grad0[0]) if x.size <= 6 else "..."
     right.set_xlabel("value of the moved score (the others stay at the example)")
     right.set_ylabel("gradient of the loss")
-    right.set_ylim(-1.08, 1.08)
+    right.set_ylim(-1.22, 1.1)  # room for a label under a gradient near −1
     right.set_title(f"Its gradient p − onehot({k}): between −1 and 1")
     right.legend(title=f"at the example: p − onehot({k}) =\n({entries}), sum 0", title_fontsize=9,
                  loc="best", fontsize=9, framealpha=0.9)  # fmt: skip
