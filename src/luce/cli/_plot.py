@@ -80,7 +80,7 @@ def proportion(
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help=_OUT_HELP)] = Path("softmax-vs-share.png"),
 ) -> None:
-    """The plain share x/Σx beside softmax as one score grows: softmax favours the larger score."""
+    """The plain share x/Σx beside softmax(x) as one score grows, with the example's values marked."""
     from ..plots import plot_proportion
 
     x = _scores(scores, [1.0, 1.0, 3.0])

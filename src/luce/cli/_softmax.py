@@ -95,8 +95,9 @@ def softmax_command(
 ) -> None:
     """Print softmax(scores / T): probabilities that sum to 1.
 
-    Examples: luce softmax 2.0 1.0 0.1 --explain; luce softmax 1 1 3 --explain;
-    luce softmax 2.0 1.0 0.1 --target 0; luce softmax --iia 1 2 3; luce softmax 0 1 2 --boltzmann --kT 0.5
+    --explain, --boltzmann, --target, --two-class, --iia: the classic explanations (guide: docs/learn.md).
+
+    Try: luce softmax 1 1 3 --explain
     """
     x = parse_scores(scores)
     t = check_temperature(temperature)
