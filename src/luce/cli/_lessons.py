@@ -208,6 +208,6 @@ def iia(out, x: np.ndarray, t: float, remove: int) -> None:
         before, after = full[b] / full[a], fewer[j] / fewer[0]
         ratios.add_row(f"p_{b} / p_{a}", f"{before:.17g}", f"{after:.17g}", f"{abs(after / before - 1):.2g}")
     out.print(ratios)
-    out.print("The probabilities change, their ratios do not (up to rounding, about 1e-16):")
+    out.print("The probabilities change, their ratios do not (up to rounding: a few times 1e-16):")
     out.print("p_b / p_a = exp((x_b − x_a) / T), whatever the other options are. This independence of")
     out.print("irrelevant alternatives is Luce's choice axiom (1959); softmax is the choice rule it gives.")
