@@ -107,6 +107,20 @@ def test_explain_shares_at_a_temperature():
     assert "softmax: exp(3/2) / (exp(1/2) + exp(1/2) + exp(3/2)) =" in out
 
 
+@pytest.mark.parametrize(
+    ("scores", "t", "largest", "hard"),
+    [(["1", "1", "3"], 1.0, "the largest score is x_2", "(0, 0, 1)"),
+     (["3", "3", "1"], 2.0, "the largest scores are x_0, x_1", "(0.5, 0.5, 0)")],
+    ids=["one-winner", "tie"],
+)  # fmt: skip
+def test_explain_shows_the_hardmax_limit(scores, t, largest, hard):
+    out = run("softmax", *scores, "-t", t, "--explain").stdout
+    assert f"Soft max versus max: {largest}, and hardmax(x) = {hard} (ties share);" in out
+    shown = re.search(rf"softmax at T = {t / 10:g} is \(([^)]*)\)", out).group(1)
+    cold = scipy.special.softmax(np.array(scores, dtype=float) / (t / 10))
+    np.testing.assert_allclose([float(v) for v in shown.split(", ")], cold, rtol=1e-7)
+
+
 # --------------------------------------------------------------------------------------------------
 # --boltzmann
 # --------------------------------------------------------------------------------------------------

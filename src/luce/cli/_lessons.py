@@ -109,6 +109,18 @@ def _largest_plus_one(out, x: np.ndarray, t: float, shares: bool) -> None:
         out.print("The plain share only adds 1 to its numerator and to the sum.")
 
 
+def soft_versus_hard(out, x: np.ndarray, t: float) -> None:
+    """argmax, its one-hot hardmax, and softmax at a tenth of the temperature: the T → 0 limit."""
+    if x.size < 2 or not np.isfinite(x).all():
+        return
+    cold = t / 10
+    tops = ", ".join(f"x_{i}" for i in np.flatnonzero(x == x.max()))
+    largest = f"the largest score is {tops}" if "," not in tops else f"the largest scores are {tops}"
+    out.print(f"Soft max versus max: {largest}, and hardmax(x) = {_vector(hardmax(x))} (ties share);")
+    out.print(f"softmax at T = {cold:g} is {_vector(softmax(x, temperature=cold))}. As T → 0 softmax tends")
+    out.print("to hardmax, but it keeps how sure it is and has a gradient everywhere (luce plot hardmax).")
+
+
 # --------------------------------------------------------------------------------------------------
 # --boltzmann: energies, kT and the partition function
 # --------------------------------------------------------------------------------------------------

@@ -131,6 +131,7 @@ def softmax_command(
     if explain:
         _explain(x, t, log)
         _lessons.proportion(out, x, t)
+        _lessons.soft_versus_hard(out, x, t)
     elif log:
         out.print("log p = " + " ".join(_fmt(v) for v in log_softmax(x, temperature=t).tolist()))
     if target is not None:
