@@ -100,23 +100,13 @@ def softmax_command(
     Try: luce softmax 1 1 3 --explain
     """
     x = parse_scores(scores)
-    t = check_temperature(temperature)
-    t = _read_energies(kt, temperature) if boltzmann else t
+    t = _read_energies(kt, temperature) if boltzmann else check_temperature(temperature)
     if kt is not None and not boltzmann:
         raise typer.BadParameter(
             "only goes with --boltzmann (use --temperature for scores)", param_hint="'--kT'"
         )
     _check_index(target, x.size, "'--target'")
-    if iia:
-        if x.size < 3:
-            raise typer.BadParameter("--iia needs at least 3 scores (two remain after one is removed)",
-                                     param_hint="SCORES")  # fmt: skip
-        if not np.isfinite(x).all():
-            raise typer.BadParameter("--iia needs finite scores (ratios of zero probabilities are 0/0)",
-                                     param_hint="SCORES")  # fmt: skip
-        remove = x.size - 1 if remove is None else _check_index(remove, x.size, "'--remove'")
-    elif remove is not None:
-        raise typer.BadParameter("only goes with --iia", param_hint="'--remove'")
+    remove = _check_iia(x, remove) if iia else _not_without_iia(remove)
     lessons = boltzmann or target is not None or two_class or iia
     if lessons and np.isnan(x).any():
         raise typer.BadParameter("NaN has no lesson to teach: give numbers", param_hint="SCORES")
@@ -148,6 +138,22 @@ def _read_energies(kt: float | None, temperature: float) -> float:
             "give kT with --kT when the numbers are energies", param_hint="'--temperature'"
         )
     return 1.0 if kt is None else check_temperature(kt, "'--kT'")
+
+
+def _check_iia(x: np.ndarray, remove: int | None) -> int:
+    """The option --iia removes: at least two must remain, and all must have a probability > 0."""
+    if x.size < 3:
+        raise typer.BadParameter("--iia needs at least 3 scores (two remain after one is removed)",
+                                 param_hint="SCORES")  # fmt: skip
+    if not np.isfinite(x).all():
+        raise typer.BadParameter("--iia needs finite scores (ratios of zero probabilities are 0/0)",
+                                 param_hint="SCORES")  # fmt: skip
+    return x.size - 1 if remove is None else _check_index(remove, x.size, "'--remove'")
+
+
+def _not_without_iia(remove: int | None) -> None:
+    if remove is not None:
+        raise typer.BadParameter("only goes with --iia", param_hint="'--remove'")
 
 
 def _check_index(k: int | None, n: int, name: str) -> int | None:
