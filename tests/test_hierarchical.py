@@ -2,6 +2,7 @@
 
 import heapq
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -296,7 +297,8 @@ def test_two_classes_is_logistic_regression(rng):
 def test_sgd_divergence_halves_the_learning_rate(rng):
     X, y = blobs(rng, n_classes=4, n=200, d=3)
     clf = HierarchicalSoftmaxClassifier(solver="sgd", learning_rate=1e6, max_iter=30, random_state=0)
-    with pytest.warns(RuntimeWarning, match="halving"):
+    with pytest.warns(RuntimeWarning, match="halving"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 30 epochs are spent halving the step
         clf.fit(1e3 * X, y)
     assert np.all(np.isfinite(clf.node_coef_)) and clf.learning_rate_ < 1e6
 
@@ -305,8 +307,9 @@ def test_verbose_and_callback(rng, capsys):
     X, y = blobs(rng, n_classes=3, n=90, d=2)
     seen = []
     HierarchicalSoftmaxClassifier(verbose=lambda i, loss: seen.append((i, loss))).fit(X, y)
-    assert seen and seen[0][0] == 1 and all(np.isfinite(v) for _, v in seen)
-    HierarchicalSoftmaxClassifier(verbose=1).fit(X, y)
+    # As every luce estimator: iteration 0 is the starting point, then one report per iteration.
+    assert [i for i, _ in seen] == list(range(len(seen))) and all(np.isfinite(v) for _, v in seen)
+    HierarchicalSoftmaxClassifier(verbose=2).fit(X, y)
     assert "Iter(Epoch): 1, Loss: " in capsys.readouterr().out
 
 
@@ -317,8 +320,9 @@ def test_string_labels_and_fitted_state_is_plain(rng):
     assert set(clf.predict(X)) <= set(names)
     assert clf.predict_topk(X[:4], 2).dtype == names.dtype
     for key, value in vars(clf).items():
-        if key.endswith("_"):
-            assert isinstance(value, np.ndarray | int | float | str), key
+        if key.endswith("_") and value is not None:
+            assert isinstance(value, np.ndarray | int | float | str | list), key
+            assert not isinstance(value, list) or all(isinstance(x, float) for x in value), key
 
 
 def test_model_file_round_trip(rng, tmp_path):
@@ -334,13 +338,22 @@ def test_model_file_round_trip(rng, tmp_path):
 @pytest.mark.parametrize(
     ("params", "error", "match"),
     [
-        ({"solver": "newton"}, ValueError, "solver must be one of"),
-        ({"reg_strength": -1.0}, ValueError, "reg_strength must be >= 0"),
-        ({"max_iter": 0}, ValueError, "max_iter must be >= 1"),
-        ({"batch_size": 2.5}, TypeError, "batch_size must be an int"),
-        ({"learning_rate": 0.0}, ValueError, "learning_rate must be > 0"),
-        ({"learning_rate": "fast"}, ValueError, "learning_rate must be a float > 0 or 'auto'"),
-        ({"fit_intercept": "yes"}, TypeError, "fit_intercept must be a bool"),
+        # The messages every luce estimator gives (the parameters are checked in one place).
+        (
+            {"solver": "newton"},
+            ValueError,
+            "'solver' parameter of HierarchicalSoftmaxClassifier must be a str",
+        ),
+        (
+            {"reg_strength": -1.0},
+            ValueError,
+            r"'reg_strength' parameter .* must be a float in the range \[0, inf\)",
+        ),
+        ({"max_iter": 0}, ValueError, r"'max_iter' parameter .* must be an int in the range \[1, inf\)"),
+        ({"batch_size": 2.5}, TypeError, "'batch_size' parameter .* must be an int"),
+        ({"learning_rate": 0.0}, ValueError, r"'learning_rate' parameter .* range \(0, inf\)"),
+        ({"learning_rate": "fast"}, ValueError, "'learning_rate' parameter .* must be a str among {'auto'}"),
+        ({"fit_intercept": "yes"}, TypeError, "'fit_intercept' parameter .* must be an instance of 'bool'"),
     ],
 )
 def test_bad_parameters(params, error, match, rng):
@@ -363,11 +376,26 @@ def test_bad_input(rng):
 # -- scikit-learn's estimator checks ----------------------------------------------------------------
 
 
+def _expected_failures(estimator):
+    # The shared lbfgs stops at max |gradient| <= tol=1e-4 (scikit-learn's rule), as SoftmaxRegression
+    # and LogisticRegression, which list the same check (tests/test_estimator_checks.py says why).
+    if estimator.solver != "lbfgs":
+        return {}
+    reason = (
+        "the default tol=1e-4 stops L-BFGS before the check's rtol=1e-7 agreement (as LogisticRegression)"
+    )
+    return {
+        "check_sample_weight_equivalence_on_dense_data": reason,
+        "check_sample_weight_equivalence_on_sparse_data": reason,
+    }
+
+
 @parametrize_with_checks(
     [
         HierarchicalSoftmaxClassifier(),
         HierarchicalSoftmaxClassifier(solver="sgd", tol=1e-3, random_state=0),
-    ]
+    ],
+    expected_failed_checks=_expected_failures,
 )
 # sgd on scikit-learn's tiny, separable check data keeps improving past 100 epochs (its loss tends to 0
 # without reg): a ConvergenceWarning there is expected and not a failure; every check still runs.

@@ -215,10 +215,10 @@ def test_threshold_per_label_and_changeable_after_fit(multilabel):
     p = clf.predict_proba(X)
     np.testing.assert_array_equal(clf.predict(X), (p > 0.5).astype(int))
     t = np.array([0.2, 0.5, 0.8, 0.95])
-    clf.set_params(threshold=t)
+    clf.set_params(decision_threshold=t)
     np.testing.assert_array_equal(clf.predict(X), (p > t).astype(int))
     # Thresholds are compared on the logit scale: exact even where the probability rounds to 1.
-    clf.set_params(threshold=0.999999999999)
+    clf.set_params(decision_threshold=0.999999999999)
     z = clf.decision_function(X)
     np.testing.assert_array_equal(clf.predict(X), (expit(z) > 0.999999999999).astype(int))
 
@@ -236,9 +236,12 @@ def test_pos_weight_raises_recall_of_a_rare_label(rng):
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"threshold": 0.0}, "'threshold' parameter .* must lie in"),
-        ({"threshold": 1.0}, "'threshold' parameter .* must lie in"),
-        ({"threshold": [0.5, 0.5]}, "'threshold' parameter .* has 2 entries but the model has 4"),
+        ({"decision_threshold": 0.0}, "'decision_threshold' parameter .* must lie in"),
+        ({"decision_threshold": 1.0}, "'decision_threshold' parameter .* must lie in"),
+        (
+            {"decision_threshold": [0.5, 0.5]},
+            "'decision_threshold' parameter .* has 2 entries but the model has 4",
+        ),
         ({"pos_weight": -1.0}, "'pos_weight' parameter .* must lie in"),
         ({"pos_weight": [1.0, np.nan, 1.0, 1.0]}, "'pos_weight' parameter .* must lie in"),
         ({"pos_weight": "big"}, "'pos_weight' parameter .* must be a number"),
@@ -302,7 +305,7 @@ def test_model_file_round_trip(multilabel, tmp_path):
     import luce
 
     X, Y = multilabel
-    clf = SigmoidRegression(1e-2, pos_weight=[1.0, 2.0, 1.0, 0.5], threshold=[0.3, 0.5, 0.5, 0.7])
+    clf = SigmoidRegression(1e-2, pos_weight=[1.0, 2.0, 1.0, 0.5], decision_threshold=[0.3, 0.5, 0.5, 0.7])
     clf.fit(X.astype(np.float32), Y.astype(bool))
     back = luce.load(luce.save(clf, tmp_path / "multi.luce"))
     assert type(back) is SigmoidRegression and back.multilabel_
