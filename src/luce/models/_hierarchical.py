@@ -129,8 +129,9 @@ class TreeObjective(_LinearObjective):
             u += vec_intercept
         sig = expit(scores[rows, at])
         r = np.zeros_like(scores)
-        # d²/ds² of -log σ(±s) is σ(s)σ(-s); each node appears at most once on a path.
-        r[rows, at] = np.where(on_path, sig * (1.0 - sig) * u[rows, at], 0.0)
+        # d²/ds² of -log σ(±s) is σ(s)σ(-s); each node appears at most once on a path (padding skipped).
+        curv = sig * (1.0 - sig) * u[rows, at]
+        r[np.broadcast_to(rows, at.shape)[on_path], nodes[on_path]] = curv[on_path]
         if self.sample_weight is not None:
             r *= self.sample_weight[s][:, None]
         return r.T @ X, (r.sum(axis=0) if intercept is not None else None)
