@@ -10,7 +10,6 @@ import scipy.optimize
 from scipy.special import log_expit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import luce
 from luce import HierarchicalSoftmaxClassifier
@@ -371,34 +370,3 @@ def test_bad_input(rng):
         clf.predict_topk(X, 4)
     with pytest.raises(ValueError, match="features"):
         clf.predict(X[:, :1])
-
-
-# -- scikit-learn's estimator checks ----------------------------------------------------------------
-
-
-def _expected_failures(estimator):
-    # The shared lbfgs stops at max |gradient| <= tol=1e-4 (scikit-learn's rule), as SoftmaxRegression
-    # and LogisticRegression, which list the same check (tests/test_estimator_checks.py says why).
-    if estimator.solver != "lbfgs":
-        return {}
-    reason = (
-        "the default tol=1e-4 stops L-BFGS before the check's rtol=1e-7 agreement (as LogisticRegression)"
-    )
-    return {
-        "check_sample_weight_equivalence_on_dense_data": reason,
-        "check_sample_weight_equivalence_on_sparse_data": reason,
-    }
-
-
-@parametrize_with_checks(
-    [
-        HierarchicalSoftmaxClassifier(),
-        HierarchicalSoftmaxClassifier(solver="sgd", tol=1e-3, random_state=0),
-    ],
-    expected_failed_checks=_expected_failures,
-)
-# sgd on scikit-learn's tiny, separable check data keeps improving past 100 epochs (its loss tends to 0
-# without reg): a ConvergenceWarning there is expected and not a failure; every check still runs.
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_sklearn_estimator_checks(estimator, check):
-    check(estimator)

@@ -672,8 +672,13 @@ def fit(est, X, y, sample_weight=None):
     ``sample_weight``, a scalar. Only ``solver="lbfgs"`` and ``"newton-cg"`` train on dask input. The fitted
     attributes are the in-memory ones (NumPy arrays); see the module docstring for how the passes run.
     """
-    p = mv.settings_of(est)
     name = type(est).__name__
+    if not isinstance(est, mv.SoftmaxRegression):
+        raise TypeError(
+            f"{name} cannot train on dask input yet (only SoftmaxRegression's objective is evaluated "
+            "blockwise on dask); bring the data into memory with .compute()"
+        )
+    p = mv.settings_of(est)
     if p.solver not in _SOLVERS:
         raise ValueError(
             f"solver={p.solver!r} cannot train {name} on dask input: use solver='lbfgs' or 'newton-cg' "
