@@ -370,3 +370,33 @@ def test_bad_input(rng):
         clf.predict_topk(X, 4)
     with pytest.raises(ValueError, match="features"):
         clf.predict(X[:, :1])
+
+
+@pytest.mark.parametrize("solver", ["newton-cg", "gd"])
+def test_every_shared_solver_reaches_the_brute_force_optimum(solver, rng):
+    X, y = blobs(rng, n_classes=6, n=300, d=3, spread=1.5)
+    lam = 1e-2
+    tree = huffman_tree(np.bincount(y))
+    sw = np.ones(300)
+    ref = scipy.optimize.minimize(
+        brute_objective, np.zeros(5 * 4), args=(X, y, sw, tree, lam), method="BFGS", tol=1e-12
+    )
+    kwargs = {"tol": 1e-9, "max_iter": 200} if solver == "newton-cg" else {"tol": 1e-12, "max_iter": 20000}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # gd: the plateau rule may need every step
+        clf = HierarchicalSoftmaxClassifier(reg_strength=lam, solver=solver, **kwargs).fit(X, y)
+    theta = np.concatenate([clf.node_coef_.ravel(), clf.node_intercept_])
+    assert brute_objective(theta, X, y, sw, tree, lam) == pytest.approx(ref.fun, rel=1e-6)
+
+
+def test_warm_start_keeps_the_tree_and_continues(rng):
+    X, y = blobs(rng, n_classes=6, n=300, d=3)
+    clf = HierarchicalSoftmaxClassifier(reg_strength=1e-2, tol=1e-8, warm_start=True).fit(X, y)
+    children = clf.tree_children_.copy()
+    sw = np.where(y == 0, 50.0, 1.0)  # other class mass: a cold fit would build another tree
+    assert not np.array_equal(huffman_tree(np.bincount(y, weights=sw)).children, children)
+    clf.fit(X, y, sample_weight=sw)
+    np.testing.assert_array_equal(clf.tree_children_, children)
+    again = HierarchicalSoftmaxClassifier(reg_strength=1e-2, tol=1e-8, warm_start=True).fit(X, y)
+    again.fit(X, y)
+    assert again.n_iter_ <= 1

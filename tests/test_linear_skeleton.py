@@ -135,3 +135,26 @@ def test_sigmoid_decision_threshold_is_the_parameter_shown():
     assert params["decision_threshold"] == 0.3 and params["threshold"] is None
     with pytest.raises(TypeError, match=r"decision threshold on the probability .* is decision_threshold"):
         SigmoidRegression(threshold=[0.3, 0.5]).fit(np.eye(2), [0, 1])
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_early_stopping_split_is_stratified(cls, iris, monkeypatch):
+    # A class of 10 rows in 110: a 10% stratified split holds exactly 1 of them, 5 of each other class
+    # (a plain random split misses the small class about a third of the time).
+    from luce.models import _base
+
+    X, y = iris
+    rows = np.concatenate([np.flatnonzero(y == 0)[:10], np.flatnonzero(y != 0)[:100]])
+    X, y = X[rows], y[rows]
+    splits = []
+    real = _base._split
+    monkeypatch.setattr(_base, "_split", lambda *a: splits.append(real(*a)) or splits[-1])
+    for seed in range(10):
+        est = cls(solver="gd", early_stopping=True, validation_fraction=0.1, random_state=seed, max_iter=3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+        assert len(est.validation_loss_curve_) == est.n_iter_ + 1  # gd: the start, then each step
+    assert len(splits) == 10
+    for _, val in splits:
+        assert np.bincount(y[val]).tolist() == [1, 5, 5]

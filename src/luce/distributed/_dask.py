@@ -252,7 +252,7 @@ def _load(x_block, y_block, sw_block, dtype, n_features):
 def _block_stats(raw):
     """Labels with their counts and weight sums, and the validity checks, of one raw block."""
     X, y, sw = raw
-    labels, inverse = _unique(y)
+    labels, inverse = mv.unique_labels(y)
     counts = np.bincount(inverse, minlength=labels.shape[0]).astype(np.float64)
     data = X.data if sp.issparse(X) else X
     stats = {
@@ -272,20 +272,8 @@ def _block_stats(raw):
     return stats
 
 
-def _unique(labels):
-    """Sorted distinct labels and the index of each; mixed label types are a TypeError (as in memory)."""
-    try:
-        values, inverse = np.unique(labels, return_inverse=True)
-    except TypeError:
-        kinds = sorted({type(v).__name__ for v in np.asarray(labels, dtype=object).ravel()})
-        raise TypeError(
-            f"y mixes label types {kinds}: labels must be mutually comparable (all str or all numbers)"
-        ) from None
-    return values, inverse.reshape(-1)
-
-
 def _merge_stats(*parts):
-    labels, inverse = _unique(np.concatenate([p["labels"] for p in parts]))
+    labels, inverse = mv.unique_labels(np.concatenate([p["labels"] for p in parts]))
     out = {"n": sum(p["n"] for p in parts), "labels": labels}
     for key in ("counts", "wsums"):
         out[key] = np.bincount(

@@ -24,7 +24,7 @@ from ._objective import (
 )
 from ._sigmoid import SigmoidRegression
 from ._softmax_regression import SoftmaxRegression
-from ._validation import check_two_weighted_classes, check_warm_start_classes, label_repr
+from ._validation import check_two_weighted_classes, check_warm_start_classes, label_repr, unique_labels
 
 __all__ = [
     "HierarchicalSoftmaxClassifier",
@@ -40,5 +40,6 @@ __all__ = [
     "fit_objective",
     "label_repr",
     "settings_of",
+    "unique_labels",
     "unpack_params",
 ]

@@ -36,7 +36,6 @@ from . import _solvers
 from . import _validation as v
 from ._base import PARAMETERS, LinearClassifier, Targets
 from ._objective import _LinearObjective
-from ._softmax_regression import _unique_labels
 
 __all__ = ["HierarchicalSoftmaxClassifier", "TreeObjective"]
 
@@ -276,7 +275,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
 
     def _encode_targets(self, y, dtype):
         check_classification_targets(y)
-        classes, y_idx = _unique_labels(y)
+        classes, y_idx = v.unique_labels(y)
         if classes.shape[0] < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in the data, but the data "

@@ -189,7 +189,7 @@ class SoftmaxRegression(LinearClassifier):
     # -- the two seams of the fit skeleton (LinearClassifier.fit) ---------------------------------
     def _encode_targets(self, y, dtype):
         check_classification_targets(y)
-        classes, y_idx = _unique_labels(y)
+        classes, y_idx = v.unique_labels(y)
         if classes.shape[0] < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in the data, but the data "
@@ -374,19 +374,3 @@ class SoftmaxRegression(LinearClassifier):
         sw = v.check_sample_weight(sample_weight, z.shape[0], np.float64)
         self.temperature_ = float(fit_temperature(z, idx, sw))
         return self
-
-
-def _unique_labels(y):
-    """Sorted classes and the class index of each label; mixed label types are a TypeError."""
-    try:
-        classes, y_idx = np.unique(y, return_inverse=True)
-    except TypeError:
-        raise _mixed_labels(y) from None
-    return classes, y_idx.reshape(-1)
-
-
-def _mixed_labels(y):
-    kinds = sorted({type(v).__name__ for v in np.asarray(y, dtype=object).ravel()})
-    return TypeError(
-        f"y mixes label types {kinds}: labels must be mutually comparable (all str or all numbers)"
-    )

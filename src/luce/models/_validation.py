@@ -378,3 +378,20 @@ def _label_kind(value):
     if isinstance(value, str):
         return "str"
     return "number" if isinstance(value, numbers.Number) else type(value).__name__
+
+
+def unique_labels(y):
+    """Sorted classes and the class index of each label; mixed label types are a TypeError."""
+    try:
+        classes, y_idx = np.unique(y, return_inverse=True)
+    except TypeError:
+        raise mixed_labels(y) from None
+    return classes, y_idx.reshape(-1)
+
+
+def mixed_labels(y):
+    """The TypeError for labels that cannot be sorted together (``1`` and ``"a"``)."""
+    kinds = sorted({type(v).__name__ for v in np.asarray(y, dtype=object).ravel()})
+    return TypeError(
+        f"y mixes label types {kinds}: labels must be mutually comparable (all str or all numbers)"
+    )
