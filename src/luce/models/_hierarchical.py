@@ -91,6 +91,11 @@ class TreeObjective(_LinearObjective):
             np.ascontiguousarray(X, dtype=np.float64), sample_weight, reg_strength, fit_intercept, block_rows
         )
 
+    def _sums(self, X, y, sw, coef, intercept, gradient, rng):
+        # The path kernel holds no per-row temporaries, so all rows go in one call: no row blocks and no
+        # per-block gradient buffers to allocate and add (they cost more than the kernel in sgd).
+        return self._block_sums(X, y, sw, coef, intercept, gradient, rng)
+
     def _block_sums(self, X, y, sw, coef, intercept, gradient, rng):
         # rng is accepted for the shared contract and unused: no dropout in the tree.
         t = self.tree

@@ -255,8 +255,8 @@ class SigmoidRegression(LinearClassifier):
         changed after ``fit`` with ``set_params`` (threshold tuning needs no refit).
     threshold : float, optional
         gd/sgd stop as soon as the training loss falls below it, as in every luce estimator (ignored by
-        lbfgs and newton-cg). Before luce 0.2 this parameter was the decision threshold: setting it
-        warns with ``FutureWarning`` pointing to ``decision_threshold`` until luce 0.4.
+        lbfgs and newton-cg). In luce 0.1 this parameter was the decision threshold: setting it
+        warns with ``FutureWarning`` pointing to ``decision_threshold`` until luce 0.3.
     learning_rate : float > 0 or "auto", default "auto"
         Step of gd/sgd; ``"auto"`` is ``1/L`` with ``L = max(1, max π)/4 · λ_max(X̃ᵀWX̃/Σw) + λ`` (the
         sigmoid's curvature is at most 1/4) for gd, ``(1 - momentum)/L`` for sgd (the same effective
@@ -374,7 +374,7 @@ class SigmoidRegression(LinearClassifier):
             warnings.warn(
                 "SigmoidRegression's threshold now stops gd/sgd when the training loss falls below it (as "
                 "in every luce estimator); the decision threshold on the probability is decision_threshold. "
-                "This warning is removed in luce 0.4",
+                "This warning is removed in luce 0.3",
                 FutureWarning,
                 stacklevel=4,
             )
