@@ -469,7 +469,8 @@ class SigmoidRegression(LinearClassifier):
             targets.values,
             sample_weight=sample_weight,
             pos_weight=None if np.all(pos_weight == 1.0) else pos_weight,
-            reg_strength=settings.reg_strength,
+            # Early stopping watches the data loss of the held-out rows, as in every luce estimator.
+            reg_strength=0.0 if validation else settings.reg_strength,
             fit_intercept=settings.fit_intercept,
         )
 
