@@ -425,3 +425,46 @@ def test_cluster_survives_a_killed_worker(client, rng):
     client.wait_for_workers(2, timeout=60)  # the nanny restarts the worker for the next tests
     assert killed[0] not in client.run(os.getpid).values()
     _assert_same_optimum(fitted, expected, X, y, sw)
+
+
+# -- the seam: models find the dask fitter, never import it ------------------------------------------
+
+
+def test_models_never_import_distributed_and_dask_input_still_fits():
+    code = (
+        "import sys, numpy as np\n"
+        "from luce.models import SoftmaxRegression\n"
+        "X = np.random.default_rng(0).normal(size=(60, 3)); y = np.arange(60) % 3\n"
+        "SoftmaxRegression().fit(X, y).predict(X)\n"
+        "assert 'luce.distributed' not in sys.modules, 'an in-memory fit imported luce.distributed'\n"
+        "import dask.array as da\n"
+        "clf = SoftmaxRegression().fit(da.from_array(X, chunks=20), da.from_array(y, chunks=20))\n"
+        "assert 'luce.distributed' in sys.modules\n"
+        "print(clf.predict(da.from_array(X, chunks=20)).compute()[:3])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().startswith("[")
+
+
+@pytest.mark.parametrize("weight", [5e-324, 1e308], ids=["subnormal", "huge"])
+def test_weights_are_freely_scalable_on_dask(rng, weight):
+    X, y = _problem(rng, n=300, k=3)
+    Xd, yd = da.from_array(X, chunks=100), da.from_array(y, chunks=100)
+    plain = SoftmaxRegression(REG, tol=1e-8).fit(X, y)
+    weighted = SoftmaxRegression(REG, tol=1e-8).fit(Xd, yd, sample_weight=da.full(300, weight, chunks=100))
+    np.testing.assert_allclose(weighted.coef_, plain.coef_, rtol=1e-6, atol=1e-8)
+
+
+def test_dask_refuses_what_memory_refuses(rng):
+    from luce import SigmoidRegression
+
+    X, y = _problem(rng, n=200, k=3)
+    Xd, yd = da.from_array(X, chunks=50), da.from_array(y, chunks=50)
+    with pytest.raises(TypeError, match="SigmoidRegression cannot train on dask input yet"):
+        SigmoidRegression().fit(Xd, yd)
+    with pytest.raises(ValueError, match=r"'class_weight' parameter .* finite weight >= 0"):
+        SoftmaxRegression(class_weight={0: -1.0}).fit(Xd, yd)
+    warm = SoftmaxRegression(warm_start=True).fit(Xd, yd)
+    with pytest.raises(ValueError, match="which had 5 features; X has 4"):
+        warm.fit(Xd[:, :4], yd)

@@ -254,7 +254,7 @@ def test_sigmoid_regression_modes(tmp_path, digits, mode, dtype):
     X, y = digits
     X = X / 16
     Y, threshold = _sigmoid_cases(y)[mode]
-    model = luce.SigmoidRegression(reg_strength=1e-2, threshold=threshold).fit(X, Y)
+    model = luce.SigmoidRegression(reg_strength=1e-2, decision_threshold=threshold).fit(X, Y)
     session = ort.InferenceSession(
         str(luce.export_onnx(model, tmp_path / "m.onnx", dtype=dtype)), providers=["CPUExecutionProvider"]
     )

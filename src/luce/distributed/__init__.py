@@ -1,17 +1,19 @@
 """Training and prediction on Dask collections (the same objective, evaluated blockwise on a cluster).
 
-``SoftmaxRegression.fit`` hands dask arrays and dask DataFrames to :func:`fit_dask`; its ``predict*`` and
-``decision_function`` hand them to :func:`predict_dask`. Nothing here imports Dask until a dask collection
-actually arrives: :func:`is_dask_collection` only looks at ``sys.modules`` (a dask collection cannot exist
-before ``dask`` has been imported), so ``import luce`` stays light. The machinery lives in
-:mod:`luce.distributed._dask`; the user guide is docs/distributed.md.
+This package sits above :mod:`luce.models` and is found by it through one seam: the registry of
+:mod:`luce.models._collections` names this module by its path (``"dask": "luce.distributed"``), and the
+estimators' ``fit`` and ``predict*`` call :func:`handles`, :func:`fit` and :func:`predict` here when a dask
+collection arrives. The imports run one way only (distributed -> models, through the public names of
+``luce.models``). Nothing here imports Dask until a dask collection actually arrives: :func:`handles` only
+looks at ``sys.modules`` (a dask collection cannot exist before ``dask`` has been imported). The machinery
+lives in :mod:`luce.distributed._dask`; the user guide is docs/distributed.md.
 """
 
 from __future__ import annotations
 
 import sys
 
-__all__ = ["DaskObjective", "fit_dask", "is_dask_collection", "predict_dask"]
+__all__ = ["DaskObjective", "fit", "fit_dask", "handles", "is_dask_collection", "predict", "predict_dask"]
 
 
 def is_dask_collection(*objects):
@@ -32,6 +34,9 @@ def is_dask_collection(*objects):
     return any(dask.is_dask_collection(obj) for obj in objects)
 
 
+handles = is_dask_collection  # the name the models' collection seam calls
+
+
 def fit_dask(estimator, X, y, sample_weight=None):
     """Fit ``estimator`` (a :class:`~luce.SoftmaxRegression`) on dask ``X``/``y``; returns the estimator.
 
@@ -50,6 +55,10 @@ def predict_dask(estimator, X, method):
     from . import _dask
 
     return _dask.predict(estimator, X, method)
+
+
+fit = fit_dask
+predict = predict_dask
 
 
 def __getattr__(name):

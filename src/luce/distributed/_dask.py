@@ -49,20 +49,17 @@ import itertools
 import math
 import os
 import sys
-import warnings
 
 import dask
 import numpy as np
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..models import _solvers
-from ..models import _validation as mv
-from ..models._objective import ParameterVector, block_gram, block_hessp, block_loss_gradient
-from ..models._objective import unpack_params as _unpack
+from .. import models as mv
+from ..models import ParameterVector, block_gram, block_hessp, block_loss_gradient
+from ..models import unpack_params as _unpack
 
 __all__ = ["DaskObjective", "fit", "predict"]
 
@@ -240,7 +237,7 @@ def _load(x_block, y_block, sw_block, dtype, n_features):
     if sw_block is None:
         return X, y, None
     if np.ndim(sw_block) == 0:
-        return X, y, np.full(X.shape[0], sw_block, dtype=dtype)
+        return X, y, np.full(X.shape[0], sw_block, dtype=np.float64)
     sw = _as_vector(sw_block, "sample_weight")
     if sw.dtype.kind not in "fiub":
         raise TypeError(f"sample_weight must be a real numeric array, got dtype {sw.dtype}")
@@ -249,13 +246,13 @@ def _load(x_block, y_block, sw_block, dtype, n_features):
             f"sample_weight.shape == ({sw.shape[0]},) in a block of {X.shape[0]} rows: give X and "
             "sample_weight the same chunks/partitions"
         )
-    return X, y, np.array(sw, dtype=dtype)
+    return X, y, np.array(sw, dtype=np.float64)  # float64 until scaled (see _prepare)
 
 
 def _block_stats(raw):
     """Labels with their counts and weight sums, and the validity checks, of one raw block."""
     X, y, sw = raw
-    labels, inverse = _unique(y)
+    labels, inverse = mv.unique_labels(y)
     counts = np.bincount(inverse, minlength=labels.shape[0]).astype(np.float64)
     data = X.data if sp.issparse(X) else X
     stats = {
@@ -266,27 +263,17 @@ def _block_stats(raw):
         "x_finite": bool(np.isfinite(data).all()),
         "sw_finite": True,
         "sw_negative": False,
+        "sw_max": 0.0,
     }
     if sw is not None:
         stats["sw_finite"] = bool(np.isfinite(sw).all())
         stats["sw_negative"] = bool((sw < 0).any())
+        stats["sw_max"] = float(np.max(sw)) if sw.size else 0.0
     return stats
 
 
-def _unique(labels):
-    """Sorted distinct labels and the index of each; mixed label types are a TypeError (as in memory)."""
-    try:
-        values, inverse = np.unique(labels, return_inverse=True)
-    except TypeError:
-        kinds = sorted({type(v).__name__ for v in np.asarray(labels, dtype=object).ravel()})
-        raise TypeError(
-            f"y mixes label types {kinds}: labels must be mutually comparable (all str or all numbers)"
-        ) from None
-    return values, inverse.reshape(-1)
-
-
 def _merge_stats(*parts):
-    labels, inverse = _unique(np.concatenate([p["labels"] for p in parts]))
+    labels, inverse = mv.unique_labels(np.concatenate([p["labels"] for p in parts]))
     out = {"n": sum(p["n"] for p in parts), "labels": labels}
     for key in ("counts", "wsums"):
         out[key] = np.bincount(
@@ -295,16 +282,21 @@ def _merge_stats(*parts):
     out["x_finite"] = all(p["x_finite"] for p in parts)
     out["sw_finite"] = all(p["sw_finite"] for p in parts)
     out["sw_negative"] = any(p["sw_negative"] for p in parts)
+    out["sw_max"] = max(p["sw_max"] for p in parts)
     return out
 
 
-def _prepare(raw, classes, class_weight, dtype):
-    """``(X, y as class indices, final weights or None)``: the weights as the in-memory fit builds them."""
+def _prepare(raw, classes, class_weight, dtype, scale):
+    """``(X, y as class indices, final weights or None)``: the weights as the in-memory fit builds them,
+    ``sample_weight · class_weight`` divided by ``scale`` (their largest value: weights are freely
+    scalable, and scaled they neither overflow nor underflow)."""
     X, y, sw = raw
     y_idx = np.searchsorted(classes, y).astype(np.intp)
+    if sw is not None:
+        sw = np.asarray(sw, dtype=np.float64) / scale
     if class_weight is not None:
-        base = np.ones(y_idx.shape[0]) if sw is None else sw
-        sw = (base * class_weight[y_idx]).astype(base.dtype)
+        base = np.full(y_idx.shape[0], 1.0 / scale) if sw is None else sw
+        sw = base * class_weight[y_idx]
     if sw is not None:
         sw = np.asarray(sw, dtype=dtype)
     return X, y_idx, sw
@@ -668,11 +660,16 @@ def fit(est, X, y, sample_weight=None):
     ``sample_weight``, a scalar. Only ``solver="lbfgs"`` and ``"newton-cg"`` train on dask input. The fitted
     attributes are the in-memory ones (NumPy arrays); see the module docstring for how the passes run.
     """
-    p = est._params()
     name = type(est).__name__
-    if p["solver"] not in _SOLVERS:
+    if not isinstance(est, mv.SoftmaxRegression):
+        raise TypeError(
+            f"{name} cannot train on dask input yet (only SoftmaxRegression's objective is evaluated "
+            "blockwise on dask); bring the data into memory with .compute()"
+        )
+    p = mv.settings_of(est)
+    if p.solver not in _SOLVERS:
         raise ValueError(
-            f"solver={p['solver']!r} cannot train {name} on dask input: use solver='lbfgs' or 'newton-cg' "
+            f"solver={p.solver!r} cannot train {name} on dask input: use solver='lbfgs' or 'newton-cg' "
             "(full-batch solvers that need one pass over the chunks per step), or bring the data into "
             "memory with .compute()"
         )
@@ -708,12 +705,19 @@ def fit(est, X, y, sample_weight=None):
             raw = _persist(client, raw)
     stats = _compute(client, _tree([dask.delayed(_block_stats, pure=False)(b) for b in raw], _merge_stats))
     classes = _check_stats(stats, name, n_features, has_sw)
-    cw = _class_weights(est.class_weight, classes, stats["wsums"])
+    cw = _class_weights(p.class_weight, classes, stats["wsums"])
     if has_sw or cw is not None:
         per_class = stats["wsums"] if cw is None else stats["wsums"] * cw
         mv.check_two_weighted_classes(per_class, classes)
-    mv.check_warm_start_classes(est, p["warm_start"], classes)
-    blocks = [dask.delayed(_prepare, pure=False)(b, classes, cw, dtype) for b in raw]
+    mv.check_warm_start_classes(est, p.warm_start, classes)
+    previous = getattr(est, "coef_", None)
+    if p.warm_start and previous is not None and previous.shape[1] != n_features:
+        raise ValueError(
+            f"warm_start=True continues the previous fit, which had {previous.shape[1]} features; X has "
+            f"{n_features}. Fit with warm_start=False to start over"
+        )
+    scale = (stats["sw_max"] if has_sw else 1.0) * (1.0 if cw is None else max(float(np.max(cw)), 1e-300))
+    blocks = [dask.delayed(_prepare, pure=False)(b, classes, cw, dtype, scale or 1.0) for b in raw]
     if persist is None:
         persist = _should_persist(setting, client, stats["n"] * row_bytes)
     if persist:
@@ -721,38 +725,19 @@ def fit(est, X, y, sample_weight=None):
     del raw
 
     est.classes_ = classes
-    n_classes = classes.shape[0]
     objective = DaskObjective(
         blocks,
         n_features=n_features,
-        n_classes=n_classes,
+        n_classes=classes.shape[0],
         dtype=dtype,
-        reg_strength=p["reg_strength"],
-        fit_intercept=p["fit_intercept"],
-        label_smoothing=p["label_smoothing"],
+        reg_strength=p.reg_strength,
+        fit_intercept=p.fit_intercept,
+        label_smoothing=p.label_smoothing,
         client=client,
     )
-    theta0 = est._start(objective, p["warm_start"])
-    curve = []
-    run = _solvers.lbfgs if p["solver"] == "lbfgs" else _solvers.newton_cg
-    report = est._reporter(p["verbose"], curve)
+    # The rest is the estimators' own fit skeleton: start, solver, record, warn.
     with _blas_threads(client):
-        result = run(objective, theta0, max_iter=p["max_iter"], tol=p["tol"], callback=report)
-    est._store(objective, result.theta, dtype)
-    est.n_iter_ = int(result.n_iter)
-    est.loss_curve_ = curve
-    est.temperature_ = 1.0
-    est.learning_rate_ = None
-    est.validation_loss_curve_ = None
-    est.best_validation_loss_ = None
-    if not result.converged:
-        warnings.warn(
-            f"{name} (solver={p['solver']!r}) did not converge: {result.message}. Increase max_iter, "
-            "scale the features, or loosen tol.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
-    return est
+        return mv.fit_objective(est, objective, p, dtype=dtype)
 
 
 # -- predict -----------------------------------------------------------------------------------------

@@ -249,7 +249,9 @@ def _sigmoid_nodes(model, n_outputs, np_dtype, label_type):
         ]
         return nodes, [axis1], label_type, ["N"]
     # The threshold on the probability, as a threshold on the logit (exact for any t; as predict).
-    t = model._per_output(model.threshold, "threshold", n_outputs, low=0.0, high=1.0, default=0.5)
+    t = model._per_output(
+        model.decision_threshold, "decision_threshold", n_outputs, low=0.0, high=1.0, default=0.5
+    )
     cut = numpy_helper.from_array(_logit(t).astype(np_dtype), "logit_threshold")
     above = helper.make_node("Greater", ["logits", "logit_threshold"], ["above"], name="above_threshold")
     if model.multilabel_:  # per label: σ(z), and the indicator in the dtype of the training y

@@ -23,6 +23,8 @@ diagonal curvature ``a_ij σ(z_ij)(1 - σ(z_ij))``. Logits are laid out ``(n_lab
 from __future__ import annotations
 
 import math
+import warnings
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,7 +35,7 @@ from sklearn.utils.validation import column_or_1d, validate_data
 from ..functional import log_sigmoid, logsumexp, sigmoid
 from . import _solvers
 from . import _validation as v
-from ._base import DTYPES, LinearClassifier
+from ._base import DTYPES, PARAMETERS, LinearClassifier, Targets
 from ._objective import _LinearObjective, _logits_t, _times_x
 
 __all__ = ["SigmoidObjective", "SigmoidRegression", "block_hessp", "block_loss_gradient"]
@@ -199,6 +201,22 @@ def _logit(p):
     return np.log(p) - np.log1p(-p)
 
 
+class _LossThreshold(v.NoneOr):
+    """``threshold`` is the loss that stops gd/sgd; a per-label array is the old decision threshold."""
+
+    def __init__(self):
+        super().__init__(v.Real())
+
+    def __call__(self, value, name, owner):
+        if not self.accepts(value):
+            raise TypeError(
+                f"The {name!r} parameter of {owner} is the training loss below which gd/sgd stop (a real "
+                f"number or None). Got {value!r} instead; the decision threshold on the probability (one "
+                "number or one per label) is decision_threshold"
+            )
+        return super().__call__(value, name, owner)
+
+
 class SigmoidRegression(LinearClassifier):
     r"""Multi-label logistic regression: one independent sigmoid (binary cross-entropy) per label.
 
@@ -214,7 +232,7 @@ class SigmoidRegression(LinearClassifier):
     Targets:
 
     - a 2-D binary indicator ``y (n_samples, n_labels)`` (dense, sparse, or a list of lists): multi-label;
-      ``predict`` returns the indicator of ``predict_proba > threshold``, ``predict_proba`` the
+      ``predict`` returns the indicator of ``predict_proba > decision_threshold``, ``predict_proba`` the
       ``(n_samples, n_labels)`` marginal probabilities (rows need not sum to one);
     - a 1-D label vector: binary (one sigmoid, as ``LogisticRegression``) or one-vs-rest for three or
       more classes (one sigmoid per class; ``predict`` takes the arg-max, ``predict_proba`` normalises
@@ -230,11 +248,15 @@ class SigmoidRegression(LinearClassifier):
         Multiplies the loss of the positive examples of each label (``torch.nn.BCEWithLogitsLoss``'s
         ``pos_weight``): ``n_neg / n_pos`` balances a rare label. ``n_outputs`` is ``n_labels``, 1 for a
         binary 1-D target, ``n_classes`` for one-vs-rest.
-    threshold : float in (0, 1) or array-like of shape (n_outputs,), default 0.5
+    decision_threshold : float in (0, 1) or array-like of shape (n_outputs,), default 0.5
         The per-label decision threshold on the probability: ``predict`` says 1 where
-        ``predict_proba > threshold`` (computed as ``logit > log(t / (1 - t))``, exact for any ``t``).
-        Used for multi-label and binary targets (one-vs-rest takes the arg-max). It can be changed
-        after ``fit`` with ``set_params`` (threshold tuning needs no refit).
+        ``predict_proba > decision_threshold`` (computed as ``logit > log(t / (1 - t))``, exact for any
+        ``t``). Used for multi-label and binary targets (one-vs-rest takes the arg-max). It can be
+        changed after ``fit`` with ``set_params`` (threshold tuning needs no refit).
+    threshold : float, optional
+        gd/sgd stop as soon as the training loss falls below it, as in every luce estimator (ignored by
+        lbfgs and newton-cg). In luce 0.1 this parameter was the decision threshold: setting it
+        warns with ``FutureWarning`` pointing to ``decision_threshold`` until luce 0.3.
     learning_rate : float > 0 or "auto", default "auto"
         Step of gd/sgd; ``"auto"`` is ``1/L`` with ``L = max(1, max π)/4 · λ_max(X̃ᵀWX̃/Σw) + λ`` (the
         sigmoid's curvature is at most 1/4) for gd, ``(1 - momentum)/L`` for sgd (the same effective
@@ -305,7 +327,8 @@ class SigmoidRegression(LinearClassifier):
         *,
         solver="lbfgs",
         pos_weight=None,
-        threshold=0.5,
+        decision_threshold=0.5,
+        threshold=None,
         learning_rate="auto",
         max_iter=None,
         tol=1e-4,
@@ -322,6 +345,7 @@ class SigmoidRegression(LinearClassifier):
         self.reg_strength = reg_strength
         self.solver = solver
         self.pos_weight = pos_weight
+        self.decision_threshold = decision_threshold
         self.threshold = threshold
         self.learning_rate = learning_rate
         self.max_iter = max_iter
@@ -342,7 +366,19 @@ class SigmoidRegression(LinearClassifier):
         tags.classifier_tags.multi_label = True
         return tags
 
-    # -- hyper-parameters (checked in LinearClassifier._params; pos_weight and threshold in fit) ----
+    # pos_weight and decision_threshold have one entry per output: checked with the targets.
+    _parameters: ClassVar[dict] = {**PARAMETERS, "threshold": _LossThreshold()}
+
+    def _check_settings(self, settings):
+        if settings.threshold is not None:
+            warnings.warn(
+                "SigmoidRegression's threshold now stops gd/sgd when the training loss falls below it (as "
+                "in every luce estimator); the decision threshold on the probability is decision_threshold. "
+                "This warning is removed in luce 0.3",
+                FutureWarning,
+                stacklevel=4,
+            )
+
     def _per_output(self, value, name, n_outputs, *, low, high=None, default):
         """A scalar or ``(n_outputs,)`` vector hyper-parameter, checked and broadcast to float64."""
         owner = type(self).__name__
@@ -368,122 +404,84 @@ class SigmoidRegression(LinearClassifier):
             )
         return np.broadcast_to(arr, (n_outputs,)).copy()
 
-    # -- targets ------------------------------------------------------------------------------------
-    def _targets(self, y, dtype):
-        """``(Y (n, n_outputs) 0/1 in dtype, classes, multilabel)`` from a 1-D or indicator target."""
+    # -- the two seams of the fit skeleton (LinearClassifier.fit) -----------------------------------
+    def _validate_xy(self, X, y, reset):
+        v.check_labels(y)
+        with np.errstate(over="ignore", invalid="ignore"):  # scikit-learn's finiteness check sums X
+            X, y = validate_data(
+                self, X, y, reset=reset, accept_sparse="csr", dtype=DTYPES, multi_output=True, y_numeric=False
+            )
+        if sp.issparse(X):
+            X = X.tocsr()
+        return X, y
+
+    def _encode_targets(self, y, dtype):
+        """``Y (n, n_outputs)`` 0/1 in ``dtype`` from a 1-D or indicator target, with the classes."""
         kind = type_of_target(y, input_name="y")
         if kind == "multilabel-indicator":
             Y = y.toarray() if sp.issparse(y) else np.asarray(y)
             out_dtype = Y.dtype if Y.dtype.kind in "iuf" else np.dtype(np.int64)
-            return Y.astype(dtype), np.arange(Y.shape[1]).astype(out_dtype), True
-        check_classification_targets(y)
-        if kind not in ("binary", "multiclass"):
-            raise ValueError(
-                f"{type(self).__name__} needs a 1-D class vector or a 2-D binary indicator matrix "
-                f"(multilabel-indicator) as y, got a target of type {kind!r}"
-            )
-        y = column_or_1d(y, warn=True)
-        classes, idx = np.unique(y, return_inverse=True)
-        idx = idx.reshape(-1)
-        if classes.shape[0] < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in the data, but the data "
-                f"contains only one class: {classes[0]!r}"
-            )
-        if classes.shape[0] == 2:
-            return (idx == 1).astype(dtype)[:, None], classes, False
-        Y = np.zeros((idx.shape[0], classes.shape[0]), dtype=dtype)
-        Y[np.arange(idx.shape[0]), idx] = 1
-        return Y, classes, False
-
-    # -- fitting ------------------------------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None):
-        """Fit one sigmoid per label (or per class) to ``X (n_samples, n_features)``.
-
-        Parameters
-        ----------
-        X : array-like or sparse matrix, shape (n_samples, n_features)
-        y : array-like or sparse matrix, shape (n_samples, n_labels) or (n_samples,)
-            A 0/1 indicator (multi-label) or class labels (binary / one-vs-rest).
-        sample_weight : array-like, shape (n_samples,), optional
-
-        Returns
-        -------
-        self
-        """
-        p = self._params()
-        X, y = validate_data(
-            self, X, y, reset=True, accept_sparse="csr", dtype=DTYPES, multi_output=True, y_numeric=False
-        )
-        if sp.issparse(X):
-            X = X.tocsr()
-        Y, classes, multilabel = self._targets(y, X.dtype)
-        n_outputs = Y.shape[1]
+            targets = Targets(Y.astype(dtype), np.arange(Y.shape[1]).astype(out_dtype), None)
+        else:
+            check_classification_targets(y)
+            if kind not in ("binary", "multiclass"):
+                raise ValueError(
+                    f"{type(self).__name__} needs a 1-D class vector or a 2-D binary indicator matrix "
+                    f"(multilabel-indicator) as y, got a target of type {kind!r}"
+                )
+            y = column_or_1d(y, warn=True)
+            classes, idx = np.unique(y, return_inverse=True)
+            idx = idx.reshape(-1)
+            if classes.shape[0] < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes in the data, but the data "
+                    f"contains only one class: {v.label_repr(classes[0])}"
+                )
+            if classes.shape[0] == 2:
+                Y = (idx == 1).astype(dtype)[:, None]
+            else:
+                Y = np.zeros((idx.shape[0], classes.shape[0]), dtype=dtype)
+                Y[np.arange(idx.shape[0]), idx] = 1
+            targets = Targets(Y, classes, idx)
+        n_outputs = targets.values.shape[1]
         pos_weight = self._per_output(self.pos_weight, "pos_weight", n_outputs, low=0.0, default=1.0)
-        self._per_output(self.threshold, "threshold", n_outputs, low=0.0, high=1.0, default=0.5)
-        sw = v.check_sample_weight(sample_weight, X.shape[0], X.dtype)
-        if sw is not None and not multilabel:
-            # Like SoftmaxRegression: weights that leave one class cannot define a 1-D classifier.
-            weighted = Y[sw > 0]
-            seen = (
-                weighted.any(axis=0) if Y.shape[1] > 1 else np.array([weighted.any(), (weighted == 0).any()])
-            )
-            if seen.sum() < 2:
+        self._per_output(
+            self.decision_threshold, "decision_threshold", n_outputs, low=0.0, high=1.0, default=0.5
+        )
+        extra = {"multilabel_": targets.index is None, "_pos_weight": pos_weight}
+        return Targets(targets.values, targets.classes, targets.index, extra)
+
+    def _check_warm_start(self, settings, previous, targets, n_features):
+        if settings.warm_start and previous is not None:
+            multilabel = targets.index is None
+            if getattr(self, "multilabel_", multilabel) != multilabel:
+                kinds = {True: "a multi-label indicator", False: "a 1-D class vector"}
                 raise ValueError(
-                    "sample_weight leaves only one class with positive weight; fitting needs 2 classes"
+                    f"warm_start=True continues the previous fit, trained on {kinds[self.multilabel_]}; "
+                    f"y is {kinds[multilabel]}. Fit with warm_start=False to start over"
                 )
-        rng = self._rng()
+        super()._check_warm_start(settings, previous, targets, n_features)
 
-        solver = p["solver"]
-        validation = None
-        if p["early_stopping"] and solver in ("gd", "sgd"):
-            n = X.shape[0]
-            n_val = max(1, round(p["validation_fraction"] * n))
-            if n - n_val < 1:
-                raise ValueError(f"validation_fraction={self.validation_fraction} leaves no training rows")
-            order = rng.permutation(n)
-            val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
-            validation = self._objective(X[val], Y[val], None if sw is None else sw[val], pos_weight, p)
-            X, Y, sw = X[train], Y[train], None if sw is None else sw[train]
-            if sw is not None and not np.any(sw > 0):
-                raise ValueError(
-                    "the training part of the early-stopping split has no positive sample_weight"
-                )
-        objective = self._objective(X, Y, sw, pos_weight, p)
-        theta0 = self._start(objective, p["warm_start"], multilabel)
-        curve = []
-        p["pos_weight"] = pos_weight  # for the "auto" learning rate
-        result = self._run_solver(objective, theta0, p, rng, validation, self._reporter(p["verbose"], curve))
-        self._store(objective, result.theta, X.dtype)
-        self.classes_ = classes
-        self.multilabel_ = multilabel
-        self._record(result, curve)
-        self._warn_unconverged(result, solver)
-        return self
-
-    def _start(self, objective, warm, multilabel):
-        """Warm start only from a fit with the same kind of target (multi-label or 1-D)."""
-        return super()._start(objective, warm and getattr(self, "multilabel_", None) == multilabel)
-
-    @staticmethod
-    def _objective(X, Y, sw, pos_weight, p):
+    def _make_objective(self, X, targets, sample_weight, settings, validation):
+        pos_weight = targets.extra["_pos_weight"]
         return SigmoidObjective(
             X,
-            Y,
-            sample_weight=sw,
+            targets.values,
+            sample_weight=sample_weight,
             pos_weight=None if np.all(pos_weight == 1.0) else pos_weight,
-            reg_strength=p["reg_strength"],
-            fit_intercept=p["fit_intercept"],
+            # Early stopping watches the data loss of the held-out rows, as in every luce estimator.
+            reg_strength=0.0 if validation else settings.reg_strength,
+            fit_intercept=settings.fit_intercept,
         )
 
-    def _auto_learning_rate(self, objective, p):
-        momentum = p["momentum"] if p["solver"] == "sgd" else 0.0
-        pos_weight = p["pos_weight"]
+    def _auto_learning_rate(self, objective, settings):
+        momentum = settings.momentum if settings.solver == "sgd" else 0.0
+        pos_weight = 1.0 if objective.pos_weight is None else float(np.max(objective.pos_weight))
         if momentum == "adam":
             return 1e-3
         # The data-term curvature of each label is a·σ(1-σ) <= max(1, π)/4 times the Gram matrix.
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
-            lipschitz = max(1.0, float(np.max(pos_weight))) / 4.0 * _solvers.gram_norm(objective)
+            lipschitz = max(1.0, pos_weight) / 4.0 * _solvers.gram_norm(objective)
         lipschitz += objective.reg_strength
         if not math.isfinite(lipschitz):
             raise ValueError(
@@ -526,12 +524,14 @@ class SigmoidRegression(LinearClassifier):
         return ls - logsumexp(ls, axis=1)[:, None]
 
     def predict(self, X):
-        """Multi-label: the 0/1 indicator of ``predict_proba > threshold`` (dtype of the training ``y``).
-        Binary: ``classes_[proba > threshold]``. One-vs-rest: the class of the largest sigmoid."""
+        """Multi-label: the 0/1 indicator of ``predict_proba > decision_threshold`` (dtype of the training
+        ``y``). Binary: ``classes_[proba > decision_threshold]``. One-vs-rest: the largest sigmoid's class."""
         z = self._logits(X)
         if not self.multilabel_ and not self._binary():
             return self.classes_[np.argmax(z, axis=1)]
-        t = self._per_output(self.threshold, "threshold", z.shape[1], low=0.0, high=1.0, default=0.5)
+        t = self._per_output(
+            self.decision_threshold, "decision_threshold", z.shape[1], low=0.0, high=1.0, default=0.5
+        )
         above = z > _logit(t)
         if self.multilabel_:
             return above.astype(self.classes_.dtype)

@@ -6,27 +6,18 @@ and the optimisation lives in :mod:`._solvers`.
 
 from __future__ import annotations
 
-import contextlib
+from typing import ClassVar
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import validate_data
 
-from ..distributed import fit_dask, is_dask_collection, predict_dask  # imports no dask
 from ..functional import log_softmax, softmax
-from . import _solvers
+from . import _collections, _solvers
 from . import _validation as v
-from ._base import DTYPES, LinearClassifier
+from ._base import PARAMETERS, LinearClassifier, Targets, _blas_threads_for, settings_of
 from ._objective import Objective
 
 __all__ = ["SoftmaxRegression"]
-
-# Below this many multiply-adds per pass (rows x features x classes) BLAS threads cost more than they
-# save: thread hand-offs dominate (measured: iris fits 15x slower with 2 OpenBLAS threads on a busy host).
-_SINGLE_THREAD_WORK = 1 << 22
-_THREADPOOLS = None
 
 
 class SoftmaxRegression(LinearClassifier):
@@ -181,137 +172,52 @@ class SoftmaxRegression(LinearClassifier):
         self.random_state = random_state
         self.verbose = verbose
 
-    # -- hyper-parameters (the shared ones are checked in LinearClassifier._params) ---------------
-    def _check_solver_extras(self, p, name):
-        p["threshold"] = None if self.threshold is None else v.check_real(self.threshold, "threshold", name)
+    _parameters: ClassVar[dict] = {
+        **PARAMETERS,
+        "class_weight": v.ClassWeight(),
+        "label_smoothing": v.Real(0.0, 1.0, high_open=True),
+        "logit_dropout": v.Real(0.0, 1.0, high_open=True),
+    }
 
-    def _check_model_extras(self, p, name):
-        cw = self.class_weight
-        if not (cw is None or isinstance(cw, dict) or (isinstance(cw, str) and cw == "balanced")):
-            raise ValueError(
-                f"The 'class_weight' parameter of {name} must be an instance of 'dict', a str among "
-                f"{{'balanced'}} or None. Got {cw!r} instead."
-            )
-        p["label_smoothing"] = v.check_real(
-            self.label_smoothing, "label_smoothing", name, low=0.0, high=1.0, high_open=True
-        )
-        p["logit_dropout"] = v.check_real(
-            self.logit_dropout, "logit_dropout", name, low=0.0, high=1.0, high_open=True
-        )
-        if p["logit_dropout"] and p["solver"] not in ("gd", "sgd"):
+    def _check_settings(self, settings):
+        if settings.logit_dropout and settings.solver not in ("gd", "sgd"):
             raise ValueError(
                 f"logit_dropout={self.logit_dropout!r} needs solver='gd' or 'sgd' (it makes the objective "
-                f"random); got solver={p['solver']!r}"
+                f"random); got solver={settings.solver!r}"
             )
 
-    # -- data -------------------------------------------------------------------------------------
-    def _validate_xy(self, X, y, reset):
-        X, y = validate_data(self, X, y, reset=reset, accept_sparse="csr", dtype=DTYPES)
-        try:
-            check_classification_targets(y)
-        except TypeError:
-            raise _mixed_labels(y) from None
-        if sp.issparse(X):
-            X = X.tocsr()
-        return X, y
-
-    def _class_sample_weight(self, y_idx, sample_weight, classes, y):
-        """sample_weight times class_weight (None when both are absent)."""
-        if self.class_weight is None:
-            return sample_weight
-        if isinstance(self.class_weight, dict):
-            cw = compute_class_weight(self.class_weight, classes=classes, y=y)
-        else:
-            cw = compute_class_weight("balanced", classes=classes, y=y, sample_weight=sample_weight)
-        base = np.ones(len(y_idx)) if sample_weight is None else sample_weight
-        return (base * cw[y_idx]).astype(base.dtype if sample_weight is not None else np.float64)
-
-    def _objective(self, X, y_idx, sw, p, n_classes):
-        return Objective(
-            X,
-            y_idx,
-            n_classes,
-            sample_weight=sw,
-            reg_strength=p["reg_strength"],
-            fit_intercept=p["fit_intercept"],
-            label_smoothing=p["label_smoothing"],
-            logit_dropout=p["logit_dropout"],
-        )
-
-    # -- fitting ----------------------------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None):
-        """Fit the model to ``X (n_samples, n_features)`` and labels ``y (n_samples,)``.
-
-        Parameters
-        ----------
-        X : array-like or sparse matrix, shape (n_samples, n_features)
-        y : array-like, shape (n_samples,)
-            Labels of any type; at least two classes.
-        sample_weight : array-like, shape (n_samples,), optional
-            Non-negative weights (scaled freely: only their ratios and ``Σ w`` in the ``C`` mapping
-            matter).
-
-        Returns
-        -------
-        self
-        """
-        if is_dask_collection(X, y, sample_weight):  # blockwise on the dask workers (luce.distributed)
-            return fit_dask(self, X, y, sample_weight)
-        p = self._params()
-        X, y = self._validate_xy(X, y, reset=True)
-        classes, y_idx = _unique_labels(y)
+    # -- the two seams of the fit skeleton (LinearClassifier.fit) ---------------------------------
+    def _encode_targets(self, y, dtype):
+        check_classification_targets(y)
+        classes, y_idx = v.unique_labels(y)
         if classes.shape[0] < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in the data, but the data "
                 f"contains only one class: {v.label_repr(classes[0])}"
             )
-        sw = v.check_sample_weight(sample_weight, X.shape[0], X.dtype)
-        sw = self._class_sample_weight(y_idx, sw, classes, y)
-        if sw is not None:
-            sw = np.asarray(sw, dtype=X.dtype)
-            v.check_two_weighted_classes(np.bincount(y_idx, weights=sw, minlength=classes.shape[0]), classes)
-        v.check_warm_start_classes(self, p["warm_start"], classes)
-        self.classes_ = classes
-        n_classes = classes.shape[0]
-        solver = p["solver"]
-        rng = self._rng()
+        return Targets(y_idx, classes, y_idx)
 
-        validation = None
-        if p["early_stopping"] and solver in ("gd", "sgd"):
-            train, val = _split(y_idx, p["validation_fraction"], rng)
-            val_obj = Objective(
-                X[val],
-                y_idx[val],
-                n_classes,
-                sample_weight=None if sw is None else sw[val],
-                fit_intercept=p["fit_intercept"],
-            )
-            validation = val_obj
-            X_fit, y_fit, sw_fit = X[train], y_idx[train], None if sw is None else sw[train]
-            if sw_fit is not None and not np.any(sw_fit > 0):
-                raise ValueError(
-                    "the training part of the early-stopping split has no positive sample_weight"
-                )
-        else:
-            X_fit, y_fit, sw_fit = X, y_idx, sw
-        objective = self._objective(X_fit, y_fit, sw_fit, p, n_classes)
-        theta0 = self._start(objective, p["warm_start"])
-        curve = []
-        report = self._reporter(p["verbose"], curve)
+    def _make_objective(self, X, targets, sample_weight, settings, validation):
+        if validation:  # early stopping watches the plain validation cross-entropy
+            return Objective(
+                X, targets.values, targets.classes.shape[0], sample_weight=sample_weight,
+                fit_intercept=settings.fit_intercept,
+            )  # fmt: skip
+        return Objective(
+            X,
+            targets.values,
+            targets.classes.shape[0],
+            sample_weight=sample_weight,
+            reg_strength=settings.reg_strength,
+            fit_intercept=settings.fit_intercept,
+            label_smoothing=settings.label_smoothing,
+            logit_dropout=settings.logit_dropout,
+        )
 
-        with _blas_threads_for(X_fit, n_classes):
-            result = self._run_solver(objective, theta0, p, rng, validation, report)
-        self._store(objective, result.theta, X.dtype)
-        self._record(result, curve)
+    def _after_fit(self, result, rng):
         self.temperature_ = 1.0
-        self._warn_unconverged(result, solver)
-        return self
-
-    def _run_solver(self, objective, theta0, p, rng, validation, report):
-        result = super()._run_solver(objective, theta0, p, rng, validation, report, threshold=p["threshold"])
         self._optimizer_state = result.state
         self._sgd_rng = rng
-        return result
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of multinomial mini-batch steps on ``(X, y)`` (whatever ``solver`` is).
@@ -324,7 +230,7 @@ class SoftmaxRegression(LinearClassifier):
         -------
         self
         """
-        p = self._params()
+        p = settings_of(self)
         first = not hasattr(self, "classes_")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
@@ -349,10 +255,11 @@ class SoftmaxRegression(LinearClassifier):
                 "class_weight='balanced' is not supported for partial_fit (the class frequencies of a stream "
                 "are unknown); pass a dict, e.g. from sklearn.utils.class_weight.compute_class_weight"
             )
-        sw = v.check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        sw = v.check_sample_weight(sample_weight, X.shape[0], np.float64)
         if isinstance(self.class_weight, dict):
-            sw = self._class_sample_weight(y_idx, sw, cls, y).astype(X.dtype)
-        n_classes = cls.shape[0]
+            sw = v.class_sample_weight(sw, p.class_weight, y_idx, cls, y)
+        if sw is not None:
+            sw = sw.astype(X.dtype)
         if first:
             self.classes_ = cls
             self.n_iter_ = 0
@@ -361,21 +268,21 @@ class SoftmaxRegression(LinearClassifier):
             self.validation_loss_curve_ = None
             self.best_validation_loss_ = None
             self._optimizer_state = {}
-        objective = self._objective(X, y_idx, sw, p, n_classes)
+        objective = self._make_objective(X, Targets(y_idx, cls, y_idx), sw, p, False)
         if not hasattr(self, "coef_"):
             theta = np.zeros(objective.n_params, dtype=objective.dtype)
         else:
             theta = objective.pack(self.coef_.astype(X.dtype), self.intercept_.astype(X.dtype))
         lr = getattr(self, "learning_rate_", None)
         if lr is None:
-            lr = p["learning_rate"]
+            lr = p.learning_rate
             if lr == "auto":
                 lr = self._auto_learning_rate(objective, p)
         if not hasattr(self, "_sgd_rng"):
             self._sgd_rng = self._rng()
         state = getattr(self, "_optimizer_state", None)
         state = {} if state is None else state
-        with _blas_threads_for(X, n_classes):
+        with _blas_threads_for(objective):
             result = self._partial_step(objective, theta, lr, p, state)
         self._optimizer_state = result.state
         self._store(objective, result.theta, X.dtype)
@@ -388,13 +295,13 @@ class SoftmaxRegression(LinearClassifier):
             objective,
             theta,
             learning_rate=lr,
-            momentum=p["momentum"],
-            batch_size=p["batch_size"],
+            momentum=p.momentum,
+            batch_size=p.batch_size,
             max_iter=1,
             tol=0.0,
             n_iter_no_change=1,
             threshold=None,
-            callback=self._reporter(p["verbose"], self.loss_curve_, offset=self.n_iter_),
+            callback=self._reporter(p.verbose, self.loss_curve_, offset=self.n_iter_),
             rng=self._sgd_rng,
             state=state,
         )
@@ -406,8 +313,9 @@ class SoftmaxRegression(LinearClassifier):
         For binary problems, as scikit-learn, the 1-D logit difference ``z₁ - z₀`` (positive means
         ``classes_[1]``). The temperature is not applied.
         """
-        if is_dask_collection(X):  # a lazy dask array, chunk for chunk
-            return predict_dask(self, X, "decision_function")
+        fitter = _collections.fitter_for(X)
+        if fitter is not None:  # e.g. a lazy dask array, chunk for chunk
+            return fitter.predict(self, X, "decision_function")
         z = self._logits(X)
         if z.shape[1] == 2:
             return z[:, 1] - z[:, 0]
@@ -415,8 +323,9 @@ class SoftmaxRegression(LinearClassifier):
 
     def predict(self, X):
         """The most probable class of each row, shape (n_samples,)."""
-        if is_dask_collection(X):  # a lazy dask array, chunk for chunk
-            return predict_dask(self, X, "predict")
+        fitter = _collections.fitter_for(X)
+        if fitter is not None:  # e.g. a lazy dask array, chunk for chunk
+            return fitter.predict(self, X, "predict")
         z = self._logits(X)
         return self.classes_[np.argmax(z, axis=1)]
 
@@ -429,14 +338,16 @@ class SoftmaxRegression(LinearClassifier):
 
     def predict_proba(self, X):
         """``softmax(logits / temperature_)``, shape (n_samples, n_classes), columns in ``classes_`` order."""
-        if is_dask_collection(X):  # a lazy dask array, chunk for chunk
-            return predict_dask(self, X, "predict_proba")
+        fitter = _collections.fitter_for(X)
+        if fitter is not None:  # e.g. a lazy dask array, chunk for chunk
+            return fitter.predict(self, X, "predict_proba")
         return softmax(self._tempered(X), axis=1)
 
     def predict_log_proba(self, X):
         """``log_softmax(logits / temperature_)`` computed without forming the probabilities."""
-        if is_dask_collection(X):  # a lazy dask array, chunk for chunk
-            return predict_dask(self, X, "predict_log_proba")
+        fitter = _collections.fitter_for(X)
+        if fitter is not None:  # e.g. a lazy dask array, chunk for chunk
+            return fitter.predict(self, X, "predict_log_proba")
         return log_softmax(self._tempered(X), axis=1)
 
     # -- calibration ------------------------------------------------------------------------------
@@ -463,56 +374,3 @@ class SoftmaxRegression(LinearClassifier):
         sw = v.check_sample_weight(sample_weight, z.shape[0], np.float64)
         self.temperature_ = float(fit_temperature(z, idx, sw))
         return self
-
-
-@contextlib.contextmanager
-def _blas_threads_for(X, n_classes):
-    """Single-threaded BLAS while fitting small problems (a no-op for large ones)."""
-    global _THREADPOOLS
-    if X.shape[0] * X.shape[1] * n_classes >= _SINGLE_THREAD_WORK:
-        yield
-        return
-    if _THREADPOOLS is None:
-        from threadpoolctl import ThreadpoolController
-
-        _THREADPOOLS = ThreadpoolController()
-    with _THREADPOOLS.limit(limits=1, user_api="blas"):
-        yield
-
-
-def _unique_labels(y):
-    """Sorted classes and the class index of each label; mixed label types are a TypeError."""
-    try:
-        classes, y_idx = np.unique(y, return_inverse=True)
-    except TypeError:
-        raise _mixed_labels(y) from None
-    return classes, y_idx.reshape(-1)
-
-
-def _mixed_labels(y):
-    kinds = sorted({type(v).__name__ for v in np.asarray(y, dtype=object).ravel()})
-    return TypeError(
-        f"y mixes label types {kinds}: labels must be mutually comparable (all str or all numbers)"
-    )
-
-
-def _split(y_idx, fraction, rng):
-    """Stratified train/validation row indices (plain random when a class is too small to stratify)."""
-    n = y_idx.shape[0]
-    n_val = max(1, round(fraction * n))
-    if n - n_val < 1:
-        raise ValueError(f"validation_fraction={fraction} leaves no training rows out of {n}")
-    order = rng.permutation(n)
-    counts = np.bincount(y_idx)
-    if np.all(counts[counts > 0] >= 2):
-        # Stratified: take about `fraction` of each class, at least one, never all.
-        val = []
-        for k in np.flatnonzero(counts):
-            rows = order[y_idx[order] == k]
-            take = min(max(1, round(fraction * rows.shape[0])), rows.shape[0] - 1)
-            val.append(rows[:take])
-        val = np.sort(np.concatenate(val))
-    else:
-        val = np.sort(order[:n_val])
-    train = np.setdiff1d(np.arange(n), val)
-    return train, val

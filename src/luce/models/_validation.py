@@ -121,3 +121,277 @@ def check_warm_start_classes(estimator, warm_start, classes):
             raise ValueError(
                 f"warm_start=True needs the classes of the previous fit, {previous!r}; got {classes!r}"
             )
+
+
+# -- hyper-parameters declared as data -------------------------------------------------------------
+# Each estimator lists its parameters once, as ``{name: spec}``; :func:`check_parameters` checks them all
+# in one place and returns a frozen settings object. A spec is called as ``spec(value, name, owner)`` and
+# returns the resolved value; ``spec.accepts(value)`` says whether the value has the spec's type (used
+# by :class:`AnyOf` to pick the spec whose message fits).
+
+
+class Real:
+    """A real number (not bool, not NaN) in an interval."""
+
+    def __init__(self, low=None, high=None, *, low_open=False, high_open=False):
+        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
+
+    def accepts(self, value):
+        return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+    def __call__(self, value, name, owner):
+        return check_real(
+            value, name, owner, low=self.low, high=self.high, low_open=self.low_open, high_open=self.high_open
+        )
+
+
+class Int:
+    """An integer ``>= low`` (not bool)."""
+
+    def __init__(self, low=1):
+        self.low = low
+
+    def accepts(self, value):
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+    def __call__(self, value, name, owner):
+        return check_int(value, name, owner, low=self.low)
+
+
+class Options:
+    """One of a few strings."""
+
+    def __init__(self, *options):
+        self.options = options
+
+    def accepts(self, value):
+        return isinstance(value, str)
+
+    def __call__(self, value, name, owner):
+        return check_option(value, name, owner, self.options)
+
+
+class Bool:
+    def accepts(self, value):
+        return isinstance(value, bool | np.bool_)
+
+    def __call__(self, value, name, owner):
+        return check_bool(value, name, owner)
+
+
+class NoneOr:
+    """None (kept as None) or what ``spec`` accepts."""
+
+    def __init__(self, spec):
+        self.spec = spec
+
+    def accepts(self, value):
+        return value is None or self.spec.accepts(value)
+
+    def __call__(self, value, name, owner):
+        return None if value is None else self.spec(value, name, owner)
+
+
+class AnyOf:
+    """The first spec whose type fits the value checks it (so the message names the right rule)."""
+
+    def __init__(self, *specs):
+        self.specs = specs
+
+    def accepts(self, value):
+        return any(s.accepts(value) for s in self.specs)
+
+    def __call__(self, value, name, owner):
+        for spec in self.specs:
+            if spec.accepts(value):
+                return spec(value, name, owner)
+        return self.specs[-1](value, name, owner)  # its message names what is wrong
+
+
+class RandomState:
+    def accepts(self, value):
+        return value is None or isinstance(value, numbers.Integral | np.random.RandomState)
+
+    def __call__(self, value, name, owner):
+        if not self.accepts(value) or isinstance(value, bool | np.bool_):
+            raise ValueError(
+                f"{_prefix(name, owner)} must be an int, a numpy.random.RandomState or None. "
+                f"Got {value!r} instead."
+            )
+        return value
+
+
+class Verbose:
+    """An int >= 0 (bools count as 0/1) or a callable ``(iteration, loss)``."""
+
+    def accepts(self, value):
+        return callable(value) or isinstance(value, numbers.Integral)
+
+    def __call__(self, value, name, owner):
+        if callable(value):
+            return value
+        if isinstance(value, bool | np.bool_):
+            value = int(value)
+        return check_int(value, name, owner, low=0)
+
+
+class ClassWeight:
+    """None, ``"balanced"`` or a dict ``{label: weight}`` of finite weights ``>= 0``."""
+
+    def accepts(self, value):
+        return value is None or isinstance(value, dict | str)
+
+    def __call__(self, value, name, owner):
+        if value is None or (isinstance(value, str) and value == "balanced"):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError(
+                f"{_prefix(name, owner)} must be an instance of 'dict', a str among {{'balanced'}} or None. "
+                f"Got {value!r} instead."
+            )
+        for label, weight in value.items():
+            ok = isinstance(weight, numbers.Real) and not isinstance(weight, bool | np.bool_)
+            if not ok or not math.isfinite(weight) or weight < 0:
+                raise ValueError(
+                    f"{_prefix(name, owner)} must map each class to a finite weight >= 0; class "
+                    f"{label_repr(label)} has weight {weight!r}"
+                )
+        return value
+
+
+def check_parameters(estimator, specs):
+    """Check every hyper-parameter of ``estimator`` named in ``specs``; return them as a frozen object.
+
+    Examples
+    --------
+    >>> from luce.models._validation import Int, check_parameters
+    >>> class Est:
+    ...     max_iter = 5
+    >>> check_parameters(Est(), {"max_iter": Int(1)}).max_iter
+    5
+    """
+    owner = type(estimator).__name__
+    values = {name: spec(getattr(estimator, name), name, owner) for name, spec in specs.items()}
+    return Settings(values)
+
+
+class Settings:
+    """The checked hyper-parameters of one fit, read-only (``settings.max_iter``)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values):
+        object.__setattr__(self, "_values", dict(values))
+
+    def __getattr__(self, name):
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Settings are read-only; use replace()")
+
+    def replace(self, **changes):
+        """A copy with ``changes`` applied (for values resolved later, e.g. the default max_iter)."""
+        return Settings({**self._values, **changes})
+
+    def __repr__(self):
+        return f"Settings({self._values!r})"
+
+
+# -- weights ---------------------------------------------------------------------------------------
+
+
+def scaled_sample_weight(sample_weight, n_samples):
+    """``sample_weight`` checked (see :func:`check_sample_weight`) and divided by its largest value.
+
+    Weights are freely scalable (the objective is their weighted mean), so dividing by the maximum
+    changes nothing but keeps every sum finite and away from the subnormals: weights of 1e308 or 5e-324
+    fit like weights of 1. Returns float64 (None stays None).
+    """
+    sw = check_sample_weight(sample_weight, n_samples, np.float64)
+    if sw is None:
+        return None
+    top = float(np.max(sw)) if sw.size else 1.0
+    return sw / top if top > 0 else sw
+
+
+def class_sample_weight(sample_weight, class_weight, y_idx, classes, y):
+    """The training weights: ``sample_weight · class_weight[y]``, scaled so the largest is 1 (float64).
+
+    ``sample_weight`` is the output of :func:`scaled_sample_weight` (or None); ``class_weight`` a checked
+    :class:`ClassWeight`, resolved by scikit-learn's ``compute_class_weight`` (``"balanced"`` weighted by
+    ``sample_weight``). None when both are absent.
+    """
+    if class_weight is None:
+        return sample_weight
+    from sklearn.utils.class_weight import compute_class_weight
+
+    if class_weight == "balanced":
+        cw = compute_class_weight("balanced", classes=classes, y=y, sample_weight=sample_weight)
+    else:
+        cw = compute_class_weight(class_weight, classes=classes, y=y)
+    base = np.ones(y_idx.shape[0]) if sample_weight is None else sample_weight
+    sw = base * np.asarray(cw, dtype=np.float64)[y_idx]
+    top = float(np.max(sw)) if sw.size else 1.0
+    return sw / top if top > 0 else sw
+
+
+# -- labels ----------------------------------------------------------------------------------------
+
+
+def check_labels(y):
+    """Missing or mutually incomparable labels are a clear error before any NumPy sorting sees them.
+
+    ``pd.NA``, ``None`` and NaN in an object array raise ``ValueError`` naming the first such row;
+    labels of mixed types (``1`` and ``"a"``) raise ``TypeError`` naming the types.
+    """
+    if y is None:
+        return  # validate_data says "requires y to be passed"
+    dtype = getattr(y, "dtype", None)
+    if dtype is None:  # a list: NumPy finds a common type unless the labels are mixed
+        dtype = np.asarray(y).dtype
+    if dtype.kind != "O":
+        return
+    flat = np.asarray(y, dtype=object).ravel()
+    for i, value in enumerate(flat):
+        if _is_missing(value):
+            raise ValueError(
+                f"y contains a missing label ({value!r}) at position {i}: drop or impute those rows first"
+            )
+    kinds = {_label_kind(value) for value in flat}
+    if len(kinds) > 1:
+        names = sorted({type(v.item() if isinstance(v, np.generic) else v).__name__ for v in flat})
+        raise TypeError(
+            f"y mixes label types {names}: labels must be mutually comparable (all str or all numbers)"
+        )
+
+
+def _is_missing(value):
+    return (
+        value is None or type(value).__name__ == "NAType" or (isinstance(value, float) and math.isnan(value))
+    )
+
+
+def _label_kind(value):
+    if isinstance(value, str):
+        return "str"
+    return "number" if isinstance(value, numbers.Number) else type(value).__name__
+
+
+def unique_labels(y):
+    """Sorted classes and the class index of each label; mixed label types are a TypeError."""
+    try:
+        classes, y_idx = np.unique(y, return_inverse=True)
+    except TypeError:
+        raise mixed_labels(y) from None
+    return classes, y_idx.reshape(-1)
+
+
+def mixed_labels(y):
+    """The TypeError for labels that cannot be sorted together (``1`` and ``"a"``)."""
+    kinds = sorted({type(v).__name__ for v in np.asarray(y, dtype=object).ravel()})
+    return TypeError(
+        f"y mixes label types {kinds}: labels must be mutually comparable (all str or all numbers)"
+    )
