@@ -670,3 +670,240 @@ def test_every_luce_estimator_round_trips(tmp_path):
     assert type(loaded) is luce.TemperatureScaling and loaded.temperature_ == scaler.temperature_
     logits = base.decision_function(X[300:])
     np.testing.assert_array_equal(loaded.predict_proba(logits), scaler.predict_proba(logits))
+
+
+# --------------------------------------------------------------------------------------------------
+# scikit-learn pipelines: the model that takes the raw table
+# --------------------------------------------------------------------------------------------------
+
+
+def _raw_table(rng, n=120):
+    """Numbers with NaN, strings with None, an integer ID column passed through, a three-class target
+    that depends on all of them."""
+    pd = pytest.importorskip("pandas")
+    a = rng.normal(size=n)
+    color = rng.choice(np.array(["red", "green", "blue"], dtype=object), size=n)
+    size = rng.choice(np.array(["S", "M", "L", "XL"], dtype=object), size=n)
+    score = a + (color == "red") - (size == "S") + 0.3 * rng.normal(size=n)
+    y = np.where(score > 0.8, "high", np.where(score < -0.5, "low", "mid"))
+    frame = pd.DataFrame({"a": a, "color": color, "size": size, "count": rng.integers(0, 9, n)})
+    frame["id"] = np.arange(n)
+    frame.loc[rng.choice(n, 10, replace=False), "a"] = np.nan
+    frame.loc[rng.choice(n, 10, replace=False), "color"] = None
+    return frame, y
+
+
+def _table_pipeline(final, *, drop=None, remainder="passthrough"):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numbers = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+    strings = make_pipeline(
+        SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore", drop=drop)
+    )
+    pre = ColumnTransformer(
+        [("numbers", numbers, ["a", "count"]), ("strings", strings, ["color", "size"])],
+        remainder=remainder,
+    )
+    return Pipeline([("pre", pre), ("model", final)])
+
+
+def _unseen_rows(frame):
+    """The table with unseen categories, missing values where training had none, a NaN everywhere."""
+    test = frame.copy()
+    test.loc[0, "color"] = "purple"
+    test.loc[1, "size"] = "XXS"
+    test.loc[2, "size"] = None
+    test.loc[3, ["a", "count"]] = np.nan
+    return test
+
+
+def _dense(a):
+    return a.toarray() if hasattr(a, "toarray") else a
+
+
+FINALS = {
+    "softmax": lambda: luce.SoftmaxRegression(reg_strength=1e-2),
+    "sigmoid-ovr": lambda: luce.SigmoidRegression(reg_strength=1e-2),
+    "hierarchical": lambda: luce.HierarchicalSoftmaxClassifier(),
+}
+
+
+@pytest.mark.parametrize("final", FINALS.values(), ids=FINALS.keys())
+def test_pipeline_round_trip_on_raw_tables(tmp_path, rng, final):
+    from sklearn.pipeline import Pipeline
+
+    frame, y = _raw_table(rng)
+    pipe = _table_pipeline(final(), remainder="drop").fit(frame, y)
+    loaded = luce.load(luce.save(pipe, tmp_path / "p.luce"))
+    assert isinstance(loaded, Pipeline)
+    test = _unseen_rows(frame)
+    np.testing.assert_array_equal(loaded.predict(test), pipe.predict(test))
+    np.testing.assert_array_equal(loaded.predict_proba(test), pipe.predict_proba(test))
+    # What scikit-learn derived privately is derived again: the transformed features are identical.
+    np.testing.assert_array_equal(_dense(loaded[:-1].transform(test)), _dense(pipe[:-1].transform(test)))
+
+
+@pytest.mark.filterwarnings("ignore:Found unknown categories:UserWarning")  # sklearn's, with drop=
+def test_pipeline_with_passthrough_and_dropped_first_category(tmp_path, rng):
+    frame, y = _raw_table(rng)
+    pipe = _table_pipeline(luce.SoftmaxRegression(reg_strength=1e-2), drop="if_binary").fit(frame, y)
+    loaded = luce.load(luce.save(pipe, tmp_path / "p.luce"))
+    test = _unseen_rows(frame)
+    np.testing.assert_array_equal(loaded.predict_proba(test), pipe.predict_proba(test))
+    assert loaded[0].output_indices_ == pipe[0].output_indices_
+    assert loaded[0].get_feature_names_out().tolist() == pipe[0].get_feature_names_out().tolist()
+
+
+def test_pipeline_of_sigmoid_models_keeps_their_decision(tmp_path, rng):
+    """Binary with a 0.3 cut and multi-label: predict (not the arg-max of predict_proba) is kept."""
+    frame, y = _raw_table(rng)
+    binary = _table_pipeline(luce.SigmoidRegression(reg_strength=1e-2))
+    binary.set_params(model__threshold=0.3).fit(frame, y == "high")
+    labels = np.column_stack([y == "high", y == "low"]).astype(int)
+    multi = _table_pipeline(luce.SigmoidRegression(reg_strength=1e-2)).fit(frame, labels)
+    test = _unseen_rows(frame)
+    for i, pipe in enumerate([binary, multi]):
+        loaded = luce.load(luce.save(pipe, tmp_path / f"s{i}.luce"))
+        np.testing.assert_array_equal(loaded.predict(test), pipe.predict(test))
+        np.testing.assert_array_equal(loaded.predict_proba(test), pipe.predict_proba(test))
+    assert (binary.predict(test) != (binary.predict_proba(test)[:, 1] > 0.5)).any()  # the cut matters
+
+
+def test_pipeline_on_arrays_with_ordinal_encoding_and_maxabs(tmp_path, rng):
+    """No column names (a NumPy array), numeric categories with NaN, OrdinalEncoder and MaxAbsScaler."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MaxAbsScaler, OneHotEncoder, OrdinalEncoder
+
+    X = np.column_stack([rng.integers(0, 4, 80), rng.normal(size=80), rng.integers(0, 3, 80)]).astype(float)
+    X[rng.choice(80, 6, replace=False), 0] = np.nan
+    y = (X[:, 1] + (X[:, 2] == 1) > 0.3).astype(int)
+    pre = ColumnTransformer(
+        [
+            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False), [0]),
+            ("ordinal", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), [2]),
+            ("scale", MaxAbsScaler(), [1]),
+        ]
+    )
+    pipe = make_pipeline(pre, luce.SoftmaxRegression(reg_strength=1e-2)).fit(X, y)
+    loaded = luce.load(luce.save(pipe, tmp_path / "a.luce"))
+    test = X.copy()
+    test[:5, 0] = [7.0, np.nan, -1.0, 2.0, 0.5]  # unseen and missing categories
+    test[5:8, 2] = [5.0, 1.0, 9.0]
+    np.testing.assert_array_equal(loaded.predict_proba(test), pipe.predict_proba(test))
+    np.testing.assert_array_equal(loaded[0].transform(test), pipe[0].transform(test))
+
+
+def test_encoder_on_mixed_numeric_and_string_columns(tmp_path, rng):
+    """One OneHotEncoder over a number column and a string column of a DataFrame."""
+    pd = pytest.importorskip("pandas")
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = pd.DataFrame({"n": rng.integers(0, 3, 50), "s": rng.choice(["u", "v"], 50)})
+    y = (frame["n"] == 1) | (frame["s"] == "u")
+    pipe = make_pipeline(OneHotEncoder(handle_unknown="ignore"), luce.SoftmaxRegression()).fit(frame, y)
+    loaded = luce.load(luce.save(pipe, tmp_path / "m.luce"))
+    test = frame.copy()
+    test.loc[0, "n"] = 9
+    test.loc[1, "s"] = "w"
+    np.testing.assert_array_equal(loaded.predict_proba(test), pipe.predict_proba(test))
+
+
+def test_pipeline_metadata(tmp_path, rng):
+    frame, y = _raw_table(rng)
+    pipe = _table_pipeline(luce.SoftmaxRegression(reg_strength=1e-2)).fit(frame, y)
+    meta = read_metadata(luce.save(pipe, tmp_path / "p.luce", metadata={"target": "y"}))
+    assert meta["model"]["estimator"] == "sklearn.Pipeline"
+    assert meta["summary"]["pipeline"] == ["sklearn.ColumnTransformer", "SoftmaxRegression"]
+    assert meta["summary"]["input_columns"] == ["a", "color", "size", "count", "id"]
+    assert meta["summary"]["n_classes"] == 3
+    assert meta["user"] == {"target": "y"}
+
+
+def test_pipelines_that_cannot_be_stored_are_refused(tmp_path, rng):
+    from sklearn.compose import ColumnTransformer, make_column_selector
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    cases = [
+        (make_pipeline(FunctionTransformer(np.log1p), luce.SoftmaxRegression()), "never stores code"),
+        (make_pipeline(PCA(2), luce.SoftmaxRegression()), "PCA, which a model file cannot store"),
+        (
+            make_pipeline(OneHotEncoder(min_frequency=3, handle_unknown="ignore"), luce.SoftmaxRegression()),
+            "min_frequency",
+        ),
+        (
+            make_pipeline(
+                ColumnTransformer([("s", StandardScaler(), make_column_selector())]),
+                luce.SoftmaxRegression(),
+            ),
+            "not callables",
+        ),
+    ]
+    frame = pytest.importorskip("pandas").DataFrame(np.abs(X), columns=["p", "q", "r"])
+    for pipe, message in cases:
+        pipe.fit(frame, y)
+        with pytest.raises(TypeError, match=message):
+            luce.save(pipe, tmp_path / "x.luce")
+    with pytest.raises(ValueError, match="not fitted"):
+        luce.save(make_pipeline(StandardScaler(), luce.SoftmaxRegression()), tmp_path / "x.luce")
+    assert not (tmp_path / "x.luce").exists()
+
+
+def _find(node, key):
+    """The first dict below ``node`` that has ``key``."""
+    if isinstance(node, dict):
+        if key in node:
+            return node
+        node = list(node.values())
+    if isinstance(node, list):
+        for v in node:
+            found = _find(v, key)
+            if found is not None:
+                return found
+    return None
+
+
+def test_tampered_pipeline_state_is_refused(tmp_path, rng):
+    """Checksums recomputed, state inconsistent: the rebuilt transformers notice."""
+    frame, y = _raw_table(rng)
+    path = luce.save(_table_pipeline(luce.SoftmaxRegression()).fit(frame, y), tmp_path / "p.luce")
+
+    def widen(meta):
+        _find(meta, "output_indices_")["output_indices_"]["items"]["numbers"]["stop"] += 1
+
+    def drop_a_category(meta):
+        node = _find(meta, "categories_")["categories_"]
+        node["items"] = node["items"][:1]
+
+    def rename(meta):
+        _find(meta, "estimator")["estimator"] = "sklearn.Unpickler"
+
+    assert _reason(_rewrite(path, tmp_path / "w.luce", edit_meta=widen), "output_indices_") == "corrupted"
+    assert _reason(_rewrite(path, tmp_path / "c.luce", edit_meta=drop_a_category)) == "corrupted"
+    assert _reason(_rewrite(path, tmp_path / "u.luce", edit_meta=rename)) == "unknown-estimator"
+
+
+def test_old_sigmoid_threshold_is_its_decision_cut(tmp_path, rng):
+    """Files written before SigmoidRegression's cut was renamed decision_threshold store it as threshold."""
+    X = rng.normal(size=(80, 3))
+    y = (X[:, 0] + 0.5 * rng.normal(size=80) > 0).astype(int)
+    model = luce.SigmoidRegression(reg_strength=1e-2).fit(X, y)
+    path = luce.save(model, tmp_path / "new.luce")
+
+    def as_old_file(meta):
+        params = meta["model"]["params"]
+        params.pop("decision_threshold", None)
+        params["threshold"] = {"type": "float", "value": 0.3}
+
+    loaded = luce.load(_rewrite(path, tmp_path / "old.luce", edit_meta=as_old_file))
+    proba = 1.0 / (1.0 + np.exp(-(X @ model.coef_[0] + model.intercept_[0])))  # independent of luce
+    np.testing.assert_array_equal(loaded.predict(X), (proba > 0.3).astype(int))
+    assert (loaded.predict(X) != (proba > 0.5)).any()
