@@ -907,3 +907,229 @@ def test_old_sigmoid_threshold_is_its_decision_cut(tmp_path, rng):
     proba = 1.0 / (1.0 + np.exp(-(X @ model.coef_[0] + model.intercept_[0])))  # independent of luce
     np.testing.assert_array_equal(loaded.predict(X), (proba > 0.3).astype(int))
     assert (loaded.predict(X) != (proba > 0.5)).any()
+
+
+# --------------------------------------------------------------------------------------------------
+# Hostile files: refused quickly, with ModelFormatError, reading and allocating little
+# --------------------------------------------------------------------------------------------------
+
+
+def _with_meta_text(path, out, text):
+    """``path``'s arrays under the JSON metadata ``text`` (any text, however nested), checksum recomputed."""
+
+    def replace(header):
+        header["luce"] = text
+        header["luce_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+
+    return _rewrite(path, out, edit_header=replace)
+
+
+def _peak_allocation(fn):
+    """The peak bytes Python allocated while ``fn`` ran (tracemalloc sees NumPy's buffers too)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return peak
+
+
+def test_large_non_model_file_is_refused_without_reading_it(tmp_path):
+    path = tmp_path / "big.parquet"
+    with open(path, "wb") as f:
+        f.write(b"PAR1" + bytes(60))
+        f.truncate(256 << 20)  # 256 MiB, sparse: costs no disk
+    peak = _peak_allocation(lambda: _reason(path, "not in safetensors format"))
+    assert peak < 1 << 20
+
+
+def test_header_length_is_checked_against_the_file_size_first(tmp_path, model):
+    """A length field announcing 90 MB in a 3 KB file: truncated, and the 90 MB are never read."""
+    est, _ = model
+    data = _saved(tmp_path, est).read_bytes()
+    path = tmp_path / "long.luce"
+    path.write_bytes(struct.pack("<Q", 90_000_000) + data[8:])
+    peak = _peak_allocation(lambda: _reason(path, "header announces 90000000 bytes"))
+    assert peak < 1 << 20
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_devices_and_pipes_are_refused(tmp_path):
+    with pytest.raises(ModelFormatError, match="not a regular file") as info:
+        luce.load("/dev/zero")
+    assert info.value.reason == "foreign"
+    fifo = tmp_path / "pipe.luce"
+    os.mkfifo(fifo)  # opening it for reading must not wait for a writer
+    with pytest.raises(ModelFormatError, match="not a regular file"):
+        luce.load(fifo)
+    with pytest.raises(IsADirectoryError):
+        luce.load(tmp_path)
+
+
+def test_huge_string_dtype_is_refused_before_allocating(tmp_path, model):
+    est, _ = model
+
+    def widen(meta):
+        meta["model"]["classes"]["dtype"] = "<U100000000"
+
+    out = _rewrite(_saved(tmp_path, est), tmp_path / "u.luce", edit_meta=widen)
+    peak = _peak_allocation(lambda: _reason(out, "far larger than the file"))
+    assert peak < 8 << 20
+
+
+def test_a_tensor_named_many_times_is_hashed_once(tmp_path, model, monkeypatch):
+    est, _ = model
+
+    def repeat(meta):
+        node = meta["model"]["attributes"]["coef_"]
+        for i in range(1000):
+            meta["model"]["attributes"][f"copy{i}_"] = node
+
+    out = _rewrite(_saved(tmp_path, est), tmp_path / "r.luce", edit_meta=repeat)
+    calls = []
+    real = luce.io._format._sha256
+    monkeypatch.setattr(luce.io._format, "_sha256", lambda a: calls.append(1) or real(a))
+    loaded = luce.load(out)
+    assert len(calls) == 2  # coef_ and intercept_, once each
+    np.testing.assert_array_equal(loaded.copy999_, est.coef_)
+
+
+@pytest.mark.parametrize("depth", [400, 800])
+def test_deep_nesting_is_refused(tmp_path, model, depth):
+    """400 levels pass the JSON parser and stop at luce's depth limit; 800 stop in the JSON parser."""
+    est, _ = model
+    path = _saved(tmp_path, est)
+    meta = read_metadata(path)
+    nested = '{"type": "list", "items": [' * depth + '{"type": "none"}' + "]}" * depth
+    text = json.dumps(meta).replace('"n_iter_": {', f'"deep_": {nested}, "n_iter_": {{', 1)
+    out = _with_meta_text(path, tmp_path / "d.luce", text)
+    assert _reason(out, "nest") == "corrupted"
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        {"type": "numpy", "dtype": "|i1", "value": 300},
+        {"type": "numpy", "dtype": "<u2", "value": -1},
+        {"type": "array", "dtype": "|i1", "shape": [2], "values": [1, 300]},
+        {"type": "array", "dtype": "|O", "shape": [1], "values": [{"__reduce__": "os.system"}]},
+        {"type": "array", "dtype": "<f8", "shape": [-1], "values": []},
+        {"type": "numpy", "dtype": "V8", "value": 0},
+        {"type": "slice", "start": 0, "stop": "9", "step": None},
+    ],
+    ids=[
+        "int8-300",
+        "uint16-negative",
+        "array-int8-300",
+        "object-dict",
+        "negative-shape",
+        "void",
+        "slice-str",
+    ],
+)
+def test_out_of_range_and_odd_values_are_corruption(tmp_path, model, node):
+    est, _ = model
+
+    def add(meta):
+        meta["model"]["attributes"]["odd_"] = node
+
+    out = _rewrite(_saved(tmp_path, est), tmp_path / "o.luce", edit_meta=add)
+    assert _reason(out) == "corrupted"
+
+
+@pytest.mark.parametrize("version", ["²", "1" * 5000, "-1", "1.0", ""])
+def test_bad_format_version_is_corruption(tmp_path, model, version):
+    est, _ = model
+
+    def set_version(header):
+        header["format_version"] = version
+
+    out = _rewrite(_saved(tmp_path, est), tmp_path / "v.luce", edit_header=set_version)
+    assert _reason(out, "bad format_version") == "corrupted"
+
+
+STATES = {
+    "temperature-negative": lambda a: a.update(temperature_={"type": "float", "value": -1.0}),
+    "temperature-zero": lambda a: a.update(temperature_={"type": "float", "value": 0.0}),
+    "temperature-nan": lambda a: a.update(temperature_={"type": "float", "value": "nan"}),
+    "temperature-string": lambda a: a.update(temperature_={"type": "str", "value": "hot"}),
+    "n_features-mismatch": lambda a: a.update(n_features_in_={"type": "int", "value": 7}),
+    "dunder-attribute": lambda a: a.update(__dict__={"type": "dict", "items": {}}),
+    "private-attribute": lambda a: a.update(_secret_={"type": "int", "value": 1}),
+    "class-attribute": lambda a: a.update(__class__={"type": "none"}),
+}
+
+
+@pytest.mark.parametrize("edit", STATES.values(), ids=STATES.keys())
+def test_inconsistent_state_is_refused(tmp_path, model, edit):
+    est, _ = model
+    out = _rewrite(
+        _saved(tmp_path, est), tmp_path / "s.luce", edit_meta=lambda meta: edit(meta["model"]["attributes"])
+    )
+    assert _reason(out) == "corrupted"
+
+
+def test_classes_and_coef_of_different_lengths_are_refused(tmp_path, model):
+    est, _ = model
+
+    def drop_a_class(meta):
+        classes = meta["model"]["classes"]
+        classes["values"] = classes["values"][:2]
+        classes["shape"] = [2]
+
+    out = _rewrite(_saved(tmp_path, est), tmp_path / "c.luce", edit_meta=drop_a_class)
+    assert _reason(out, "coef_ has 3 rows for 2 classes_") == "corrupted"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_overwrite_keeps_the_permissions(tmp_path, model):
+    est, _ = model
+    path = _saved(tmp_path, est)
+    os.chmod(path, 0o600)
+    luce.save(est, path)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    os.chmod(path, 0o640)
+    luce.save(est, path)
+    assert os.stat(path).st_mode & 0o777 == 0o640
+
+
+_KILLED_WRITER = """
+import os, sys, time
+import numpy as np
+import luce, luce.io
+sys.path.insert(0, sys.argv[2])
+from test_format import Centroids
+model = Centroids().fit(np.eye(4), np.array([0, 1, 0, 1]))
+os.replace = lambda *a: (print("written", flush=True), time.sleep(600))  # stuck before its rename
+luce.save(model, sys.argv[1])
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="kill -9")
+def test_temporary_files_of_a_killed_writer_are_cleaned_on_the_next_save(tmp_path, model):
+    import re
+    import signal
+
+    est, _ = model
+    path = _saved(tmp_path, est)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(path), os.path.dirname(__file__)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout.readline().strip() == "written"
+        (left,) = [n for n in os.listdir(tmp_path) if n != "m.luce"]
+        assert re.fullmatch(rf"\.m\.luce\.luce-tmp-{writer.pid}-[0-9a-f]{{12}}", left)
+        luce.save(est, path)
+        assert os.path.exists(tmp_path / left)  # its writer still runs: never removed under it
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        writer.stdout.close()
+    luce.save(est, path)
+    assert os.listdir(tmp_path) == ["m.luce"]
+    np.testing.assert_array_equal(luce.load(path).coef_, est.coef_)
