@@ -1133,3 +1133,23 @@ def test_temporary_files_of_a_killed_writer_are_cleaned_on_the_next_save(tmp_pat
     luce.save(est, path)
     assert os.listdir(tmp_path) == ["m.luce"]
     np.testing.assert_array_equal(luce.load(path).coef_, est.coef_)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("strategy", ["mean", "median", "most_frequent", "constant"])
+def test_imputer_keeps_its_input_dtype(tmp_path, rng, dtype, strategy):
+    """The imputer's output dtype is its fit's input dtype, which its statistics do not always show."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+
+    X = rng.integers(0, 5, size=(40, 3)).astype(dtype)
+    if dtype != np.int64:
+        X[[0, 5], [0, 2]] = np.nan
+    fill = dtype(-1) if strategy == "constant" else None
+    pipe = make_pipeline(SimpleImputer(strategy=strategy, fill_value=fill), luce.SoftmaxRegression())
+    pipe.fit(X, np.arange(40) % 2)
+    loaded = luce.load(luce.save(pipe, tmp_path / "i.luce"))
+    expected, got = pipe[0].transform(X), loaded[0].transform(X)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))

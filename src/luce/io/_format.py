@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_write_bytes
-from ._sklearn import check_storable, rebuild, step_class, step_name, step_names
+from ._sklearn import check_storable, input_dtype, rebuild, step_class, step_name, step_names
 from ._state import check_state
 
 __all__ = [
@@ -455,6 +455,8 @@ def _encode_estimator(est, prefix, ctx) -> dict:
             continue
         params[key] = _encode(value, f"{prefix}{key}", ctx)
     node = {"estimator": name, "params": params, "dropped_params": dropped, "attributes": {}}
+    if sklearn_step and input_dtype(est) is not None:
+        node["input_dtype"] = input_dtype(est)
     for key, value in _fitted_attributes(est).items():
         where = f"{prefix}{key}"
         if key == "classes_":
@@ -535,7 +537,8 @@ def _decode_estimator(node, loader: _Loader, depth: int = 0):
             raise ValueError(f"bad attribute name {key!r}")
         attributes[key] = _decode(value, loader, depth + 1)
     if step_class(name) is cls:
-        return rebuild(cls, params, attributes)
+        dtype = _safe_dtype(node["input_dtype"], "iufO") if "input_dtype" in node else None
+        return rebuild(cls, params, attributes, dtype)
     est = cls(**params)
     for key, value in attributes.items():
         setattr(est, key, value)

@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["STEPS", "check_storable", "rebuild", "step_class", "step_name", "step_names"]
+__all__ = ["STEPS", "check_storable", "input_dtype", "rebuild", "step_class", "step_name", "step_names"]
 
 
 def _classes() -> dict[str, type]:
@@ -102,8 +102,17 @@ def check_storable(est) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def rebuild(cls, params: dict, attributes: dict):
-    """A fitted ``cls`` with ``params`` and the saved public ``attributes`` (an unfitted one if none).
+def input_dtype(est) -> str | None:
+    """The dtype a SimpleImputer converts its input to (it remembers its fit's input dtype, which its
+    statistics do not always show: float32 data gives float64 means and object constants), as a hint
+    for :func:`rebuild`; None for other steps."""
+    dtype = getattr(est, "_fit_dtype", None) if type(est).__name__ == "SimpleImputer" else None
+    return dtype.str if isinstance(dtype, np.dtype) and dtype.kind in "iufO" else None
+
+
+def rebuild(cls, params: dict, attributes: dict, dtype: np.dtype | None = None):
+    """A fitted ``cls`` with ``params`` and the saved public ``attributes`` (an unfitted one if none);
+    ``dtype`` is the :func:`input_dtype` hint, when saved.
 
     Raises ValueError when the attributes are inconsistent with each other or with the parameters.
     """
@@ -120,7 +129,7 @@ def rebuild(cls, params: dict, attributes: dict):
     if derive is not None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the synthetic input may be degenerate (one row)
-            derive(est, attributes)
+            derive(est, attributes, dtype)
     for key, value in attributes.items():
         setattr(est, key, value)
     return est
@@ -134,7 +143,7 @@ def _per_feature(attributes, *keys):
             raise ValueError(f"{key} has shape {np.shape(value)}, expected ({n},) for n_features_in_={n}")
 
 
-def _scaler(est, attributes):
+def _scaler(est, attributes, dtype=None):
     _per_feature(attributes, "mean_", "var_", "scale_", "max_abs_")
 
 
@@ -143,7 +152,7 @@ def _column_of(values, n_rows):
     return [values[min(i, len(values) - 1)] for i in range(n_rows)]
 
 
-def _encoder(est, attributes):
+def _encoder(est, attributes, dtype=None):
     """Fit on a frame whose columns hold exactly the saved categories (so the derived private state
     (missing-value positions, dropped columns, output widths) is scikit-learn's own)."""
     categories = attributes.get("categories_")
@@ -174,27 +183,28 @@ def _encoder(est, attributes):
         raise ValueError("drop_idx_ is inconsistent with the drop parameter and the categories")
 
 
-def _imputer(est, attributes):
-    """Fit on one row of the statistics, in their dtype (object for strings, float otherwise): the
-    imputer keeps the fit dtype privately and converts its transform input to it."""
+def _imputer(est, attributes, dtype):
+    """Fit on one row of the statistics in the saved input dtype (else object for object statistics,
+    float64 otherwise): the imputer keeps its fit's dtype privately and converts its input to it."""
     statistics = attributes.get("statistics_")
     _per_feature(attributes, "statistics_")
-    if not isinstance(statistics, np.ndarray):
-        raise ValueError("statistics_ must be an array")
-    if statistics.dtype.kind == "O":
+    if not isinstance(statistics, np.ndarray) or statistics.dtype.kind not in "iufO":
+        raise ValueError("statistics_ must be an array of numbers or objects")
+    if dtype is None:
+        dtype = np.dtype(object) if statistics.dtype.kind == "O" else np.dtype(np.float64)
+    if dtype.kind == "O":
         row = np.array([["" if v is None or v != v else v for v in statistics.tolist()]], dtype=object)
-    elif statistics.dtype.kind in "iuf":
-        row = np.nan_to_num(statistics.astype(np.float64)).reshape(1, -1)
     else:
-        raise ValueError(f"statistics_ of dtype {statistics.dtype} cannot be an imputer's")
+        values = [v if isinstance(v, int | float | np.number) and v == v else 0 for v in statistics.tolist()]
+        row = np.array([values], dtype=dtype)
     est.fit(row)
 
 
-def _function(est, attributes):
+def _function(est, attributes, dtype=None):
     est.fit(np.zeros((1, attributes.get("n_features_in_") or 0)))
 
 
-def _column_transformer(est, attributes):
+def _column_transformer(est, attributes, dtype=None):
     """Fit the same column layout with stand-ins that output the saved widths: scikit-learn resolves
     the column selections and the output slices itself; then the saved fitted transformers go in."""
     from sklearn.base import BaseEstimator, TransformerMixin
