@@ -990,8 +990,8 @@ def test_a_tensor_named_many_times_is_hashed_once(tmp_path, model, monkeypatch):
 
     out = _rewrite(_saved(tmp_path, est), tmp_path / "r.luce", edit_meta=repeat)
     calls = []
-    real = luce.io._format._sha256
-    monkeypatch.setattr(luce.io._format, "_sha256", lambda a: calls.append(1) or real(a))
+    real = luce.io._container._sha256
+    monkeypatch.setattr(luce.io._container, "_sha256", lambda a: calls.append(1) or real(a))
     loaded = luce.load(out)
     assert len(calls) == 2  # coef_ and intercept_, once each
     np.testing.assert_array_equal(loaded.copy999_, est.coef_)

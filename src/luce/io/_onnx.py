@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_write_bytes
+from ._container import _luce_version
 from ._describe import LinearModel, describe_linear
-from ._format import _class_entry, _luce_version
+from ._whitelist import _class_entry
 
 __all__ = ["export_onnx"]
 
