@@ -365,12 +365,11 @@ def test_pipeline_on_raw_table_matches_python(tmp_path, rng, target):
     path = luce.export_onnx(pipe, tmp_path / "p.onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     inputs = {i.name: i.type for i in session.get_inputs()}
-    assert inputs == {
+    assert inputs == {  # "id" is dropped by the model: no input
         "width": "tensor(float)",
         "color": "tensor(string)",
         "count": "tensor(float)",
         "size": "tensor(string)",
-        "id": "tensor(float)",
     }
     label, proba = _run_table(path, test)
     np.testing.assert_allclose(proba, pipe.predict_proba(test), rtol=0, atol=1e-5)
@@ -390,15 +389,14 @@ def test_pipeline_float64_graph(tmp_path, rng):
 def test_pipeline_metadata_and_input_types(tmp_path, rng):
     frame, y, _ = _table(rng)
     pipe = _pipeline(luce.SoftmaxRegression(reg_strength=1e-2)).fit(frame, y)
-    path = luce.export_onnx(pipe, tmp_path / "p.onnx", input_types={"id": "string"})
+    path = luce.export_onnx(pipe, tmp_path / "p.onnx")
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    assert json.loads(props["input_columns"]) == ["width", "color", "count", "size", "id"]
+    assert json.loads(props["input_columns"]) == ["width", "color", "count", "size"]
     assert json.loads(props["input_types"]) == {
         "width": "number",
         "color": "string",
         "count": "number",
         "size": "string",
-        "id": "string",
     }
     assert json.loads(props["classes"]) == ["high", "low", "mid"]
     assert props["estimator"] == "SoftmaxRegression"
@@ -411,10 +409,10 @@ def test_pipeline_export_errors(tmp_path, rng):
 
     frame, y, _ = _table(rng)
     pipe = _pipeline(luce.SoftmaxRegression()).fit(frame, y)
-    with pytest.raises(ValueError, match=r"input_types names columns the model does not have: \['nope'\]"):
-        luce.export_onnx(pipe, tmp_path / "x.onnx", input_types={"nope": "string"})
+    with pytest.raises(ValueError, match=r"input_types names columns the model does not read: \['id'\]"):
+        luce.export_onnx(pipe, tmp_path / "x.onnx", input_types={"id": "string"})
     with pytest.raises(ValueError, match="input_types values must be 'string' or 'number'"):
-        luce.export_onnx(pipe, tmp_path / "x.onnx", input_types={"id": "int"})
+        luce.export_onnx(pipe, tmp_path / "x.onnx", input_types={"count": "int"})
     X = rng.normal(size=(50, 3))
     on_arrays = make_pipeline(StandardScaler(), luce.SoftmaxRegression()).fit(X, X[:, 0] > 0)
     with pytest.raises(TypeError, match="fitted on a DataFrame"):

@@ -62,8 +62,20 @@ def _string_columns(step, names: list[str]) -> set[str]:
     return set()
 
 
+def _used_columns(step, names: list[str]) -> set[str]:
+    """The raw columns ``step`` reads (a ColumnTransformer drops some; other steps read all)."""
+    if type(step).__name__ != "ColumnTransformer":
+        return set(names)
+    used = set()
+    for _, trans, columns in step.transformers_:
+        if not (isinstance(trans, str) and trans == "drop"):
+            used |= set(_column_names(step, columns, names))
+    return used
+
+
 def _input_types(pipe, input_types) -> dict[str, str]:
-    """``{raw column: "string" or "number"}`` in the order of the training table."""
+    """``{raw column: "string" or "number"}`` for the columns the pipeline reads, in the order of the
+    training table. Columns it drops are no inputs: their type is unknown, and nothing needs them."""
     first = pipe.steps[0][1]
     names = getattr(first, "feature_names_in_", None)
     if names is None:
@@ -73,13 +85,14 @@ def _input_types(pipe, input_types) -> dict[str, str]:
         )
     names = [str(n) for n in names.tolist()]
     strings = _string_columns(first, names)
-    types = {n: "string" if n in strings else "number" for n in names}
+    used = _used_columns(first, names)
+    types = {n: "string" if n in strings else "number" for n in names if n in used}
     if input_types is not None:
         if not isinstance(input_types, dict):
             raise TypeError(f"input_types must be a dict, got {type(input_types).__name__}")
         unknown = sorted(set(input_types) - set(types))
         if unknown:
-            raise ValueError(f"input_types names columns the model does not have: {unknown}")
+            raise ValueError(f"input_types names columns the model does not read: {unknown}")
         bad = {k: v for k, v in input_types.items() if v not in ("string", "number")}
         if bad:
             raise ValueError(f"input_types values must be 'string' or 'number', got {bad}")
