@@ -1153,3 +1153,21 @@ def test_imputer_keeps_its_input_dtype(tmp_path, rng, dtype, strategy):
     assert got.dtype == expected.dtype
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
+
+
+def test_pipeline_steps_of_different_widths_are_refused(tmp_path, rng):
+    """A final estimator spliced in from another pipeline (7 features after a step that gives 9)."""
+    frame, y = _raw_table(rng)
+    wide = luce.save(_table_pipeline(luce.SoftmaxRegression()).fit(frame, y), tmp_path / "wide.luce")
+    narrow_pipe = _table_pipeline(luce.SoftmaxRegression()).fit(
+        frame.drop(columns=["size"]).assign(size="S"), y
+    )
+    narrow = luce.save(narrow_pipe, tmp_path / "narrow.luce")
+    narrow_meta = read_metadata(narrow)
+    arrays = {**load_file(str(wide)), **{k: v for k, v in load_file(str(narrow)).items() if "steps[1]" in k}}
+
+    def splice(meta):
+        meta["model"]["params"]["steps"]["items"][1] = narrow_meta["model"]["params"]["steps"]["items"][1]
+
+    out = _rewrite(wide, tmp_path / "spliced.luce", tensors=arrays, edit_meta=splice)
+    assert _reason(out, "step 'model' takes 7 features but step 'pre' gives 10") == "corrupted"

@@ -10,6 +10,7 @@ saved one. Only the classes in :data:`STEPS` are allowed; a file cannot name any
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -117,6 +118,8 @@ def rebuild(cls, params: dict, attributes: dict, dtype: np.dtype | None = None):
     Raises ValueError when the attributes are inconsistent with each other or with the parameters.
     """
     est = cls(**params)
+    if cls.__name__ == "Pipeline":
+        _check_widths(est.steps)
     if not attributes:
         return est
     n = attributes.get("n_features_in_")
@@ -133,6 +136,25 @@ def rebuild(cls, params: dict, attributes: dict, dtype: np.dtype | None = None):
     for key, value in attributes.items():
         setattr(est, key, value)
     return est
+
+
+def _n_outputs(step) -> int | None:
+    """How many features a fitted step outputs, when it can say."""
+    if isinstance(step, str) or not hasattr(step, "get_feature_names_out"):
+        return None
+    try:
+        return len(step.get_feature_names_out())
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _check_widths(steps) -> None:
+    """Each step must take as many features as the step before it gives."""
+    for (a_name, a), (b_name, b) in itertools.pairwise(steps):
+        n_in = getattr(b, "n_features_in_", None)
+        n_out = _n_outputs(a)
+        if n_in is not None and n_out is not None and n_in != n_out:
+            raise ValueError(f"step {b_name!r} takes {n_in} features but step {a_name!r} gives {n_out}")
 
 
 def _per_feature(attributes, *keys):
