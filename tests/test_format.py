@@ -1171,3 +1171,31 @@ def test_pipeline_steps_of_different_widths_are_refused(tmp_path, rng):
 
     out = _rewrite(wide, tmp_path / "spliced.luce", tensors=arrays, edit_meta=splice)
     assert _reason(out, "step 'model' takes 7 features but step 'pre' gives 10") == "corrupted"
+
+
+def test_encoder_rebuild_is_linear_in_its_categories(tmp_path):
+    """800 columns, one of them with 4000 categories: rebuilding must not build a 4000 x 800 frame."""
+    from sklearn.preprocessing import OneHotEncoder
+
+    X = np.array([["a", "b"], ["c", "d"]], dtype=object)
+    path = luce.save(OneHotEncoder(handle_unknown="ignore").fit(X), tmp_path / "e.luce")
+
+    def widen(meta):
+        attrs = meta["model"]["attributes"]
+        many = [f"c{i:05d}" for i in range(4000)]
+        attrs["categories_"]["items"] = [
+            {"type": "array", "dtype": "|O", "shape": [len(c)], "values": c} for c in [many] + [["x"]] * 799
+        ]
+        attrs["n_features_in_"]["value"] = 800
+
+    out = _rewrite(path, tmp_path / "wide.luce", edit_meta=widen)
+    loaded = None
+
+    def load():
+        nonlocal loaded
+        loaded = luce.load(out)
+
+    peak = _peak_allocation(load)
+    assert peak < 40 * os.path.getsize(out)
+    row = np.array([["c00042"] + ["x"] * 799], dtype=object)
+    assert loaded.transform(row).sum() == 800 and loaded.transform(row)[0, 42] == 1

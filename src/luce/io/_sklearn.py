@@ -169,36 +169,35 @@ def _scaler(est, attributes, dtype=None):
     _per_feature(attributes, "mean_", "var_", "scale_", "max_abs_")
 
 
-def _column_of(values, n_rows):
-    values = list(values)
-    return [values[min(i, len(values) - 1)] for i in range(n_rows)]
-
-
 def _encoder(est, attributes, dtype=None):
-    """Fit on a frame whose columns hold exactly the saved categories (so the derived private state
-    (missing-value positions, dropped columns, output widths) is scikit-learn's own)."""
+    """Fit on one row with the saved categories given as the ``categories`` parameter, so the derived
+    private state (missing-value positions, dropped columns, output widths) is scikit-learn's own; the
+    parameter is then put back. One row: the cost is linear in the categories however they spread."""
     categories = attributes.get("categories_")
     n = attributes.get("n_features_in_")
     if not isinstance(categories, list) or len(categories) != n:
         raise ValueError(f"categories_ must be a list of {n} arrays")
     if any(not isinstance(c, np.ndarray) or c.ndim != 1 or c.size == 0 for c in categories):
         raise ValueError("categories_ must hold non-empty 1-D arrays")
-    n_rows = max(c.size for c in categories)
+    first = [c[0] for c in categories]
     if all(c.dtype.kind in "iuf" for c in categories):
-        X = np.column_stack([np.array(_column_of(c, n_rows), dtype=c.dtype) for c in categories])
-        X = X.astype(np.result_type(*categories))
+        X = np.array([first], dtype=np.result_type(*categories))
     elif all(c.dtype.kind in "OU" for c in categories):
-        X = np.empty((n_rows, n), dtype=object)
-        for j, c in enumerate(categories):
-            X[:, j] = _column_of(c.tolist(), n_rows)
+        X = np.empty((1, n), dtype=object)
+        X[0, :] = [c.tolist()[0] for c in categories]
     else:  # numeric and string columns side by side: only a DataFrame keeps each column's type
         import pandas as pd
 
-        X = pd.DataFrame({j: _column_of(c, n_rows) for j, c in enumerate(categories)})
-    est.fit(X)
+        X = pd.DataFrame({j: np.array([c[0]], dtype=c.dtype) for j, c in enumerate(categories)})
+    original = est.get_params(deep=False)["categories"]
+    est.set_params(categories=list(categories))
+    try:
+        est.fit(X)
+    finally:
+        est.set_params(categories=original)
     derived = est.categories_
     if [c.size for c in derived] != [c.size for c in categories]:
-        raise ValueError("categories_ are not what the encoder derives from them (duplicates?)")
+        raise ValueError("categories_ are not what the encoder derives from them")
     drop = getattr(est, "drop_idx_", None)
     saved = attributes.get("drop_idx_")
     if (drop is None) != (saved is None) or (drop is not None and not np.array_equal(drop, saved)):
