@@ -1199,3 +1199,21 @@ def test_encoder_rebuild_is_linear_in_its_categories(tmp_path):
     assert peak < 40 * os.path.getsize(out)
     row = np.array([["c00042"] + ["x"] * 799], dtype=object)
     assert loaded.transform(row).sum() == 800 and loaded.transform(row)[0, 42] == 1
+
+
+@pytest.mark.parametrize("what", ["output-width", "passthrough-width"])
+def test_huge_sizes_in_a_pipeline_file_are_refused_before_building_them(tmp_path, rng, what):
+    frame, y = _raw_table(rng)
+    path = luce.save(_table_pipeline(luce.SoftmaxRegression()).fit(frame, y), tmp_path / "p.luce")
+
+    def inflate(meta):
+        ct = _find(meta, "output_indices_")
+        if what == "output-width":
+            ct["output_indices_"]["items"]["numbers"]["stop"] = 10**12
+        else:  # the passthrough remainder (an identity FunctionTransformer) claims 10**12 columns
+            remainder = ct["transformers_"]["items"][-1]["items"][1]["model"]
+            remainder["attributes"]["n_features_in_"]["value"] = 10**12
+
+    out = _rewrite(path, tmp_path / "huge.luce", edit_meta=inflate)
+    peak = _peak_allocation(lambda: _reason(out))
+    assert peak < 16 * os.path.getsize(out)

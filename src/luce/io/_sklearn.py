@@ -142,6 +142,8 @@ def _n_outputs(step) -> int | None:
     """How many features a fitted step outputs, when it can say."""
     if isinstance(step, str) or not hasattr(step, "get_feature_names_out"):
         return None
+    if type(step).__name__ == "FunctionTransformer":  # the identity: without naming every column
+        return getattr(step, "n_features_in_", None)
     try:
         return len(step.get_feature_names_out())
     except (AttributeError, TypeError, ValueError):
@@ -221,10 +223,6 @@ def _imputer(est, attributes, dtype):
     est.fit(row)
 
 
-def _function(est, attributes, dtype=None):
-    est.fit(np.zeros((1, attributes.get("n_features_in_") or 0)))
-
-
 def _column_transformer(est, attributes, dtype=None):
     """Fit the same column layout with stand-ins that output the saved widths: scikit-learn resolves
     the column selections and the output slices itself; then the saved fitted transformers go in."""
@@ -242,6 +240,24 @@ def _column_transformer(est, attributes, dtype=None):
         if not isinstance(s, slice) or not (isinstance(s.start, int) and isinstance(s.stop, int)):
             raise ValueError("output_indices_ must map names to slices")
         width[key] = s.stop - s.start
+    # Widths and column counts come from the file: check them against the saved transformers (whose
+    # sizes the file bounds) before anything of that size is built.
+    listed = 0
+    for name, trans, columns in fitted:
+        count = np.size(columns)
+        listed += count
+        expected = count if isinstance(trans, str) and trans == "passthrough" else _n_outputs(trans)
+        if isinstance(trans, str) and trans == "drop":
+            expected = 0
+        takes = getattr(trans, "n_features_in_", count)
+        if takes != count:
+            raise ValueError(f"transformer {name!r} takes {takes} features but is given {count} columns")
+        if expected is not None and width.get(name, 0) != expected:
+            raise ValueError(
+                f"output_indices_[{name!r}] spans {width.get(name, 0)} columns, expected {expected}"
+            )
+    if (attributes.get("n_features_in_") or 0) > listed:
+        raise ValueError("n_features_in_ exceeds the columns the transformers list")
 
     class _Width(TransformerMixin, BaseEstimator):  # the output shape of a fitted transformer
         def __init__(self, width=0):
@@ -288,6 +304,5 @@ _DERIVE = {
     "OneHotEncoder": _encoder,
     "OrdinalEncoder": _encoder,
     "SimpleImputer": _imputer,
-    "FunctionTransformer": _function,
     "ColumnTransformer": _column_transformer,
 }
