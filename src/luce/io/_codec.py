@@ -72,7 +72,7 @@ def _array_to_json(a: np.ndarray, where, *, nonfinite=False) -> dict:
     return {"dtype": a.dtype.str, "shape": list(a.shape), "values": values}
 
 
-def _array_from_json(node, limits) -> np.ndarray:
+def _array_from_json(node, loader) -> np.ndarray:
     dtype = _safe_dtype(node["dtype"], "OUSbiuf")
     shape = node["shape"]
     if not (isinstance(shape, list) and all(type(n) is int and 0 <= n for n in shape)):
@@ -80,7 +80,7 @@ def _array_from_json(node, limits) -> np.ndarray:
     values = node["values"]
     if not isinstance(values, list) or len(values) != math.prod(shape):
         raise ValueError("array values do not match its shape")
-    limits.allocate(dtype.itemsize * len(values))
+    loader.allocate(dtype.itemsize * len(values))
     values = [_json_scalar(v) for v in values]
     if dtype.kind == "O":
         out = np.empty(len(values), dtype=object)

@@ -1,8 +1,9 @@
 """The scikit-learn steps a model file may hold, and how a loaded one is made fitted again.
 
 A file stores a step's ``get_params(deep=False)`` and its public fitted attributes (names ending in
-``_``), never its private state (``_infrequent_enabled``, ``_fit_dtype``, ...), which differs between
-scikit-learn versions. Loading constructs the step from its parameters, lets scikit-learn derive its
+``_``), not its private state (``_infrequent_enabled``, ``_n_features_outs``, ...), which differs
+between scikit-learn versions; the one private fact kept is a hint, an imputer's input dtype
+(:func:`input_dtype`). Loading constructs the step from its parameters, lets scikit-learn derive its
 private state by a fit on a tiny synthetic input built from the saved public state (the categories, the
 statistics, the column layout), then sets the saved public attributes, so the transform is exactly the
 saved one. Only the classes in :data:`STEPS` are allowed; a file cannot name any other.
