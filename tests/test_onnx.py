@@ -415,11 +415,37 @@ def test_pipeline_export_errors(tmp_path, rng):
         luce.export_onnx(pipe, tmp_path / "x.onnx", input_types={"count": "int"})
     X = rng.normal(size=(50, 3))
     on_arrays = make_pipeline(StandardScaler(), luce.SoftmaxRegression()).fit(X, X[:, 0] > 0)
-    with pytest.raises(TypeError, match="fitted on a DataFrame"):
-        luce.export_onnx(on_arrays, tmp_path / "x.onnx")
+    with pytest.raises(ValueError, match="pipelines fitted on DataFrames only"):
+        luce.export_onnx(on_arrays, tmp_path / "x.onnx", input_types={"0": "number"})
     not_luce = make_pipeline(StandardScaler(), LR()).fit(X, X[:, 0] > 0)
     with pytest.raises(TypeError, match="got LogisticRegression"):
         luce.export_onnx(not_luce, tmp_path / "x.onnx")
     with pytest.raises(ValueError, match="input_types applies to Pipelines only"):
         luce.export_onnx(pipe[-1], tmp_path / "x.onnx", input_types={"id": "string"})
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_pipeline_fitted_on_an_array_has_one_input(tmp_path, rng):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MaxAbsScaler, OneHotEncoder
+
+    X = np.column_stack([rng.integers(0, 4, 200), rng.normal(size=200), rng.normal(size=200)])
+    X[rng.choice(200, 10, replace=False), 1] = np.nan
+    y = np.where(X[:, 0] == 2, "two", np.where(np.nan_to_num(X[:, 1]) > 0, "up", "down"))
+    pre = ColumnTransformer(
+        [
+            ("onehot", OneHotEncoder(handle_unknown="ignore"), [0]),
+            ("scale", make_pipeline(SimpleImputer(), MaxAbsScaler()), [1, 2]),
+        ]
+    )
+    pipe = make_pipeline(pre, luce.SoftmaxRegression(reg_strength=1e-2)).fit(X, y)
+    path = luce.export_onnx(pipe, tmp_path / "a.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [(i.name, i.type, i.shape[1]) for i in session.get_inputs()] == [("X", "tensor(float)", 3)]
+    test = X.copy()
+    test[:3, 0] = [9.0, -1.0, 3.0]  # unseen categories
+    label, proba = session.run(["label", "probabilities"], {"X": test.astype(np.float32)})
+    np.testing.assert_allclose(proba, pipe.predict_proba(test), rtol=0, atol=1e-5)
+    assert label.tolist() == pipe.predict(test).tolist()

@@ -159,7 +159,7 @@ def export_onnx(model, path, *, dtype="float32", opset: int = _OPSET, input_type
     DataFrame has **one input per raw column it reads** (columns its ColumnTransformer drops are no
     inputs), named after it, of shape ``(N, 1)``: a string tensor for a column the pipeline encodes as
     categories, a ``dtype`` tensor for a number column (integers included); a missing number is NaN, a
-    missing string the empty string ``""``. Its scikit-learn
+    missing string the empty string ``""``; one fitted on an array has one input ``X``. Its scikit-learn
     steps are converted by skl2onnx. Its ``metadata_props`` hold ``classes`` (a JSON list),
     ``classes_dtype``, ``feature_names`` (JSON, when known), ``temperature``, ``estimator``,
     ``luce_version`` and, for a Pipeline, ``input_columns`` and ``input_types`` (JSON). The file is
