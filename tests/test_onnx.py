@@ -449,3 +449,14 @@ def test_pipeline_fitted_on_an_array_has_one_input(tmp_path, rng):
     label, proba = session.run(["label", "probabilities"], {"X": test.astype(np.float32)})
     np.testing.assert_allclose(proba, pipe.predict_proba(test), rtol=0, atol=1e-5)
     assert label.tolist() == pipe.predict(test).tolist()
+
+
+def test_pipeline_export_without_skl2onnx_names_the_extra(tmp_path, rng, monkeypatch):
+    import sys
+
+    frame, y, _ = _table(rng)
+    pipe = _pipeline(luce.SoftmaxRegression()).fit(frame, y)
+    monkeypatch.setitem(sys.modules, "skl2onnx", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "luce.io._onnx_sklearn", raising=False)
+    with pytest.raises(ImportError, match=r"needs skl2onnx: pip install 'luce\[io\]'"):
+        luce.export_onnx(pipe, tmp_path / "x.onnx")

@@ -253,7 +253,12 @@ def export_onnx(model, path, *, dtype="float32", opset: int = _OPSET, input_type
     from ._sklearn import step_name
 
     if step_name(type(model)) == "sklearn.Pipeline":
-        from ._onnx_sklearn import pipeline_graph
+        try:
+            from ._onnx_sklearn import pipeline_graph
+        except ModuleNotFoundError as e:
+            if e.name != "skl2onnx":
+                raise
+            raise ImportError("exporting a Pipeline needs skl2onnx: pip install 'luce[io]'") from None
 
         d = describe(model.steps[-1][1])
         onnx_model, inputs = pipeline_graph(model, d, np_dtype, opset, input_types)
