@@ -48,6 +48,7 @@ _LAZY = {
     "export_onnx": "luce.io",
     "load": "luce.io",
     "save": "luce.io",
+    "read_metadata": "luce.io",
 }
 
 # One section per section of docs/api.md.
@@ -95,6 +96,7 @@ __all__ = [
     # model files and export
     "save",
     "load",
+    "read_metadata",
     "ModelFormatError",
     "export_onnx",
 ]

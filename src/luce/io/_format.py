@@ -1,37 +1,36 @@
-"""Model files: safetensors for the numeric arrays, checksummed JSON for everything else, never pickle.
+"""Model files: :func:`save`, :func:`load` and :func:`read_metadata`, never pickle.
 
-A luce model file is a valid safetensors file (https://github.com/huggingface/safetensors): an 8-byte
-little-endian header length, a JSON header, then the raw array bytes. The header's ``__metadata__``
-(string -> string) holds
+A luce model file is a valid safetensors file: the numeric fitted arrays are tensors, everything else
+is checksummed JSON in the header (docs/model-format.md). The jobs live in one module each:
 
-- ``format``: ``"luce-model"`` and ``format_version``: ``"1"`` (checked before anything else, so a
-  file from a future luce is recognised as such even if the rest of its layout changed);
-- ``luce``: the JSON metadata (estimator class name, hyper-parameters, fitted attributes that are not
-  numeric arrays, classes with their dtype, feature names, a training summary, user metadata);
-- ``luce_sha256``: the SHA-256 of that JSON text.
-
-Every numeric fitted array is a safetensors tensor named after its attribute; the JSON records its
-SHA-256, dtype and shape, so a flipped bit anywhere is reported as corruption. The estimator class is
-looked up by name in a whitelist (:func:`register_estimator`); nothing named in a file is ever
-imported, and no code is executed while loading. The full layout is documented in
-docs/model-format.md.
+- :mod:`._container`: the safetensors framing, read incrementally and checked before trusting it;
+- :mod:`._whitelist`: the classes a file may name (luce estimators, registered classes, and the
+  scikit-learn steps of :mod:`._sklearn`); nothing named in a file is ever imported;
+- :mod:`._codec`: estimators as tagged JSON plus tensors, and back, within size and depth limits;
+- :mod:`._sklearn`: how a scikit-learn step is rebuilt; :mod:`._state`: checks of a loaded state.
 """
 
 from __future__ import annotations
 
 import datetime
-import hashlib
-import inspect
 import json
 import math
 import os
-import struct
-from importlib import import_module
 from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_write_bytes
+from ._codec import _fitted_attributes, _NotStorable, decode_model, encode_model
+from ._container import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    ModelFormatError,
+    _luce_version,
+    read_container,
+    write_container,
+)
+from ._sklearn import step_name, step_names
+from ._whitelist import _BUILTIN, _estimator_name, register_estimator
 
 __all__ = [
     "FORMAT_NAME",
@@ -42,380 +41,6 @@ __all__ = [
     "register_estimator",
     "save",
 ]
-
-FORMAT_NAME = "luce-model"
-FORMAT_VERSION = 1
-# safetensors itself refuses headers above 100 MB; a larger "length" means this is not safetensors.
-_MAX_HEADER = 100_000_000
-_SAFETENSORS_DTYPES = {
-    "BOOL": 1, "U8": 1, "I8": 1, "U16": 2, "I16": 2, "F16": 2, "BF16": 2,
-    "U32": 4, "I32": 4, "F32": 4, "U64": 8, "I64": 8, "F64": 8,
-}  # fmt: skip
-
-
-class ModelFormatError(ValueError):
-    """A file that cannot be read as a luce model, with the reason.
-
-    Attributes
-    ----------
-    path : str
-        The file.
-    reason : str
-        One of ``"empty"``, ``"truncated"``, ``"corrupted"``, ``"foreign"``, ``"future-version"``,
-        ``"unknown-estimator"``, ``"incompatible"``.
-    """
-
-    __module__ = "luce"  # shown as luce.ModelFormatError, where users import it from
-
-    def __init__(self, path, reason: str, message: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{path} {message}")
-
-
-# --------------------------------------------------------------------------------------------------
-# The estimator whitelist
-# --------------------------------------------------------------------------------------------------
-
-# The luce estimators, by their public name in the `luce` namespace -> export kind. They are looked up
-# with getattr(luce, name), i.e. through luce's own lazy table; nothing named in a file is imported.
-_BUILTIN = {
-    "SoftmaxRegression": "linear_softmax",
-    "SigmoidRegression": "linear_sigmoid",
-    "HierarchicalSoftmaxClassifier": None,
-    "TemperatureScaling": None,
-}
-# name -> (class, export kind), filled by register_estimator.
-_REGISTERED: dict[str, tuple[type, str | None]] = {}
-
-
-def register_estimator(cls=None, *, name: str | None = None, export: str | None = None):
-    """Allow instances of ``cls`` in model files (usable as a class decorator).
-
-    Loading looks the class up by ``name`` in this whitelist; a file can never make luce import
-    anything else. The luce estimators are registered already.
-
-    Parameters
-    ----------
-    cls : type
-        An estimator with ``get_params(deep=False)`` and a constructor taking those parameters.
-    name : str, optional
-        The name stored in files; defaults to ``cls.__name__``. It must not already name another class.
-    export : {"linear_softmax", None}
-        How :func:`luce.export_onnx` turns it into a graph: ``"linear_softmax"`` means
-        ``predict_proba(X) = softmax((X @ coef_.T + intercept_) / temperature_)``.
-
-    Returns
-    -------
-    type
-        ``cls`` itself.
-    """
-    if cls is None:
-        return lambda c: register_estimator(c, name=name, export=export)
-    if not isinstance(cls, type):
-        raise TypeError(f"cls must be a class, got {type(cls).__name__}")
-    if export not in (None, "linear_softmax"):
-        raise ValueError(f"export must be 'linear_softmax' or None, got {export!r}")
-    key = cls.__name__ if name is None else name
-    if not isinstance(key, str) or not key.isidentifier():
-        raise ValueError(f"name must be a Python identifier, got {key!r}")
-    known = _REGISTERED.get(key)
-    if (known is not None and known[0] is not cls) or (known is None and key in _BUILTIN):
-        raise ValueError(f"an estimator named {key!r} is already registered")
-    _REGISTERED[key] = (cls, export)
-    return cls
-
-
-def _class_entry(cls) -> tuple[str, str | None] | None:
-    """``(name, export kind)`` of a whitelisted class, without importing anything."""
-    for key, (registered, export) in _REGISTERED.items():
-        if registered is cls:
-            return key, export
-    name = cls.__name__
-    if name in _BUILTIN and _builtin_class(name) is cls:
-        return name, _BUILTIN[name]
-    return None
-
-
-def _builtin_class(name):
-    """The luce estimator called ``name``: from luce's public namespace, else from luce.models."""
-    import luce
-
-    for module in ("luce", "luce.models"):
-        try:
-            return getattr(luce if module == "luce" else import_module(module), name)
-        except (AttributeError, ImportError):  # not (yet) part of this luce
-            continue
-    return None
-
-
-def _is_registered(value) -> bool:
-    return _class_entry(type(value)) is not None
-
-
-def _known_names() -> list[str]:
-    return sorted(set(_BUILTIN) | set(_REGISTERED))
-
-
-def _resolve(name, path) -> type:
-    if name in _REGISTERED:
-        return _REGISTERED[name][0]
-    cls = _builtin_class(name) if isinstance(name, str) and name in _BUILTIN else None
-    if cls is None:
-        raise ModelFormatError(
-            path,
-            "unknown-estimator",
-            f"holds an estimator of class {name!r}, which this luce ({_luce_version()}) does not know; "
-            f"known: {', '.join(_known_names())}",
-        )
-    return cls
-
-
-def _luce_version() -> str:
-    from .. import __version__
-
-    return __version__
-
-
-# --------------------------------------------------------------------------------------------------
-# Encoding values as tagged JSON
-# --------------------------------------------------------------------------------------------------
-
-
-class _NotStorable(TypeError):
-    pass
-
-
-def _float_out(x: float):
-    # JSON has no inf/nan: those are written as strings and read back with float().
-    return x if math.isfinite(x) else repr(x)
-
-
-def _float_in(x) -> float:
-    if isinstance(x, str):
-        if x not in ("inf", "-inf", "nan"):
-            raise ValueError(f"bad float {x!r}")
-        return float(x)
-    if isinstance(x, bool) or not isinstance(x, int | float):
-        raise ValueError(f"bad float {x!r}")
-    return float(x)
-
-
-def _plain_scalar(x, where):
-    """An array element as a plain JSON value (str, int, finite float, bool, None)."""
-    if isinstance(x, np.generic):
-        x = x.item()
-    if x is None or isinstance(x, str | bool | int):
-        return x
-    if isinstance(x, float):
-        if not math.isfinite(x):
-            raise _NotStorable(f"{where} holds the non-finite value {x!r}")
-        return x
-    raise _NotStorable(f"{where} holds a value of type {type(x).__name__}, which JSON cannot store")
-
-
-def _array_to_json(a: np.ndarray, where) -> dict:
-    kind = a.dtype.kind
-    if kind == "S":
-        values = [v.decode("latin-1") for v in a.ravel().tolist()]
-    elif kind in "OUbiuf":
-        values = [_plain_scalar(v, where) for v in a.ravel().tolist()]
-    else:
-        raise _NotStorable(f"{where} has dtype {a.dtype}, which a model file cannot store")
-    return {"dtype": a.dtype.str, "shape": list(a.shape), "values": values}
-
-
-def _array_from_json(node) -> np.ndarray:
-    dtype = np.dtype(node["dtype"])
-    if dtype.kind not in "OUSbiuf":
-        raise ValueError(f"bad array dtype {dtype}")
-    shape = tuple(int(n) for n in node["shape"])
-    values = node["values"]
-    if not isinstance(values, list) or len(values) != math.prod(shape):
-        raise ValueError("array values do not match its shape")
-    if dtype.kind == "O":
-        out = np.empty(len(values), dtype=object)
-        out[:] = values
-        return out.reshape(shape)
-    if dtype.kind == "S":
-        values = [v.encode("latin-1") for v in values]
-    return np.array(values, dtype=dtype).reshape(shape)
-
-
-def _encode(value, where, ctx):
-    """Tagged JSON for a parameter or fitted attribute; numeric arrays go to ``ctx.tensors``."""
-    if value is None:
-        return {"type": "none"}
-    if isinstance(value, bool | np.bool_):
-        return {"type": "bool", "value": bool(value)}
-    if isinstance(value, str):
-        return {"type": "str", "value": str(value)}
-    if isinstance(value, np.generic) and value.dtype.kind in "iuf":
-        return {"type": "numpy", "dtype": value.dtype.str, "value": _float_out(value.item())}
-    if isinstance(value, int):
-        return {"type": "int", "value": value}
-    if isinstance(value, float):
-        return {"type": "float", "value": _float_out(value)}
-    if isinstance(value, list | tuple):
-        if value and all(type(v) is float for v in value):
-            # Compact form for the common list of floats (a loss curve).
-            kind = "tuple" if isinstance(value, tuple) else "list"
-            return {"type": f"float_{kind}", "values": [_float_out(v) for v in value]}
-        items = [_encode(v, f"{where}[{i}]", ctx) for i, v in enumerate(value)]
-        return {"type": "tuple" if isinstance(value, tuple) else "list", "items": items}
-    if isinstance(value, dict):
-        if all(type(k) is str for k in value):
-            return {
-                "type": "dict",
-                "items": {k: _encode(v, f"{where}[{k!r}]", ctx) for k, v in value.items()},
-            }
-        # Other keys (class labels in class_weight, say): a list of [key, value] pairs.
-        pairs = []
-        for k, v in value.items():
-            if not isinstance(k, str | int | float | bool | np.generic) or isinstance(k, np.ndarray):
-                raise _NotStorable(f"{where} is a dict with a key of type {type(k).__name__}")
-            pairs.append([_encode(k, f"{where} key", ctx), _encode(v, f"{where}[{k!r}]", ctx)])
-        return {"type": "dict_pairs", "items": pairs}
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind in "biuf" and ctx is not None:
-            return ctx.add_tensor(where, value)
-        return {"type": "array", **_array_to_json(value, where)}
-    if _is_registered(value):
-        return {"type": "estimator", "model": _encode_estimator(value, f"{where}.", ctx)}
-    raise _NotStorable(f"{where} is a {type(value).__name__}, which a model file cannot store")
-
-
-def _decode(node, tensors, path):
-    t = node["type"]
-    if t == "none":
-        return None
-    if t in ("bool", "str"):
-        value = node["value"]
-        if not isinstance(value, bool if t == "bool" else str):
-            raise ValueError(f"bad {t} {value!r}")
-        return value
-    if t == "int":
-        if isinstance(node["value"], bool) or not isinstance(node["value"], int):
-            raise ValueError(f"bad int {node['value']!r}")
-        return node["value"]
-    if t == "float":
-        return _float_in(node["value"])
-    if t == "numpy":
-        dtype = np.dtype(node["dtype"])
-        if dtype.kind not in "iuf":
-            raise ValueError(f"bad numpy scalar dtype {dtype}")
-        return dtype.type(_float_in(node["value"]) if dtype.kind == "f" else int(node["value"]))
-    if t in ("float_list", "float_tuple"):
-        values = [_float_in(v) for v in node["values"]]
-        return values if t == "float_list" else tuple(values)
-    if t in ("list", "tuple"):
-        items = [_decode(v, tensors, path) for v in node["items"]]
-        return items if t == "list" else tuple(items)
-    if t == "dict":
-        return {k: _decode(v, tensors, path) for k, v in node["items"].items()}
-    if t == "dict_pairs":
-        return {_decode(k, tensors, path): _decode(v, tensors, path) for k, v in node["items"]}
-    if t == "array":
-        return _array_from_json(node)
-    if t == "tensor":
-        return tensors[node["key"]]
-    if t == "estimator":
-        return _decode_estimator(node["model"], tensors, path)
-    raise ValueError(f"unknown value type {t!r}")
-
-
-def _sha256(a: np.ndarray) -> str:
-    """SHA-256 of the array's C-ordered bytes, hashed in place (no copy for contiguous arrays)."""
-    flat = np.ascontiguousarray(a).reshape(-1)
-    return hashlib.sha256(flat.view(np.uint8)).hexdigest()
-
-
-class _Context:
-    def __init__(self):
-        self.tensors: dict[str, np.ndarray] = {}
-
-    def add_tensor(self, key, a: np.ndarray):
-        # safetensors stores little-endian C-ordered bytes; the checksum is over exactly those bytes.
-        a = np.asarray(a, dtype=a.dtype.newbyteorder("<"), order="C")  # keeps 0-d arrays 0-d
-        self.tensors[key] = a
-        return {
-            "type": "tensor",
-            "key": key,
-            "dtype": a.dtype.str,
-            "shape": list(a.shape),
-            "sha256": _sha256(a),
-        }
-
-
-def _fitted_attributes(est) -> dict:
-    # The scikit-learn convention: fitted state is the public attributes whose names end in "_".
-    return {
-        k: v
-        for k, v in sorted(vars(est).items())
-        if k.endswith("_") and not k.startswith("_") and not k.endswith("__")
-    }
-
-
-def _encode_estimator(est, prefix, ctx) -> dict:
-    name, _ = _class_entry(type(est))
-    params, dropped = {}, {}
-    for key, value in est.get_params(deep=False).items():
-        runtime = isinstance(value, np.random.RandomState | np.random.Generator) or (
-            callable(value) and not isinstance(value, type) and not _is_registered(value)
-        )
-        if runtime:
-            # Runtime objects (progress callbacks, random generators) are not part of the fitted model.
-            dropped[key] = type(value).__name__
-            continue
-        params[key] = _encode(value, f"{prefix}{key}", ctx)
-    node = {"estimator": name, "params": params, "dropped_params": dropped, "attributes": {}}
-    for key, value in _fitted_attributes(est).items():
-        where = f"{prefix}{key}"
-        if key == "classes_":
-            node["classes"] = _array_to_json(np.asarray(value), where)
-        elif key == "feature_names_in_":
-            node["feature_names"] = [_plain_scalar(v, where) for v in np.asarray(value).tolist()]
-        else:
-            node["attributes"][key] = _encode(value, where, ctx)
-    return node
-
-
-def _accepted_params(cls) -> set[str] | None:
-    try:
-        sig = inspect.signature(cls.__init__)
-    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
-        return None
-    kinds = (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
-    if any(p.kind in kinds for p in sig.parameters.values()):
-        return None
-    return {n for n in sig.parameters if n != "self"}
-
-
-def _decode_estimator(node, tensors, path):
-    cls = _resolve(node["estimator"], path)
-    params = {k: _decode(v, tensors, path) for k, v in node["params"].items()}
-    accepted = _accepted_params(cls)
-    unknown = sorted(set(params) - accepted) if accepted is not None else []
-    if unknown:
-        raise ModelFormatError(
-            path,
-            "incompatible",
-            f"was saved with {node['estimator']} parameter(s) {', '.join(map(repr, unknown))} that this "
-            f"luce ({_luce_version()}) does not have",
-        )
-    est = cls(**params)
-    if "classes" in node:
-        est.classes_ = _array_from_json(node["classes"])
-    if "feature_names" in node:
-        names = node["feature_names"]
-        if not isinstance(names, list):
-            raise ValueError("feature_names is not a list")
-        est.feature_names_in_ = np.array(names, dtype=object)
-    for key, value in node["attributes"].items():
-        if not (isinstance(key, str) and key.isidentifier() and key.endswith("_")):
-            raise ValueError(f"bad attribute name {key!r}")
-        setattr(est, key, _decode(value, tensors, path))
-    return est
 
 
 def _json_default(x):
@@ -428,6 +53,14 @@ def _json_default(x):
 
 
 def _summary(est) -> dict:
+    if step_name(type(est)) == "sklearn.Pipeline":
+        # A pipeline: its final estimator's summary, the raw input columns and the step classes.
+        out = _summary(est.steps[-1][1])
+        out["pipeline"] = [_estimator_name(type(step)) or type(step).__name__ for _, step in est.steps]
+        names = getattr(est.steps[0][1], "feature_names_in_", None)
+        if names is not None:
+            out["input_columns"] = [str(n) for n in names.tolist()]
+        return out
     attrs = vars(est)
     out = {}
     if "n_features_in_" in attrs:
@@ -448,6 +81,19 @@ def _summary(est) -> dict:
 # --------------------------------------------------------------------------------------------------
 # save / load
 # --------------------------------------------------------------------------------------------------
+
+
+def _check_fitted(model, name) -> None:
+    if step_name(type(model)) is not None:
+        from sklearn.exceptions import NotFittedError
+        from sklearn.utils.validation import check_is_fitted
+
+        try:
+            check_is_fitted(model)
+        except NotFittedError:
+            raise ValueError(f"model is not fitted: call fit on this {name} first") from None
+    elif not _fitted_attributes(model):
+        raise ValueError(f"model is not fitted: this {name} has no fitted attributes; call fit first")
 
 
 def save(model, path, *, metadata=None) -> Path:
@@ -507,20 +153,18 @@ def save(model, path, *, metadata=None) -> Path:
     >>> loaded.value, loaded.classes_
     (2.5, array(['cat', 'dog'], dtype='<U3'))
     """
-    entry = _class_entry(type(model))
-    if entry is None:
+    name = _estimator_name(type(model))
+    if name is None:
         raise TypeError(
-            f"model must be a luce estimator ({', '.join(sorted(_BUILTIN))}), got "
-            f"{type(model).__module__}.{type(model).__qualname__}; other classes can be allowed with "
-            "luce.io.register_estimator"
+            f"model must be a luce estimator ({', '.join(sorted(_BUILTIN))}, or a scikit-learn Pipeline "
+            f"of {', '.join(step_names())}), got {type(model).__module__}.{type(model).__qualname__}; "
+            "other classes can be allowed with luce.io.register_estimator"
         )
-    if not _fitted_attributes(model):
-        raise ValueError(f"model is not fitted: this {entry[0]} has no fitted attributes; call fit first")
-    ctx = _Context()
+    _check_fitted(model, name)
     try:
-        node = _encode_estimator(model, "", ctx)
+        node, tensors = encode_model(model)
     except _NotStorable as e:
-        raise TypeError(f"cannot save this {entry[0]}: {e}") from None
+        raise TypeError(f"cannot save this {name}: {e}") from None
     meta = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -537,152 +181,7 @@ def save(model, path, *, metadata=None) -> Path:
         except (TypeError, ValueError) as e:
             raise TypeError(f"metadata must be JSON-serialisable: {e}") from None
     text = json.dumps(meta, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
-    header = {
-        "format": FORMAT_NAME,
-        "format_version": str(FORMAT_VERSION),
-        "luce": text,
-        "luce_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
-    }
-    from safetensors.numpy import save as _st_save  # lazily: keep `import luce` light
-
-    return atomic_write_bytes(path, _st_save(ctx.tensors, metadata=header))
-
-
-def _parse_header(path, data: bytes):
-    """Validate the safetensors framing and the luce header; return (meta dict, header dict, data start)."""
-    size = len(data)
-    if size == 0:
-        raise ModelFormatError(path, "empty", "is empty (0 bytes), not a luce model file")
-    if size < 8:
-        raise ModelFormatError(
-            path, "truncated", f"is truncated: {size} bytes, too short for the 8-byte header length"
-        )
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > _MAX_HEADER or data[8:9] not in (b"{", b""):
-        raise ModelFormatError(
-            path,
-            "foreign",
-            "is not a luce model file: it is not in safetensors format (did you pass a data file or "
-            "another library's file?)",
-        )
-    if 8 + n > size:
-        raise ModelFormatError(
-            path,
-            "truncated",
-            f"is truncated: its header announces {n} bytes but only {size - 8} follow the length field",
-        )
-    try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"))
-        if not isinstance(header, dict):
-            raise ValueError("the header is not a JSON object")
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ModelFormatError(
-            path, "corrupted", f"is corrupted: its header is not valid JSON ({e})"
-        ) from None
-    info = header.get("__metadata__")
-    if not isinstance(info, dict) or info.get("format") != FORMAT_NAME:
-        found = info.get("format") if isinstance(info, dict) else None
-        what = f"format {found!r}" if isinstance(found, str) else "no luce metadata"
-        raise ModelFormatError(
-            path,
-            "foreign",
-            f"is a safetensors file but not a luce model ({what}); it was not written by luce.save",
-        )
-    version = info.get("format_version")
-    if not (isinstance(version, str) and version.isdigit()):
-        raise ModelFormatError(path, "corrupted", f"is corrupted: bad format_version {version!r}")
-    if int(version) > FORMAT_VERSION:
-        raise ModelFormatError(
-            path,
-            "future-version",
-            f"uses luce model format version {int(version)}, newer than this luce ({_luce_version()}) "
-            f"reads (up to {FORMAT_VERSION}); upgrade luce to load it",
-        )
-    text = info.get("luce")
-    digest = info.get("luce_sha256")
-    if not isinstance(text, str) or hashlib.sha256(text.encode("utf-8")).hexdigest() != digest:
-        raise ModelFormatError(path, "corrupted", "is corrupted: its metadata fails its SHA-256 checksum")
-    try:
-        meta = json.loads(text)
-        if not (isinstance(meta, dict) and meta.get("format_version") == int(version)):
-            raise ValueError("metadata and header disagree on the format version")
-    except ValueError as e:
-        raise ModelFormatError(path, "corrupted", f"is corrupted: {e}") from None
-    return meta, header, 8 + n
-
-
-def _read(path):
-    path_str = os.fspath(path)
-    data = Path(path_str).read_bytes()
-    meta, header, start = _parse_header(path_str, data)
-    # Every tensor must lie inside the data section, which must end exactly at the end of the file.
-    end = 0
-    try:
-        for key, entry in header.items():
-            if key == "__metadata__":
-                continue
-            lo, hi = entry["data_offsets"]
-            nbytes = _SAFETENSORS_DTYPES[entry["dtype"]] * math.prod(entry["shape"])
-            if not (isinstance(lo, int) and isinstance(hi, int) and 0 <= lo <= hi and hi - lo == nbytes):
-                raise ValueError(f"array {key!r} has inconsistent offsets")
-            end = max(end, hi)
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelFormatError(path_str, "corrupted", f"is corrupted: bad array table ({e})") from None
-    available = len(data) - start
-    if available < end:
-        raise ModelFormatError(
-            path_str,
-            "truncated",
-            f"is truncated: its arrays need {end} bytes but only {available} remain (the file was cut short)",
-        )
-    if available > end:
-        raise ModelFormatError(
-            path_str, "corrupted", f"is corrupted: {available - end} unexpected bytes after its arrays"
-        )
-    from safetensors.numpy import load as _st_load  # lazily: keep `import luce` light
-
-    try:
-        tensors = _st_load(data)
-    except Exception as e:  # SafetensorError derives from Exception only
-        raise ModelFormatError(path_str, "corrupted", f"is corrupted: {e}") from None
-    _verify_tensors(path_str, meta, tensors)
-    return meta, tensors
-
-
-def _tensor_nodes(node):
-    """Every {"type": "tensor"} node below ``node``."""
-    if isinstance(node, dict):
-        if node.get("type") == "tensor":
-            yield node
-        for v in node.values():
-            yield from _tensor_nodes(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _tensor_nodes(v)
-
-
-def _verify_tensors(path, meta, tensors):
-    seen = set()
-    for node in _tensor_nodes(meta.get("model")):
-        key = node.get("key")
-        a = tensors.get(key)
-        if a is None:
-            raise ModelFormatError(path, "corrupted", f"is corrupted: array {key!r} is missing")
-        seen.add(key)
-        if a.dtype.str != node.get("dtype") or list(a.shape) != node.get("shape"):
-            raise ModelFormatError(
-                path,
-                "corrupted",
-                f"is corrupted: array {key!r} has dtype/shape {a.dtype}{a.shape}, expected "
-                f"{node.get('dtype')}{tuple(node.get('shape') or ())}",
-            )
-        if _sha256(a) != node.get("sha256"):
-            raise ModelFormatError(
-                path, "corrupted", f"is corrupted: array {key!r} fails its SHA-256 checksum"
-            )
-    extra = sorted(set(tensors) - seen)
-    if extra:
-        raise ModelFormatError(path, "corrupted", f"is corrupted: unexpected arrays {extra}")
+    return write_container(path, text, tensors)
 
 
 def read_metadata(path) -> dict:
@@ -705,8 +204,19 @@ def read_metadata(path) -> dict:
         If there is no such file.
     ModelFormatError
         If the file is empty, truncated, corrupted, foreign or from a future format version.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn.datasets import load_iris
+    >>> import luce
+    >>> X, y = load_iris(return_X_y=True)
+    >>> path = luce.save(luce.SoftmaxRegression().fit(X, y), os.path.join(tempfile.mkdtemp(), "m.luce"))
+    >>> meta = luce.read_metadata(path)
+    >>> meta["model"]["estimator"], meta["summary"]["n_classes"]
+    ('SoftmaxRegression', 3)
     """
-    meta, _ = _read(path)
+    meta, _, _ = read_container(path)
     return meta
 
 
@@ -755,12 +265,14 @@ def load(path):
     luce.ModelFormatError: ...iris.csv is not a luce model file: it is not in safetensors format ...
     """
     path_str = os.fspath(path)
-    meta, tensors = _read(path_str)
+    meta, tensors, size = read_container(path_str)
     try:
-        return _decode_estimator(meta["model"], tensors, path_str)
+        return decode_model(meta["model"], path_str, tensors, size)
     except ModelFormatError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as e:
         raise ModelFormatError(
-            path_str, "corrupted", f"is corrupted: malformed model metadata ({e!r})"
+            path_str,
+            "corrupted",
+            f"is corrupted: malformed model metadata or inconsistent fitted state ({e!r})",
         ) from None
