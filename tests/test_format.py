@@ -761,7 +761,7 @@ def test_pipeline_of_sigmoid_models_keeps_their_decision(tmp_path, rng):
     """Binary with a 0.3 cut and multi-label: predict (not the arg-max of predict_proba) is kept."""
     frame, y = _raw_table(rng)
     binary = _table_pipeline(luce.SigmoidRegression(reg_strength=1e-2))
-    binary.set_params(model__threshold=0.3).fit(frame, y == "high")
+    binary.set_params(model__decision_threshold=0.3).fit(frame, y == "high")
     labels = np.column_stack([y == "high", y == "low"]).astype(int)
     multi = _table_pipeline(luce.SigmoidRegression(reg_strength=1e-2)).fit(frame, labels)
     test = _unseen_rows(frame)

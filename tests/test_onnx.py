@@ -346,10 +346,13 @@ def _run_table(path, frame, dtype=np.float32):
 
 PIPELINE_TARGETS = {
     "softmax-T": lambda y: (luce.SoftmaxRegression(reg_strength=1e-2), y),
-    "sigmoid-binary-0.3": lambda y: (luce.SigmoidRegression(reg_strength=1e-2, threshold=0.3), y == "high"),
+    "sigmoid-binary-0.3": lambda y: (
+        luce.SigmoidRegression(reg_strength=1e-2, decision_threshold=0.3),
+        y == "high",
+    ),
     "sigmoid-one-vs-rest": lambda y: (luce.SigmoidRegression(reg_strength=1e-2), y),
     "sigmoid-multilabel": lambda y: (
-        luce.SigmoidRegression(reg_strength=1e-2, threshold=[0.5, 0.3]),
+        luce.SigmoidRegression(reg_strength=1e-2, decision_threshold=[0.5, 0.3]),
         np.column_stack([y == "high", y == "low"]).astype(int),
     ),
 }
