@@ -188,8 +188,9 @@ class OnlineSoftmax:
         m = np.expand_dims(self._m, axis)
         t = np.expand_dims(self._t, axis)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            lse = np.where(np.isfinite(m), m + np.log1p(t), m)
-            out = x - lse if log else np.exp(x - lse)
+            # (x - m) - log1p(t), never x - (m + log1p(t)): that cancels at large |x| (shift invariance).
+            log_p = (x - np.where(np.isfinite(m), m, 0.0)) - np.log1p(t)
+            out = log_p if log else np.exp(log_p)
             # +inf state: the +inf entries share the mass (1 + t of them); others get 0.
             share = np.where(x == np.inf, 1.0 / (1.0 + t), 0.0)
             inf_out = np.log(share) if log else share

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _validation as v
 from ._rowwise import Rows, from_numpy, prepare, use_kernels
-from ._softmax import _finish, logsumexp, softmax
+from ._softmax import _finish, log_softmax, softmax
 
 __all__ = ["gumbel_softmax", "sample", "topk_softmax"]
 
@@ -257,11 +257,9 @@ def sample(logits, *, temperature=1.0, top_k=None, top_p=None, size=None, axis=-
 
 def _topk_reference(rows: np.ndarray, k: int):
     order = np.argsort(-rows, axis=1, kind="stable")[:, :k]  # descending, ties by lower index
-    vals = np.take_along_axis(rows, order, axis=1).astype(np.float64)
-    lse = logsumexp(rows.astype(np.float64), axis=1, keepdims=True)
-    with np.errstate(invalid="ignore"):
-        probs = np.exp(vals - lse)
-    return probs, order
+    # exp of log_softmax, never exp(x - lse): x - lse cancels at large |x| (shift invariance).
+    log_probs = log_softmax(rows.astype(np.float64), axis=1)
+    return np.exp(np.take_along_axis(log_probs, order, axis=1)), order
 
 
 def _topk_edges(rows: np.ndarray, probs: np.ndarray, idx: np.ndarray) -> None:
@@ -303,7 +301,7 @@ def _topk_rows(rows: np.ndarray, k: int):
 def topk_softmax(x, k, axis=-1):
     r"""The ``k`` largest softmax probabilities and their indices, without forming the softmax.
 
-    .. math:: p_{(j)} = \exp\big(x_{(j)} - \mathrm{logsumexp}(x)\big), \quad j = 1, \dots, k
+    .. math:: p_{(j)} = \exp\big(\mathrm{log\_softmax}(x)_{(j)}\big), \quad j = 1, \dots, k
 
     with ``x_(1) >= x_(2) >= ...`` the sorted scores. Only ``k`` exponentials are written: the
     normaliser is a log-sum-exp over the slice, fused with the selection in one kernel.

@@ -186,11 +186,14 @@ def _sub_rows(n_cols, itemsize):
     return max(1, _SUB_BUDGET // max(1, n_cols * itemsize))
 
 
-def _chunk_stats(z, b_chunk, c0, tgt_local, zt, m, s):
+def _chunk_stats(z, b_chunk, c0, tgt_local, zt, m, s, below):
     """One chunk of the online log-sum-exp, in place on the block of logits ``z`` (R, C).
 
     Adds the bias, records the target logits that fall in this chunk, and updates the running max
     ``m`` (compute dtype, always one of the logits) and the sum ``s`` (float64) of ``exp(z - m)``.
+    ``below`` (float64, or None when not needed) accumulates ``Σ (z - m)`` over the ``c0`` columns seen
+    so far, for label smoothing: formed from differences to the max, it keeps its accuracy at any
+    magnitude of the logits, where ``Σ z`` would not.
     Leaves ``z = exp(z - m_new)``. Online log-sum-exp: Milakov & Gimelshein, "Online normalizer
     calculation for softmax", 2018.
     """
@@ -210,18 +213,22 @@ def _chunk_stats(z, b_chunk, c0, tgt_local, zt, m, s):
         shift = np.where(np.isfinite(m_new), m_new, 0).astype(z.dtype, copy=False)
         rescale = np.where(np.isfinite(m_old), np.exp(m_old.astype(np.float64) - shift), 0.0)
         np.subtract(zb, shift[:, None], out=zb)
+        if below is not None:  # re-anchor the sum so far at the new max, add this chunk's part
+            moved = np.where(np.isfinite(m_old), (m_old.astype(np.float64) - shift) * c0, 0.0)
+            below[i : i + step] += moved + zb.sum(axis=1, dtype=np.float64)
         np.exp(zb, out=zb)
         # Pairwise float32 sum within the chunk, float64 across chunks.
         s[i : i + step] = s[i : i + step] * rescale + zb.sum(axis=1, dtype=z.dtype)
         m[i : i + step] = m_new
 
 
-def _chunk_grad(g, recompute, b_chunk, offset, factor, c0, tgt_local, hit_scale, smooth, db_chunk):
+def _chunk_grad(g, recompute, b_chunk, shift, offset, factor, c0, tgt_local, hit_scale, smooth, db_chunk):
     """Turn the block into ``G = scale·(softmax - smoothed one-hot)`` in place, adding ``G.T @ 1`` to db.
 
     ``recompute``: ``g`` holds fresh logits ``z`` (bias not added) and becomes
-    ``exp(z + b - offset)`` with ``offset = lse - log(scale)`` per row, the scaled softmax in one
-    exponential. Otherwise ``g`` holds ``exp(z - m)`` from the log-sum-exp pass and is multiplied by
+    ``exp((z + b - shift) - offset)`` with ``shift`` the row max and ``offset = log s - log(scale)`` per
+    row, the scaled softmax in one exponential (the max subtracted first: shift invariance).
+    Otherwise ``g`` holds ``exp(z - m)`` from the log-sum-exp pass and is multiplied by
     ``factor = scale / s``. ``db_chunk`` (float64) accumulates the column sums per sub-block: a float32
     sum over at most a few hundred rows, then float64.
     """
@@ -232,6 +239,7 @@ def _chunk_grad(g, recompute, b_chunk, offset, factor, c0, tgt_local, hit_scale,
         if recompute:
             if b_chunk is not None:
                 gb += b_chunk
+            np.subtract(gb, shift[i : i + step, None], out=gb)
             np.subtract(gb, offset[i : i + step, None], out=gb)
             np.exp(gb, out=gb)
         else:
@@ -361,10 +369,6 @@ def linear_cross_entropy(
         dx = np.zeros((n_all, d), dtype=dtype)
         dw = np.zeros((n_classes, d), dtype=dtype)
         db = np.zeros(n_classes, dtype=np.float64) if b is not None else None
-    if eps > 0:
-        # sum_j z_ij = x_i · (sum_j w_j) + sum_j b_j: the smoothing term without another pass.
-        w_sum = w.sum(axis=0, dtype=np.float64)
-        b_sum = float(b.sum(dtype=np.float64)) if b is not None else 0.0
 
     if n_valid:
         blas = _Blas(dtype)
@@ -379,23 +383,28 @@ def linear_cross_entropy(
             tgt = t[idx]
             m = np.full(n_r, -np.inf, dtype=dtype)
             s = np.zeros(n_r, dtype=np.float64)
+            below = np.zeros(n_r, dtype=np.float64) if eps > 0 else None
             zt = np.zeros(n_r, dtype=dtype)
             for c0, c1 in chunks:
                 z = buffer[: n_r * (c1 - c0)].reshape(n_r, c1 - c0)
                 blas.xwt(xr, w[c0:c1], z)
-                _chunk_stats(z, None if b is None else b[c0:c1], c0, tgt, zt, m, s)
-            lse = np.where(np.isfinite(m), m, 0).astype(np.float64) + np.log(s)
-            lse = np.where(np.isnan(m) | (m == np.inf), m.astype(np.float64), lse)
-            loss_r = lse - (1.0 - eps) * zt.astype(np.float64) if eps < 1 else lse.copy()
+                _chunk_stats(z, None if b is None else b[c0:c1], c0, tgt, zt, m, s, below)
+            # lse - z = (m - z) + log s: the max is subtracted first, never m + log s formed and
+            # then z subtracted (that cancels at large |z|: shift invariance).
+            m64 = m.astype(np.float64)
+            log_s = np.log(s)
+            loss_r = log_s + (1.0 - eps) * (m64 - zt.astype(np.float64)) if eps < 1 else log_s.copy()
             if eps > 0:
-                loss_r -= (eps / n_classes) * (xr.astype(np.float64) @ w_sum + b_sum)
+                loss_r -= (eps / n_classes) * below  # eps·(m - mean z)
+            special = np.isnan(m) | (m == np.inf)  # NaN and +inf rows: the loss is the max itself
+            loss_r[special] = m64[special]
             losses[idx] = loss_r
             if not return_grad:
                 continue
             factor = (scale / s).astype(dtype)
-            # exp(z - offset) = scale·softmax: the scale folded into the exponent (one pass less);
-            # rounding offset to the dtype changes p by at most |offset|·eps relative.
-            offset = (lse - math.log(scale)).astype(dtype)
+            shift = np.where(np.isfinite(m), m, 0).astype(dtype)
+            # exp((z - m) - offset) = scale·softmax: the scale folded into the exponent.
+            offset = (log_s - math.log(scale)).astype(dtype)
             hit_scale = np.full(n_r, (1.0 - eps) * scale, dtype=dtype)
             smooth = np.full(n_r, eps * scale / n_classes, dtype=dtype) if eps > 0 else None
             dxr = dx[r0:r1] if all_valid else np.zeros((n_r, d), dtype=dtype)
@@ -405,7 +414,7 @@ def linear_cross_entropy(
                     blas.xwt(xr, w[c0:c1], g)
                 bc = None if b is None else b[c0:c1]
                 _chunk_grad(
-                    g, not single, bc, offset, factor, c0, tgt, hit_scale, smooth,
+                    g, not single, bc, shift, offset, factor, c0, tgt, hit_scale, smooth,
                     None if db is None else db[c0:c1],
                 )  # fmt: skip
                 blas.gw(g, w[c0:c1], dxr, beta=0.0 if k == 0 else 1.0)
