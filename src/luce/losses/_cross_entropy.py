@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
@@ -16,12 +15,7 @@ __all__ = ["cross_entropy"]
 
 
 def _check_smoothing(label_smoothing) -> float:
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
-        raise TypeError(f"label_smoothing must be a float in [0, 1], got {label_smoothing!r}")
-    eps = float(label_smoothing)
-    if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
-    return eps
+    return v.check_real(label_smoothing, "label_smoothing", low=0.0, high=1.0, what="a float in [0, 1]")
 
 
 def _check_weight(weight, n_classes) -> np.ndarray | None:
@@ -64,6 +58,7 @@ def _reference(rows, index, probs, active, w, eps, t, want_grad):
     return loss, grad
 
 
+@v.own_errstate
 def cross_entropy(
     logits,
     target,
@@ -158,7 +153,7 @@ def cross_entropy(
         # The T → ∞ limit: finite logits tie at 0 (as softmax does); the gradient vanishes.
         rows = np.where(np.isfinite(rows), 0.0, rows).astype(rows.dtype)
         t, grad_factor = 1.0, 0.0
-    want_grad = bool(return_grad)
+    want_grad = v.check_bool(return_grad, "return_grad")
     n_rows = rows.shape[0]
     if inp.index is not None:
         wy = np.ones(n_rows) if w is None else w[inp.index]

@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
+from .. import _validation as v
 from ..functional import log_softmax, softmax
 
 __all__ = ["TemperatureFit", "TemperatureScaling", "fit_temperature", "fit_temperature_report"]
@@ -236,6 +237,9 @@ def fit_temperature(logits, y, sample_weight=None, *, bounds=(1e-3, 1e3), max_it
     return fit_temperature_report(
         logits, y, sample_weight, bounds=bounds, max_iter=max_iter, _stacklevel=3
     ).temperature
+
+
+@v.own_errstate
 
 
 def fit_temperature_report(logits, y, sample_weight=None, *, bounds=(1e-3, 1e3), max_iter=200, _stacklevel=2):
@@ -480,6 +484,7 @@ class TemperatureScaling(ClassifierMixin, BaseEstimator):
         return z
 
     # -- fitting --------------------------------------------------------------------------------
+    @v.own_errstate
     def fit(self, X, y, sample_weight=None):
         """Fit the temperature on held-out rows.
 
@@ -528,10 +533,13 @@ class TemperatureScaling(ClassifierMixin, BaseEstimator):
         return self
 
     # -- prediction -----------------------------------------------------------------------------
+    @v.own_errstate
     def decision_function(self, X):
         """Calibrated logits ``logits / T``, shape (n_samples, n_classes), in the dtype of the logits."""
         z = self._logits(X)
         return z / z.dtype.type(self.temperature_)
+
+    @v.own_errstate
 
     def transform(self, X):
         """Calibrated logits ``logits / T`` in the input's shape: ``(n_samples,)`` stays 1-D.
@@ -542,9 +550,13 @@ class TemperatureScaling(ClassifierMixin, BaseEstimator):
         z, _ = self._raw_logits(X)
         return z / z.dtype.type(self.temperature_)
 
+    @v.own_errstate
+
     def predict_proba(self, X):
         """Calibrated probabilities ``softmax(logits / T)``, shape (n_samples, n_classes)."""
         return softmax(self._logits(X), axis=1, temperature=self.temperature_)
+
+    @v.own_errstate
 
     def predict_log_proba(self, X):
         """Calibrated log-probabilities ``log_softmax(logits / T)``, shape (n_samples, n_classes)."""
