@@ -240,8 +240,6 @@ def fit_temperature(logits, y, sample_weight=None, *, bounds=(1e-3, 1e3), max_it
 
 
 @v.own_errstate
-
-
 def fit_temperature_report(logits, y, sample_weight=None, *, bounds=(1e-3, 1e3), max_iter=200, _stacklevel=2):
     """:func:`fit_temperature` returning a :class:`TemperatureFit` ``(temperature, status, message)``.
 
@@ -540,7 +538,6 @@ class TemperatureScaling(ClassifierMixin, BaseEstimator):
         return z / z.dtype.type(self.temperature_)
 
     @v.own_errstate
-
     def transform(self, X):
         """Calibrated logits ``logits / T`` in the input's shape: ``(n_samples,)`` stays 1-D.
 
@@ -551,13 +548,11 @@ class TemperatureScaling(ClassifierMixin, BaseEstimator):
         return z / z.dtype.type(self.temperature_)
 
     @v.own_errstate
-
     def predict_proba(self, X):
         """Calibrated probabilities ``softmax(logits / T)``, shape (n_samples, n_classes)."""
         return softmax(self._logits(X), axis=1, temperature=self.temperature_)
 
     @v.own_errstate
-
     def predict_log_proba(self, X):
         """Calibrated log-probabilities ``log_softmax(logits / T)``, shape (n_samples, n_classes)."""
         return log_softmax(self._logits(X), axis=1, temperature=self.temperature_)
