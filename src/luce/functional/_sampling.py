@@ -9,6 +9,7 @@ import numbers
 import numpy as np
 
 from .. import _validation as v
+from .._kernels import _dispatch
 from ._rowwise import Rows, from_numpy, prepare, use_kernels
 from ._softmax import _finish, log_softmax, softmax
 
@@ -287,7 +288,8 @@ def _topk_rows(rows: np.ndarray, k: int):
         probs = np.empty((rows.shape[0], k), dtype=np.float64)
         idx = np.empty((rows.shape[0], k), dtype=np.int64)
         flags = np.zeros(rows.shape[0], dtype=np.uint8)
-        kernels.topk_rows(rows, k, probs, idx, flags)
+        with _dispatch.kernel_launch():
+            kernels.topk_rows(rows, k, probs, idx, flags)
         special = flags.astype(bool)
         if special.any():  # the kernel leaves NaN / +inf / all -inf rows to the reference
             sp, si = _topk_reference(rows[special], k)

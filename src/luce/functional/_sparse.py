@@ -21,6 +21,7 @@ import numbers
 import numpy as np
 
 from .. import _validation as v
+from .._kernels import _dispatch
 from ._rowwise import Rows, from_numpy, prepare, use_kernels
 from ._softmax import _finish, softmax
 from ._vjp import _pair
@@ -117,7 +118,8 @@ def _rows_forward(kind: str, rows: np.ndarray, alpha: float, n_iter: int) -> np.
 
         flags = np.zeros(rows.shape[0], dtype=np.uint8)
         mode = {"sparsemax": kernels.SPARSEMAX, "entmax15": kernels.ENTMAX15, "bisect": kernels.BISECT}[kind]
-        kernels.sparse_map_rows(rows, mode, float(alpha), int(n_iter), out, flags)
+        with _dispatch.kernel_launch():
+            kernels.sparse_map_rows(rows, mode, float(alpha), int(n_iter), out, flags)
         special = flags.astype(bool)
     else:
         special = ~np.isfinite(rows.max(axis=1))

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from .. import _validation as v
+from .._kernels import _dispatch
 from ..functional._rowwise import use_kernels
 from ..functional._softmax import log_softmax
 from ._common import LossInput, check_reduction, finish_loss
@@ -177,7 +178,10 @@ def cross_entropy(
         else:
             kind, y, q = kernels.PROBS, np.zeros(n_rows, dtype=np.int64), inp.probs
         wk = np.ones(inp.n_classes, dtype=rows.dtype) if w is None else w.astype(rows.dtype)
-        kernels.ce_rows(rows, y, q, inp.active, wk, kind, eps, tk, grad_factor, want_grad, loss, grad, flags)
+        with _dispatch.kernel_launch():
+            kernels.ce_rows(
+                rows, y, q, inp.active, wk, kind, eps, tk, grad_factor, want_grad, loss, grad, flags
+            )
         special = flags.astype(bool)
         if not want_grad:
             grad = None
