@@ -154,7 +154,7 @@ def test_pandas_input_returns_what_scipy_returns():
     ]:
         for data in (frame, series):
             got, ref = ours(data, axis=-1), theirs(data, axis=-1)
-            assert isinstance(got, np.ndarray)  # a NumPy result, as SciPy's (a 0-d array for a scalar)
+            assert type(got) is type(ref)  # an ndarray, or a NumPy scalar for a Series' logsumexp
             np.testing.assert_allclose(got, ref, rtol=1e-14)
     np.testing.assert_allclose(luce.sparsemax(frame), luce.sparsemax(frame.to_numpy()))
     loss = luce.cross_entropy(frame, pd.Series([0, 1, 1]))
@@ -245,3 +245,17 @@ def test_numpy_bools_and_numbers_are_accepted(flag):
         luce.softmax(X2, temperature=np.int64(2)), scipy.special.softmax(X2 / 2, axis=-1)
     )
     assert luce.sample(X2, size=np.int64(3), rng=0).shape == (3, 2)
+
+
+def test_scalar_results_are_numpy_scalars_and_axis_none_means_every_axis():
+    # As NumPy's reductions and scipy.special: a 0-d result is a NumPy scalar, axis=None reduces all.
+    x = np.array([[1.0, 2.0], [3.0, -1.0]])
+    for ours, theirs in [(luce.logsumexp, scipy.special.logsumexp), (luce.softmax, scipy.special.softmax)]:
+        got, ref = ours(x, axis=None), theirs(x, axis=None)
+        assert type(got) is type(ref)
+        np.testing.assert_allclose(got, ref, rtol=1e-15)
+    value, sign = luce.logsumexp([1.0, 2.0], b=[1.0, -2.0], return_sign=True)
+    assert type(value) is type(sign) is np.float64
+    assert type(luce.log_softmax(np.float32(3.0))) is np.float32
+    out = np.empty(())
+    assert luce.logsumexp([1.0, 2.0], out=out) is out  # out= still returns the array given

@@ -104,13 +104,16 @@ def as_float_array(x, xp=np, name: str = "x"):
 
 
 def normalize_axes(axis, shape: tuple[int, ...], name: str = "x") -> tuple[int, ...]:
-    """Turn ``axis`` (int, negative int or tuple) into a sorted tuple of non-negative axes."""
+    """Turn ``axis`` (int, negative int, tuple, or None for all axes) into a sorted tuple of
+    non-negative axes."""
     ndim = len(shape)
+    if axis is None:  # every axis, as an explicit axis=None means in NumPy and SciPy
+        axis = tuple(range(ndim))
     items = axis if isinstance(axis, tuple | list) else (axis,)
     axes = []
     for a in items:
         if isinstance(a, bool) or not isinstance(a, numbers.Integral):
-            raise TypeError(f"axis must be an int or a tuple of ints, got {axis!r}")
+            raise TypeError(f"axis must be an int, a tuple of ints or None, got {axis!r}")
         a = int(a)
         if not -ndim <= a < ndim:
             raise ValueError(f"axis {a} is out of bounds for {name} of shape {tuple(shape)}")

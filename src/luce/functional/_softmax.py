@@ -79,10 +79,14 @@ def _is_empty(arr, axes) -> bool:
 
 
 def _into(out, result):
-    """``result``, or ``out`` holding it (the kernels may have written it there already)."""
-    if out is None or result is out:
-        return result
-    np.copyto(out, result)
+    """``result``, or ``out`` holding it (the kernels may have written it there already).
+
+    A 0-d NumPy result becomes a NumPy scalar, as NumPy's reductions and ``scipy.special`` return.
+    """
+    if out is None:
+        return result[()] if isinstance(result, np.ndarray) and result.ndim == 0 else result
+    if result is not out:
+        np.copyto(out, result)
     return out
 
 
@@ -241,8 +245,9 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, where=No
 
     Returns
     -------
-    value : ndarray
-        Shape of ``x`` without ``axis`` (or with length-one axes when ``keepdims``). A fully masked or
+    value : ndarray or NumPy scalar
+        Shape of ``x`` without ``axis`` (or with length-one axes when ``keepdims``); a NumPy scalar
+        when that shape is ``()`` and ``x`` is NumPy input (as ``scipy.special.logsumexp``). A fully masked or
         empty slice gives ``-inf``; ``+inf`` entries give ``+inf``; NaN anywhere gives NaN. ``out``
         when given.
     sign : ndarray, only with ``return_sign``
@@ -253,7 +258,7 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, where=No
     >>> float(luce.logsumexp([1000.0, 1000.0]))
     1000.6931471805599
     >>> luce.logsumexp([0.0, 0.0], b=[1.0, -2.0], return_sign=True)
-    (array(0.), array(-1.))
+    (np.float64(0.0), np.float64(-1.0))
 
     References
     ----------
@@ -312,7 +317,7 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, where=No
     if not keepdims:
         value, sign = xp.reshape(value, out_shape), xp.reshape(sign, out_shape)
     value = _into(out, _finish(xp, value, out_dtype))
-    sign = _finish(xp, sign, out_dtype)
+    sign = _into(None, _finish(xp, sign, out_dtype))
     return (value, sign) if return_sign else value
 
 
