@@ -4,6 +4,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import scipy.special
 from scipy.special import logsumexp
 
 import luce
@@ -267,3 +268,19 @@ def test_plan_keeps_the_block_within_budget():
     # a small vocabulary is one chunk: one pass, the exponentials reused for the gradient
     assert _linear_ce._plan(512, 1000, 4, None) == (512, 1000)
     assert _linear_ce._plan(10, 50, 4, 7) == (10, 7)
+
+
+@pytest.mark.parametrize("chunk_size", [None, 2])
+def test_no_features_gives_the_cross_entropy_of_the_bias(chunk_size):
+    # d = 0: every logit is the bias. Found by fuzzing (a reshape of (-1, 0) and BLAS with k = 0 failed).
+    bias = np.array([0.0, 1.0, -2.0, 3.0])
+    target = np.array([[0, 3, 1], [2, 2, 0]])
+    loss, (dX, dW, db) = luce.linear_cross_entropy(
+        np.ones((2, 3, 0)), np.ones((4, 0)), target, bias=bias, chunk_size=chunk_size, return_grad=True
+    )
+    logits = np.broadcast_to(bias, (6, 4))
+    expected = -scipy.special.log_softmax(logits, axis=1)[np.arange(6), target.ravel()].mean()
+    np.testing.assert_allclose(loss, expected, rtol=1e-14)
+    grad = (scipy.special.softmax(logits, axis=1) - np.eye(4)[target.ravel()]) / 6
+    np.testing.assert_allclose(db, grad.sum(axis=0), rtol=1e-12, atol=1e-15)
+    assert dX.shape == (2, 3, 0) and dW.shape == (4, 0)

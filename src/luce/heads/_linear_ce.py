@@ -96,7 +96,7 @@ def _check_args(X, W, target, bias, chunk_size, label_smoothing, ignore_index, r
     out_dtype = np.result_type(*outs)
     dtype = np.dtype(np.float32) if out_dtype == np.float16 else out_dtype
     batch_shape = x.shape[:-1]
-    x = np.ascontiguousarray(x.reshape(-1, x.shape[-1]), dtype=dtype)
+    x = np.ascontiguousarray(x.reshape(math.prod(batch_shape), x.shape[-1]), dtype=dtype)
     w = np.ascontiguousarray(w, dtype=dtype)
     if b is not None:
         b = np.ascontiguousarray(b, dtype=dtype)
@@ -155,18 +155,25 @@ class _Blas:
 
     def xwt(self, x, w, out):
         """out = x @ w.T for x (R, d), w (C, d), out (R, C)."""
+        if x.shape[1] == 0:  # no features: BLAS refuses k = 0
+            out.fill(0)
+            return
         res = self.gemm(1.0, w.T, x.T, beta=0.0, c=out.T, trans_a=1, overwrite_c=1)
         if not np.shares_memory(res, out):  # pragma: no cover - defensive: the wrapper copied
             out[...] = res.T
 
     def gw(self, g, w, out, beta):
         """out = beta·out + g @ w for g (R, C), w (C, d), out (R, d)."""
+        if out.size == 0:
+            return
         res = self.gemm(1.0, w.T, g.T, beta=beta, c=out.T, overwrite_c=1)
         if not np.shares_memory(res, out):  # pragma: no cover
             out[...] = res.T
 
     def gtx(self, g, x, out):
         """out += g.T @ x for g (R, C), x (R, d), out (C, d)."""
+        if out.size == 0:
+            return
         res = self.gemm(1.0, x.T, g.T, beta=1.0, c=out.T, trans_b=1, overwrite_c=1)
         if not np.shares_memory(res, out):  # pragma: no cover
             out[...] = res.T
