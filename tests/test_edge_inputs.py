@@ -259,3 +259,14 @@ def test_scalar_results_are_numpy_scalars_and_axis_none_means_every_axis():
     assert type(luce.log_softmax(np.float32(3.0))) is np.float32
     out = np.empty(())
     assert luce.logsumexp([1.0, 2.0], out=out) is out  # out= still returns the array given
+
+
+@pytest.mark.parametrize("kind", ["torch", "array_api_strict"])
+def test_zero_dimensional_array_api_input_keeps_its_shape(kind):
+    # np.ascontiguousarray turned 0-d results into shape (1,) on the way back (found by fuzzing).
+    xp = pytest.importorskip(kind)
+    x = xp.asarray(3.0)
+    for f in (luce.softmax, luce.sparsemax, luce.entmax15, luce.entmax_bisect, luce.hardmax):
+        assert tuple(f(x).shape) == (), f.__name__
+    assert tuple(luce.gumbel_softmax(x, rng=0).shape) == ()
+    assert tuple(luce.sparsemax_vjp(f(x), xp.asarray(2.0)).shape) == ()
