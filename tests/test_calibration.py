@@ -380,3 +380,12 @@ def test_a_random_forest_with_zero_probabilities_calibrates_without_warnings(dig
         assert np.isfinite(log_loss(y_te, proba))
         # The calibrated forest is better on held-out rows than the raw one (clipped as log_loss does).
         assert log_loss(y_te, proba) < log_loss(y_te, forest.predict_proba(X_te))
+
+
+def test_big_endian_float32_logits_give_float32_probabilities(noisy_logits):
+    z, y = noisy_logits
+    big = z.astype(">f4")
+    ts = TemperatureScaling().fit(big, y)
+    assert ts.predict_proba(big).dtype == np.float32
+    native = TemperatureScaling().fit(z.astype(np.float32), y)
+    np.testing.assert_allclose(ts.temperature_, native.temperature_)

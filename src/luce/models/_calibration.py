@@ -41,6 +41,8 @@ def _check_logits(logits, name="logits"):
         raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    if not arr.dtype.isnative:  # big-endian float32 stays float32
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype.kind != "f" or arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float64)
     if arr.ndim == 1:
