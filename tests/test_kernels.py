@@ -609,14 +609,12 @@ rng = np.random.default_rng(5)
 xs = [rng.normal(size=(64, 400)) * 5 for _ in range(8)]
 ys = [rng.integers(0, 400, 64) for _ in range(8)]
 with use_backend("reference"):
-    ref = [(luce.softmax(x), luce.log_softmax(x), luce.cross_entropy(x, y), luce.sparsemax(x))
-           for x, y in zip(xs, ys)]
+    ref = [(luce.softmax(x), luce.log_softmax(x), luce.cross_entropy(x, y)) for x, y in zip(xs, ys)]
 bad = []
 def work(i):
     with use_backend("numba"):
         for _ in range(10):
-            got = (luce.softmax(xs[i]), luce.log_softmax(xs[i]), luce.cross_entropy(xs[i], ys[i]),
-                   luce.sparsemax(xs[i]))
+            got = (luce.softmax(xs[i]), luce.log_softmax(xs[i]), luce.cross_entropy(xs[i], ys[i]))
             bad.extend(i for a, b in zip(got, ref[i]) if not np.allclose(a, b, rtol=1e-12, atol=1e-15))
 threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
 for t in threads: t.start()
@@ -626,6 +624,7 @@ print(numba.threading_layer(), len(bad))
 """
 
 
+@pytest.mark.slow  # 2-3 s with Numba's on-disk cache warm; a cold cache compiles the kernels (~40 s)
 def test_concurrent_calls_survive_the_workqueue_threading_layer():
     # workqueue (Numba's fallback without TBB/OpenMP) aborts the process when two threads launch
     # parallel kernels at once; luce must serialise its launches there.
