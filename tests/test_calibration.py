@@ -238,6 +238,10 @@ def test_an_ordinary_fit_is_estimated_without_a_message(noisy_logits):
         ([[1.0, 0.0], [0.0, 1.0]], [0, 1], {"sample_weight": [1.0]}, ValueError, "sample_weight must have"),
         ([[1.0, 0.0], [0.0, 1.0]], [0, 1], {"bounds": (2.0, 1.0)}, ValueError, "0 < T_min < T_max"),
         ([[1.0, 0.0], [0.0, 1.0]], [0, 1], {"bounds": 3.0}, TypeError, "pair of numbers"),
+        ([[1.0, 0.0], [0.0, 1.0]], [0, 1], {"bounds": ("0.1", 10.0)}, TypeError, "T_min"),
+        ([[1.0, 0.0], [0.0, 1.0]], [0, 1], {"bounds": (0.5, True)}, TypeError, "T_max"),
+        ([[1.0, 0.0], [0.0, 1.0]], [0, 1], {"max_iter": 2.5}, TypeError, "max_iter"),
+        ([[1.0, 0.0], [0.0, 1.0]], [0, 1], {"max_iter": 0}, ValueError, "max_iter"),
     ],
     ids=[
         "nan",
@@ -256,6 +260,10 @@ def test_an_ordinary_fit_is_estimated_without_a_message(noisy_logits):
         "weight-length",
         "bounds-order",
         "bounds-scalar",
+        "string-bound",
+        "bool-bound",
+        "float-max-iter",
+        "zero-max-iter",
     ],
 )
 def test_bad_input_is_named(logits, y, kwargs, error, match):

@@ -102,9 +102,11 @@ def _check_sample_weight(sample_weight, n_samples):
 
 def _check_bounds(bounds):
     try:
-        lo, hi = (float(b) for b in bounds)
+        lo, hi = bounds
     except (TypeError, ValueError):
         raise TypeError(f"bounds must be a pair of numbers (T_min, T_max), got {bounds!r}") from None
+    lo = v.check_real(lo, "bounds[0] (T_min)", what="a real number")
+    hi = v.check_real(hi, "bounds[1] (T_max)", what="a real number")
     if not (0 < lo < hi < math.inf):
         raise ValueError(f"bounds must satisfy 0 < T_min < T_max < inf, got {bounds!r}")
     return lo, hi
@@ -267,6 +269,7 @@ def fit_temperature_report(logits, y, sample_weight=None, *, bounds=(1e-3, 1e3),
     yi = _check_class_indices(y, n, k)
     w = _check_sample_weight(sample_weight, n)
     t_min, t_max = _check_bounds(bounds)
+    max_iter = v.check_int(max_iter, "max_iter", low=1)
     if np.isnan(z).any() or np.isposinf(z).any():
         raise ValueError("logits must not contain NaN or +inf")
     true = z[np.arange(n), yi]
