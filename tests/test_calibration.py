@@ -157,18 +157,42 @@ def test_predictions_never_change(noisy_logits):
     assert ts.score(z, y) == np.mean(z.argmax(axis=1) == y)
 
 
-# -- degenerate data: the bounds --------------------------------------------------------------------
-def test_perfectly_separated_rows_hit_the_lower_bound_with_a_warning():
+# -- degenerate data: separated rows and the bounds --------------------------------------------------
+def test_perfectly_separated_rows_keep_the_models_temperature_with_a_warning():
+    # Every true class has the largest logit: the NLL falls all the way to T -> 0 (no finite estimate).
     z = np.array([[3.0, 0.0, 1.0], [0.0, 2.0, 1.0]])
-    with pytest.warns(ConvergenceWarning, match="smallest temperature"):
+    assert nll(z, [0, 1], 0.05) < nll(z, [0, 1], 0.1) < nll(z, [0, 1], 1.0)  # SciPy: still falling
+    with pytest.warns(ConvergenceWarning, match="perfectly separated.*keeping T=1"):
         t = fit_temperature(z, [0, 1], bounds=(0.05, 10.0))
-    assert t == 0.05
+    assert t == 1.0
+    with pytest.warns(ConvergenceWarning, match="perfectly separated"):
+        ts = TemperatureScaling().fit(z, [0, 1])
+    assert (ts.temperature_, ts.temperature_status_) == (1.0, "separated")
+    assert "perfectly separated" in ts.temperature_message_
+    # T = 1 outside the bounds: the nearest bound, never a sharper one than the bounds force.
+    with pytest.warns(ConvergenceWarning, match="keeping T=2"):
+        assert fit_temperature(z, [0, 1], bounds=(2.0, 10.0)) == 2.0
+
+
+def test_ties_with_the_true_class_are_separated_too():
+    # A tie costs log 2 at every T and the other row gains from T -> 0: still no finite minimiser.
+    with pytest.warns(ConvergenceWarning, match="perfectly separated"):
+        assert fit_temperature([[1.0, 1.0], [0.0, 2.0]], [0, 1]) == 1.0
+
+
+def test_a_minimiser_below_the_search_interval_returns_the_lower_bound_with_a_warning():
+    z = np.array([[3.0, 0.0], [0.0, 2.0], [0.0, 0.01]])  # the last row is wrong: a finite minimiser
+    t_star = minimize_scalar(lambda lt: nll(z, [0, 1, 0], np.exp(lt)), bounds=(-5, 3), method="bounded").x
+    assert np.exp(t_star) < 0.5
+    with pytest.warns(ConvergenceWarning, match="smallest temperature"):
+        ts = TemperatureScaling(bounds=(0.5, 10.0)).fit(z, [0, 1, 0])
+    assert (ts.temperature_, ts.temperature_status_) == (0.5, "lower_bound")
 
 
 def test_huge_margins_are_separated_not_constant():
     # exp(-800) underflows: every gradient term is exactly 0, yet the rows are separated, not constant.
-    with pytest.warns(ConvergenceWarning, match="smallest temperature"):
-        assert fit_temperature([[800.0, 0.0], [0.0, 900.0]], [0, 1]) == 1e-3
+    with pytest.warns(ConvergenceWarning, match="perfectly separated"):
+        assert fit_temperature([[800.0, 0.0], [0.0, 900.0]], [0, 1]) == 1.0
     with pytest.warns(ConvergenceWarning, match="largest temperature"):
         assert fit_temperature([[-800.0, 0.0], [0.0, -900.0]], [0, 1]) == 1e3
 
@@ -184,6 +208,14 @@ def test_constant_logits_leave_the_temperature_at_one():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert fit_temperature(np.full((5, 3), 2.0), [0, 1, 2, 0, 1]) == 1.0
+        ts = TemperatureScaling().fit(np.full((5, 3), 2.0), [0, 1, 2, 0, 1])
+    assert (ts.temperature_status_, ts.temperature_message_) == ("constant", "")
+
+
+def test_an_ordinary_fit_is_estimated_without_a_message(noisy_logits):
+    z, y = noisy_logits
+    ts = TemperatureScaling().fit(z, y)
+    assert (ts.temperature_status_, ts.temperature_message_) == ("estimated", "")
 
 
 # -- bad input ----------------------------------------------------------------------------------------
@@ -206,6 +238,10 @@ def test_constant_logits_leave_the_temperature_at_one():
         ([[1.0, 0.0], [0.0, 1.0]], [0, 1], {"sample_weight": [1.0]}, ValueError, "sample_weight must have"),
         ([[1.0, 0.0], [0.0, 1.0]], [0, 1], {"bounds": (2.0, 1.0)}, ValueError, "0 < T_min < T_max"),
         ([[1.0, 0.0], [0.0, 1.0]], [0, 1], {"bounds": 3.0}, TypeError, "pair of numbers"),
+        ([[1.0, 0.0], [0.0, 1.0]], [0, 1], {"bounds": ("0.1", 10.0)}, TypeError, "T_min"),
+        ([[1.0, 0.0], [0.0, 1.0]], [0, 1], {"bounds": (0.5, True)}, TypeError, "T_max"),
+        ([[1.0, 0.0], [0.0, 1.0]], [0, 1], {"max_iter": 2.5}, TypeError, "max_iter"),
+        ([[1.0, 0.0], [0.0, 1.0]], [0, 1], {"max_iter": 0}, ValueError, "max_iter"),
     ],
     ids=[
         "nan",
@@ -224,6 +260,10 @@ def test_constant_logits_leave_the_temperature_at_one():
         "weight-length",
         "bounds-order",
         "bounds-scalar",
+        "string-bound",
+        "bool-bound",
+        "float-max-iter",
+        "zero-max-iter",
     ],
 )
 def test_bad_input_is_named(logits, y, kwargs, error, match):
@@ -317,3 +357,43 @@ def test_calibration_fixes_an_overconfident_softmax_regression(digits_split):
     assert clf.score(X_te, y_te) == np.mean(pred_before == y_te)
     assert expected_calibration_error(y_te, after) < 0.5 * expected_calibration_error(y_te, before)
     assert log_loss(y_te, after) < 0.9 * log_loss(y_te, before)
+
+
+def test_a_separated_validation_split_does_not_ruin_held_out_predictions(digits_split):
+    # The case: validation rows the model classifies 100 % right. Fitting T to them used to
+    # return T ~ 1e-3 and multiply the test log-loss several times over; now T = 1 is kept.
+    X_tr, y_tr, X_val, y_val, X_te, y_te = digits_split
+    clf = LogisticRegression(max_iter=2000).fit(X_tr, y_tr)
+    right = clf.predict(X_val) == y_val
+    assert right.mean() < 1.0  # the split holds mistakes; the rows kept are the right ones
+    with pytest.warns(ConvergenceWarning, match="perfectly separated"):
+        ts = TemperatureScaling(clf).fit(X_val[right], y_val[right])
+    assert ts.temperature_status_ == "separated"
+    before = log_loss(y_te, clf.predict_proba(X_te))
+    assert log_loss(y_te, ts.predict_proba(X_te)) <= 1.01 * before
+
+
+def test_a_random_forest_with_zero_probabilities_calibrates_without_warnings(digits_split):
+    from sklearn.ensemble import RandomForestClassifier
+
+    X_tr, y_tr, X_val, y_val, X_te, y_te = digits_split
+    forest = RandomForestClassifier(n_estimators=10, random_state=0).fit(X_tr, y_tr)
+    assert (forest.predict_proba(X_val) == 0).any()  # exact zeros, also for some true classes
+    for method in ("auto", "predict_proba", "predict_log_proba"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no "divide by zero encountered in log" may escape
+            ts = TemperatureScaling(forest, response_method=method).fit(X_val, y_val)
+            proba = ts.predict_proba(X_te)
+        assert ts.temperature_status_ == "estimated"
+        assert np.isfinite(log_loss(y_te, proba))
+        # The calibrated forest is better on held-out rows than the raw one (clipped as log_loss does).
+        assert log_loss(y_te, proba) < log_loss(y_te, forest.predict_proba(X_te))
+
+
+def test_big_endian_float32_logits_give_float32_probabilities(noisy_logits):
+    z, y = noisy_logits
+    big = z.astype(">f4")
+    ts = TemperatureScaling().fit(big, y)
+    assert ts.predict_proba(big).dtype == np.float32
+    native = TemperatureScaling().fit(z.astype(np.float32), y)
+    np.testing.assert_allclose(ts.temperature_, native.temperature_)

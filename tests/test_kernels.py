@@ -557,3 +557,109 @@ def test_one_compiled_specialisation_per_dtype(rng):
     for sig in _numba_softmax._kernel.signatures:
         assert not sig[0].mutable and sig[0].aligned and sig[0].layout == "C" and sig[0].ndim == 1
     assert len(_numba_softmax._kernel.signatures) <= 2
+
+
+# --- threads --------------------------------------------------------------------------------------------
+
+
+def test_use_backend_is_local_to_the_thread():
+    import threading
+
+    seen = {}
+    inside = threading.Event()
+    release = threading.Event()
+
+    def worker():
+        with use_backend("numba"):
+            seen["worker"] = _dispatch.get_backend()
+            inside.set()
+            release.wait(30)
+
+    default = _dispatch.get_backend()
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        assert inside.wait(30)
+        seen["main"] = _dispatch.get_backend()  # while the worker is inside its block
+        with use_backend("reference"):
+            seen["main_block"] = _dispatch.get_backend()
+    finally:
+        release.set()
+        thread.join(30)
+    assert seen == {"worker": "numba", "main": default, "main_block": "reference"}
+    assert _dispatch.get_backend() == default
+
+
+def test_use_backend_is_local_to_the_context():
+    import contextvars
+
+    def inner():
+        with use_backend("reference"):
+            return _dispatch.get_backend()
+
+    with use_backend("numba"):
+        assert contextvars.copy_context().run(inner) == "reference"
+        assert _dispatch.get_backend() == "numba"
+
+
+THREADS_SCRIPT = """
+import threading, numpy as np, luce
+from luce._kernels import use_backend
+rng = np.random.default_rng(5)
+xs = [rng.normal(size=(64, 400)) * 5 for _ in range(8)]
+ys = [rng.integers(0, 400, 64) for _ in range(8)]
+with use_backend("reference"):
+    ref = [(luce.softmax(x), luce.log_softmax(x), luce.cross_entropy(x, y)) for x, y in zip(xs, ys)]
+bad = []
+def work(i):
+    with use_backend("numba"):
+        for _ in range(10):
+            got = (luce.softmax(xs[i]), luce.log_softmax(xs[i]), luce.cross_entropy(xs[i], ys[i]))
+            bad.extend(i for a, b in zip(got, ref[i]) if not np.allclose(a, b, rtol=1e-12, atol=1e-15))
+threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+import numba
+print(numba.threading_layer(), len(bad))
+"""
+
+
+@pytest.mark.slow  # 2-3 s with Numba's on-disk cache warm; a cold cache compiles the kernels (~40 s)
+def test_concurrent_calls_survive_the_workqueue_threading_layer():
+    # workqueue (Numba's fallback without TBB/OpenMP) aborts the process when two threads launch
+    # parallel kernels at once; luce must serialise its launches there.
+    import os
+
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+    out = subprocess.run([sys.executable, "-c", THREADS_SCRIPT], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["workqueue", "0"]
+
+
+HEADS_SCRIPT = """
+import threading, numpy as np, luce
+rng = np.random.default_rng(6)
+X = rng.normal(size=(300, 8)); y = rng.integers(0, 12, 300)
+model = luce.HierarchicalSoftmaxClassifier().fit(X, y)
+ref_p, ref_y = model.predict_proba(X), model.predict(X)
+bad = []
+def work():
+    for _ in range(10):
+        bad.extend([1] if not np.array_equal(model.predict_proba(X), ref_p) else [])
+        bad.extend([1] if not np.array_equal(model.predict(X), ref_y) else [])
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+import numba
+print(numba.threading_layer(), len(bad))
+"""
+
+
+@pytest.mark.slow  # as above: a cold Numba cache compiles the hierarchical kernels in the subprocess
+def test_concurrent_hierarchical_predictions_survive_the_workqueue_threading_layer():
+    import os
+
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+    out = subprocess.run([sys.executable, "-c", HEADS_SCRIPT], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["workqueue", "0"]

@@ -4,6 +4,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import scipy.special
 from scipy.special import logsumexp
 
 import luce
@@ -267,3 +268,67 @@ def test_plan_keeps_the_block_within_budget():
     # a small vocabulary is one chunk: one pass, the exponentials reused for the gradient
     assert _linear_ce._plan(512, 1000, 4, None) == (512, 1000)
     assert _linear_ce._plan(10, 50, 4, 7) == (10, 7)
+
+
+@pytest.mark.parametrize("chunk_size", [None, 2])
+def test_no_features_gives_the_cross_entropy_of_the_bias(chunk_size):
+    # d = 0: every logit is the bias. Found by fuzzing (a reshape of (-1, 0) and BLAS with k = 0 failed).
+    bias = np.array([0.0, 1.0, -2.0, 3.0])
+    target = np.array([[0, 3, 1], [2, 2, 0]])
+    loss, (dX, dW, db) = luce.linear_cross_entropy(
+        np.ones((2, 3, 0)), np.ones((4, 0)), target, bias=bias, chunk_size=chunk_size, return_grad=True
+    )
+    logits = np.broadcast_to(bias, (6, 4))
+    expected = -scipy.special.log_softmax(logits, axis=1)[np.arange(6), target.ravel()].mean()
+    np.testing.assert_allclose(loss, expected, rtol=1e-14)
+    grad = (scipy.special.softmax(logits, axis=1) - np.eye(4)[target.ravel()]) / 6
+    np.testing.assert_allclose(db, grad.sum(axis=0), rtol=1e-12, atol=1e-15)
+    assert dX.shape == (2, 3, 0) and dW.shape == (4, 0)
+
+
+def test_concurrent_small_calls_leave_the_blas_thread_count_as_it_was(rng):
+    # Small products run on one BLAS thread; that limit is process-wide. Interleaved save/restore from
+    # several threads used to leave SciPy's BLAS at one thread for the rest of the process.
+    import threading
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return sorted(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+    X, W = rng.normal(size=(16, 8)), rng.normal(size=(10, 8))
+    target = rng.integers(0, 10, 16)
+    expected = luce.linear_cross_entropy(X, W, target)
+    results = []
+
+    def work():
+        results.extend(luce.linear_cross_entropy(X, W, target) for _ in range(200))
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert blas_threads() == before
+    assert len(results) == 1600 and all(r == expected for r in results)
+
+
+def test_interleaved_blas_limits_restore_the_original_count():
+    # The interleaving of two threads' calls, made deterministic: A enters, B enters, A leaves, B leaves.
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    luce.linear_cross_entropy(np.ones((2, 2)), np.ones((3, 2)), [0, 1])  # SciPy's BLAS is loaded
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        first, second = _linear_ce._blas_threads(1), _linear_ce._blas_threads(1)
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert set(blas_threads()) == {1}  # the second call is still running small products
+        second.__exit__(None, None, None)
+        assert blas_threads() == before

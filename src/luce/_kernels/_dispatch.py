@@ -9,12 +9,20 @@ that are not consecutive, or Numba not importable.
 
 The kernels module (and with it Numba) is imported on the first call that uses it, never at
 ``import luce``.
+
+Threads: :func:`use_backend` is local to the thread (and asyncio task) that enters it, a
+``contextvars.ContextVar``; :func:`set_backend` sets the process-wide default the others follow. Every
+parallel kernel launch goes through :func:`kernel_launch`, which serialises launches when Numba's
+threading layer is not thread-safe (``workqueue``, the fallback where TBB and OpenMP are missing aborts
+the process on concurrent launches).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
+import threading
 
 import numpy as np
 
@@ -22,6 +30,7 @@ __all__ = [
     "MIN_KERNEL_SIZE",
     "MIN_ROWWISE_SIZE",
     "get_backend",
+    "kernel_launch",
     "logsumexp",
     "set_backend",
     "softmax",
@@ -38,7 +47,9 @@ def _initial_backend() -> str:
     return name
 
 
-_backend = _initial_backend()
+_default_backend = _initial_backend()
+# The backend chosen by use_backend in this thread / task; None: the process-wide default.
+_local_backend: contextvars.ContextVar[str | None] = contextvars.ContextVar("luce_backend", default=None)
 
 # Below this many elements the reference is about as fast: a softmax kernel call has a fixed cost of
 # about 15 µs (views, argument unboxing, the kernel launch), as much as the reference's NumPy calls on
@@ -52,36 +63,75 @@ MIN_ROWWISE_SIZE = 8192
 _kernels = None
 
 
+def _check_name(name) -> str:
+    if name not in _BACKENDS:
+        raise ValueError(f"backend must be one of {_BACKENDS}, got {name!r}")
+    return name
+
+
 def get_backend() -> str:
-    """The active backend name: ``"auto"``, ``"reference"`` or ``"numba"``."""
-    return _backend
+    """The active backend name in this thread: ``"auto"``, ``"reference"`` or ``"numba"``."""
+    local = _local_backend.get()
+    return _default_backend if local is None else local
 
 
 def set_backend(name: str) -> None:
-    """Choose ``"auto"``, ``"reference"`` or ``"numba"`` for every later call."""
-    global _backend
-    if name not in _BACKENDS:
-        raise ValueError(f"backend must be one of {_BACKENDS}, got {name!r}")
-    _backend = name
+    """Choose ``"auto"``, ``"reference"`` or ``"numba"`` as the process-wide default for later calls
+    (threads inside a :func:`use_backend` block keep theirs)."""
+    global _default_backend
+    _default_backend = _check_name(name)
 
 
 @contextlib.contextmanager
 def use_backend(name: str):
-    """Context manager form of :func:`set_backend`; restores the previous backend on exit."""
-    previous = _backend
-    set_backend(name)
+    """Use ``name`` in this thread (or asyncio task) for the duration of the block; other threads
+    are not affected. The previous choice is restored on exit."""
+    token = _local_backend.set(_check_name(name))
     try:
         yield
     finally:
-        set_backend(previous)
+        _local_backend.reset(token)
+
+
+# Serialises parallel kernel launches until the threading layer is known to be thread-safe.
+_launch_lock = threading.RLock()
+_layer_is_safe: bool | None = None  # None: no parallel launch yet, the layer is not chosen
+
+
+def _threading_layer_is_safe() -> bool | None:
+    import numba
+
+    try:
+        return numba.threading_layer() in ("tbb", "omp")  # workqueue is not thread-safe
+    except ValueError:  # no parallel region has run yet
+        return None
+
+
+@contextlib.contextmanager
+def kernel_launch():
+    """Hold this around every call of a parallel (``prange``) kernel.
+
+    Numba's ``workqueue`` threading layer aborts the interpreter when two threads launch parallel
+    kernels at once ("Terminating: ... workqueue threading layer is not threadsafe"), so launches are
+    serialised until the layer in use is known to be TBB or OpenMP; then the lock is skipped.
+    """
+    global _layer_is_safe
+    if _layer_is_safe:
+        yield
+        return
+    with _launch_lock:
+        yield
+        if _layer_is_safe is None:
+            _layer_is_safe = _threading_layer_is_safe()
 
 
 def _kernels_apply(x: np.ndarray, axes: tuple[int, ...]) -> bool:
-    if _backend == "reference" or x.ndim == 0 or x.dtype not in (np.float32, np.float64):
+    backend = get_backend()
+    if backend == "reference" or x.ndim == 0 or x.dtype not in (np.float32, np.float64):
         return False
     if tuple(axes) != tuple(range(axes[0], axes[-1] + 1)):
         return False  # the kernels view the reduced axes as one: they must be consecutive
-    return _backend == "numba" or x.size >= MIN_KERNEL_SIZE
+    return backend == "numba" or x.size >= MIN_KERNEL_SIZE
 
 
 def _numba():
@@ -104,7 +154,10 @@ def softmax(x: np.ndarray, axes: tuple[int, ...], temperature: float, where, *, 
     if not _kernels_apply(x, axes):
         return None
     kernels = _numba()
-    return None if kernels is None else kernels.softmax(x, axes, temperature, where, log, out)
+    if kernels is None:
+        return None
+    with kernel_launch():
+        return kernels.softmax(x, axes, temperature, where, log, out)
 
 
 def logsumexp(x: np.ndarray, axes: tuple[int, ...], where, out=None):
@@ -115,4 +168,7 @@ def logsumexp(x: np.ndarray, axes: tuple[int, ...], where, out=None):
     if not _kernels_apply(x, axes):
         return None
     kernels = _numba()
-    return None if kernels is None else kernels.logsumexp(x, axes, where, out)
+    if kernels is None:
+        return None
+    with kernel_launch():
+        return kernels.logsumexp(x, axes, where, out)

@@ -18,6 +18,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ._dispatch import kernel_launch
+
 __all__ = [
     "log_proba_from_scores",
     "loss_grad",
@@ -164,8 +166,20 @@ def sgd_epoch(
     return total, scale
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
 def log_proba_from_scores(S, children, out):
+    """:func:`_log_proba_from_scores` under the kernel-launch lock (parallel; see ``kernel_launch``)."""
+    with kernel_launch():
+        _log_proba_from_scores(S, children, out)
+
+
+def topk_best_first(X, W, b, children, k, out_classes, out_logp, visited):
+    """:func:`_topk_best_first` under the kernel-launch lock (parallel; see ``kernel_launch``)."""
+    with kernel_launch():
+        _topk_best_first(X, W, b, children, k, out_classes, out_logp, visited)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _log_proba_from_scores(S, children, out):
     """Log-probability of every class from the node scores ``S (n, K-1)``, top down; ``out (n, K)``.
 
     Nodes are numbered breadth first (parents before children), so one pass in node order gives each
@@ -225,7 +239,7 @@ def _heap_pop(keys, items, size):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def topk_best_first(X, W, b, children, k, out_classes, out_logp, visited):
+def _topk_best_first(X, W, b, children, k, out_classes, out_logp, visited):
     """The ``k`` most probable classes of each row by best-first search, without scoring every node.
 
     A log-probability only decreases along a path (each step adds ``log σ ≤ 0``), so when a leaf is

@@ -286,8 +286,8 @@ def topk_rows(x, k, probs, idx, flags):
 
     Per row: the maximum, ``Σ exp(x - m)`` in the log1p form, and a size-``k`` min-heap of the
     largest entries (a new entry enters only if it beats the heap's minimum, so the expected work is
-    ``O(n + k log k log n)``); the heap is then sorted in place (heapsort) and ``exp(x - lse)`` taken
-    of its ``k`` entries only.
+    ``O(n + k log k log n)``); the heap is then sorted in place (heapsort) and
+    ``exp((x - m) - log1p(tail))`` taken of its ``k`` entries only.
     """
     n_rows, n = x.shape
     for i in prange(n_rows):
@@ -297,7 +297,7 @@ def topk_rows(x, k, probs, idx, flags):
         if math.isnan(tail):  # NaN, +inf or no finite entry: left to the reference
             flags[i] = 1
             continue
-        lse = np.float64(m) + math.log1p(tail)
+        log_norm = math.log1p(tail)  # log Σ exp(x - m): the probabilities are exp((x - m) - log_norm)
         hv = np.empty(k, dtype=np.float64)
         hi = np.empty(k, dtype=np.int64)
         for j in range(k):
@@ -318,5 +318,6 @@ def topk_rows(x, k, probs, idx, flags):
             hi[0], hi[size] = hi[size], hi[0]
             _sift_down(hv, hi, 0, size)
         for j in range(k):
-            probs[i, j] = math.exp(hv[j] - lse)
+            # Shift first: x - (m + log_norm) would cancel at large |m| (shift invariance).
+            probs[i, j] = math.exp((hv[j] - np.float64(m)) - log_norm)
             idx[i, j] = hi[j]

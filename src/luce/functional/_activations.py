@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .. import _validation as v
-from ._softmax import _errstate, _finish, _prepare
+from ._softmax import _finish, _prepare
 
 __all__ = ["hardmax", "log_sigmoid", "sigmoid"]
 
@@ -16,6 +16,7 @@ def _elementwise_input(x):
     return xp, arr, out_dtype
 
 
+@v.own_errstate
 def sigmoid(x):
     r"""Logistic sigmoid ``1 / (1 + exp(-x))``, elementwise, stable for large ``|x|``.
 
@@ -41,13 +42,13 @@ def sigmoid(x):
     array([0.        , 0.5       , 0.88079708])
     """
     xp, arr, out_dtype = _elementwise_input(x)
-    with _errstate(xp):
-        e = xp.exp(-xp.abs(arr))
-        out = xp.where(arr >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-        out = xp.where(xp.isnan(arr), arr, out)
+    e = xp.exp(-xp.abs(arr))
+    out = xp.where(arr >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    out = xp.where(xp.isnan(arr), arr, out)
     return _finish(xp, out, out_dtype)
 
 
+@v.own_errstate
 def log_sigmoid(x):
     r"""``log(sigmoid(x))``, elementwise, accurate for large ``|x|``.
 
@@ -73,11 +74,11 @@ def log_sigmoid(x):
     array([-1.00000000e+03, -6.93147181e-01, -4.24835426e-18])
     """
     xp, arr, out_dtype = _elementwise_input(x)
-    with _errstate(xp):
-        out = xp.minimum(arr, xp.zeros_like(arr)) - xp.log1p(xp.exp(-xp.abs(arr)))
+    out = xp.minimum(arr, xp.zeros_like(arr)) - xp.log1p(xp.exp(-xp.abs(arr)))
     return _finish(xp, out, out_dtype)
 
 
+@v.own_errstate
 def hardmax(x, axis=-1, *, where=None):
     r"""One-hot of the arg-max along ``axis``, ties sharing the mass equally.
 
@@ -112,11 +113,10 @@ def hardmax(x, axis=-1, *, where=None):
         return _finish(xp, xp.reshape(hardmax(arr, where=where), ()), out_dtype)
     if any(arr.shape[a] == 0 for a in axes):
         return _finish(xp, xp.asarray(arr, copy=True), out_dtype)
-    with _errstate(xp):
-        xm = arr if mask is None else xp.where(mask, arr, xp.full_like(arr, -math.inf))
-        m = xp.max(xm, axis=axes, keepdims=True)
-        top = xp.astype((xm == m) & (m > -math.inf), arr.dtype)
-        n_top = xp.sum(top, axis=axes, keepdims=True)
-        out = top / xp.where(n_top > 0, n_top, xp.ones_like(n_top))
-        out = xp.where(xp.isnan(m), xp.full_like(out, math.nan), out)
+    xm = arr if mask is None else xp.where(mask, arr, xp.full_like(arr, -math.inf))
+    m = xp.max(xm, axis=axes, keepdims=True)
+    top = xp.astype((xm == m) & (m > -math.inf), arr.dtype)
+    n_top = xp.sum(top, axis=axes, keepdims=True)
+    out = top / xp.where(n_top > 0, n_top, xp.ones_like(n_top))
+    out = xp.where(xp.isnan(m), xp.full_like(out, math.nan), out)
     return _finish(xp, out, out_dtype)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _validation as v
 from ._rowwise import from_numpy, prepare
 from ._softmax import _finish
 
@@ -141,6 +142,7 @@ class OnlineSoftmax:
             )
         return xp, arr, out_dtype, axis, mask
 
+    @v.own_errstate
     def update(self, chunk, *, where=None):
         """Fold a chunk into the state (in place); returns ``self`` for chaining.
 
@@ -159,6 +161,7 @@ class OnlineSoftmax:
             self._m, self._t = _combine(self._m, self._t, m, t)
         return self
 
+    @v.own_errstate
     def merge(self, other):
         """A new state for the union of the entries of ``self`` and ``other`` (neither is modified)."""
         if not isinstance(other, OnlineSoftmax):
@@ -175,12 +178,14 @@ class OnlineSoftmax:
         return out
 
     # -- results ---------------------------------------------------------------------------------
+    @v.own_errstate
     def logsumexp(self):
         """``log Σ exp(x)`` over every entry seen, shape ``batch_shape`` (float64)."""
         self._require_state("logsumexp")
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(np.isfinite(self._m), self._m + np.log1p(self._t), self._m)
 
+    @v.own_errstate
     def _normalized(self, chunk, where, log):
         self._require_state("normalize")
         xp, arr, out_dtype, axis, mask = self._chunk(chunk, where)
@@ -188,8 +193,9 @@ class OnlineSoftmax:
         m = np.expand_dims(self._m, axis)
         t = np.expand_dims(self._t, axis)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            lse = np.where(np.isfinite(m), m + np.log1p(t), m)
-            out = x - lse if log else np.exp(x - lse)
+            # (x - m) - log1p(t), never x - (m + log1p(t)): that cancels at large |x| (shift invariance).
+            log_p = (x - np.where(np.isfinite(m), m, 0.0)) - np.log1p(t)
+            out = log_p if log else np.exp(log_p)
             # +inf state: the +inf entries share the mass (1 + t of them); others get 0.
             share = np.where(x == np.inf, 1.0 / (1.0 + t), 0.0)
             inf_out = np.log(share) if log else share

@@ -48,7 +48,8 @@ def from_numpy(xp, result):
     """Return ``result`` as the caller's kind of array (a no-op for NumPy)."""
     if xp is np or result is None:
         return result
-    return xp.asarray(np.ascontiguousarray(result))
+    # np.asarray(order="C"), not np.ascontiguousarray: that one turns a 0-d result into shape (1,).
+    return xp.asarray(np.asarray(result, order="C"))
 
 
 class Rows:

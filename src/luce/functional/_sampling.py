@@ -9,8 +9,9 @@ import numbers
 import numpy as np
 
 from .. import _validation as v
+from .._kernels import _dispatch
 from ._rowwise import Rows, from_numpy, prepare, use_kernels
-from ._softmax import _finish, logsumexp, softmax
+from ._softmax import _finish, log_softmax, softmax
 
 __all__ = ["gumbel_softmax", "sample", "topk_softmax"]
 
@@ -40,6 +41,8 @@ def _scaled(rows: np.ndarray, t: float) -> np.ndarray:
     finite scores (0) and drops the rest (the limit of raising them together), a row with no finite
     entry stays ``-inf`` and a row with a NaN stays NaN."""
     x = rows.astype(np.float64)
+    if x.shape[1] == 0:
+        return x  # an empty axis: nothing to shift (softmax of it is empty too)
     with np.errstate(invalid="ignore"):
         m = x.max(axis=1, keepdims=True)
         if math.isinf(t):  # the T → ∞ limit: the finite entries tie
@@ -53,6 +56,7 @@ def _scaled(rows: np.ndarray, t: float) -> np.ndarray:
     return s
 
 
+@v.own_errstate
 def gumbel_softmax(logits, temperature=1.0, *, hard=False, axis=-1, rng=None):
     r"""A relaxed categorical sample: softmax of the logits perturbed by Gumbel noise.
 
@@ -102,6 +106,7 @@ def gumbel_softmax(logits, temperature=1.0, *, hard=False, axis=-1, rng=None):
     E. Jang, S. Gu, B. Poole, "Categorical reparameterization with Gumbel-softmax", ICLR 2017;
     C. J. Maddison, A. Mnih, Y. W. Teh, "The concrete distribution", ICLR 2017.
     """
+    hard = v.check_bool(hard, "hard")
     gen = _generator(rng)
     t = v.check_temperature(temperature)
     xp, arr, out_dtype, axes, _, scalar = prepare(logits, _int_axis(axis))
@@ -130,11 +135,8 @@ def gumbel_softmax(logits, temperature=1.0, *, hard=False, axis=-1, rng=None):
 
 
 def _check_top_k(top_k, n):
-    if top_k is None:
-        return None
-    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
-        raise ValueError(f"top_k must be an int >= 1 or None, got {top_k!r}")
-    return min(int(top_k), n)
+    top_k = v.check_int(top_k, "top_k", low=1, allow_none=True)
+    return None if top_k is None else min(top_k, n)
 
 
 def _check_top_p(top_p):
@@ -166,6 +168,7 @@ def _truncate(s: np.ndarray, top_k, top_p) -> np.ndarray:
     return s
 
 
+@v.own_errstate
 def sample(logits, *, temperature=1.0, top_k=None, top_p=None, size=None, axis=-1, rng=None):
     r"""Categorical samples from ``softmax(logits / T)`` by the Gumbel-max trick, optionally truncated.
 
@@ -239,9 +242,8 @@ def sample(logits, *, temperature=1.0, top_k=None, top_p=None, size=None, axis=-
     if size is None:
         draw_shape = ()
     else:
-        draw_shape = (int(size),) if isinstance(size, numbers.Integral) else tuple(int(d) for d in size)
-        if any(d < 0 for d in draw_shape):
-            raise ValueError(f"size must be non-negative, got {size!r}")
+        dims = size if isinstance(size, tuple | list) else (size,)
+        draw_shape = tuple(v.check_int(d, "size", low=0) for d in dims)
     n_draws = math.prod(draw_shape)
     out = np.empty((n_draws, rows.shape[0]), dtype=np.int64)
     per_draw = max(1, s.size)
@@ -257,11 +259,9 @@ def sample(logits, *, temperature=1.0, top_k=None, top_p=None, size=None, axis=-
 
 def _topk_reference(rows: np.ndarray, k: int):
     order = np.argsort(-rows, axis=1, kind="stable")[:, :k]  # descending, ties by lower index
-    vals = np.take_along_axis(rows, order, axis=1).astype(np.float64)
-    lse = logsumexp(rows.astype(np.float64), axis=1, keepdims=True)
-    with np.errstate(invalid="ignore"):
-        probs = np.exp(vals - lse)
-    return probs, order
+    # exp of log_softmax, never exp(x - lse): x - lse cancels at large |x| (shift invariance).
+    log_probs = log_softmax(rows.astype(np.float64), axis=1)
+    return np.exp(np.take_along_axis(log_probs, order, axis=1)), order
 
 
 def _topk_edges(rows: np.ndarray, probs: np.ndarray, idx: np.ndarray) -> None:
@@ -288,7 +288,8 @@ def _topk_rows(rows: np.ndarray, k: int):
         probs = np.empty((rows.shape[0], k), dtype=np.float64)
         idx = np.empty((rows.shape[0], k), dtype=np.int64)
         flags = np.zeros(rows.shape[0], dtype=np.uint8)
-        kernels.topk_rows(rows, k, probs, idx, flags)
+        with _dispatch.kernel_launch():
+            kernels.topk_rows(rows, k, probs, idx, flags)
         special = flags.astype(bool)
         if special.any():  # the kernel leaves NaN / +inf / all -inf rows to the reference
             sp, si = _topk_reference(rows[special], k)
@@ -300,10 +301,11 @@ def _topk_rows(rows: np.ndarray, k: int):
     return probs, idx
 
 
+@v.own_errstate
 def topk_softmax(x, k, axis=-1):
     r"""The ``k`` largest softmax probabilities and their indices, without forming the softmax.
 
-    .. math:: p_{(j)} = \exp\big(x_{(j)} - \mathrm{logsumexp}(x)\big), \quad j = 1, \dots, k
+    .. math:: p_{(j)} = \exp\big(\mathrm{log\_softmax}(x)_{(j)}\big), \quad j = 1, \dots, k
 
     with ``x_(1) >= x_(2) >= ...`` the sorted scores. Only ``k`` exponentials are written: the
     normaliser is a log-sum-exp over the slice, fused with the selection in one kernel.

@@ -8,7 +8,6 @@ Special slices are detected from the slice maximum alone: NaN max means the slic
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
@@ -17,13 +16,6 @@ from .. import _validation as v
 from .._kernels import _dispatch
 
 __all__ = ["log_softmax", "logsumexp", "softmax"]
-
-
-def _errstate(xp):
-    # The reference computes 0/0 and inf-inf on special slices and then overwrites them.
-    if xp is np:
-        return np.errstate(all="ignore")
-    return contextlib.nullcontext()
 
 
 def _prepare(x, axis, where, temperature=1.0):
@@ -87,10 +79,14 @@ def _is_empty(arr, axes) -> bool:
 
 
 def _into(out, result):
-    """``result``, or ``out`` holding it (the kernels may have written it there already)."""
-    if out is None or result is out:
-        return result
-    np.copyto(out, result)
+    """``result``, or ``out`` holding it (the kernels may have written it there already).
+
+    A 0-d NumPy result becomes a NumPy scalar, as NumPy's reductions and ``scipy.special`` return.
+    """
+    if out is None:
+        return result[()] if isinstance(result, np.ndarray) and result.ndim == 0 else result
+    if result is not out:
+        np.copyto(out, result)
     return out
 
 
@@ -114,23 +110,23 @@ def _softmax_like(x, axis, temperature, where, log, out):
 
 
 def _reference(xp, arr, axes, t, mask, log):
-    with _errstate(xp):
-        xm, m, d, e, special = _shifted(xp, arr, axes, mask, t)
-        if log:
-            out = d - xp.log1p(_log1p_tail(xp, xm, m, e, axes))
-        else:
-            out = e / xp.sum(e, axis=axes, keepdims=True)
-        if not xp.any(special):
-            return out
-        # +inf slices: the +inf entries share the mass equally; -inf slices: all zero; NaN slices: NaN.
-        top = xp.astype((xm == m) & (m > 0), out.dtype)
-        n_top = xp.sum(top, axis=axes, keepdims=True)
-        share = top / xp.where(n_top > 0, n_top, xp.ones_like(n_top))
-        special_out = xp.log(share) if log else share
-        special_out = xp.where(xp.isnan(m), xp.full_like(out, math.nan), special_out)
-        return xp.where(special, special_out, out)
+    xm, m, d, e, special = _shifted(xp, arr, axes, mask, t)
+    if log:
+        out = d - xp.log1p(_log1p_tail(xp, xm, m, e, axes))
+    else:
+        out = e / xp.sum(e, axis=axes, keepdims=True)
+    if not xp.any(special):
+        return out
+    # +inf slices: the +inf entries share the mass equally; -inf slices: all zero; NaN slices: NaN.
+    top = xp.astype((xm == m) & (m > 0), out.dtype)
+    n_top = xp.sum(top, axis=axes, keepdims=True)
+    share = top / xp.where(n_top > 0, n_top, xp.ones_like(n_top))
+    special_out = xp.log(share) if log else share
+    special_out = xp.where(xp.isnan(m), xp.full_like(out, math.nan), special_out)
+    return xp.where(special, special_out, out)
 
 
+@v.own_errstate
 def softmax(x, axis=-1, *, temperature=1.0, where=None, out=None):
     r"""Softmax: exponentials normalised to sum to one along ``axis``.
 
@@ -181,6 +177,7 @@ def softmax(x, axis=-1, *, temperature=1.0, where=None, out=None):
     return _softmax_like(x, axis, temperature, where, False, out)
 
 
+@v.own_errstate
 def log_softmax(x, axis=-1, *, temperature=1.0, where=None, out=None):
     r"""Logarithm of :func:`softmax`, computed without forming the probabilities.
 
@@ -221,6 +218,7 @@ def log_softmax(x, axis=-1, *, temperature=1.0, where=None, out=None):
     return _softmax_like(x, axis, temperature, where, True, out)
 
 
+@v.own_errstate
 def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, where=None, out=None):
     r"""Log of the sum of exponentials, ``log(sum(b * exp(x)))``, without overflow.
 
@@ -247,8 +245,9 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, where=No
 
     Returns
     -------
-    value : ndarray
-        Shape of ``x`` without ``axis`` (or with length-one axes when ``keepdims``). A fully masked or
+    value : ndarray or NumPy scalar
+        Shape of ``x`` without ``axis`` (or with length-one axes when ``keepdims``); a NumPy scalar
+        when that shape is ``()`` and ``x`` is NumPy input (as ``scipy.special.logsumexp``). A fully masked or
         empty slice gives ``-inf``; ``+inf`` entries give ``+inf``; NaN anywhere gives NaN. ``out``
         when given.
     sign : ndarray, only with ``return_sign``
@@ -259,16 +258,20 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, where=No
     >>> float(luce.logsumexp([1000.0, 1000.0]))
     1000.6931471805599
     >>> luce.logsumexp([0.0, 0.0], b=[1.0, -2.0], return_sign=True)
-    (array(0.), array(-1.))
+    (np.float64(0.0), np.float64(-1.0))
 
     References
     ----------
     P. Blanchard, D. J. Higham, N. J. Higham, IMA J. Numer. Anal. 41 (2021).
     """
+    keepdims = v.check_bool(keepdims, "keepdims")
+    return_sign = v.check_bool(return_sign, "return_sign")
     xp = v.array_namespace(x, b, where)
     arr, out_dtype = v.as_float_array(x, xp)
     if b is not None:
-        bw, _ = v.as_float_array(b, xp, name="b")
+        bw, out_dtype = _promote_weights(xp, b, out_dtype)
+        if out_dtype != arr.dtype and out_dtype != getattr(xp, "float16", None):
+            arr = xp.astype(arr, out_dtype)  # computed in the promoted dtype
         try:
             arr, bw = xp.broadcast_arrays(arr, xp.astype(bw, arr.dtype))
         except (ValueError, RuntimeError):
@@ -314,32 +317,42 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, where=No
     if not keepdims:
         value, sign = xp.reshape(value, out_shape), xp.reshape(sign, out_shape)
     value = _into(out, _finish(xp, value, out_dtype))
-    sign = _finish(xp, sign, out_dtype)
+    sign = _into(None, _finish(xp, sign, out_dtype))
     return (value, sign) if return_sign else value
 
 
+def _promote_weights(xp, b, out_dtype):
+    """``b`` as a float array, and the result dtype promoted with it as ``scipy.special.logsumexp``
+    does: float ``b`` promotes with ``x`` (float32 ``x``, float64 ``b``: float64), integer ``b`` makes
+    the result float64, bool ``b`` leaves the dtype of ``x``."""
+    raw = xp.asarray(b) if xp is not np else np.asarray(b)
+    bw, b_dtype = v.as_float_array(raw, xp, name="b")
+    if xp.isdtype(raw.dtype, "bool"):
+        return bw, out_dtype
+    return bw, xp.result_type(out_dtype, b_dtype)
+
+
 def _logsumexp_reference(xp, arr, axes, mask, b):
-    with _errstate(xp):
-        xm, m, _, e, special = _shifted(xp, arr, axes, mask, 1.0)
+    xm, m, _, e, special = _shifted(xp, arr, axes, mask, 1.0)
+    if b is None:
+        value = m + xp.log1p(_log1p_tail(xp, xm, m, e, axes))
+        sign = xp.astype(value > -math.inf, value.dtype)
+    else:
+        bm = b if mask is None else xp.where(mask, b, xp.zeros_like(b))
+        s = xp.sum(bm * e, axis=axes, keepdims=True)
+        sign = xp.sign(s)
+        value = m + xp.log(xp.abs(s))
+    if xp.any(special):
+        top = (xm == m) & (m > 0)
         if b is None:
-            value = m + xp.log1p(_log1p_tail(xp, xm, m, e, axes))
-            sign = xp.astype(value > -math.inf, value.dtype)
+            top_sum = xp.sum(xp.astype(top, arr.dtype), axis=axes, keepdims=True)
         else:
-            bm = b if mask is None else xp.where(mask, b, xp.zeros_like(b))
-            s = xp.sum(bm * e, axis=axes, keepdims=True)
-            sign = xp.sign(s)
-            value = m + xp.log(xp.abs(s))
-        if xp.any(special):
-            top = (xm == m) & (m > 0)
-            if b is None:
-                top_sum = xp.sum(xp.astype(top, arr.dtype), axis=axes, keepdims=True)
-            else:
-                top_sum = xp.sum(xp.where(top, b, xp.zeros_like(b)), axis=axes, keepdims=True)
-            # +inf slices: +inf with the sign of the weights on the +inf entries (NaN if they cancel).
-            inf_value = xp.where(top_sum == 0, xp.full_like(m, math.nan), xp.full_like(m, math.inf))
-            inf_value = xp.where(m > 0, inf_value, m)  # -inf and NaN slices keep their max
-            inf_sign = xp.where(m > 0, xp.sign(top_sum), xp.where(xp.isnan(m), m, xp.zeros_like(m)))
-            inf_sign = xp.where(xp.isnan(inf_value), inf_value, inf_sign)
-            value = xp.where(special, inf_value, value)
-            sign = xp.where(special, inf_sign, sign)
-        return value, sign
+            top_sum = xp.sum(xp.where(top, b, xp.zeros_like(b)), axis=axes, keepdims=True)
+        # +inf slices: +inf with the sign of the weights on the +inf entries (NaN if they cancel).
+        inf_value = xp.where(top_sum == 0, xp.full_like(m, math.nan), xp.full_like(m, math.inf))
+        inf_value = xp.where(m > 0, inf_value, m)  # -inf and NaN slices keep their max
+        inf_sign = xp.where(m > 0, xp.sign(top_sum), xp.where(xp.isnan(m), m, xp.zeros_like(m)))
+        inf_sign = xp.where(xp.isnan(inf_value), inf_value, inf_sign)
+        value = xp.where(special, inf_value, value)
+        sign = xp.where(special, inf_sign, sign)
+    return value, sign

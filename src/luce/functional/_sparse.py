@@ -20,8 +20,10 @@ import numbers
 
 import numpy as np
 
+from .. import _validation as v
+from .._kernels import _dispatch
 from ._rowwise import Rows, from_numpy, prepare, use_kernels
-from ._softmax import _errstate, _finish, softmax
+from ._softmax import _finish, softmax
 from ._vjp import _pair
 
 __all__ = [
@@ -116,11 +118,11 @@ def _rows_forward(kind: str, rows: np.ndarray, alpha: float, n_iter: int) -> np.
 
         flags = np.zeros(rows.shape[0], dtype=np.uint8)
         mode = {"sparsemax": kernels.SPARSEMAX, "entmax15": kernels.ENTMAX15, "bisect": kernels.BISECT}[kind]
-        kernels.sparse_map_rows(rows, mode, float(alpha), int(n_iter), out, flags)
+        with _dispatch.kernel_launch():
+            kernels.sparse_map_rows(rows, mode, float(alpha), int(n_iter), out, flags)
         special = flags.astype(bool)
     else:
-        with _errstate(np):
-            special = ~np.isfinite(rows.max(axis=1))
+        special = ~np.isfinite(rows.max(axis=1))
         ok = ~special
         if ok.any():
             r = rows[ok]
@@ -158,6 +160,7 @@ def _check_alpha(alpha) -> float:
     return a
 
 
+@v.own_errstate
 def sparsemax(x, axis=-1, *, where=None):
     r"""Sparsemax: the Euclidean projection of ``x`` onto the probability simplex.
 
@@ -203,6 +206,7 @@ def sparsemax(x, axis=-1, *, where=None):
     return _forward("sparsemax", x, axis, where)
 
 
+@v.own_errstate
 def entmax15(x, axis=-1, *, where=None):
     r"""1.5-entmax: the sparse map between softmax and sparsemax, in closed form.
 
@@ -238,6 +242,7 @@ def entmax15(x, axis=-1, *, where=None):
     return _forward("entmax15", x, axis, where)
 
 
+@v.own_errstate
 def entmax_bisect(x, alpha=1.5, axis=-1, n_iter=50, *, where=None):
     r"""α-entmax for any ``α >= 1``, with the threshold found by bisection.
 
@@ -294,23 +299,23 @@ def _weighted_vjp(probs, cotangent, axis, where, power, name):
     xp, p, c, axes, mask, out_dtype = _pair(probs, cotangent, axis, where, (name,))
     if axes is None:  # a scalar: one entry, whose probability is constant
         return _finish(xp, xp.zeros_like(p), out_dtype)
-    with _errstate(xp):
-        support = p > 0
-        if power == 0.0:
-            s = xp.astype(support, p.dtype)
-        elif power == 0.5:
-            s = xp.sqrt(xp.where(support, p, xp.zeros_like(p)))
-        else:
-            s = xp.where(support, p**power, xp.zeros_like(p))
-        s = xp.where(xp.isnan(p), p, s)
-        total = xp.sum(s, axis=axes, keepdims=True)
-        total = xp.where(total == 0, xp.ones_like(total), total)
-        out = s * c - s * (xp.sum(s * c, axis=axes, keepdims=True) / total)
+    support = p > 0
+    if power == 0.0:
+        s = xp.astype(support, p.dtype)
+    elif power == 0.5:
+        s = xp.sqrt(xp.where(support, p, xp.zeros_like(p)))
+    else:
+        s = xp.where(support, p**power, xp.zeros_like(p))
+    s = xp.where(xp.isnan(p), p, s)
+    total = xp.sum(s, axis=axes, keepdims=True)
+    total = xp.where(total == 0, xp.ones_like(total), total)
+    out = s * c - s * (xp.sum(s * c, axis=axes, keepdims=True) / total)
     if mask is not None:
         out = xp.where(mask, out, xp.zeros_like(out))
     return _finish(xp, out, out_dtype)
 
 
+@v.own_errstate
 def sparsemax_vjp(probs, cotangent, axis=-1, *, where=None):
     r"""Gradient of ``<cotangent, sparsemax(x)>`` with respect to ``x``, from the probabilities.
 
@@ -347,6 +352,7 @@ def sparsemax_vjp(probs, cotangent, axis=-1, *, where=None):
     return _weighted_vjp(probs, cotangent, axis, where, 0.0, "probs")
 
 
+@v.own_errstate
 def entmax15_vjp(probs, cotangent, axis=-1, *, where=None):
     r"""Gradient of ``<cotangent, entmax15(x)>`` with respect to ``x``, from the probabilities.
 
@@ -383,6 +389,7 @@ def entmax15_vjp(probs, cotangent, axis=-1, *, where=None):
     return _weighted_vjp(probs, cotangent, axis, where, 0.5, "probs")
 
 
+@v.own_errstate
 def entmax_bisect_vjp(probs, cotangent, alpha=1.5, axis=-1, *, where=None):
     r"""Gradient of ``<cotangent, entmax_bisect(x, alpha)>`` with respect to ``x``.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import _validation as v
-from ._softmax import _errstate, _finish
+from ._softmax import _finish
 
 __all__ = ["log_softmax_vjp", "softmax_jacobian", "softmax_vjp"]
 
@@ -25,6 +25,7 @@ def _pair(primal, cotangent, axis, where, names):
     return xp, p, c, axes, mask, out_dtype
 
 
+@v.own_errstate
 def softmax_vjp(probs, cotangent, axis=-1, *, where=None):
     r"""Gradient of ``<cotangent, softmax(x)>`` with respect to ``x``, from the probabilities.
 
@@ -63,6 +64,7 @@ def softmax_vjp(probs, cotangent, axis=-1, *, where=None):
     return _finish(xp, out, out_dtype)
 
 
+@v.own_errstate
 def log_softmax_vjp(log_probs, cotangent, axis=-1, *, where=None):
     r"""Gradient of ``<cotangent, log_softmax(x)>`` with respect to ``x``, from the log-probabilities.
 
@@ -91,13 +93,13 @@ def log_softmax_vjp(log_probs, cotangent, axis=-1, *, where=None):
     array([ 0.09003057,  0.24472847, -0.33475904])
     """
     xp, lp, c, axes, mask, out_dtype = _pair(log_probs, cotangent, axis, where, ("log_probs",))
-    with _errstate(xp):
-        out = c - xp.exp(lp) * xp.sum(c, axis=axes, keepdims=True)
+    out = c - xp.exp(lp) * xp.sum(c, axis=axes, keepdims=True)
     if mask is not None:
         out = xp.where(mask, out, xp.zeros_like(out))
     return _finish(xp, out, out_dtype)
 
 
+@v.own_errstate
 def softmax_jacobian(probs):
     r"""The explicit Jacobian ``diag(p) - p pᵀ`` of softmax at probabilities ``p``.
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
+import threading
 
 import numpy as np
 
@@ -45,23 +45,14 @@ def _float_input(a, name):
 def _check_args(X, W, target, bias, chunk_size, label_smoothing, ignore_index, reduction, return_grad):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    return_grad = v.check_bool(return_grad, "return_grad")
     if return_grad and reduction == "none":
         raise ValueError(
             "return_grad=True needs a scalar loss: reduction must be 'mean' or 'sum', got 'none'"
         )
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
-        raise TypeError(f"label_smoothing must be a real number in [0, 1], got {label_smoothing!r}")
-    eps = float(label_smoothing)
-    if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
-    if ignore_index is not None and (
-        isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral)
-    ):
-        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
-    if chunk_size is not None and (
-        isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral) or chunk_size < 1
-    ):
-        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
+    eps = v.check_real(label_smoothing, "label_smoothing", low=0.0, high=1.0, what="a float in [0, 1]")
+    v.check_int(ignore_index, "ignore_index", allow_none=True)
+    v.check_int(chunk_size, "chunk_size", low=1, allow_none=True)
 
     x, x_out = _float_input(X, "X")
     w, w_out = _float_input(W, "W")
@@ -106,7 +97,7 @@ def _check_args(X, W, target, bias, chunk_size, label_smoothing, ignore_index, r
     out_dtype = np.result_type(*outs)
     dtype = np.dtype(np.float32) if out_dtype == np.float16 else out_dtype
     batch_shape = x.shape[:-1]
-    x = np.ascontiguousarray(x.reshape(-1, x.shape[-1]), dtype=dtype)
+    x = np.ascontiguousarray(x.reshape(math.prod(batch_shape), x.shape[-1]), dtype=dtype)
     w = np.ascontiguousarray(w, dtype=dtype)
     if b is not None:
         b = np.ascontiguousarray(b, dtype=dtype)
@@ -136,18 +127,40 @@ def _plan(n_rows, n_classes, itemsize, chunk_size):
 # nothing from threads, and on busy cores their per-panel synchronisation makes them 20x slower.
 _SMALL_GEMM = 1 << 24
 _controller = None
+# BLAS thread limits are process-wide: concurrent calls share one limit, counted, so that the last
+# call to leave restores the original (nested save/restore from several threads would leave BLAS at
+# one thread for the rest of the process).
+_limit_lock = threading.Lock()
+_limit_users = 0
+_limiter = None
 
 
 def _blas_threads(n_macs):
     """A context limiting BLAS to one thread for small products (a no-op for large ones)."""
-    global _controller
     if n_macs >= _SMALL_GEMM:
         return contextlib.nullcontext()
-    if _controller is None:
-        from threadpoolctl import ThreadpoolController  # after SciPy's BLAS is loaded, so it is seen
+    return _one_blas_thread()
 
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    global _controller, _limit_users, _limiter
+    with _limit_lock:
+        if _limit_users == 0:
+            if _controller is None:
+                from threadpoolctl import ThreadpoolController  # after SciPy's BLAS is loaded, so it is seen
+
+                _controller = ThreadpoolController()
+            _limiter = _controller.limit(limits=1, user_api="blas")
+        _limit_users += 1
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit_users -= 1
+            if _limit_users == 0:
+                _limiter.restore_original_limits()
+                _limiter = None
 
 
 class _Blas:
@@ -165,18 +178,25 @@ class _Blas:
 
     def xwt(self, x, w, out):
         """out = x @ w.T for x (R, d), w (C, d), out (R, C)."""
+        if x.shape[1] == 0:  # no features: BLAS refuses k = 0
+            out.fill(0)
+            return
         res = self.gemm(1.0, w.T, x.T, beta=0.0, c=out.T, trans_a=1, overwrite_c=1)
         if not np.shares_memory(res, out):  # pragma: no cover - defensive: the wrapper copied
             out[...] = res.T
 
     def gw(self, g, w, out, beta):
         """out = beta·out + g @ w for g (R, C), w (C, d), out (R, d)."""
+        if out.size == 0:
+            return
         res = self.gemm(1.0, w.T, g.T, beta=beta, c=out.T, overwrite_c=1)
         if not np.shares_memory(res, out):  # pragma: no cover
             out[...] = res.T
 
     def gtx(self, g, x, out):
         """out += g.T @ x for g (R, C), x (R, d), out (C, d)."""
+        if out.size == 0:
+            return
         res = self.gemm(1.0, x.T, g.T, beta=1.0, c=out.T, trans_b=1, overwrite_c=1)
         if not np.shares_memory(res, out):  # pragma: no cover
             out[...] = res.T
@@ -186,11 +206,14 @@ def _sub_rows(n_cols, itemsize):
     return max(1, _SUB_BUDGET // max(1, n_cols * itemsize))
 
 
-def _chunk_stats(z, b_chunk, c0, tgt_local, zt, m, s):
+def _chunk_stats(z, b_chunk, c0, tgt_local, zt, m, s, below):
     """One chunk of the online log-sum-exp, in place on the block of logits ``z`` (R, C).
 
     Adds the bias, records the target logits that fall in this chunk, and updates the running max
     ``m`` (compute dtype, always one of the logits) and the sum ``s`` (float64) of ``exp(z - m)``.
+    ``below`` (float64, or None when not needed) accumulates ``Σ (z - m)`` over the ``c0`` columns seen
+    so far, for label smoothing: formed from differences to the max, it keeps its accuracy at any
+    magnitude of the logits, where ``Σ z`` would not.
     Leaves ``z = exp(z - m_new)``. Online log-sum-exp: Milakov & Gimelshein, "Online normalizer
     calculation for softmax", 2018.
     """
@@ -210,18 +233,22 @@ def _chunk_stats(z, b_chunk, c0, tgt_local, zt, m, s):
         shift = np.where(np.isfinite(m_new), m_new, 0).astype(z.dtype, copy=False)
         rescale = np.where(np.isfinite(m_old), np.exp(m_old.astype(np.float64) - shift), 0.0)
         np.subtract(zb, shift[:, None], out=zb)
+        if below is not None:  # re-anchor the sum so far at the new max, add this chunk's part
+            moved = np.where(np.isfinite(m_old), (m_old.astype(np.float64) - shift) * c0, 0.0)
+            below[i : i + step] += moved + zb.sum(axis=1, dtype=np.float64)
         np.exp(zb, out=zb)
         # Pairwise float32 sum within the chunk, float64 across chunks.
         s[i : i + step] = s[i : i + step] * rescale + zb.sum(axis=1, dtype=z.dtype)
         m[i : i + step] = m_new
 
 
-def _chunk_grad(g, recompute, b_chunk, offset, factor, c0, tgt_local, hit_scale, smooth, db_chunk):
+def _chunk_grad(g, recompute, b_chunk, shift, offset, factor, c0, tgt_local, hit_scale, smooth, db_chunk):
     """Turn the block into ``G = scale·(softmax - smoothed one-hot)`` in place, adding ``G.T @ 1`` to db.
 
     ``recompute``: ``g`` holds fresh logits ``z`` (bias not added) and becomes
-    ``exp(z + b - offset)`` with ``offset = lse - log(scale)`` per row, the scaled softmax in one
-    exponential. Otherwise ``g`` holds ``exp(z - m)`` from the log-sum-exp pass and is multiplied by
+    ``exp((z + b - shift) - offset)`` with ``shift`` the row max and ``offset = log s - log(scale)`` per
+    row, the scaled softmax in one exponential (the max subtracted first: shift invariance).
+    Otherwise ``g`` holds ``exp(z - m)`` from the log-sum-exp pass and is multiplied by
     ``factor = scale / s``. ``db_chunk`` (float64) accumulates the column sums per sub-block: a float32
     sum over at most a few hundred rows, then float64.
     """
@@ -232,6 +259,7 @@ def _chunk_grad(g, recompute, b_chunk, offset, factor, c0, tgt_local, hit_scale,
         if recompute:
             if b_chunk is not None:
                 gb += b_chunk
+            np.subtract(gb, shift[i : i + step, None], out=gb)
             np.subtract(gb, offset[i : i + step, None], out=gb)
             np.exp(gb, out=gb)
         else:
@@ -249,6 +277,7 @@ def _chunk_grad(g, recompute, b_chunk, offset, factor, c0, tgt_local, hit_scale,
         g[hit, tgt_local[hit] - c0] -= hit_scale[hit]
 
 
+@v.own_errstate
 def linear_cross_entropy(
     X,
     W,
@@ -328,7 +357,7 @@ def linear_cross_entropy(
     >>> X = np.array([[1.0, 0.0], [0.0, 1.0]])
     >>> W = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
     >>> float(luce.linear_cross_entropy(X, W, [0, 2]))
-    0.9076059644443806
+    0.9076059644443804
     >>> luce.linear_cross_entropy(X, W, [0, 2], reduction="none")
     array([0.40760596, 1.40760596])
     >>> loss, (dX, dW, db) = luce.linear_cross_entropy(X, W, [0, 2], return_grad=True)
@@ -361,10 +390,6 @@ def linear_cross_entropy(
         dx = np.zeros((n_all, d), dtype=dtype)
         dw = np.zeros((n_classes, d), dtype=dtype)
         db = np.zeros(n_classes, dtype=np.float64) if b is not None else None
-    if eps > 0:
-        # sum_j z_ij = x_i · (sum_j w_j) + sum_j b_j: the smoothing term without another pass.
-        w_sum = w.sum(axis=0, dtype=np.float64)
-        b_sum = float(b.sum(dtype=np.float64)) if b is not None else 0.0
 
     if n_valid:
         blas = _Blas(dtype)
@@ -379,23 +404,28 @@ def linear_cross_entropy(
             tgt = t[idx]
             m = np.full(n_r, -np.inf, dtype=dtype)
             s = np.zeros(n_r, dtype=np.float64)
+            below = np.zeros(n_r, dtype=np.float64) if eps > 0 else None
             zt = np.zeros(n_r, dtype=dtype)
             for c0, c1 in chunks:
                 z = buffer[: n_r * (c1 - c0)].reshape(n_r, c1 - c0)
                 blas.xwt(xr, w[c0:c1], z)
-                _chunk_stats(z, None if b is None else b[c0:c1], c0, tgt, zt, m, s)
-            lse = np.where(np.isfinite(m), m, 0).astype(np.float64) + np.log(s)
-            lse = np.where(np.isnan(m) | (m == np.inf), m.astype(np.float64), lse)
-            loss_r = lse - (1.0 - eps) * zt.astype(np.float64) if eps < 1 else lse.copy()
+                _chunk_stats(z, None if b is None else b[c0:c1], c0, tgt, zt, m, s, below)
+            # lse - z = (m - z) + log s: the max is subtracted first, never m + log s formed and
+            # then z subtracted (that cancels at large |z|: shift invariance).
+            m64 = m.astype(np.float64)
+            log_s = np.log(s)
+            loss_r = log_s + (1.0 - eps) * (m64 - zt.astype(np.float64)) if eps < 1 else log_s.copy()
             if eps > 0:
-                loss_r -= (eps / n_classes) * (xr.astype(np.float64) @ w_sum + b_sum)
+                loss_r -= (eps / n_classes) * below  # eps·(m - mean z)
+            special = np.isnan(m) | (m == np.inf)  # NaN and +inf rows: the loss is the max itself
+            loss_r[special] = m64[special]
             losses[idx] = loss_r
             if not return_grad:
                 continue
             factor = (scale / s).astype(dtype)
-            # exp(z - offset) = scale·softmax: the scale folded into the exponent (one pass less);
-            # rounding offset to the dtype changes p by at most |offset|·eps relative.
-            offset = (lse - math.log(scale)).astype(dtype)
+            shift = np.where(np.isfinite(m), m, 0).astype(dtype)
+            # exp((z - m) - offset) = scale·softmax: the scale folded into the exponent.
+            offset = (log_s - math.log(scale)).astype(dtype)
             hit_scale = np.full(n_r, (1.0 - eps) * scale, dtype=dtype)
             smooth = np.full(n_r, eps * scale / n_classes, dtype=dtype) if eps > 0 else None
             dxr = dx[r0:r1] if all_valid else np.zeros((n_r, d), dtype=dtype)
@@ -405,7 +435,7 @@ def linear_cross_entropy(
                     blas.xwt(xr, w[c0:c1], g)
                 bc = None if b is None else b[c0:c1]
                 _chunk_grad(
-                    g, not single, bc, offset, factor, c0, tgt, hit_scale, smooth,
+                    g, not single, bc, shift, offset, factor, c0, tgt, hit_scale, smooth,
                     None if db is None else db[c0:c1],
                 )  # fmt: skip
                 blas.gw(g, w[c0:c1], dxr, beta=0.0 if k == 0 else 1.0)

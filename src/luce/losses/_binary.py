@@ -28,6 +28,7 @@ def _softplus(x):
     return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
 
 
+@v.own_errstate
 def binary_cross_entropy_with_logits(
     logits, target, *, weight=None, pos_weight=None, reduction="mean", return_grad=False
 ):
@@ -84,6 +85,7 @@ def binary_cross_entropy_with_logits(
     ----------
     PyTorch, ``torch.nn.functional.binary_cross_entropy_with_logits`` (the option semantics).
     """
+    return_grad = v.check_bool(return_grad, "return_grad")
     xp = v.array_namespace(logits, target, weight, pos_weight)
     logits, target, weight, pos_weight = to_numpy(xp, logits, target, weight, pos_weight)
     x, out_dtype = v.as_float_array(logits, np, name="logits")

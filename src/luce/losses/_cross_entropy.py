@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
 from .. import _validation as v
+from .._kernels import _dispatch
 from ..functional._rowwise import use_kernels
 from ..functional._softmax import log_softmax
 from ._common import LossInput, check_reduction, finish_loss
@@ -16,12 +16,7 @@ __all__ = ["cross_entropy"]
 
 
 def _check_smoothing(label_smoothing) -> float:
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
-        raise TypeError(f"label_smoothing must be a float in [0, 1], got {label_smoothing!r}")
-    eps = float(label_smoothing)
-    if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
-    return eps
+    return v.check_real(label_smoothing, "label_smoothing", low=0.0, high=1.0, what="a float in [0, 1]")
 
 
 def _check_weight(weight, n_classes) -> np.ndarray | None:
@@ -64,6 +59,7 @@ def _reference(rows, index, probs, active, w, eps, t, want_grad):
     return loss, grad
 
 
+@v.own_errstate
 def cross_entropy(
     logits,
     target,
@@ -158,7 +154,7 @@ def cross_entropy(
         # The T → ∞ limit: finite logits tie at 0 (as softmax does); the gradient vanishes.
         rows = np.where(np.isfinite(rows), 0.0, rows).astype(rows.dtype)
         t, grad_factor = 1.0, 0.0
-    want_grad = bool(return_grad)
+    want_grad = v.check_bool(return_grad, "return_grad")
     n_rows = rows.shape[0]
     if inp.index is not None:
         wy = np.ones(n_rows) if w is None else w[inp.index]
@@ -182,7 +178,10 @@ def cross_entropy(
         else:
             kind, y, q = kernels.PROBS, np.zeros(n_rows, dtype=np.int64), inp.probs
         wk = np.ones(inp.n_classes, dtype=rows.dtype) if w is None else w.astype(rows.dtype)
-        kernels.ce_rows(rows, y, q, inp.active, wk, kind, eps, tk, grad_factor, want_grad, loss, grad, flags)
+        with _dispatch.kernel_launch():
+            kernels.ce_rows(
+                rows, y, q, inp.active, wk, kind, eps, tk, grad_factor, want_grad, loss, grad, flags
+            )
         special = flags.astype(bool)
         if not want_grad:
             grad = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _validation as v
 from ..functional._sparse import _rows_forward
 from ._common import LossInput, check_reduction, finish_loss
 
@@ -27,6 +28,7 @@ def _tsallis(p: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def _fenchel_young(kind, alpha, logits, target, axis, ignore_index, reduction, return_grad):
+    return_grad = v.check_bool(return_grad, "return_grad")
     inp = LossInput(logits, target, axis, ignore_index)
     reduction = check_reduction(reduction)
     rows = inp.rows
@@ -63,6 +65,7 @@ def _fenchel_young(kind, alpha, logits, target, axis, ignore_index, reduction, r
     return out
 
 
+@v.own_errstate
 def sparsemax_loss(logits, target, axis=-1, *, ignore_index=None, reduction="mean", return_grad=False):
     r"""The sparsemax loss: the Fenchel–Young loss whose prediction map is :func:`luce.sparsemax`.
 
@@ -114,6 +117,7 @@ def sparsemax_loss(logits, target, axis=-1, *, ignore_index=None, reduction="mea
     return _fenchel_young("sparsemax", 2.0, logits, target, axis, ignore_index, reduction, return_grad)
 
 
+@v.own_errstate
 def entmax15_loss(logits, target, axis=-1, *, ignore_index=None, reduction="mean", return_grad=False):
     r"""The 1.5-entmax loss: the Fenchel–Young loss whose prediction map is :func:`luce.entmax15`.
 

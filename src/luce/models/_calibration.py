@@ -13,19 +13,24 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
+from .. import _validation as v
 from ..functional import log_softmax, softmax
 
-__all__ = ["TemperatureScaling", "fit_temperature"]
+__all__ = ["TemperatureFit", "TemperatureScaling", "fit_temperature", "fit_temperature_report"]
 
 # Elements of the (classes x rows) temporaries processed at once: 1 MiB blocks stay in cache across the
 # dozen passes of one evaluation (1.5x faster than 8 MiB blocks on 100k x 100 logits).
 _BLOCK = 1 << 17
+# The floor of probabilities read from predict_proba / predict_log_proba: float64 machine epsilon, the
+# clip of sklearn.metrics.log_loss (a zero probability would make the log-loss infinite).
+_LOG_EPS = math.log(np.finfo(np.float64).eps)
 _RESPONSE_METHODS = ("auto", "decision_function", "predict_log_proba", "predict_proba")
 
 
@@ -36,6 +41,8 @@ def _check_logits(logits, name="logits"):
         raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    if not arr.dtype.isnative:  # big-endian float32 stays float32
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype.kind != "f" or arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float64)
     if arr.ndim == 1:
@@ -95,9 +102,11 @@ def _check_sample_weight(sample_weight, n_samples):
 
 def _check_bounds(bounds):
     try:
-        lo, hi = (float(b) for b in bounds)
+        lo, hi = bounds
     except (TypeError, ValueError):
         raise TypeError(f"bounds must be a pair of numbers (T_min, T_max), got {bounds!r}") from None
+    lo = v.check_real(lo, "bounds[0] (T_min)", what="a real number")
+    hi = v.check_real(hi, "bounds[1] (T_max)", what="a real number")
     if not (0 < lo < hi < math.inf):
         raise ValueError(f"bounds must satisfy 0 < T_min < T_max < inf, got {bounds!r}")
     return lo, hi
@@ -127,6 +136,9 @@ class _TemperatureObjective:
             self.blocks.append((start, np.where(finite, c, 0.0), None if finite.all() else finite))
         # Every logit equal to the true class's: the NLL is log(K) whatever T is.
         self.constant = not any(np.any(c != 0.0) for _, c, _ in self.blocks)
+        # Every row's true class is a largest logit: the NLL decreases in β all the way to β → ∞
+        # (T → 0), so the likelihood has no finite maximiser (the logistic-regression separation case).
+        self.separated = not self.constant and all(np.all(c <= 0.0) for _, c, _ in self.blocks)
 
     def __call__(self, beta):
         f = g = h = 0.0
@@ -153,6 +165,22 @@ class _TemperatureObjective:
         return f, g, h
 
 
+class TemperatureFit(NamedTuple):
+    """The outcome of a temperature fit: the temperature, how it was decided, and why.
+
+    ``status`` is ``"estimated"`` (the minimiser of the NLL), ``"constant"`` (every row's logits are
+    equal: ``T`` changes nothing, 1.0), ``"separated"`` (the held-out rows are perfectly separated: no
+    finite estimate exists and the model's own temperature 1.0 is kept, clipped to the bounds),
+    ``"lower_bound"`` or ``"upper_bound"`` (the minimiser lies beyond a bound of the search interval,
+    which is returned). ``message`` explains the last three (it is the text of the warning) and is
+    empty otherwise.
+    """
+
+    temperature: float
+    status: str
+    message: str
+
+
 def fit_temperature(logits, y, sample_weight=None, *, bounds=(1e-3, 1e3), max_iter=200):
     r"""The temperature minimising the weighted NLL of ``softmax(logits / T)`` on labelled rows.
 
@@ -169,8 +197,7 @@ def fit_temperature(logits, y, sample_weight=None, *, bounds=(1e-3, 1e3), max_it
     sample_weight : array_like, shape (n_samples,), optional
         Non-negative weights; the default weighs every row 1.
     bounds : (float, float), default (1e-3, 1e3)
-        The interval searched. If the NLL keeps decreasing towards a bound (validation rows perfectly
-        separated, or logits that anti-predict the labels) that bound is returned with a
+        The interval searched. If the minimiser lies beyond a bound, that bound is returned with a
         ``ConvergenceWarning``.
     max_iter : int, default 200
         Safeguarded-Newton iterations (convergence takes about 6 to 10).
@@ -179,7 +206,19 @@ def fit_temperature(logits, y, sample_weight=None, *, bounds=(1e-3, 1e3), max_it
     -------
     float
         The fitted temperature ``T``; 1.0 when every row's logits are constant (the NLL does not
-        depend on ``T``).
+        depend on ``T``) and when the rows are perfectly separated (see Notes).
+
+    Notes
+    -----
+    **Separated rows.** When every held-out row's true class has the largest logit, the NLL keeps
+    falling as ``T → 0``: the maximum-likelihood temperature does not exist (it is the boundary
+    ``T = 0``), exactly as logistic regression has no finite estimate on separable data. Returning the
+    smallest temperature searched would make every later prediction nearly one-hot, and a single
+    mistake on new data would then cost a huge log-loss (digits: test log-loss 0.39 becomes 40). The
+    rows only show that sharpening does not hurt *them*; they do not say by how much to sharpen. So
+    the fit refuses to sharpen: it keeps the model's own temperature ``T = 1`` (clipped to
+    ``bounds``) and warns (``ConvergenceWarning``). More validation rows, including some the model
+    gets wrong, give an estimate. :func:`fit_temperature_report` says which case happened.
 
     Examples
     --------
@@ -196,6 +235,30 @@ def fit_temperature(logits, y, sample_weight=None, *, bounds=(1e-3, 1e3), max_it
     References
     ----------
     C. Guo, G. Pleiss, Y. Sun, K. Q. Weinberger, "On calibration of modern neural networks", ICML 2017.
+    A. Albert, J. A. Anderson, "On the existence of maximum likelihood estimates in logistic regression
+    models", Biometrika 71 (1984): no finite estimate on separated data.
+    """
+    return fit_temperature_report(
+        logits, y, sample_weight, bounds=bounds, max_iter=max_iter, _stacklevel=3
+    ).temperature
+
+
+@v.own_errstate
+def fit_temperature_report(logits, y, sample_weight=None, *, bounds=(1e-3, 1e3), max_iter=200, _stacklevel=2):
+    """:func:`fit_temperature` returning a :class:`TemperatureFit` ``(temperature, status, message)``.
+
+    Warns as :func:`fit_temperature` does (``ConvergenceWarning`` unless ``status`` is
+    ``"estimated"`` or ``"constant"``).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from luce.models._calibration import fit_temperature_report
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     fit = fit_temperature_report([[4.0, 0.0], [0.0, 4.0]], [0, 1])  # both rows right
+    >>> fit.temperature, fit.status
+    (1.0, 'separated')
     """
     z, binary = _check_logits(logits)
     if binary:
@@ -206,6 +269,7 @@ def fit_temperature(logits, y, sample_weight=None, *, bounds=(1e-3, 1e3), max_it
     yi = _check_class_indices(y, n, k)
     w = _check_sample_weight(sample_weight, n)
     t_min, t_max = _check_bounds(bounds)
+    max_iter = v.check_int(max_iter, "max_iter", low=1)
     if np.isnan(z).any() or np.isposinf(z).any():
         raise ValueError("logits must not contain NaN or +inf")
     true = z[np.arange(n), yi]
@@ -218,42 +282,55 @@ def fit_temperature(logits, y, sample_weight=None, *, bounds=(1e-3, 1e3), max_it
     if not keep.all():
         z, yi, w = z[keep], yi[keep], w[keep]
     objective = _TemperatureObjective(z, yi, w)
-    return _solve(objective, t_min, t_max, max_iter)
+    fit = _solve(objective, t_min, t_max, max_iter)
+    if fit.message:
+        warnings.warn(fit.message, ConvergenceWarning, stacklevel=_stacklevel + 1)
+    return fit
 
 
-def _warn_bound(bound, t):
+def _at_bound(bound, t):
     if bound == "max":
         message = (
             f"the NLL decreases up to the largest temperature T_max={t:g} (the logits carry no information "
             "about the labels, or anti-predict them); returning T_max"
         )
-    else:
-        message = (
-            f"the NLL decreases down to the smallest temperature T_min={t:g} (the held-out rows are "
-            "perfectly separated by the logits); returning T_min"
-        )
-    warnings.warn(message, ConvergenceWarning, stacklevel=4)
-    return t
+        return TemperatureFit(t, "upper_bound", message)
+    message = (
+        f"the NLL decreases down to the smallest temperature T_min={t:g} (the minimiser lies below the "
+        "search interval); returning T_min"
+    )
+    return TemperatureFit(t, "lower_bound", message)
 
 
-def _solve(objective, t_min, t_max, max_iter):
-    """Root of the increasing derivative g(β) in [1/T_max, 1/T_min] by bracketed Newton; returns T.
+def _separated(t_min, t_max):
+    t = min(max(1.0, t_min), t_max)
+    message = (
+        "every validation row is classified right by its largest logit (the rows are perfectly "
+        "separated): the log-loss keeps falling as T -> 0, so the data give no finite temperature and "
+        f"sharpening to the search bound would make new predictions overconfident; keeping T={t:g} "
+        "(the model's own). Calibrate on more validation rows, including some the model gets wrong"
+    )
+    return TemperatureFit(t, "separated", message)
+
+
+def _solve(objective, t_min, t_max, max_iter) -> TemperatureFit:
+    """Root of the increasing derivative g(β) in [1/T_max, 1/T_min] by bracketed Newton.
 
     The bracket ends are the bounds until the iteration needs them: a bound is evaluated only when a
     Newton step would cross it (most fits never evaluate either), and the bracket then shrinks to the
-    points already evaluated.
+    points already evaluated. Separated rows (no root at any finite β) are decided before iterating,
+    from the logits, not from a derivative that underflows to 0 at large β.
     """
+    if objective.constant:
+        return TemperatureFit(1.0, "constant", "")  # all logits of every row are equal
+    if objective.separated:
+        return _separated(t_min, t_max)
     lo, hi = 1.0 / t_max, 1.0 / t_min  # the bracket in β = 1/T
     lo_checked = hi_checked = False
     beta = min(max(1.0, lo), hi)
-    if objective.constant:
-        return 1.0  # all logits of every row are equal: T changes nothing
     for _ in range(max_iter):
         _, g, h = objective(beta)
         if g == 0.0:
-            if h == 0.0:
-                # Every row's mass sits on its true class to machine precision: perfectly separated.
-                return _warn_bound("min", t_min)
             break
         if g < 0.0:
             lo, lo_checked = beta, True
@@ -265,18 +342,18 @@ def _solve(objective, t_min, t_max, max_iter):
             # (the bracket can span decades).
             if g < 0.0 and not hi_checked:
                 if objective(hi)[1] <= 0.0:
-                    return _warn_bound("min", t_min)
+                    return _at_bound("min", t_min)
                 hi_checked = True
             elif g > 0.0 and not lo_checked:
                 if objective(lo)[1] >= 0.0:
-                    return _warn_bound("max", t_max)
+                    return _at_bound("max", t_max)
                 lo_checked = True
             new = math.sqrt(lo * hi)
         done = abs(new - beta) <= 4.0 * np.finfo(np.float64).eps * beta
         beta = new
         if done or (lo_checked and hi_checked and hi - lo <= 1e-15 * hi):
             break
-    return float(1.0 / beta)
+    return TemperatureFit(float(1.0 / beta), "estimated", "")
 
 
 class TemperatureScaling(ClassifierMixin, BaseEstimator):
@@ -306,17 +383,28 @@ class TemperatureScaling(ClassifierMixin, BaseEstimator):
     response_method : {"auto", "decision_function", "predict_log_proba", "predict_proba"}, default "auto"
         Where the estimator's logits come from. ``"auto"`` takes ``decision_function`` when the estimator
         has it (exact logits for softmax and logistic regression; a binary ``(n,)`` score ``d`` becomes
-        ``[0, d]``), else ``predict_log_proba``, else the log of ``predict_proba``. For models that are
+        ``[0, d]``), else ``predict_log_proba``, else the log of ``predict_proba``; probabilities are
+        floored at the float64 machine epsilon first (as ``sklearn.metrics.log_loss`` clips them), so
+        a class a forest gives probability 0 stays possible. For models that are
         not softmax models, ``softmax(decision_function / T)`` is itself a calibration map (for a binary
         model, Platt scaling without intercept), so ``predict_proba`` at ``T = 1`` need not equal the
         estimator's own.
     bounds : (float, float), default (1e-3, 1e3)
-        The interval searched for ``T``; hitting a bound warns (``ConvergenceWarning``).
+        The interval searched for ``T``; hitting a bound warns (``ConvergenceWarning``). Validation rows
+        that are all classified right give no finite estimate: ``T = 1`` is kept, with a warning.
 
     Attributes
     ----------
     temperature_ : float
         The fitted temperature.
+    temperature_status_ : str
+        How ``temperature_`` was decided: ``"estimated"`` (the NLL minimiser), ``"separated"`` (the
+        validation rows are perfectly separated, so no finite estimate exists and ``T = 1`` is kept:
+        see :func:`~luce.models._calibration.fit_temperature`), ``"constant"`` (logits constant in every
+        row), ``"lower_bound"`` or ``"upper_bound"`` (the minimiser lies beyond ``bounds``).
+    temperature_message_ : str
+        Why, for the statuses other than ``"estimated"`` and ``"constant"`` (the text of the
+        ``ConvergenceWarning`` issued by ``fit``); empty otherwise.
     classes_ : ndarray, shape (n_classes,)
         The estimator's classes, or ``arange(n_classes)`` on logits.
     n_features_in_ : int
@@ -374,10 +462,16 @@ class TemperatureScaling(ClassifierMixin, BaseEstimator):
                 )
         if not hasattr(self.estimator, method):
             raise TypeError(f"estimator {type(self.estimator).__name__} has no method {method!r}")
-        out = getattr(self.estimator, method)(X)
-        if method == "predict_proba":
-            with np.errstate(divide="ignore"):
+        # Probabilities of exactly 0 (a random forest's) would be -inf logits: log(0) is taken
+        # deliberately, silently, and floored at log(eps) below.
+        with np.errstate(divide="ignore"):
+            out = getattr(self.estimator, method)(X)
+            if method == "predict_proba":
                 out = np.log(np.asarray(out))
+        if method != "decision_function":
+            out = np.asarray(out)
+            if out.dtype.kind == "f":
+                out = np.maximum(out, out.dtype.type(_LOG_EPS))
         return _check_logits(out, name=f"estimator.{method}(X)")
 
     def _logits(self, X):
@@ -393,6 +487,7 @@ class TemperatureScaling(ClassifierMixin, BaseEstimator):
         return z
 
     # -- fitting --------------------------------------------------------------------------------
+    @v.own_errstate
     def fit(self, X, y, sample_weight=None):
         """Fit the temperature on held-out rows.
 
@@ -434,15 +529,20 @@ class TemperatureScaling(ClassifierMixin, BaseEstimator):
                 if hasattr(self.estimator, name):
                     setattr(self, name, getattr(self.estimator, name))
         self.classes_ = classes
-        self.temperature_ = fit_temperature(z, y_idx, sample_weight, bounds=_check_bounds(self.bounds))
+        fit = fit_temperature_report(z, y_idx, sample_weight, bounds=_check_bounds(self.bounds))
+        self.temperature_ = fit.temperature
+        self.temperature_status_ = fit.status
+        self.temperature_message_ = fit.message
         return self
 
     # -- prediction -----------------------------------------------------------------------------
+    @v.own_errstate
     def decision_function(self, X):
         """Calibrated logits ``logits / T``, shape (n_samples, n_classes), in the dtype of the logits."""
         z = self._logits(X)
         return z / z.dtype.type(self.temperature_)
 
+    @v.own_errstate
     def transform(self, X):
         """Calibrated logits ``logits / T`` in the input's shape: ``(n_samples,)`` stays 1-D.
 
@@ -452,10 +552,12 @@ class TemperatureScaling(ClassifierMixin, BaseEstimator):
         z, _ = self._raw_logits(X)
         return z / z.dtype.type(self.temperature_)
 
+    @v.own_errstate
     def predict_proba(self, X):
         """Calibrated probabilities ``softmax(logits / T)``, shape (n_samples, n_classes)."""
         return softmax(self._logits(X), axis=1, temperature=self.temperature_)
 
+    @v.own_errstate
     def predict_log_proba(self, X):
         """Calibrated log-probabilities ``log_softmax(logits / T)``, shape (n_samples, n_classes)."""
         return log_softmax(self._logits(X), axis=1, temperature=self.temperature_)
