@@ -48,6 +48,8 @@ _LAZY = {
     "export_onnx": "luce.io",
     "load": "luce.io",
     "save": "luce.io",
+    "read_table": "luce.tables",
+    "table_pipeline": "luce.tables",
 }
 
 # One section per section of docs/api.md.
@@ -97,6 +99,9 @@ __all__ = [
     "load",
     "ModelFormatError",
     "export_onnx",
+    # tables
+    "read_table",
+    "table_pipeline",
 ]
 
 

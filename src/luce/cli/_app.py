@@ -53,7 +53,7 @@ def _print_error(prog: str, message: str) -> None:
     sys.stderr.flush()
 
 
-_ORDER = ["softmax", "plot", "demo", "train", "predict", "evaluate", "export"]
+_ORDER = ["softmax", "plot", "demo", "train", "predict", "evaluate", "calibrate", "info", "export"]
 
 
 class LuceGroup(TyperGroup):
@@ -100,6 +100,10 @@ def _handle(e: Exception, prog: str, debug: bool) -> int:
         _print_error(where, e.format_message().rstrip(".") + hint)
         return e.exit_code
     where = _current_command(prog)
+    if isinstance(e, ModuleNotFoundError) and e.name:
+        # An optional dependency missing at the moment a command needs it.
+        _print_error(where, f"this command needs the module {e.name!r}: pip install 'luce[cli]'")
+        return 1
     if isinstance(e, CLIError):
         _print_error(where, str(e))
         return e.exit_code
@@ -196,5 +200,5 @@ def _root(
 
 
 def main() -> None:
-    """Entry point of the ``luce`` command (declared in pyproject.toml)."""
+    """Run the application (``luce.cli.main`` checks the extras first)."""
     app()
