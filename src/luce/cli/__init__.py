@@ -15,7 +15,9 @@ import sys
 __all__ = ["app", "main"]
 
 # What the commands import: the cli extra, which includes the io extra (pyproject.toml).
-REQUIRED = ("typer", "rich", "pandas", "pyarrow", "matplotlib", "safetensors", "onnx", "onnxruntime")
+REQUIRED = (
+    "typer", "rich", "pandas", "pyarrow", "matplotlib", "safetensors", "onnx", "onnxruntime", "skl2onnx",
+)  # fmt: skip
 INSTALL_HINT = "pip install 'luce[cli]'"
 
 
