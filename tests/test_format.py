@@ -670,3 +670,466 @@ def test_every_luce_estimator_round_trips(tmp_path):
     assert type(loaded) is luce.TemperatureScaling and loaded.temperature_ == scaler.temperature_
     logits = base.decision_function(X[300:])
     np.testing.assert_array_equal(loaded.predict_proba(logits), scaler.predict_proba(logits))
+
+
+# --------------------------------------------------------------------------------------------------
+# scikit-learn pipelines: the model that takes the raw table
+# --------------------------------------------------------------------------------------------------
+
+
+def _raw_table(rng, n=120):
+    """Numbers with NaN, strings with None, an integer ID column passed through, a three-class target
+    that depends on all of them."""
+    pd = pytest.importorskip("pandas")
+    a = rng.normal(size=n)
+    color = rng.choice(np.array(["red", "green", "blue"], dtype=object), size=n)
+    size = rng.choice(np.array(["S", "M", "L", "XL"], dtype=object), size=n)
+    score = a + (color == "red") - (size == "S") + 0.3 * rng.normal(size=n)
+    y = np.where(score > 0.8, "high", np.where(score < -0.5, "low", "mid"))
+    frame = pd.DataFrame({"a": a, "color": color, "size": size, "count": rng.integers(0, 9, n)})
+    frame["id"] = np.arange(n)
+    frame.loc[rng.choice(n, 10, replace=False), "a"] = np.nan
+    frame.loc[rng.choice(n, 10, replace=False), "color"] = None
+    return frame, y
+
+
+def _table_pipeline(final, *, drop=None, remainder="passthrough"):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numbers = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+    strings = make_pipeline(
+        SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore", drop=drop)
+    )
+    pre = ColumnTransformer(
+        [("numbers", numbers, ["a", "count"]), ("strings", strings, ["color", "size"])],
+        remainder=remainder,
+    )
+    return Pipeline([("pre", pre), ("model", final)])
+
+
+def _unseen_rows(frame):
+    """The table with unseen categories, missing values where training had none, a NaN everywhere."""
+    test = frame.copy()
+    test.loc[0, "color"] = "purple"
+    test.loc[1, "size"] = "XXS"
+    test.loc[2, "size"] = None
+    test.loc[3, ["a", "count"]] = np.nan
+    return test
+
+
+def _dense(a):
+    return a.toarray() if hasattr(a, "toarray") else a
+
+
+FINALS = {
+    "softmax": lambda: luce.SoftmaxRegression(reg_strength=1e-2),
+    "sigmoid-ovr": lambda: luce.SigmoidRegression(reg_strength=1e-2),
+    "hierarchical": lambda: luce.HierarchicalSoftmaxClassifier(),
+}
+
+
+@pytest.mark.parametrize("final", FINALS.values(), ids=FINALS.keys())
+def test_pipeline_round_trip_on_raw_tables(tmp_path, rng, final):
+    from sklearn.pipeline import Pipeline
+
+    frame, y = _raw_table(rng)
+    pipe = _table_pipeline(final(), remainder="drop").fit(frame, y)
+    loaded = luce.load(luce.save(pipe, tmp_path / "p.luce"))
+    assert isinstance(loaded, Pipeline)
+    test = _unseen_rows(frame)
+    np.testing.assert_array_equal(loaded.predict(test), pipe.predict(test))
+    np.testing.assert_array_equal(loaded.predict_proba(test), pipe.predict_proba(test))
+    # What scikit-learn derived privately is derived again: the transformed features are identical.
+    np.testing.assert_array_equal(_dense(loaded[:-1].transform(test)), _dense(pipe[:-1].transform(test)))
+
+
+@pytest.mark.filterwarnings("ignore:Found unknown categories:UserWarning")  # sklearn's, with drop=
+def test_pipeline_with_passthrough_and_dropped_first_category(tmp_path, rng):
+    frame, y = _raw_table(rng)
+    pipe = _table_pipeline(luce.SoftmaxRegression(reg_strength=1e-2), drop="if_binary").fit(frame, y)
+    loaded = luce.load(luce.save(pipe, tmp_path / "p.luce"))
+    test = _unseen_rows(frame)
+    np.testing.assert_array_equal(loaded.predict_proba(test), pipe.predict_proba(test))
+    assert loaded[0].output_indices_ == pipe[0].output_indices_
+    assert loaded[0].get_feature_names_out().tolist() == pipe[0].get_feature_names_out().tolist()
+
+
+def test_pipeline_of_sigmoid_models_keeps_their_decision(tmp_path, rng):
+    """Binary with a 0.3 cut and multi-label: predict (not the arg-max of predict_proba) is kept."""
+    frame, y = _raw_table(rng)
+    binary = _table_pipeline(luce.SigmoidRegression(reg_strength=1e-2))
+    binary.set_params(model__threshold=0.3).fit(frame, y == "high")
+    labels = np.column_stack([y == "high", y == "low"]).astype(int)
+    multi = _table_pipeline(luce.SigmoidRegression(reg_strength=1e-2)).fit(frame, labels)
+    test = _unseen_rows(frame)
+    for i, pipe in enumerate([binary, multi]):
+        loaded = luce.load(luce.save(pipe, tmp_path / f"s{i}.luce"))
+        np.testing.assert_array_equal(loaded.predict(test), pipe.predict(test))
+        np.testing.assert_array_equal(loaded.predict_proba(test), pipe.predict_proba(test))
+    assert (binary.predict(test) != (binary.predict_proba(test)[:, 1] > 0.5)).any()  # the cut matters
+
+
+def test_pipeline_on_arrays_with_ordinal_encoding_and_maxabs(tmp_path, rng):
+    """No column names (a NumPy array), numeric categories with NaN, OrdinalEncoder and MaxAbsScaler."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MaxAbsScaler, OneHotEncoder, OrdinalEncoder
+
+    X = np.column_stack([rng.integers(0, 4, 80), rng.normal(size=80), rng.integers(0, 3, 80)]).astype(float)
+    X[rng.choice(80, 6, replace=False), 0] = np.nan
+    y = (X[:, 1] + (X[:, 2] == 1) > 0.3).astype(int)
+    pre = ColumnTransformer(
+        [
+            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False), [0]),
+            ("ordinal", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), [2]),
+            ("scale", MaxAbsScaler(), [1]),
+        ]
+    )
+    pipe = make_pipeline(pre, luce.SoftmaxRegression(reg_strength=1e-2)).fit(X, y)
+    loaded = luce.load(luce.save(pipe, tmp_path / "a.luce"))
+    test = X.copy()
+    test[:5, 0] = [7.0, np.nan, -1.0, 2.0, 0.5]  # unseen and missing categories
+    test[5:8, 2] = [5.0, 1.0, 9.0]
+    np.testing.assert_array_equal(loaded.predict_proba(test), pipe.predict_proba(test))
+    np.testing.assert_array_equal(loaded[0].transform(test), pipe[0].transform(test))
+
+
+def test_encoder_on_mixed_numeric_and_string_columns(tmp_path, rng):
+    """One OneHotEncoder over a number column and a string column of a DataFrame."""
+    pd = pytest.importorskip("pandas")
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = pd.DataFrame({"n": rng.integers(0, 3, 50), "s": rng.choice(["u", "v"], 50)})
+    y = (frame["n"] == 1) | (frame["s"] == "u")
+    pipe = make_pipeline(OneHotEncoder(handle_unknown="ignore"), luce.SoftmaxRegression()).fit(frame, y)
+    loaded = luce.load(luce.save(pipe, tmp_path / "m.luce"))
+    test = frame.copy()
+    test.loc[0, "n"] = 9
+    test.loc[1, "s"] = "w"
+    np.testing.assert_array_equal(loaded.predict_proba(test), pipe.predict_proba(test))
+
+
+def test_pipeline_metadata(tmp_path, rng):
+    frame, y = _raw_table(rng)
+    pipe = _table_pipeline(luce.SoftmaxRegression(reg_strength=1e-2)).fit(frame, y)
+    meta = read_metadata(luce.save(pipe, tmp_path / "p.luce", metadata={"target": "y"}))
+    assert meta["model"]["estimator"] == "sklearn.Pipeline"
+    assert meta["summary"]["pipeline"] == ["sklearn.ColumnTransformer", "SoftmaxRegression"]
+    assert meta["summary"]["input_columns"] == ["a", "color", "size", "count", "id"]
+    assert meta["summary"]["n_classes"] == 3
+    assert meta["user"] == {"target": "y"}
+
+
+def test_pipelines_that_cannot_be_stored_are_refused(tmp_path, rng):
+    from sklearn.compose import ColumnTransformer, make_column_selector
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    cases = [
+        (make_pipeline(FunctionTransformer(np.log1p), luce.SoftmaxRegression()), "never stores code"),
+        (make_pipeline(PCA(2), luce.SoftmaxRegression()), "PCA, which a model file cannot store"),
+        (
+            make_pipeline(OneHotEncoder(min_frequency=3, handle_unknown="ignore"), luce.SoftmaxRegression()),
+            "min_frequency",
+        ),
+        (
+            make_pipeline(
+                ColumnTransformer([("s", StandardScaler(), make_column_selector())]),
+                luce.SoftmaxRegression(),
+            ),
+            "not callables",
+        ),
+    ]
+    frame = pytest.importorskip("pandas").DataFrame(np.abs(X), columns=["p", "q", "r"])
+    for pipe, message in cases:
+        pipe.fit(frame, y)
+        with pytest.raises(TypeError, match=message):
+            luce.save(pipe, tmp_path / "x.luce")
+    with pytest.raises(ValueError, match="not fitted"):
+        luce.save(make_pipeline(StandardScaler(), luce.SoftmaxRegression()), tmp_path / "x.luce")
+    assert not (tmp_path / "x.luce").exists()
+
+
+def _find(node, key):
+    """The first dict below ``node`` that has ``key``."""
+    if isinstance(node, dict):
+        if key in node:
+            return node
+        node = list(node.values())
+    if isinstance(node, list):
+        for v in node:
+            found = _find(v, key)
+            if found is not None:
+                return found
+    return None
+
+
+def test_tampered_pipeline_state_is_refused(tmp_path, rng):
+    """Checksums recomputed, state inconsistent: the rebuilt transformers notice."""
+    frame, y = _raw_table(rng)
+    path = luce.save(_table_pipeline(luce.SoftmaxRegression()).fit(frame, y), tmp_path / "p.luce")
+
+    def widen(meta):
+        _find(meta, "output_indices_")["output_indices_"]["items"]["numbers"]["stop"] += 1
+
+    def drop_a_category(meta):
+        node = _find(meta, "categories_")["categories_"]
+        node["items"] = node["items"][:1]
+
+    def rename(meta):
+        _find(meta, "estimator")["estimator"] = "sklearn.Unpickler"
+
+    assert _reason(_rewrite(path, tmp_path / "w.luce", edit_meta=widen), "output_indices_") == "corrupted"
+    assert _reason(_rewrite(path, tmp_path / "c.luce", edit_meta=drop_a_category)) == "corrupted"
+    assert _reason(_rewrite(path, tmp_path / "u.luce", edit_meta=rename)) == "unknown-estimator"
+
+
+def test_old_sigmoid_threshold_is_its_decision_cut(tmp_path, rng):
+    """Files written before SigmoidRegression's cut was renamed decision_threshold store it as threshold."""
+    X = rng.normal(size=(80, 3))
+    y = (X[:, 0] + 0.5 * rng.normal(size=80) > 0).astype(int)
+    model = luce.SigmoidRegression(reg_strength=1e-2).fit(X, y)
+    path = luce.save(model, tmp_path / "new.luce")
+
+    def as_old_file(meta):
+        params = meta["model"]["params"]
+        params.pop("decision_threshold", None)
+        params["threshold"] = {"type": "float", "value": 0.3}
+
+    loaded = luce.load(_rewrite(path, tmp_path / "old.luce", edit_meta=as_old_file))
+    proba = 1.0 / (1.0 + np.exp(-(X @ model.coef_[0] + model.intercept_[0])))  # independent of luce
+    np.testing.assert_array_equal(loaded.predict(X), (proba > 0.3).astype(int))
+    assert (loaded.predict(X) != (proba > 0.5)).any()
+
+
+# --------------------------------------------------------------------------------------------------
+# Hostile files: refused quickly, with ModelFormatError, reading and allocating little
+# --------------------------------------------------------------------------------------------------
+
+
+def _with_meta_text(path, out, text):
+    """``path``'s arrays under the JSON metadata ``text`` (any text, however nested), checksum recomputed."""
+
+    def replace(header):
+        header["luce"] = text
+        header["luce_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+
+    return _rewrite(path, out, edit_header=replace)
+
+
+def _peak_allocation(fn):
+    """The peak bytes Python allocated while ``fn`` ran (tracemalloc sees NumPy's buffers too)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return peak
+
+
+def test_large_non_model_file_is_refused_without_reading_it(tmp_path):
+    path = tmp_path / "big.parquet"
+    with open(path, "wb") as f:
+        f.write(b"PAR1" + bytes(60))
+        f.truncate(256 << 20)  # 256 MiB, sparse: costs no disk
+    peak = _peak_allocation(lambda: _reason(path, "not in safetensors format"))
+    assert peak < 1 << 20
+
+
+def test_header_length_is_checked_against_the_file_size_first(tmp_path, model):
+    """A length field announcing 90 MB in a 3 KB file: truncated, and the 90 MB are never read."""
+    est, _ = model
+    data = _saved(tmp_path, est).read_bytes()
+    path = tmp_path / "long.luce"
+    path.write_bytes(struct.pack("<Q", 90_000_000) + data[8:])
+    peak = _peak_allocation(lambda: _reason(path, "header announces 90000000 bytes"))
+    assert peak < 1 << 20
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_devices_and_pipes_are_refused(tmp_path):
+    with pytest.raises(ModelFormatError, match="not a regular file") as info:
+        luce.load("/dev/zero")
+    assert info.value.reason == "foreign"
+    fifo = tmp_path / "pipe.luce"
+    os.mkfifo(fifo)  # opening it for reading must not wait for a writer
+    with pytest.raises(ModelFormatError, match="not a regular file"):
+        luce.load(fifo)
+    with pytest.raises(IsADirectoryError):
+        luce.load(tmp_path)
+
+
+def test_huge_string_dtype_is_refused_before_allocating(tmp_path, model):
+    est, _ = model
+
+    def widen(meta):
+        meta["model"]["classes"]["dtype"] = "<U100000000"
+
+    out = _rewrite(_saved(tmp_path, est), tmp_path / "u.luce", edit_meta=widen)
+    peak = _peak_allocation(lambda: _reason(out, "far larger than the file"))
+    assert peak < 8 << 20
+
+
+def test_a_tensor_named_many_times_is_hashed_once(tmp_path, model, monkeypatch):
+    est, _ = model
+
+    def repeat(meta):
+        node = meta["model"]["attributes"]["coef_"]
+        for i in range(1000):
+            meta["model"]["attributes"][f"copy{i}_"] = node
+
+    out = _rewrite(_saved(tmp_path, est), tmp_path / "r.luce", edit_meta=repeat)
+    calls = []
+    real = luce.io._format._sha256
+    monkeypatch.setattr(luce.io._format, "_sha256", lambda a: calls.append(1) or real(a))
+    loaded = luce.load(out)
+    assert len(calls) == 2  # coef_ and intercept_, once each
+    np.testing.assert_array_equal(loaded.copy999_, est.coef_)
+
+
+@pytest.mark.parametrize("depth", [400, 800])
+def test_deep_nesting_is_refused(tmp_path, model, depth):
+    """400 levels pass the JSON parser and stop at luce's depth limit; 800 stop in the JSON parser."""
+    est, _ = model
+    path = _saved(tmp_path, est)
+    meta = read_metadata(path)
+    nested = '{"type": "list", "items": [' * depth + '{"type": "none"}' + "]}" * depth
+    text = json.dumps(meta).replace('"n_iter_": {', f'"deep_": {nested}, "n_iter_": {{', 1)
+    out = _with_meta_text(path, tmp_path / "d.luce", text)
+    assert _reason(out, "nest") == "corrupted"
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        {"type": "numpy", "dtype": "|i1", "value": 300},
+        {"type": "numpy", "dtype": "<u2", "value": -1},
+        {"type": "array", "dtype": "|i1", "shape": [2], "values": [1, 300]},
+        {"type": "array", "dtype": "|O", "shape": [1], "values": [{"__reduce__": "os.system"}]},
+        {"type": "array", "dtype": "<f8", "shape": [-1], "values": []},
+        {"type": "numpy", "dtype": "V8", "value": 0},
+        {"type": "slice", "start": 0, "stop": "9", "step": None},
+    ],
+    ids=[
+        "int8-300",
+        "uint16-negative",
+        "array-int8-300",
+        "object-dict",
+        "negative-shape",
+        "void",
+        "slice-str",
+    ],
+)
+def test_out_of_range_and_odd_values_are_corruption(tmp_path, model, node):
+    est, _ = model
+
+    def add(meta):
+        meta["model"]["attributes"]["odd_"] = node
+
+    out = _rewrite(_saved(tmp_path, est), tmp_path / "o.luce", edit_meta=add)
+    assert _reason(out) == "corrupted"
+
+
+@pytest.mark.parametrize("version", ["²", "1" * 5000, "-1", "1.0", ""])
+def test_bad_format_version_is_corruption(tmp_path, model, version):
+    est, _ = model
+
+    def set_version(header):
+        header["format_version"] = version
+
+    out = _rewrite(_saved(tmp_path, est), tmp_path / "v.luce", edit_header=set_version)
+    assert _reason(out, "bad format_version") == "corrupted"
+
+
+STATES = {
+    "temperature-negative": lambda a: a.update(temperature_={"type": "float", "value": -1.0}),
+    "temperature-zero": lambda a: a.update(temperature_={"type": "float", "value": 0.0}),
+    "temperature-nan": lambda a: a.update(temperature_={"type": "float", "value": "nan"}),
+    "temperature-string": lambda a: a.update(temperature_={"type": "str", "value": "hot"}),
+    "n_features-mismatch": lambda a: a.update(n_features_in_={"type": "int", "value": 7}),
+    "dunder-attribute": lambda a: a.update(__dict__={"type": "dict", "items": {}}),
+    "private-attribute": lambda a: a.update(_secret_={"type": "int", "value": 1}),
+    "class-attribute": lambda a: a.update(__class__={"type": "none"}),
+}
+
+
+@pytest.mark.parametrize("edit", STATES.values(), ids=STATES.keys())
+def test_inconsistent_state_is_refused(tmp_path, model, edit):
+    est, _ = model
+    out = _rewrite(
+        _saved(tmp_path, est), tmp_path / "s.luce", edit_meta=lambda meta: edit(meta["model"]["attributes"])
+    )
+    assert _reason(out) == "corrupted"
+
+
+def test_classes_and_coef_of_different_lengths_are_refused(tmp_path, model):
+    est, _ = model
+
+    def drop_a_class(meta):
+        classes = meta["model"]["classes"]
+        classes["values"] = classes["values"][:2]
+        classes["shape"] = [2]
+
+    out = _rewrite(_saved(tmp_path, est), tmp_path / "c.luce", edit_meta=drop_a_class)
+    assert _reason(out, "coef_ has 3 rows for 2 classes_") == "corrupted"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_overwrite_keeps_the_permissions(tmp_path, model):
+    est, _ = model
+    path = _saved(tmp_path, est)
+    os.chmod(path, 0o600)
+    luce.save(est, path)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    os.chmod(path, 0o640)
+    luce.save(est, path)
+    assert os.stat(path).st_mode & 0o777 == 0o640
+
+
+_KILLED_WRITER = """
+import os, sys, time
+import numpy as np
+import luce, luce.io
+sys.path.insert(0, sys.argv[2])
+from test_format import Centroids
+model = Centroids().fit(np.eye(4), np.array([0, 1, 0, 1]))
+os.replace = lambda *a: (print("written", flush=True), time.sleep(600))  # stuck before its rename
+luce.save(model, sys.argv[1])
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="kill -9")
+def test_temporary_files_of_a_killed_writer_are_cleaned_on_the_next_save(tmp_path, model):
+    import re
+    import signal
+
+    est, _ = model
+    path = _saved(tmp_path, est)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(path), os.path.dirname(__file__)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout.readline().strip() == "written"
+        (left,) = [n for n in os.listdir(tmp_path) if n != "m.luce"]
+        assert re.fullmatch(rf"\.m\.luce\.luce-tmp-{writer.pid}-[0-9a-f]{{12}}", left)
+        luce.save(est, path)
+        assert os.path.exists(tmp_path / left)  # its writer still runs: never removed under it
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        writer.stdout.close()
+    luce.save(est, path)
+    assert os.listdir(tmp_path) == ["m.luce"]
+    np.testing.assert_array_equal(luce.load(path).coef_, est.coef_)

@@ -274,3 +274,154 @@ def test_sigmoid_regression_modes(tmp_path, digits, mode, dtype):
     np.testing.assert_array_equal(label, model.predict(X))
     assert label.dtype == (object if mode == "binary" else np.int64)
     assert proba.shape == ((len(X), 3) if mode == "multilabel" else (len(X), len(model.classes_)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Pipelines: one input per raw column, the scikit-learn steps converted by skl2onnx
+# --------------------------------------------------------------------------------------------------
+
+
+def _table(rng, n=300):
+    """Numbers with NaN, strings with None, an integer ID column (dropped by the model)."""
+    pd = pytest.importorskip("pandas")
+    width = rng.normal(size=n)
+    color = rng.choice(np.array(["red", "green", "blue"], dtype=object), size=n)
+    size = rng.choice(np.array(["S", "M", "L"], dtype=object), size=n)
+    score = width + 1.5 * (color == "red") - (size == "S") + 0.4 * rng.normal(size=n)
+    y = np.where(score > 1.0, "high", np.where(score < -0.5, "low", "mid"))
+    frame = pd.DataFrame(
+        {"width": width, "color": color, "count": rng.integers(0, 9, n), "size": size, "id": np.arange(n)}
+    )
+    frame.loc[rng.choice(n, 20, replace=False), "width"] = np.nan
+    frame.loc[rng.choice(n, 20, replace=False), "color"] = None
+    test = frame.copy()
+    test.loc[0, "color"] = "purple"  # unseen categories
+    test.loc[1, "size"] = "XXL"
+    test.loc[2, ["width", "count"]] = np.nan
+    return frame, y, test
+
+
+def _pipeline(final):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    pre = ColumnTransformer(
+        [
+            (
+                "numbers",
+                make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+                ["width", "count"],
+            ),
+            (
+                "strings",
+                make_pipeline(
+                    SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
+                ),
+                ["color", "size"],
+            ),
+        ]
+    )
+    return Pipeline([("pre", pre), ("model", final)])
+
+
+def _feed(session, frame, dtype=np.float32):
+    """The ONNX inputs for the rows of ``frame``: a missing string is "", a missing number NaN."""
+    pd = pytest.importorskip("pandas")
+    feed = {}
+    for i in session.get_inputs():
+        column = frame[i.name]
+        if i.type == "tensor(string)":
+            feed[i.name] = np.array([["" if pd.isna(v) else v] for v in column], dtype=object)
+        else:
+            feed[i.name] = column.to_numpy(dtype=dtype, na_value=np.nan).reshape(-1, 1)
+    return feed
+
+
+def _run_table(path, frame, dtype=np.float32):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(["label", "probabilities"], _feed(session, frame, dtype))
+
+
+PIPELINE_TARGETS = {
+    "softmax-T": lambda y: (luce.SoftmaxRegression(reg_strength=1e-2), y),
+    "sigmoid-binary-0.3": lambda y: (luce.SigmoidRegression(reg_strength=1e-2, threshold=0.3), y == "high"),
+    "sigmoid-one-vs-rest": lambda y: (luce.SigmoidRegression(reg_strength=1e-2), y),
+    "sigmoid-multilabel": lambda y: (
+        luce.SigmoidRegression(reg_strength=1e-2, threshold=[0.5, 0.3]),
+        np.column_stack([y == "high", y == "low"]).astype(int),
+    ),
+}
+
+
+@pytest.mark.parametrize("target", PIPELINE_TARGETS.keys())
+def test_pipeline_on_raw_table_matches_python(tmp_path, rng, target):
+    frame, y, test = _table(rng)
+    final, Y = PIPELINE_TARGETS[target](y)
+    pipe = _pipeline(final).fit(frame, Y)
+    if target == "softmax-T":
+        pipe[-1].temperature_ = 2.5  # as calibrate sets it: folded into the weights
+    path = luce.export_onnx(pipe, tmp_path / "p.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    inputs = {i.name: i.type for i in session.get_inputs()}
+    assert inputs == {
+        "width": "tensor(float)",
+        "color": "tensor(string)",
+        "count": "tensor(float)",
+        "size": "tensor(string)",
+        "id": "tensor(float)",
+    }
+    label, proba = _run_table(path, test)
+    np.testing.assert_allclose(proba, pipe.predict_proba(test), rtol=0, atol=1e-5)
+    assert label.tolist() == pipe.predict(test).tolist()
+
+
+def test_pipeline_float64_graph(tmp_path, rng):
+    frame, y, test = _table(rng)
+    pipe = _pipeline(luce.SoftmaxRegression(reg_strength=1e-2)).fit(frame, y)
+    path = luce.export_onnx(pipe, tmp_path / "p64.onnx", dtype="float64")
+    label, proba = _run_table(path, test, dtype=np.float64)
+    assert proba.dtype == np.float64
+    np.testing.assert_allclose(proba, pipe.predict_proba(test), rtol=0, atol=1e-12)
+    assert label.tolist() == pipe.predict(test).tolist()
+
+
+def test_pipeline_metadata_and_input_types(tmp_path, rng):
+    frame, y, _ = _table(rng)
+    pipe = _pipeline(luce.SoftmaxRegression(reg_strength=1e-2)).fit(frame, y)
+    path = luce.export_onnx(pipe, tmp_path / "p.onnx", input_types={"id": "string"})
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert json.loads(props["input_columns"]) == ["width", "color", "count", "size", "id"]
+    assert json.loads(props["input_types"]) == {
+        "width": "number",
+        "color": "string",
+        "count": "number",
+        "size": "string",
+        "id": "string",
+    }
+    assert json.loads(props["classes"]) == ["high", "low", "mid"]
+    assert props["estimator"] == "SoftmaxRegression"
+
+
+def test_pipeline_export_errors(tmp_path, rng):
+    from sklearn.linear_model import LogisticRegression as LR
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    frame, y, _ = _table(rng)
+    pipe = _pipeline(luce.SoftmaxRegression()).fit(frame, y)
+    with pytest.raises(ValueError, match=r"input_types names columns the model does not have: \['nope'\]"):
+        luce.export_onnx(pipe, tmp_path / "x.onnx", input_types={"nope": "string"})
+    with pytest.raises(ValueError, match="input_types values must be 'string' or 'number'"):
+        luce.export_onnx(pipe, tmp_path / "x.onnx", input_types={"id": "int"})
+    X = rng.normal(size=(50, 3))
+    on_arrays = make_pipeline(StandardScaler(), luce.SoftmaxRegression()).fit(X, X[:, 0] > 0)
+    with pytest.raises(TypeError, match="fitted on a DataFrame"):
+        luce.export_onnx(on_arrays, tmp_path / "x.onnx")
+    not_luce = make_pipeline(StandardScaler(), LR()).fit(X, X[:, 0] > 0)
+    with pytest.raises(TypeError, match="got LogisticRegression"):
+        luce.export_onnx(not_luce, tmp_path / "x.onnx")
+    with pytest.raises(ValueError, match="input_types applies to Pipelines only"):
+        luce.export_onnx(pipe[-1], tmp_path / "x.onnx", input_types={"id": "string"})
+    assert not (tmp_path / "x.onnx").exists()

@@ -50,6 +50,7 @@ _LAZY = {
     "save": "luce.io",
     "read_table": "luce.tables",
     "table_pipeline": "luce.tables",
+    "read_metadata": "luce.io",
 }
 
 # One section per section of docs/api.md.
@@ -97,6 +98,7 @@ __all__ = [
     # model files and export
     "save",
     "load",
+    "read_metadata",
     "ModelFormatError",
     "export_onnx",
     # tables

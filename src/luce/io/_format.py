@@ -25,6 +25,7 @@ import inspect
 import json
 import math
 import os
+import stat
 import struct
 from importlib import import_module
 from pathlib import Path
@@ -32,6 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_write_bytes
+from ._sklearn import check_storable, rebuild, step_class, step_name, step_names
+from ._state import check_state
 
 __all__ = [
     "FORMAT_NAME",
@@ -47,9 +50,13 @@ FORMAT_NAME = "luce-model"
 FORMAT_VERSION = 1
 # safetensors itself refuses headers above 100 MB; a larger "length" means this is not safetensors.
 _MAX_HEADER = 100_000_000
+# A hostile file may describe arrays (in its JSON) of at most this multiple of its own size, and nest
+# values at most this deep (a Pipeline of ColumnTransformers of Pipelines needs about 15 levels).
+_ALLOC_FACTOR, _ALLOC_SLACK = 16, 1 << 20
+_MAX_DEPTH = 64
 _SAFETENSORS_DTYPES = {
-    "BOOL": 1, "U8": 1, "I8": 1, "U16": 2, "I16": 2, "F16": 2, "BF16": 2,
-    "U32": 4, "I32": 4, "F32": 4, "U64": 8, "I64": 8, "F64": 8,
+    "BOOL": "?", "U8": "u1", "I8": "i1", "U16": "<u2", "I16": "<i2", "F16": "<f2",
+    "U32": "<u4", "I32": "<i4", "F32": "<f4", "U64": "<u8", "I64": "<i8", "F64": "<f8",
 }  # fmt: skip
 
 
@@ -150,7 +157,13 @@ def _builtin_class(name):
 
 
 def _is_registered(value) -> bool:
-    return _class_entry(type(value)) is not None
+    return _class_entry(type(value)) is not None or step_name(type(value)) is not None
+
+
+def _estimator_name(cls) -> str | None:
+    """The name a file stores for a whitelisted class (luce estimator or scikit-learn step)."""
+    entry = _class_entry(cls)
+    return entry[0] if entry is not None else step_name(cls)
 
 
 def _known_names() -> list[str]:
@@ -158,6 +171,9 @@ def _known_names() -> list[str]:
 
 
 def _resolve(name, path) -> type:
+    step = step_class(name)
+    if step is not None:
+        return step
     if name in _REGISTERED:
         return _REGISTERED[name][0]
     cls = _builtin_class(name) if isinstance(name, str) and name in _BUILTIN else None
@@ -201,38 +217,43 @@ def _float_in(x) -> float:
     return float(x)
 
 
-def _plain_scalar(x, where):
-    """An array element as a plain JSON value (str, int, finite float, bool, None)."""
+def _plain_scalar(x, where, *, nonfinite=False):
+    """An array element as a plain JSON value (str, int, finite float, bool, None); with
+    ``nonfinite``, NaN and infinities as ``{"float": "nan"}`` (a category "missing", say)."""
     if isinstance(x, np.generic):
         x = x.item()
     if x is None or isinstance(x, str | bool | int):
         return x
     if isinstance(x, float):
         if not math.isfinite(x):
+            if nonfinite:
+                return {"float": repr(x)}
             raise _NotStorable(f"{where} holds the non-finite value {x!r}")
         return x
     raise _NotStorable(f"{where} holds a value of type {type(x).__name__}, which JSON cannot store")
 
 
-def _array_to_json(a: np.ndarray, where) -> dict:
+def _array_to_json(a: np.ndarray, where, *, nonfinite=False) -> dict:
     kind = a.dtype.kind
     if kind == "S":
         values = [v.decode("latin-1") for v in a.ravel().tolist()]
     elif kind in "OUbiuf":
-        values = [_plain_scalar(v, where) for v in a.ravel().tolist()]
+        values = [_plain_scalar(v, where, nonfinite=nonfinite) for v in a.ravel().tolist()]
     else:
         raise _NotStorable(f"{where} has dtype {a.dtype}, which a model file cannot store")
     return {"dtype": a.dtype.str, "shape": list(a.shape), "values": values}
 
 
-def _array_from_json(node) -> np.ndarray:
-    dtype = np.dtype(node["dtype"])
-    if dtype.kind not in "OUSbiuf":
-        raise ValueError(f"bad array dtype {dtype}")
-    shape = tuple(int(n) for n in node["shape"])
+def _array_from_json(node, limits) -> np.ndarray:
+    dtype = _safe_dtype(node["dtype"], "OUSbiuf")
+    shape = node["shape"]
+    if not (isinstance(shape, list) and all(type(n) is int and 0 <= n for n in shape)):
+        raise ValueError(f"bad array shape {shape!r}")
     values = node["values"]
     if not isinstance(values, list) or len(values) != math.prod(shape):
         raise ValueError("array values do not match its shape")
+    limits.allocate(dtype.itemsize * len(values))
+    values = [_json_scalar(v) for v in values]
     if dtype.kind == "O":
         out = np.empty(len(values), dtype=object)
         out[:] = values
@@ -276,16 +297,69 @@ def _encode(value, where, ctx):
                 raise _NotStorable(f"{where} is a dict with a key of type {type(k).__name__}")
             pairs.append([_encode(k, f"{where} key", ctx), _encode(v, f"{where}[{k!r}]", ctx)])
         return {"type": "dict_pairs", "items": pairs}
+    if isinstance(value, slice):  # a ColumnTransformer's output_indices_
+        if not all(v is None or type(v) is int for v in (value.start, value.stop, value.step)):
+            raise _NotStorable(f"{where} is a slice of non-integers")
+        return {"type": "slice", "start": value.start, "stop": value.stop, "step": value.step}
+    if isinstance(value, type) and issubclass(value, np.generic) and np.dtype(value).kind in "biuf":
+        return {"type": "dtype", "value": np.dtype(value).str}  # OneHotEncoder(dtype=np.float64)
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "biuf" and ctx is not None:
             return ctx.add_tensor(where, value)
-        return {"type": "array", **_array_to_json(value, where)}
+        return {"type": "array", **_array_to_json(value, where, nonfinite=True)}
     if _is_registered(value):
         return {"type": "estimator", "model": _encode_estimator(value, f"{where}.", ctx)}
     raise _NotStorable(f"{where} is a {type(value).__name__}, which a model file cannot store")
 
 
-def _decode(node, tensors, path):
+class _Loader:
+    """What decoding one file needs: its path, its arrays, and the limits that keep a hostile file cheap
+    (arrays described in the JSON may not add up to more than a small multiple of the file's size, and
+    values may not nest deeper than a model ever does)."""
+
+    def __init__(self, path, tensors, file_size: int):
+        self.path = path
+        self.tensors = tensors
+        self.budget = _ALLOC_FACTOR * file_size + _ALLOC_SLACK
+
+    def allocate(self, nbytes: int) -> None:
+        self.budget -= nbytes
+        if self.budget < 0:
+            raise ValueError("its metadata describes arrays far larger than the file itself")
+
+
+def _safe_dtype(text, kinds: str) -> np.dtype:
+    if not (isinstance(text, str) and len(text) <= 16):
+        raise ValueError(f"bad dtype {text!r}")
+    dtype = np.dtype(text)
+    if dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype is not None:
+        raise ValueError(f"bad dtype {text!r}")
+    return dtype
+
+
+def _json_scalar(v):
+    """An element of a JSON array node: a plain JSON scalar, or ``{"float": "nan"}`` for non-finite."""
+    if v is None or isinstance(v, str | bool | int | float):
+        return v
+    if isinstance(v, dict) and set(v) == {"float"}:
+        return _float_in(v["float"])
+    raise ValueError(f"bad array element {v!r}")
+
+
+def _int_in(value, dtype: np.dtype) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"bad integer {value!r}")
+    info = np.iinfo(dtype)
+    if not info.min <= value <= info.max:
+        raise ValueError(f"{value} does not fit {dtype}")
+    return value
+
+
+def _decode(node, loader: _Loader, depth: int = 0):
+    if depth > _MAX_DEPTH:
+        raise ValueError(f"values nest deeper than {_MAX_DEPTH} levels")
+    if not isinstance(node, dict):
+        raise ValueError(f"bad value node {type(node).__name__}")
     t = node["type"]
     if t == "none":
         return None
@@ -301,26 +375,33 @@ def _decode(node, tensors, path):
     if t == "float":
         return _float_in(node["value"])
     if t == "numpy":
-        dtype = np.dtype(node["dtype"])
-        if dtype.kind not in "iuf":
-            raise ValueError(f"bad numpy scalar dtype {dtype}")
-        return dtype.type(_float_in(node["value"]) if dtype.kind == "f" else int(node["value"]))
+        dtype = _safe_dtype(node["dtype"], "iuf")
+        if dtype.kind == "f":
+            return dtype.type(_float_in(node["value"]))
+        return dtype.type(_int_in(node["value"], dtype))
+    if t == "dtype":
+        return _safe_dtype(node["value"], "biuf").type
+    if t == "slice":
+        parts = [node["start"], node["stop"], node["step"]]
+        if not all(v is None or type(v) is int for v in parts):
+            raise ValueError(f"bad slice {parts!r}")
+        return slice(*parts)
     if t in ("float_list", "float_tuple"):
         values = [_float_in(v) for v in node["values"]]
         return values if t == "float_list" else tuple(values)
     if t in ("list", "tuple"):
-        items = [_decode(v, tensors, path) for v in node["items"]]
+        items = [_decode(v, loader, depth + 1) for v in node["items"]]
         return items if t == "list" else tuple(items)
     if t == "dict":
-        return {k: _decode(v, tensors, path) for k, v in node["items"].items()}
+        return {str(k): _decode(v, loader, depth + 1) for k, v in node["items"].items()}
     if t == "dict_pairs":
-        return {_decode(k, tensors, path): _decode(v, tensors, path) for k, v in node["items"]}
+        return {_decode(k, loader, depth + 1): _decode(v, loader, depth + 1) for k, v in node["items"]}
     if t == "array":
-        return _array_from_json(node)
+        return _array_from_json(node, loader)
     if t == "tensor":
-        return tensors[node["key"]]
+        return loader.tensors[node["key"]]
     if t == "estimator":
-        return _decode_estimator(node["model"], tensors, path)
+        return _decode_estimator(node["model"], loader, depth + 1)
     raise ValueError(f"unknown value type {t!r}")
 
 
@@ -357,12 +438,17 @@ def _fitted_attributes(est) -> dict:
 
 
 def _encode_estimator(est, prefix, ctx) -> dict:
-    name, _ = _class_entry(type(est))
+    name = _estimator_name(type(est))
+    sklearn_step = step_name(type(est)) is not None
+    if sklearn_step:
+        check_storable(est)
     params, dropped = {}, {}
     for key, value in est.get_params(deep=False).items():
         runtime = isinstance(value, np.random.RandomState | np.random.Generator) or (
             callable(value) and not isinstance(value, type) and not _is_registered(value)
         )
+        if runtime and sklearn_step:  # a scikit-learn step's callables are its behaviour: never drop them
+            raise _NotStorable(f"{prefix}{key} is a {type(value).__name__}; a model file never stores code")
         if runtime:
             # Runtime objects (progress callbacks, random generators) are not part of the fitted model.
             dropped[key] = type(value).__name__
@@ -374,7 +460,10 @@ def _encode_estimator(est, prefix, ctx) -> dict:
         if key == "classes_":
             node["classes"] = _array_to_json(np.asarray(value), where)
         elif key == "feature_names_in_":
-            node["feature_names"] = [_plain_scalar(v, where) for v in np.asarray(value).tolist()]
+            names = [_plain_scalar(v, where) for v in np.asarray(value).tolist()]
+            if not all(isinstance(v, str) for v in names):
+                raise _NotStorable(f"{where} holds non-string column names")
+            node["feature_names"] = names
         else:
             node["attributes"][key] = _encode(value, where, ctx)
     return node
@@ -391,30 +480,66 @@ def _accepted_params(cls) -> set[str] | None:
     return {n for n in sig.parameters if n != "self"}
 
 
-def _decode_estimator(node, tensors, path):
-    cls = _resolve(node["estimator"], path)
-    params = {k: _decode(v, tensors, path) for k, v in node["params"].items()}
+def _public_attribute(key) -> bool:
+    # The scikit-learn convention, strictly: `coef_` yes; `_private`, `__dict__`, `__class__` never.
+    return (
+        isinstance(key, str)
+        and key.isascii()
+        and key.isidentifier()
+        and key.endswith("_")
+        and (not key.startswith("_"))
+    )
+
+
+def _upgrade_params(name, params: dict, accepted) -> dict:
+    """Parameters of files from earlier luce versions, under today's names."""
+    if (
+        name == "SigmoidRegression"
+        and accepted is not None
+        and "decision_threshold" in accepted
+        and "threshold" in params
+        and "decision_threshold" not in params
+    ):
+        # Before the rename, SigmoidRegression's `threshold` was its decision cut.
+        params = dict(params)
+        params["decision_threshold"] = params.pop("threshold")
+    return params
+
+
+def _decode_estimator(node, loader: _Loader, depth: int = 0):
+    if depth > _MAX_DEPTH:
+        raise ValueError(f"estimators nest deeper than {_MAX_DEPTH} levels")
+    name = node["estimator"]
+    cls = _resolve(name, loader.path)
+    params = {k: _decode(v, loader, depth + 1) for k, v in node["params"].items()}
     accepted = _accepted_params(cls)
+    params = _upgrade_params(name, params, accepted)
     unknown = sorted(set(params) - accepted) if accepted is not None else []
     if unknown:
         raise ModelFormatError(
-            path,
+            loader.path,
             "incompatible",
-            f"was saved with {node['estimator']} parameter(s) {', '.join(map(repr, unknown))} that this "
+            f"was saved with {name} parameter(s) {', '.join(map(repr, unknown))} that this "
             f"luce ({_luce_version()}) does not have",
         )
-    est = cls(**params)
+    attributes = {}
     if "classes" in node:
-        est.classes_ = _array_from_json(node["classes"])
+        attributes["classes_"] = _array_from_json(node["classes"], loader)
     if "feature_names" in node:
         names = node["feature_names"]
-        if not isinstance(names, list):
-            raise ValueError("feature_names is not a list")
-        est.feature_names_in_ = np.array(names, dtype=object)
+        if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise ValueError("feature_names is not a list of strings")
+        attributes["feature_names_in_"] = np.array(names, dtype=object)
     for key, value in node["attributes"].items():
-        if not (isinstance(key, str) and key.isidentifier() and key.endswith("_")):
+        if not _public_attribute(key):
             raise ValueError(f"bad attribute name {key!r}")
-        setattr(est, key, _decode(value, tensors, path))
+        attributes[key] = _decode(value, loader, depth + 1)
+    if step_class(name) is cls:
+        return rebuild(cls, params, attributes)
+    est = cls(**params)
+    for key, value in attributes.items():
+        setattr(est, key, value)
+    check_state(est)
     return est
 
 
@@ -428,6 +553,14 @@ def _json_default(x):
 
 
 def _summary(est) -> dict:
+    if step_name(type(est)) == "sklearn.Pipeline":
+        # A pipeline: its final estimator's summary, the raw input columns and the step classes.
+        out = _summary(est.steps[-1][1])
+        out["pipeline"] = [_estimator_name(type(step)) or type(step).__name__ for _, step in est.steps]
+        names = getattr(est.steps[0][1], "feature_names_in_", None)
+        if names is not None:
+            out["input_columns"] = [str(n) for n in names.tolist()]
+        return out
     attrs = vars(est)
     out = {}
     if "n_features_in_" in attrs:
@@ -448,6 +581,19 @@ def _summary(est) -> dict:
 # --------------------------------------------------------------------------------------------------
 # save / load
 # --------------------------------------------------------------------------------------------------
+
+
+def _check_fitted(model, name) -> None:
+    if step_name(type(model)) is not None:
+        from sklearn.exceptions import NotFittedError
+        from sklearn.utils.validation import check_is_fitted
+
+        try:
+            check_is_fitted(model)
+        except NotFittedError:
+            raise ValueError(f"model is not fitted: call fit on this {name} first") from None
+    elif not _fitted_attributes(model):
+        raise ValueError(f"model is not fitted: this {name} has no fitted attributes; call fit first")
 
 
 def save(model, path, *, metadata=None) -> Path:
@@ -507,20 +653,19 @@ def save(model, path, *, metadata=None) -> Path:
     >>> loaded.value, loaded.classes_
     (2.5, array(['cat', 'dog'], dtype='<U3'))
     """
-    entry = _class_entry(type(model))
-    if entry is None:
+    name = _estimator_name(type(model))
+    if name is None:
         raise TypeError(
-            f"model must be a luce estimator ({', '.join(sorted(_BUILTIN))}), got "
-            f"{type(model).__module__}.{type(model).__qualname__}; other classes can be allowed with "
-            "luce.io.register_estimator"
+            f"model must be a luce estimator ({', '.join(sorted(_BUILTIN))}, or a scikit-learn Pipeline "
+            f"of {', '.join(step_names())}), got {type(model).__module__}.{type(model).__qualname__}; "
+            "other classes can be allowed with luce.io.register_estimator"
         )
-    if not _fitted_attributes(model):
-        raise ValueError(f"model is not fitted: this {entry[0]} has no fitted attributes; call fit first")
+    _check_fitted(model, name)
     ctx = _Context()
     try:
         node = _encode_estimator(model, "", ctx)
     except _NotStorable as e:
-        raise TypeError(f"cannot save this {entry[0]}: {e}") from None
+        raise TypeError(f"cannot save this {name}: {e}") from None
     meta = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -548,17 +693,53 @@ def save(model, path, *, metadata=None) -> Path:
     return atomic_write_bytes(path, _st_save(ctx.tensors, metadata=header))
 
 
-def _parse_header(path, data: bytes):
-    """Validate the safetensors framing and the luce header; return (meta dict, header dict, data start)."""
-    size = len(data)
+def _open_model_file(path):
+    """An open binary file and its size; a folder, device, pipe or socket is refused before reading."""
+    # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below); no effect on files.
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(f"{path} is a folder, not a luce model file")
+        if not stat.S_ISREG(mode):
+            raise ModelFormatError(
+                path,
+                "foreign",
+                "is not a luce model file: it is not a regular file (a device, pipe or socket)",
+            )
+        f = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    return f, os.fstat(f.fileno()).st_size
+
+
+def _json_object(path, text: bytes | str, what: str) -> dict:
+    try:
+        value = json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        reason = "it nests too deeply" if isinstance(e, RecursionError) else str(e)
+        raise ModelFormatError(
+            path, "corrupted", f"is corrupted: its {what} is not valid JSON ({reason})"
+        ) from None
+    if not isinstance(value, dict):
+        raise ModelFormatError(path, "corrupted", f"is corrupted: its {what} is not a JSON object")
+    return value
+
+
+def _parse_header(path, f, size: int):
+    """Read and check the safetensors framing and the luce header from ``f``, reading no more than the
+    header's announced length, itself checked against the file's size first. Returns (meta, header)."""
     if size == 0:
         raise ModelFormatError(path, "empty", "is empty (0 bytes), not a luce model file")
     if size < 8:
         raise ModelFormatError(
             path, "truncated", f"is truncated: {size} bytes, too short for the 8-byte header length"
         )
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > _MAX_HEADER or data[8:9] not in (b"{", b""):
+    head = f.read(9)
+    (n,) = struct.unpack("<Q", head[:8])
+    if n > _MAX_HEADER or head[8:9] not in (b"{", b""):
         raise ModelFormatError(
             path,
             "foreign",
@@ -571,14 +752,7 @@ def _parse_header(path, data: bytes):
             "truncated",
             f"is truncated: its header announces {n} bytes but only {size - 8} follow the length field",
         )
-    try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"))
-        if not isinstance(header, dict):
-            raise ValueError("the header is not a JSON object")
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ModelFormatError(
-            path, "corrupted", f"is corrupted: its header is not valid JSON ({e})"
-        ) from None
+    header = _json_object(path, head[8:] + f.read(n - 1) if n else b"", "header")
     info = header.get("__metadata__")
     if not isinstance(info, dict) or info.get("format") != FORMAT_NAME:
         found = info.get("format") if isinstance(info, dict) else None
@@ -589,7 +763,7 @@ def _parse_header(path, data: bytes):
             f"is a safetensors file but not a luce model ({what}); it was not written by luce.save",
         )
     version = info.get("format_version")
-    if not (isinstance(version, str) and version.isdigit()):
+    if not (isinstance(version, str) and version.isascii() and version.isdigit() and len(version) <= 6):
         raise ModelFormatError(path, "corrupted", f"is corrupted: bad format_version {version!r}")
     if int(version) > FORMAT_VERSION:
         raise ModelFormatError(
@@ -602,85 +776,113 @@ def _parse_header(path, data: bytes):
     digest = info.get("luce_sha256")
     if not isinstance(text, str) or hashlib.sha256(text.encode("utf-8")).hexdigest() != digest:
         raise ModelFormatError(path, "corrupted", "is corrupted: its metadata fails its SHA-256 checksum")
-    try:
-        meta = json.loads(text)
-        if not (isinstance(meta, dict) and meta.get("format_version") == int(version)):
-            raise ValueError("metadata and header disagree on the format version")
-    except ValueError as e:
-        raise ModelFormatError(path, "corrupted", f"is corrupted: {e}") from None
-    return meta, header, 8 + n
+    meta = _json_object(path, text, "metadata")
+    if type(meta.get("format_version")) is not int or meta["format_version"] != int(version):
+        raise ModelFormatError(
+            path, "corrupted", "is corrupted: metadata and header disagree on the format version"
+        )
+    return meta, header
 
 
-def _read(path):
-    path_str = os.fspath(path)
-    data = Path(path_str).read_bytes()
-    meta, header, start = _parse_header(path_str, data)
-    # Every tensor must lie inside the data section, which must end exactly at the end of the file.
-    end = 0
+def _array_table(path, header) -> tuple[dict, int]:
+    """``{name: (dtype, shape, start, stop)}`` of the arrays and the data section's length; the arrays
+    must tile the data section exactly (no gaps, no overlaps), as safetensors requires."""
+    table = {}
     try:
         for key, entry in header.items():
             if key == "__metadata__":
                 continue
+            dtype = np.dtype(_SAFETENSORS_DTYPES[entry["dtype"]])
+            shape = entry["shape"]
             lo, hi = entry["data_offsets"]
-            nbytes = _SAFETENSORS_DTYPES[entry["dtype"]] * math.prod(entry["shape"])
-            if not (isinstance(lo, int) and isinstance(hi, int) and 0 <= lo <= hi and hi - lo == nbytes):
+            if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
+                raise ValueError(f"array {key!r} has a bad shape")
+            if not (type(lo) is int and type(hi) is int and 0 <= lo <= hi):
+                raise ValueError(f"array {key!r} has bad offsets")
+            if hi - lo != dtype.itemsize * math.prod(shape):
                 raise ValueError(f"array {key!r} has inconsistent offsets")
-            end = max(end, hi)
+            table[key] = (dtype, tuple(shape), lo, hi)
+        end = 0
+        for _, _, lo, hi in sorted(table.values(), key=lambda e: (e[2], e[3])):
+            if lo != end:
+                raise ValueError("arrays overlap or leave gaps")
+            end = hi
     except (KeyError, TypeError, ValueError) as e:
-        raise ModelFormatError(path_str, "corrupted", f"is corrupted: bad array table ({e})") from None
-    available = len(data) - start
-    if available < end:
-        raise ModelFormatError(
-            path_str,
-            "truncated",
-            f"is truncated: its arrays need {end} bytes but only {available} remain (the file was cut short)",
-        )
-    if available > end:
-        raise ModelFormatError(
-            path_str, "corrupted", f"is corrupted: {available - end} unexpected bytes after its arrays"
-        )
-    from safetensors.numpy import load as _st_load  # lazily: keep `import luce` light
+        raise ModelFormatError(path, "corrupted", f"is corrupted: bad array table ({e})") from None
+    return table, end
 
-    try:
-        tensors = _st_load(data)
-    except Exception as e:  # SafetensorError derives from Exception only
-        raise ModelFormatError(path_str, "corrupted", f"is corrupted: {e}") from None
+
+def _read(path):
+    """``(meta, arrays, file size)`` of a model file, every check done; reads each byte once and never
+    more than the file's size."""
+    path_str = os.fspath(path)
+    f, size = _open_model_file(path_str)
+    with f:
+        meta, header = _parse_header(path_str, f, size)
+        table, end = _array_table(path_str, header)
+        available = size - f.tell()
+        if available < end:
+            raise ModelFormatError(
+                path_str,
+                "truncated",
+                f"is truncated: its arrays need {end} bytes but only {available} remain "
+                "(the file was cut short)",
+            )
+        if available > end:
+            raise ModelFormatError(
+                path_str, "corrupted", f"is corrupted: {available - end} unexpected bytes after its arrays"
+            )
+        data = bytearray(end)
+        if f.readinto(data) != end:
+            raise ModelFormatError(path_str, "truncated", "is truncated: it shrank while being read")
+    # Views into one buffer: the arrays tile it without overlap, so no array aliases another.
+    tensors = {key: _view(data, *entry) for key, entry in table.items()}
     _verify_tensors(path_str, meta, tensors)
-    return meta, tensors
+    return meta, tensors, size
+
+
+def _view(data: bytearray, dtype, shape, lo, hi) -> np.ndarray:
+    if lo == hi:
+        return np.zeros(shape, dtype=dtype)
+    a = np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=lo).reshape(shape)
+    return a if a.flags.aligned else a.copy()
 
 
 def _tensor_nodes(node):
-    """Every {"type": "tensor"} node below ``node``."""
-    if isinstance(node, dict):
-        if node.get("type") == "tensor":
-            yield node
-        for v in node.values():
-            yield from _tensor_nodes(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _tensor_nodes(v)
+    """Every {"type": "tensor"} node below ``node`` (iteratively: a hostile file may nest deeply)."""
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("type") == "tensor":
+                yield node
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def _verify_tensors(path, meta, tensors):
-    seen = set()
+    verified = {}  # key -> (dtype, shape, sha256): each array is hashed once however often it is named
     for node in _tensor_nodes(meta.get("model")):
         key = node.get("key")
-        a = tensors.get(key)
+        a = tensors.get(key) if isinstance(key, str) else None
         if a is None:
             raise ModelFormatError(path, "corrupted", f"is corrupted: array {key!r} is missing")
-        seen.add(key)
-        if a.dtype.str != node.get("dtype") or list(a.shape) != node.get("shape"):
+        if key not in verified:
+            verified[key] = (a.dtype.str, list(a.shape), _sha256(a))
+        dtype, shape, digest = verified[key]
+        if dtype != node.get("dtype") or shape != node.get("shape"):
             raise ModelFormatError(
                 path,
                 "corrupted",
                 f"is corrupted: array {key!r} has dtype/shape {a.dtype}{a.shape}, expected "
                 f"{node.get('dtype')}{tuple(node.get('shape') or ())}",
             )
-        if _sha256(a) != node.get("sha256"):
+        if digest != node.get("sha256"):
             raise ModelFormatError(
                 path, "corrupted", f"is corrupted: array {key!r} fails its SHA-256 checksum"
             )
-    extra = sorted(set(tensors) - seen)
+    extra = sorted(set(tensors) - set(verified))
     if extra:
         raise ModelFormatError(path, "corrupted", f"is corrupted: unexpected arrays {extra}")
 
@@ -705,8 +907,19 @@ def read_metadata(path) -> dict:
         If there is no such file.
     ModelFormatError
         If the file is empty, truncated, corrupted, foreign or from a future format version.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn.datasets import load_iris
+    >>> import luce
+    >>> X, y = load_iris(return_X_y=True)
+    >>> path = luce.save(luce.SoftmaxRegression().fit(X, y), os.path.join(tempfile.mkdtemp(), "m.luce"))
+    >>> meta = luce.read_metadata(path)
+    >>> meta["model"]["estimator"], meta["summary"]["n_classes"]
+    ('SoftmaxRegression', 3)
     """
-    meta, _ = _read(path)
+    meta, _, _ = _read(path)
     return meta
 
 
@@ -755,12 +968,14 @@ def load(path):
     luce.ModelFormatError: ...iris.csv is not a luce model file: it is not in safetensors format ...
     """
     path_str = os.fspath(path)
-    meta, tensors = _read(path_str)
+    meta, tensors, size = _read(path_str)
     try:
-        return _decode_estimator(meta["model"], tensors, path_str)
+        return _decode_estimator(meta["model"], _Loader(path_str, tensors, size))
     except ModelFormatError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as e:
         raise ModelFormatError(
-            path_str, "corrupted", f"is corrupted: malformed model metadata ({e!r})"
+            path_str,
+            "corrupted",
+            f"is corrupted: malformed model metadata or inconsistent fitted state ({e!r})",
         ) from None

@@ -1,4 +1,4 @@
-"""ONNX export of linear softmax and sigmoid models: the graph any ONNX runtime can serve.
+"""ONNX export of linear softmax and sigmoid models, alone or at the end of a scikit-learn Pipeline.
 
 Softmax models (``SoftmaxRegression``): ``MatMul -> Add -> {Softmax, ArgMax -> Gather}``. The temperature
 is folded into the weights in float64 before rounding them to the graph's dtype (``W = coef_.T / T``,
@@ -11,6 +11,9 @@ Sigmoid models (``SigmoidRegression``): ``MatMul -> Add`` then, as ``predict``/`
 per-label sigmoids and ``logits > logit(threshold)`` (multi-label), ``[σ(-z), σ(z)]`` and
 ``classes[z > logit(threshold)]`` (binary), or normalised sigmoids and ``classes[argmax]``
 (one-vs-rest).
+
+A Pipeline's scikit-learn steps are converted by skl2onnx (:mod:`luce.io._onnx_sklearn`), with the
+luce estimator at its end registered as a custom converter that emits these same nodes.
 """
 
 from __future__ import annotations
@@ -23,12 +26,25 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_write_bytes
+from ._describe import LinearModel, describe_linear
 from ._format import _class_entry, _luce_version
 
 __all__ = ["export_onnx"]
 
 _OPSET = 17  # Softmax's single-axis semantics need >= 13; 17 is served by every current runtime.
 _IR_VERSION = 8  # the IR version that goes with opset 17
+_LINKS = {"linear_softmax": "softmax", "linear_sigmoid": "sigmoid"}
+
+
+def describe(model) -> LinearModel:
+    """The export description of a luce linear model; TypeError for anything else."""
+    entry = _class_entry(type(model))
+    if entry is None or entry[1] not in _LINKS:
+        raise TypeError(
+            "model must be a linear softmax or sigmoid model such as luce.SoftmaxRegression or "
+            f"luce.SigmoidRegression (alone or at the end of a Pipeline), got {type(model).__name__}"
+        )
+    return describe_linear(model, entry[0], _LINKS[entry[1]])
 
 
 def _classes_tensor(classes: np.ndarray):
@@ -63,33 +79,106 @@ def _classes_tensor(classes: np.ndarray):
     raise TypeError(f"classes_ of dtype {classes.dtype} cannot be ONNX labels")
 
 
-def export_onnx(model, path, *, dtype="float32", opset: int = _OPSET) -> Path:
-    r"""Export a fitted linear softmax or sigmoid model (``SoftmaxRegression``, ``SigmoidRegression``)
-    as an ONNX graph.
+def linear_graph(d: LinearModel, np_dtype):
+    """The nodes from the input ``X`` to the outputs ``label`` and ``probabilities``:
+    ``(nodes, initializers, label element type, label shape, number of probability columns)``."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    label_type, label_values = _classes_tensor(d.classes)
+    # Temperature folded into the weights in float64: one rounding instead of a Div on every logit.
+    weights = numpy_helper.from_array(np.ascontiguousarray((d.coef / d.temperature).T, dtype=np_dtype), "W")
+    bias = numpy_helper.from_array((d.intercept / d.temperature).astype(np_dtype), "b")
+    if label_type == TensorProto.STRING:
+        labels = helper.make_tensor("classes", TensorProto.STRING, [d.classes.size], list(label_values))
+    else:
+        labels = numpy_helper.from_array(label_values, "classes")
+    axis1 = numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1")
+    initializers = [weights, bias, labels, axis1]
+    nodes = [
+        helper.make_node("MatMul", ["X", "W"], ["scores"], name="matmul"),
+        helper.make_node("Add", ["scores", "b"], ["logits"], name="add_intercept"),
+    ]
+    # The arg-max is taken on the logits (not the rounded probabilities): ties are the model's own.
+    argmax_label = [
+        helper.make_node("ArgMax", ["logits"], ["index"], name="argmax", axis=1, keepdims=0),
+        helper.make_node("Gather", ["classes", "index"], ["label"], name="label", axis=0),
+    ]
+    label_shape, n_proba = ["N"], d.classes.size
+    if d.mode == "softmax":
+        nodes += [helper.make_node("Softmax", ["logits"], ["probabilities"], name="softmax", axis=1)]
+        nodes += argmax_label
+    elif d.mode == "one-vs-rest":  # normalised sigmoids, the largest logit
+        nodes += [
+            helper.make_node("Sigmoid", ["logits"], ["sig"], name="sigmoid"),
+            helper.make_node("ReduceSum", ["sig", "axis1"], ["sig_sum"], name="sum", keepdims=1),
+            helper.make_node("Div", ["sig", "sig_sum"], ["probabilities"], name="normalise"),
+        ]
+        nodes += argmax_label
+    else:
+        # The threshold on the probability as a threshold on the logit (exact for any t, as predict).
+        t = d.threshold
+        initializers.append(numpy_helper.from_array((np.log(t) - np.log1p(-t)).astype(np_dtype), "cut"))
+        above = helper.make_node("Greater", ["logits", "cut"], ["above"], name="above_threshold")
+        if d.mode == "multilabel":  # per label: σ(z), and the indicator in the dtype of the training y
+            nodes += [
+                helper.make_node("Sigmoid", ["logits"], ["probabilities"], name="sigmoid"),
+                above,
+                helper.make_node("Cast", ["above"], ["label"], name="indicator", to=label_type),
+            ]
+            label_shape, n_proba = ["N", d.coef.shape[0]], d.coef.shape[0]
+        else:  # binary: [σ(-z), σ(z)], each computed directly; classes[z > logit(t)]
+            nodes += [
+                helper.make_node("Neg", ["logits"], ["neg_logits"], name="negate"),
+                helper.make_node("Sigmoid", ["neg_logits"], ["sig_neg"], name="sigmoid_negative"),
+                helper.make_node("Sigmoid", ["logits"], ["sig"], name="sigmoid"),
+                helper.make_node("Concat", ["sig_neg", "sig"], ["probabilities"], name="proba", axis=1),
+                above,
+                helper.make_node("Cast", ["above"], ["above_int"], name="as_index", to=TensorProto.INT64),
+                helper.make_node("Squeeze", ["above_int", "axis1"], ["index"], name="squeeze"),
+                helper.make_node("Gather", ["classes", "index"], ["label"], name="label", axis=0),
+            ]
+    used = {i for node in nodes for i in node.input}  # a multi-label model has no use for classes
+    initializers = [t for t in initializers if t.name in used]
+    return nodes, initializers, label_type, label_shape, n_proba
+
+
+def export_onnx(model, path, *, dtype="float32", opset: int = _OPSET, input_types=None) -> Path:
+    r"""Export a fitted linear softmax or sigmoid model, or a scikit-learn Pipeline that ends in one, as
+    an ONNX graph.
 
     .. math:: \mathrm{probabilities} = \mathrm{softmax}\Big(\frac{X W^\top + b}{T}\Big), \quad
               \mathrm{label} = \mathrm{classes}[\arg\max_k (X W^\top + b)_k]
 
     for a softmax model; a sigmoid model's graph computes its ``predict_proba`` and ``predict`` (per-label
-    sigmoids and thresholds, binary, or one-vs-rest). The graph has one input ``X`` of shape
-    ``(N, n_features)`` and two outputs: ``label``, shape ``(N,)`` (int64, double, bool or string,
-    following ``classes_``; a multi-label model's 0/1 indicators, ``(N, n_labels)``), and
-    ``probabilities``, shape ``(N, n_classes)``. Its ``metadata_props`` hold ``classes`` (a JSON
-    list), ``classes_dtype``, ``feature_names`` (a JSON list, when the model was fit on named
-    columns), ``temperature``, ``estimator`` and ``luce_version``. The file is written atomically.
+    sigmoids and thresholds, binary, or one-vs-rest). Two outputs: ``label``, shape ``(N,)`` (int64,
+    double, bool or string, following ``classes_``; a multi-label model's 0/1 indicators,
+    ``(N, n_labels)``), and ``probabilities``, shape ``(N, n_classes)``.
+
+    A bare estimator's graph has one input ``X`` of shape ``(N, n_features)``. A Pipeline fitted on a
+    DataFrame has **one input per raw column**, named after it, of shape ``(N, 1)``: a string tensor
+    for a column the pipeline encodes as categories, a ``dtype`` tensor for a number column (integers
+    included); a missing number is NaN, a missing string the empty string ``""``. Its scikit-learn
+    steps are converted by skl2onnx. Its ``metadata_props`` hold ``classes`` (a JSON list),
+    ``classes_dtype``, ``feature_names`` (JSON, when known), ``temperature``, ``estimator``,
+    ``luce_version`` and, for a Pipeline, ``input_columns`` and ``input_types`` (JSON). The file is
+    written atomically.
 
     Parameters
     ----------
-    model : SoftmaxRegression or SigmoidRegression
-        A fitted linear model: ``coef_`` of shape ``(n_classes, n_features)``, ``intercept_``
-        ``(n_classes,)``, ``classes_`` ``(n_classes,)``, optional ``temperature_`` (softmax).
+    model : SoftmaxRegression, SigmoidRegression or sklearn.pipeline.Pipeline
+        A fitted linear model (``coef_`` of shape ``(n_classes, n_features)``, ``intercept_``
+        ``(n_classes,)``, ``classes_`` ``(n_classes,)``, optional ``temperature_``), or a fitted Pipeline
+        of the steps :func:`luce.save` accepts ending in one.
     path : str or os.PathLike
         Destination ``.onnx`` file; its folder must exist.
     dtype : {"float32", "float64"}, default "float32"
-        Element type of ``X``, the weights and the probabilities. float32 matches luce's float64
-        probabilities to about 1e-6; float64 to rounding.
+        Element type of the numeric inputs, the weights and the probabilities. float32 matches luce's
+        float64 probabilities to about 1e-6; float64 to rounding.
     opset : int, default 17
         The ONNX operator set (at least 13).
+    input_types : dict of str to {"string", "number"}, optional
+        Pipelines only: the input type of raw columns, overriding what is read from the fitted
+        encoders and imputers (a column they hold strings for is ``"string"``, any other ``"number"``).
 
     Returns
     -------
@@ -99,10 +188,11 @@ def export_onnx(model, path, *, dtype="float32", opset: int = _OPSET) -> Path:
     Raises
     ------
     TypeError
-        If ``model`` is not a linear softmax or sigmoid model, or its classes mix types an ONNX tensor
-        cannot hold.
+        If ``model`` is not a linear softmax or sigmoid model (or a Pipeline ending in one), or its
+        classes mix types an ONNX tensor cannot hold, or a pipeline step cannot be converted.
     ValueError
-        If ``model`` is not fitted or its arrays are inconsistent or not finite.
+        If ``model`` is not fitted or its arrays are inconsistent or not finite, or ``input_types``
+        names a column the model does not have.
 
     Examples
     --------
@@ -122,107 +212,73 @@ def export_onnx(model, path, *, dtype="float32", opset: int = _OPSET) -> Path:
     >>> bool(np.allclose(proba, model.predict_proba(X[[0, 60, 120]]), atol=1e-5))
     True
 
+    A pipeline on a raw table takes one input per column:
+
+    >>> import pandas as pd
+    >>> from sklearn.compose import ColumnTransformer
+    >>> from sklearn.impute import SimpleImputer
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    >>> table = pd.DataFrame({"width": [1.0, 2.5, np.nan, 4.0], "color": ["red", "blue", None, "red"]})
+    >>> pre = ColumnTransformer([
+    ...     ("width", make_pipeline(SimpleImputer(), StandardScaler()), ["width"]),
+    ...     ("color", make_pipeline(SimpleImputer(strategy="most_frequent"),
+    ...                             OneHotEncoder(handle_unknown="ignore")), ["color"])])
+    >>> pipe = make_pipeline(pre, luce.SoftmaxRegression()).fit(table, ["a", "b", "b", "a"])
+    >>> path = luce.export_onnx(pipe, os.path.join(tempfile.mkdtemp(), "table.onnx"))
+    >>> session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    >>> [(i.name, i.type) for i in session.get_inputs()]
+    [('width', 'tensor(float)'), ('color', 'tensor(string)')]
+    >>> label, proba = session.run(None, {"width": np.array([[np.nan], [3.0]], dtype=np.float32),
+    ...                                   "color": np.array([[""], ["green"]], dtype=object)})
+    >>> rows = pd.DataFrame({"width": [np.nan, 3.0], "color": [None, "green"]})
+    >>> label.tolist() == pipe.predict(rows).tolist()
+    True
+
     References
     ----------
     ONNX operators: https://onnx.ai/onnx/operators/ (MatMul, Add, Softmax-13, ArgMax, Gather; Sigmoid,
-    Greater, Cast, ReduceSum-13, Concat, Squeeze-13).
+    Greater, Cast, ReduceSum-13, Concat, Squeeze-13); skl2onnx: https://onnx.ai/sklearn-onnx/.
     """
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper
 
-    entry = _class_entry(type(model))
-    if entry is None or entry[1] not in ("linear_softmax", "linear_sigmoid"):
-        raise TypeError(
-            "model must be a linear softmax or sigmoid model such as luce.SoftmaxRegression or "
-            f"luce.SigmoidRegression, got {type(model).__name__}"
-        )
-    name, kind = entry
     np_dtype = np.dtype(dtype)
     if np_dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     if isinstance(opset, bool) or not isinstance(opset, int) or opset < 13:
         raise ValueError(f"opset must be an int >= 13, got {opset!r}")
-    missing = [a for a in ("coef_", "intercept_", "classes_") if not hasattr(model, a)]
-    if missing:
-        raise ValueError(f"model is not fitted (no {', '.join(missing)}); call fit first")
-    coef = np.asarray(model.coef_, dtype=np.float64)
-    intercept = np.asarray(model.intercept_, dtype=np.float64)
-    classes = np.asarray(model.classes_)
-    temperature = float(getattr(model, "temperature_", 1.0))
-    binary_sigmoid = kind == "linear_sigmoid" and not model.multilabel_ and coef.shape[:1] == (1,)
-    n_labels = 2 if binary_sigmoid else coef.shape[0]  # one weight vector for the two classes
-    if coef.ndim != 2 or intercept.shape != (coef.shape[0],) or classes.shape != (n_labels,):
-        raise ValueError(
-            f"model arrays are inconsistent: coef_ {coef.shape}, intercept_ {intercept.shape}, "
-            f"classes_ {classes.shape}; expected (n_classes, n_features), (n_classes,), (n_classes,)"
-        )
-    if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
-        raise ValueError("model coef_/intercept_ contain NaN or inf; refit the model")
-    if not (temperature > 0 and math.isfinite(temperature)):
-        raise ValueError(f"model temperature_ must be finite and > 0, got {temperature}")
-    n_classes, n_features = coef.shape
-    elem = helper.np_dtype_to_tensor_dtype(np_dtype)
-    label_type, label_values = _classes_tensor(classes)
+    from ._sklearn import step_name
 
-    # Temperature folded into the weights in float64: one rounding instead of a Div on every logit.
-    weights = numpy_helper.from_array(np.ascontiguousarray((coef / temperature).T, dtype=np_dtype), "W")
-    bias = numpy_helper.from_array((intercept / temperature).astype(np_dtype), "b")
-    if label_type == TensorProto.STRING:
-        labels = helper.make_tensor("classes", TensorProto.STRING, [classes.size], list(label_values))
+    if step_name(type(model)) == "sklearn.Pipeline":
+        from ._onnx_sklearn import pipeline_graph
+
+        d = describe(model.steps[-1][1])
+        onnx_model, inputs = pipeline_graph(model, d, np_dtype, opset, input_types)
+        names = inputs  # the raw columns, in order
     else:
-        labels = numpy_helper.from_array(label_values, "classes")
-    nodes = [
-        helper.make_node("MatMul", ["X", "W"], ["scores"], name="matmul"),
-        helper.make_node("Add", ["scores", "b"], ["logits"], name="add_intercept"),
-    ]
-    initializer = [weights, bias, labels]
-    label_shape, n_proba = ["N"], classes.size
-    if kind == "linear_softmax":
-        nodes += [
-            helper.make_node("Softmax", ["logits"], ["probabilities"], name="softmax", axis=1),
-            # ArgMax on the logits (not the rounded probabilities): ties are the model's own ties.
-            helper.make_node("ArgMax", ["logits"], ["index"], name="argmax", axis=1, keepdims=0),
-            helper.make_node("Gather", ["classes", "index"], ["label"], name="label", axis=0),
-        ]
-    else:
-        sig_nodes, sig_init, label_type, label_shape = _sigmoid_nodes(model, n_classes, np_dtype, label_type)
-        nodes += sig_nodes
-        initializer += sig_init
-        n_proba = n_classes if model.multilabel_ else classes.size
-    used = {i for node in nodes for i in node.input}  # a multi-label model has no use for classes
-    initializer = [t for t in initializer if t.name in used]
-    graph = helper.make_graph(
-        nodes,
-        f"luce_{name}",
-        inputs=[helper.make_tensor_value_info("X", elem, ["N", n_features])],
-        outputs=[
-            helper.make_tensor_value_info("label", label_type, label_shape),
-            helper.make_tensor_value_info("probabilities", elem, ["N", n_proba]),
-        ],
-        initializer=initializer,
-    )
-    onnx_model = helper.make_model(
-        graph,
-        producer_name="luce",
-        producer_version=_luce_version(),
-        opset_imports=[helper.make_opsetid("", opset)],
-        ir_version=_IR_VERSION if opset <= _OPSET else onnx.IR_VERSION,
-        doc_string=f"luce {name}: "
-        + (
-            "probabilities = softmax((X @ coef.T + intercept) / temperature)"
-            if kind == "linear_softmax"
-            else "probabilities from sigmoid(X @ coef.T + intercept), as predict_proba"
-        ),
-    )
+        if input_types is not None:
+            raise ValueError("input_types applies to Pipelines only; a bare estimator has one input X")
+        d = describe(model)
+        onnx_model = _estimator_graph(d, np_dtype, opset)
+        inputs = None
+        names = getattr(model, "feature_names_in_", None)
     props = {
-        "estimator": name,
+        "estimator": d.estimator,
         "luce_version": _luce_version(),
-        "classes": json.dumps([_json_label(c) for c in classes.tolist()]),
-        "classes_dtype": classes.dtype.str,
-        "temperature": repr(temperature),
-        "n_features": str(n_features),
+        "classes": json.dumps([_json_label(c) for c in d.classes.tolist()]),
+        "classes_dtype": d.classes.dtype.str,
+        "temperature": repr(d.temperature),
+        "n_features": str(d.n_features),
     }
-    names = getattr(model, "feature_names_in_", None)
+    if inputs is not None:
+        props["input_columns"] = json.dumps(inputs)
+        props["input_types"] = json.dumps(
+            {
+                i.name: "string" if i.type.tensor_type.elem_type == onnx.TensorProto.STRING else "number"
+                for i in onnx_model.graph.input
+            }
+        )
     if names is not None:
         props["feature_names"] = json.dumps([str(n) for n in np.asarray(names).tolist()])
     helper.set_model_props(onnx_model, props)
@@ -230,47 +286,35 @@ def export_onnx(model, path, *, dtype="float32", opset: int = _OPSET) -> Path:
     return atomic_write_bytes(os.fspath(path), onnx_model.SerializeToString())
 
 
-def _sigmoid_nodes(model, n_outputs, np_dtype, label_type):
-    """The nodes after ``logits`` for a SigmoidRegression: ``(nodes, initializers, label type, label
-    shape)``, following its ``predict`` and ``predict_proba`` in each of its three modes."""
-    from onnx import TensorProto, helper, numpy_helper
+def _estimator_graph(d: LinearModel, np_dtype, opset):
+    import onnx
+    from onnx import helper
 
-    from ..models._sigmoid import _logit
-
-    sigmoid = helper.make_node("Sigmoid", ["logits"], ["sig"], name="sigmoid")
-    axis1 = numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1")
-    if not model.multilabel_ and n_outputs > 1:  # one-vs-rest: normalised sigmoids, the largest logit
-        nodes = [
-            sigmoid,
-            helper.make_node("ReduceSum", ["sig", "axis1"], ["sig_sum"], name="sum", keepdims=1),
-            helper.make_node("Div", ["sig", "sig_sum"], ["probabilities"], name="normalise"),
-            helper.make_node("ArgMax", ["logits"], ["index"], name="argmax", axis=1, keepdims=0),
-            helper.make_node("Gather", ["classes", "index"], ["label"], name="label", axis=0),
-        ]
-        return nodes, [axis1], label_type, ["N"]
-    # The threshold on the probability, as a threshold on the logit (exact for any t; as predict).
-    t = model._per_output(model.threshold, "threshold", n_outputs, low=0.0, high=1.0, default=0.5)
-    cut = numpy_helper.from_array(_logit(t).astype(np_dtype), "logit_threshold")
-    above = helper.make_node("Greater", ["logits", "logit_threshold"], ["above"], name="above_threshold")
-    if model.multilabel_:  # per label: σ(z), and the indicator in the dtype of the training y
-        indicator_type, _ = _classes_tensor(np.asarray(model.classes_))
-        nodes = [
-            helper.make_node("Sigmoid", ["logits"], ["probabilities"], name="sigmoid"),
-            above,
-            helper.make_node("Cast", ["above"], ["label"], name="indicator", to=indicator_type),
-        ]
-        return nodes, [cut], indicator_type, ["N", n_outputs]
-    nodes = [  # binary: [σ(-z), σ(z)], each computed directly; classes[z > logit(t)]
-        helper.make_node("Neg", ["logits"], ["neg_logits"], name="negate"),
-        helper.make_node("Sigmoid", ["neg_logits"], ["sig_neg"], name="sigmoid_negative"),
-        sigmoid,
-        helper.make_node("Concat", ["sig_neg", "sig"], ["probabilities"], name="proba", axis=1),
-        above,
-        helper.make_node("Cast", ["above"], ["above_int"], name="as_index", to=TensorProto.INT64),
-        helper.make_node("Squeeze", ["above_int", "axis1"], ["index"], name="squeeze"),
-        helper.make_node("Gather", ["classes", "index"], ["label"], name="label", axis=0),
-    ]
-    return nodes, [cut, axis1], label_type, ["N"]
+    nodes, initializers, label_type, label_shape, n_proba = linear_graph(d, np_dtype)
+    elem = helper.np_dtype_to_tensor_dtype(np_dtype)
+    graph = helper.make_graph(
+        nodes,
+        f"luce_{d.estimator}",
+        inputs=[helper.make_tensor_value_info("X", elem, ["N", d.n_features])],
+        outputs=[
+            helper.make_tensor_value_info("label", label_type, label_shape),
+            helper.make_tensor_value_info("probabilities", elem, ["N", n_proba]),
+        ],
+        initializer=initializers,
+    )
+    return helper.make_model(
+        graph,
+        producer_name="luce",
+        producer_version=_luce_version(),
+        opset_imports=[helper.make_opsetid("", opset)],
+        ir_version=_IR_VERSION if opset <= _OPSET else onnx.IR_VERSION,
+        doc_string=f"luce {d.estimator}: "
+        + (
+            "probabilities = softmax((X @ coef.T + intercept) / temperature)"
+            if d.mode == "softmax"
+            else "probabilities from sigmoid(X @ coef.T + intercept), as predict_proba"
+        ),
+    )
 
 
 def _json_label(c):
