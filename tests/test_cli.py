@@ -507,6 +507,50 @@ def test_python_and_cli_agree_on_a_raw_table(tmp_path, rng):
     assert cli["customer_id"].tolist() == df["customer_id"].tolist()
 
 
+def onnx_feed(session, df):
+    """One (N, 1) tensor per graph input: floats (NaN when missing), strings ("" when missing)."""
+    feed = {}
+    for i in session.get_inputs():
+        column = df[i.name]
+        if i.type == "tensor(string)":
+            feed[i.name] = np.array([["" if pd.isna(v) else str(v)] for v in column], dtype=object)
+        else:
+            feed[i.name] = column.to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)
+    return feed
+
+
+@pytest.mark.parametrize("kind", ["softmax", "multilabel"])
+def test_python_cli_and_onnx_give_the_same_labels_on_a_raw_table(tmp_path, rng, kind):
+    df = messy(rng)
+    df["vip"] = (df.income > 60).astype(int)
+    df.to_csv(tmp_path / "t.csv", index=False)
+    targets = ["-y", "churn"] if kind == "softmax" else ["-y", "vip", "-y", "late"]
+    if kind == "multilabel":
+        df["late"] = (df.age.fillna(50) > 50).astype(int)
+        df.to_csv(tmp_path / "t.csv", index=False)
+    run("train", tmp_path / "t.csv", *targets, "--drop", "income" if kind == "multilabel" else "vip",
+        "-m", tmp_path / "m.luce")  # fmt: skip
+    out = run("export", tmp_path / "m.luce", "--onnx", tmp_path / "m.onnx").stdout
+    assert "3 input(s)" in out
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert {i.name: i.type for i in session.get_inputs()} == {
+        "age": "tensor(float)", "city": "tensor(string)",
+        **({"income": "tensor(float)"} if kind == "softmax" else {"churn": "tensor(string)"}),
+    }  # fmt: skip
+    new = messy(np.random.default_rng(5), n=100)  # other rows, same kinds of gaps
+    new.loc[:4, "city"] = "Berlin"  # a category never seen in training
+    new.assign(vip=0, late=0).to_csv(tmp_path / "new.csv", index=False)
+    label, proba = session.run(["label", "probabilities"], onnx_feed(session, new))
+    model = luce.load(tmp_path / "m.luce")
+    cli = table(run("predict", tmp_path / "m.luce", tmp_path / "new.csv", "--proba").stdout)
+    if kind == "softmax":
+        assert label.tolist() == model.predict(new).tolist() == cli["prediction"].tolist()
+    else:
+        np.testing.assert_array_equal(label, model.predict(new))
+        np.testing.assert_array_equal(cli[["vip", "late"]].to_numpy(), label)
+    np.testing.assert_allclose(proba, model.predict_proba(new), atol=1e-5)
+
+
 def test_id_and_date_columns_can_be_named_back_in(tmp_path, rng):
     df = messy(rng).assign(visits=lambda d: np.arange(len(d)) % 7)
     df.to_csv(tmp_path / "t.csv", index=False)

@@ -29,6 +29,7 @@ _COMPRESSED = {".gz", ".bz2", ".zst", ".lz4"}  # what pyarrow's CSV reader decom
 _ID_NAME = re.compile(r"(?i:(^|[_ \-])(id|uuid|guid|key)$)|[a-z]Id$|[a-z]ID$")
 _ID_MIN_ROWS = 20  # below this, "all values distinct" says nothing
 MAX_CATEGORIES = 1000  # a text column with more distinct values is left out as ID-like
+MISSING = "(missing)"  # the category of a missing text value
 
 
 def table_format(path) -> str:
@@ -276,11 +277,14 @@ def table_pipeline(estimator, X, *, features=None, drop=(), scale=True, impute="
 
     - numeric columns: ``SimpleImputer(strategy=impute)`` then, unless ``scale=False``,
       ``StandardScaler()`` (statistics of the rows the Pipeline is fitted on);
-    - text columns: ``OneHotEncoder(handle_unknown="ignore")`` with the categories of the fitted rows
-      only; a missing value is a category of its own; a category never seen in fitting encodes as all
-      zeros, so the model falls back on its intercept for that column.
+    - text columns: ``SimpleImputer(strategy="constant", fill_value="(missing)")`` then
+      ``OneHotEncoder(handle_unknown="ignore")`` with the categories of the fitted rows only: a missing
+      value is a category of its own, and a category never seen in fitting (``handle_unknown="ignore"``)
+      encodes as all zeros, so the model falls back on its intercept for that column.
 
-    The second step, ``"model"``, is ``estimator``. Nothing is fitted here.
+    The second step, ``"model"``, is ``estimator``. Nothing is fitted here. Fit it on
+    ``X[plan_columns(X).columns]`` to make the used columns its only inputs (what an ONNX export of it
+    then takes); fitted on the whole table it still reads only those columns.
 
     Parameters
     ----------
@@ -324,7 +328,12 @@ def table_pipeline(estimator, X, *, features=None, drop=(), scale=True, impute="
             steps.append(("scale", StandardScaler()))
         transformers.append(("numeric", Pipeline(steps), plan.numeric))
     if plan.categorical:
-        encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype="float64")
-        transformers.append(("onehot", encoder, plan.categorical))
+        steps = [
+            # A missing value is a category of its own, under a name ONNX can carry too (its string
+            # tensors have no NaN: a missing string arrives there as "").
+            ("impute", SimpleImputer(strategy="constant", fill_value=MISSING)),
+            ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype="float64")),
+        ]
+        transformers.append(("onehot", Pipeline(steps), plan.categorical))
     columns = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)
     return Pipeline([("columns", columns), ("model", estimator)])

@@ -220,7 +220,7 @@ def model_columns(model):
     if not isinstance(model, Pipeline) or not isinstance(model.steps[0][1], ColumnTransformer):
         return None
     numeric, categorical = [], []
-    for name, _, cols in model.steps[0][1].transformers_:
+    for name, _, cols in model.steps[0][1].transformers_:  # as luce.tables.table_pipeline names them
         if name == "remainder":
             continue
         (categorical if name == "onehot" else numeric).extend(str(c) for c in cols)

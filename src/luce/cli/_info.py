@@ -50,6 +50,8 @@ def _encoding(loaded) -> list[tuple[str, str]]:
         )
         rows.append((c, how))
     encoder = transformer.named_transformers_.get("onehot")
+    if encoder is not None and hasattr(encoder, "steps"):
+        encoder = encoder[-1]
     for k, c in enumerate(columns[1]):
         cats = [str(v) for v in encoder.categories_[k]] if encoder is not None else []
         shown = ", ".join(cats[:6]) + (f", … ({len(cats)} in all)" if len(cats) > 6 else "")

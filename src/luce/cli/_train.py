@@ -354,6 +354,7 @@ def train(
             class_weight=None if class_weight is None else class_weight.value,
             **common,
         )
+    X = X[plan.columns]  # the model's inputs are the columns it uses (so are an ONNX export's)
     pipeline = table_pipeline(estimator, X, features=plan.columns, scale=scale, impute=impute.value)
     train_rows, test_rows = split_rows(y, test_size, random_state, stratified=not multilabel)
     if not multilabel:
