@@ -837,3 +837,27 @@ def test_demo_end_to_end(tmp_path):
     np.testing.assert_allclose(onnx_proba, proba, atol=1e-5)
     evaluated = run("evaluate", folder / "model.luce", folder / "digits-test.csv", "--target", "digit").stdout
     assert float(re.search(rf"accuracy\s*│\s*({NUMBER})", evaluated).group(1)) == accuracy
+
+
+# --------------------------------------------------------------------------------------------------
+# docs/cli.md: its table generator and every command run on that table work as printed
+# --------------------------------------------------------------------------------------------------
+
+
+def test_the_documented_commands_run_on_the_documented_table(tmp_path, monkeypatch):
+    import shlex
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    script = re.search(r"<!-- generate-customers.*?-->\n```python\n(.*?)```", text, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(script, "docs/cli.md", "exec"), {})
+    commands = [line[len("$ luce ") :] for line in text.splitlines() if line.startswith("$ luce ")]
+    on_table = [c for c in commands if "customers" in c or "churn" in c]
+    assert len(on_table) >= 7
+    for command in on_table:
+        result = run(*shlex.split(command))
+        assert "error" not in result.stderr, command
+    assert {"train", "predict", "evaluate", "calibrate", "info", "export"} <= {c.split()[0] for c in on_table}
+    out = run("predict", "churn.luce", "customers-new.parquet", "--id", "customer_id").stdout
+    assert "\n".join(out.splitlines()[:3]) in text  # the documented output, as printed
