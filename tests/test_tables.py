@@ -114,3 +114,14 @@ def test_pipeline_matches_one_assembled_by_hand(rng):
     assert ours[:-1].transform(new)[0, 2:].sum() == 0  # an unseen category: all zeros
     unscaled = table_pipeline(luce.SoftmaxRegression(), df, scale=False, impute="mean").fit(df, y)
     np.testing.assert_allclose(unscaled[:-1].transform(new)[:, :2], [[np.nanmean(df.x), 1.0], [0.5, 9.0]])
+
+
+def test_a_type_change_after_the_first_block_is_read_from_every_row(tmp_path):
+    # 200 000 integer rows (more than the 1 MiB the reader parses at a time), then a decimal and a
+    # hexadecimal-looking cell: the columns are a float column and a text column, as for a small file.
+    n = 200_000
+    lines = ["a,b", *(f"{i},{i}" for i in range(n)), "1.5,0x10"]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    df = read_table(tmp_path / "t.csv")
+    assert df["a"].dtype == "float64" and df["a"].iloc[-1] == 1.5 and df["a"].iloc[n - 1] == n - 1
+    assert pd.api.types.is_string_dtype(df["b"].dtype) and df["b"].iloc[-1] == "0x10"

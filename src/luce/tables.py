@@ -30,6 +30,7 @@ _ID_NAME = re.compile(r"(?i:(^|[_ \-])(id|uuid|guid|key)$)|[a-z]Id$|[a-z]ID$")
 _ID_MIN_ROWS = 20  # below this, "all values distinct" says nothing
 MAX_CATEGORIES = 1000  # a text column with more distinct values is left out as ID-like
 MISSING = "(missing)"  # the category of a missing text value
+_BLOCK = 1 << 20  # bytes of CSV text parsed at a time
 
 
 def table_format(path) -> str:
@@ -91,10 +92,7 @@ def read_table(path, *, sep=None):
         if len(delimiter) != 1:
             raise ValueError(f"sep must be one character, got {sep!r}")
         parse = pc.ParseOptions(delimiter=delimiter)
-        # Empty text cells are missing, as they are in Parquet files written by pandas.
-        table = pc.read_csv(
-            path, parse_options=parse, convert_options=pc.ConvertOptions(strings_can_be_null=True)
-        )
+        table = _read_csv(path, parse, pa, pc)
         table = _no_hex_integers(table, path, parse, pa, pc)
     table = _uniform_types(table, pa)
     # split_blocks + self_destruct free each Arrow column once converted: peak memory stays near
@@ -105,23 +103,58 @@ def read_table(path, *, sep=None):
     return df
 
 
+def _read_csv(path, parse, pa, pc):
+    """The whole CSV file as an Arrow table, read in 1 MiB blocks to keep the peak memory near one
+    copy of the data (pyarrow's one-shot reader holds about three)."""
+    # Empty text cells are missing, as they are in Parquet files written by pandas.
+    convert = pc.ConvertOptions(strings_can_be_null=True)
+    try:
+        # One block in flight at a time (use_threads=False): the reader's read-ahead would hold several.
+        options = pc.ReadOptions(block_size=_BLOCK, use_threads=False)
+        with pc.open_csv(path, read_options=options, parse_options=parse, convert_options=convert) as reader:
+            return pa.Table.from_batches(list(reader), schema=reader.schema)
+    except pa.ArrowInvalid:
+        # The streaming reader takes its column types from the first block; when a later block does
+        # not fit them (a number column with a decimal or text further down), read it all at once,
+        # which infers the types from every row.
+        return pc.read_csv(path, parse_options=parse, convert_options=convert)
+
+
+def _mentions_hex(path) -> bool:
+    """Whether the file holds "0x" or "0X" anywhere (read in blocks; compressed files are decoded)."""
+    import pyarrow as pa
+
+    tail = b""
+    with pa.input_stream(str(path), compression="detect") as stream:
+        while block := stream.read(_BLOCK):
+            if b"0x" in (tail + block).lower():
+                return True
+            tail = block[-1:]
+    return False
+
+
 def _no_hex_integers(table, path, parse, pa, pc):
     """pyarrow reads ``0x10`` as the integer 16: integer columns holding such cells become text."""
     import pyarrow.compute as pac
 
     integers = [f.name for f in table.schema if pa.types.is_integer(f.type)]
-    if not integers:
+    if not integers or not _mentions_hex(path):
         return table
-    text = pc.read_csv(
-        path,
-        parse_options=parse,
-        convert_options=pc.ConvertOptions(
-            include_columns=integers, column_types=dict.fromkeys(integers, pa.string())
-        ),
-    )
-    for name in integers:
-        if pac.any(pac.match_substring(text.column(name), "x", ignore_case=True)).as_py():
-            table = table.set_column(table.schema.get_field_index(name), name, text.column(name))
+    convert = pc.ConvertOptions(include_columns=integers, column_types=dict.fromkeys(integers, pa.string()))
+    hexadecimal = set()
+    with pc.open_csv(
+        path, read_options=pc.ReadOptions(block_size=_BLOCK), parse_options=parse, convert_options=convert
+    ) as reader:
+        for batch in reader:  # one block of these columns' text at a time
+            for name in integers:
+                if (
+                    name not in hexadecimal
+                    and pac.any(pac.match_substring(batch.column(name), "x", ignore_case=True)).as_py()
+                ):
+                    hexadecimal.add(name)
+    for name in hexadecimal:  # rare: read those columns again, as text
+        text = pc.read_csv(path, parse_options=parse, convert_options=convert).column(name)
+        table = table.set_column(table.schema.get_field_index(name), name, text)
     return table
 
 
