@@ -483,6 +483,7 @@ def messy(rng, n=240):
 
 def test_csv_and_parquet_give_identical_predictions(tmp_path, rng):
     df = messy(rng)
+    df["note"] = rng.choice(["", "gift", "rush"], len(df))  # "" is missing in both formats
     df.to_csv(tmp_path / "t.csv", index=False)
     df.to_parquet(tmp_path / "t.parquet", index=False)
     out = run("train", tmp_path / "t.csv", "-y", "churn", "-m", tmp_path / "m.luce").stdout

@@ -125,3 +125,12 @@ def test_a_type_change_after_the_first_block_is_read_from_every_row(tmp_path):
     df = read_table(tmp_path / "t.csv")
     assert df["a"].dtype == "float64" and df["a"].iloc[-1] == 1.5 and df["a"].iloc[n - 1] == n - 1
     assert pd.api.types.is_string_dtype(df["b"].dtype) and df["b"].iloc[-1] == "0x10"
+
+
+def test_an_empty_string_is_missing_in_every_format(tmp_path):
+    df = pd.DataFrame({"note": ["gift", "", None, "rush"], "x": [1.0, 2.0, 3.0, 4.0]})
+    df.to_csv(tmp_path / "t.csv", index=False)
+    df.to_parquet(tmp_path / "t.parquet", index=False)
+    from_csv, from_parquet = read_table(tmp_path / "t.csv"), read_table(tmp_path / "t.parquet")
+    pd.testing.assert_frame_equal(from_csv, from_parquet)
+    assert from_parquet["note"].isna().tolist() == [False, True, True, False]

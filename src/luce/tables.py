@@ -53,8 +53,9 @@ def read_table(path, *, sep=None):
 
     The same table gives the same columns from every format: integers and floats as numbers, text as
     strings, ``YYYY-MM-DD`` dates and ISO timestamps as ``datetime64[ns]``, booleans as ``bool``. Numbers
-    are parsed strictly: ``1_000``, ``1,5`` or Arabic-Indic digits make a column text, never a number.
-    Empty cells, ``NA``, ``NaN`` and ``null`` are missing values.
+    are parsed strictly: ``1_000``, ``1,5``, ``0x10`` or Arabic-Indic digits make a column text, never a
+    number. Empty cells, ``NA``, ``NaN`` and ``null`` are missing values; so is an empty string in a
+    Parquet file (a CSV file cannot tell the two apart).
 
     Parameters
     ----------
@@ -94,7 +95,7 @@ def read_table(path, *, sep=None):
         parse = pc.ParseOptions(delimiter=delimiter)
         table = _read_csv(path, parse, pa, pc)
         table = _no_hex_integers(table, path, parse, pa, pc)
-    table = _uniform_types(table, pa)
+    table = _empty_text_is_missing(_uniform_types(table, pa), pa)
     # split_blocks + self_destruct free each Arrow column once converted: peak memory stays near
     # one copy of the data.
     df = table.to_pandas(split_blocks=True, self_destruct=True, date_as_object=False)
@@ -179,6 +180,19 @@ def _uniform_types(table, pa):
             column = column.cast(pa.timestamp(column.type.unit))  # the UTC instant, as a naive time
         columns.append(column.cast(f.type))
     return pa.table(columns, names=[f.name for f in fields])
+
+
+def _empty_text_is_missing(table, pa):
+    """An empty text cell is missing, as in a CSV file (which cannot tell "" from missing)."""
+    import pyarrow.compute as pac
+
+    for k, f in enumerate(table.schema):
+        if pa.types.is_string(f.type):
+            empty = pac.equal(table.column(k), "")
+            if pac.any(empty).as_py():
+                column = pac.if_else(empty, pa.scalar(None, f.type), table.column(k))
+                table = table.set_column(k, f.name, column)
+    return table
 
 
 @dataclass(frozen=True)
