@@ -601,6 +601,7 @@ def test_train_refuses_to_overwrite_its_input_before_any_work(flowers, tmp_path)
     (tmp_path / "folder").mkdir()
     out = run("train", tmp_path / "data.csv", "-y", "species", "-m", tmp_path / "folder", code=1)
     assert "is a folder" in out.stderr and out.stdout == ""  # refused before reading or training
+    fails("train", tmp_path / "data.csv", "-y", "species", "-m", ".", code=1, match=r"--model \. is a folder")
     fails("train", tmp_path / "data.csv", "-y", "species", "-m", tmp_path / "m.luce",
           "--loss-plot", tmp_path / "data.csv", code=1, match="--loss-plot .* inputs")  # fmt: skip
 

@@ -321,8 +321,9 @@ def train(
 
     targets = list(dict.fromkeys(target))
     lam = _parse_reg_strength(reg_strength)
+    check_outputs({"--model": model_path}, [data])
     plot_path = loss_plot or model_path.with_name(f"{model_path.stem}-loss-curve.png")
-    check_outputs({"--model": model_path, "--loss-plot": plot_path}, [data])
+    check_outputs({"--loss-plot": plot_path}, [data, model_path])
     multilabel = len(targets) > 1
     if multilabel and class_weight is not None:
         raise DataError("--class-weight applies to one --target; a multi-label model weighs no classes")
