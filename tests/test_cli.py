@@ -395,7 +395,12 @@ def test_a_python_sigmoid_pipeline_with_a_03_cut_predicts_the_same_in_the_cli(tm
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    model = make_pipeline(StandardScaler(), luce.SigmoidRegression(threshold=0.3)).fit(df[["a", "b", "c"]], y)
+    # The decision cut is being renamed threshold -> decision_threshold: use whichever this version has.
+    cut = (
+        "decision_threshold" if "decision_threshold" in luce.SigmoidRegression().get_params() else "threshold"
+    )
+    sigmoid = luce.SigmoidRegression(**{cut: 0.3})
+    model = make_pipeline(StandardScaler(), sigmoid).fit(df[["a", "b", "c"]], y)
     luce.save(model, tmp_path / "cut.luce")
     df.to_csv(tmp_path / "d.csv", index=False)
     out = table(run("predict", tmp_path / "cut.luce", tmp_path / "d.csv").stdout)
@@ -863,3 +868,21 @@ def test_the_documented_commands_run_on_the_documented_table(tmp_path, monkeypat
     assert {"train", "predict", "evaluate", "calibrate", "info", "export"} <= {c.split()[0] for c in on_table}
     out = run("predict", "churn.luce", "customers-new.parquet", "--id", "customer_id").stdout
     assert "\n".join(out.splitlines()[:3]) in text  # the documented output, as printed
+
+
+@pytest.mark.parametrize(
+    ("argv0", "on_path", "expected"),
+    [
+        (".venv/bin/luce", None, ".venv/bin/luce"),
+        ("/usr/bin/luce", "/usr/bin/luce", "luce"),
+        ("luce", None, "luce"),
+    ],
+)
+def test_the_demo_names_the_luce_that_ran_it(monkeypatch, argv0, on_path, expected):
+    import shutil
+
+    from luce.cli import _demo
+
+    monkeypatch.setattr("sys.argv", [argv0, "demo"])
+    monkeypatch.setattr(shutil, "which", lambda name: on_path)
+    assert _demo._this_command() == expected
