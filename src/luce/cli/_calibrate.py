@@ -55,10 +55,9 @@ def _unsupported(final, caught, before) -> str | None:
     Rows the model gets all right (and far from the boundary) pull T towards 0 without limit; the
     estimators then warn and fall back (and may say so in an attribute); say it plainly either way.
     """
-    for name in ("calibration_fallback_", "temperature_fallback_", "calibration_warning_"):
-        value = getattr(final, name, None)
-        if value:
-            return value if isinstance(value, str) else "the fit fell back to a default temperature"
+    status = getattr(final, "temperature_status_", None)  # "estimated", "constant", "separated", ...
+    if status is not None and status not in ("estimated", "constant"):
+        return getattr(final, "temperature_message_", None) or f"the temperature fit ended as {status!r}"
     if caught:
         return "; ".join(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
     if before["accuracy"] == 1.0:
