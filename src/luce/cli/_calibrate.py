@@ -63,7 +63,7 @@ def _unsupported(final, caught, before) -> str | None:
     if before["accuracy"] == 1.0:
         return (
             "the model classifies every calibration row correctly, so the data cannot tell how "
-            "over-confident it is (the best T shrinks towards 0)"
+            "over-confident it is (the best T shrinks towards 0); calibrate on more, or harder, held-out rows"
         )
     return None
 
@@ -155,8 +155,8 @@ def calibrate(
     if problem is not None:
         warn(
             "luce calibrate",
-            f"these rows cannot support a temperature: {problem}. Calibrate on more, or harder, held-out "
-            "rows; the saved T may not generalise",
+            f"these rows cannot support a temperature: {problem.rstrip('.')}. "
+            f"The saved T = {temperature:.4g} is not an estimate from these rows",
         )
 
     user = copy.deepcopy(loaded.user)
