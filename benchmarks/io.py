@@ -7,7 +7,9 @@ and also given as a ratio to ``np.copyto`` of ``coef_`` (the cost of touching th
 luce.save writes atomically and fsyncs the file and its folder, so it is also shown beside pickle
 with the same fsync ("pickle + fsync"); luce.load verifies a SHA-256 of every array and of the metadata.
 Prediction: N=4000 rows of d features (float32 input for ONNX, float64 for luce), BLAS as configured.
-The machine is shared, so timings are noisy.
+A table Pipeline (ColumnTransformer: 20 number columns imputed and scaled, 5 string columns of 200
+categories imputed and one-hot encoded, then SoftmaxRegression) is saved and loaded beside pickle too:
+its load rebuilds each scikit-learn step by a one-row fit. The machine is shared, so timings are noisy.
 
 Run: python benchmarks/io.py [--classes 1000 --features 2048 --rows 4000 --repeat 5]
 """
@@ -40,6 +42,36 @@ def make_model(k, d):
     model.n_iter_ = 100
     model.loss_curve_ = list(np.linspace(3.0, 0.5, 101))
     return model
+
+
+def make_table_pipeline():
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    import luce
+
+    rng = np.random.default_rng(2)
+    n = 2000
+    numbers = {f"n{j}": rng.standard_normal(n) for j in range(20)}
+    strings = {f"s{j}": rng.choice([f"v{i}" for i in range(200)], n).astype(object) for j in range(5)}
+    frame = pd.DataFrame({**numbers, **strings})
+    pre = ColumnTransformer(
+        [
+            ("numbers", make_pipeline(SimpleImputer(), StandardScaler()), list(numbers)),
+            (
+                "strings",
+                make_pipeline(
+                    SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
+                ),
+                list(strings),
+            ),
+        ]
+    )
+    y = rng.integers(0, 10, n)
+    return make_pipeline(pre, luce.SoftmaxRegression(max_iter=20)).fit(frame, y)
 
 
 def write_fsync(path, data):
@@ -123,6 +155,31 @@ def main():
     )
     rows.append(
         ("load", "np.load (arrays only)", median_time(lambda: dict(np.load(paths["npz"])), args.repeat))
+    )
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter=20 does not converge: the weights do not matter here
+        pipe = make_table_pipeline()
+    pipe_path, pipe_pkl = folder / "pipe.luce", folder / "pipe.pkl"
+    rows.append(
+        (
+            "pipeline",
+            "luce.save of a table Pipeline",
+            median_time(lambda: luce.save(pipe, pipe_path), args.repeat),
+        )
+    )
+    rows.append(
+        ("pipeline", "luce.load of a table Pipeline", median_time(lambda: luce.load(pipe_path), args.repeat))
+    )
+    pipe_pkl.write_bytes(pickle.dumps(pipe, 5))
+    rows.append(
+        (
+            "pipeline",
+            "pickle.load of the same (executes code)",
+            median_time(lambda: pickle.loads(pipe_pkl.read_bytes()), args.repeat),
+        )
     )
 
     loaded = luce.load(paths["luce"])

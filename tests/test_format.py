@@ -990,8 +990,8 @@ def test_a_tensor_named_many_times_is_hashed_once(tmp_path, model, monkeypatch):
 
     out = _rewrite(_saved(tmp_path, est), tmp_path / "r.luce", edit_meta=repeat)
     calls = []
-    real = luce.io._format._sha256
-    monkeypatch.setattr(luce.io._format, "_sha256", lambda a: calls.append(1) or real(a))
+    real = luce.io._container._sha256
+    monkeypatch.setattr(luce.io._container, "_sha256", lambda a: calls.append(1) or real(a))
     loaded = luce.load(out)
     assert len(calls) == 2  # coef_ and intercept_, once each
     np.testing.assert_array_equal(loaded.copy999_, est.coef_)
@@ -1133,3 +1133,87 @@ def test_temporary_files_of_a_killed_writer_are_cleaned_on_the_next_save(tmp_pat
     luce.save(est, path)
     assert os.listdir(tmp_path) == ["m.luce"]
     np.testing.assert_array_equal(luce.load(path).coef_, est.coef_)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("strategy", ["mean", "median", "most_frequent", "constant"])
+def test_imputer_keeps_its_input_dtype(tmp_path, rng, dtype, strategy):
+    """The imputer's output dtype is its fit's input dtype, which its statistics do not always show."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+
+    X = rng.integers(0, 5, size=(40, 3)).astype(dtype)
+    if dtype != np.int64:
+        X[[0, 5], [0, 2]] = np.nan
+    fill = dtype(-1) if strategy == "constant" else None
+    pipe = make_pipeline(SimpleImputer(strategy=strategy, fill_value=fill), luce.SoftmaxRegression())
+    pipe.fit(X, np.arange(40) % 2)
+    loaded = luce.load(luce.save(pipe, tmp_path / "i.luce"))
+    expected, got = pipe[0].transform(X), loaded[0].transform(X)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
+
+
+def test_pipeline_steps_of_different_widths_are_refused(tmp_path, rng):
+    """A final estimator spliced in from another pipeline (7 features after a step that gives 9)."""
+    frame, y = _raw_table(rng)
+    wide = luce.save(_table_pipeline(luce.SoftmaxRegression()).fit(frame, y), tmp_path / "wide.luce")
+    narrow_pipe = _table_pipeline(luce.SoftmaxRegression()).fit(
+        frame.drop(columns=["size"]).assign(size="S"), y
+    )
+    narrow = luce.save(narrow_pipe, tmp_path / "narrow.luce")
+    narrow_meta = read_metadata(narrow)
+    arrays = {**load_file(str(wide)), **{k: v for k, v in load_file(str(narrow)).items() if "steps[1]" in k}}
+
+    def splice(meta):
+        meta["model"]["params"]["steps"]["items"][1] = narrow_meta["model"]["params"]["steps"]["items"][1]
+
+    out = _rewrite(wide, tmp_path / "spliced.luce", tensors=arrays, edit_meta=splice)
+    assert _reason(out, "step 'model' takes 7 features but step 'pre' gives 10") == "corrupted"
+
+
+def test_encoder_rebuild_is_linear_in_its_categories(tmp_path):
+    """800 columns, one of them with 4000 categories: rebuilding must not build a 4000 x 800 frame."""
+    from sklearn.preprocessing import OneHotEncoder
+
+    X = np.array([["a", "b"], ["c", "d"]], dtype=object)
+    path = luce.save(OneHotEncoder(handle_unknown="ignore").fit(X), tmp_path / "e.luce")
+
+    def widen(meta):
+        attrs = meta["model"]["attributes"]
+        many = [f"c{i:05d}" for i in range(4000)]
+        attrs["categories_"]["items"] = [
+            {"type": "array", "dtype": "|O", "shape": [len(c)], "values": c} for c in [many] + [["x"]] * 799
+        ]
+        attrs["n_features_in_"]["value"] = 800
+
+    out = _rewrite(path, tmp_path / "wide.luce", edit_meta=widen)
+    loaded = None
+
+    def load():
+        nonlocal loaded
+        loaded = luce.load(out)
+
+    peak = _peak_allocation(load)
+    assert peak < 40 * os.path.getsize(out)
+    row = np.array([["c00042"] + ["x"] * 799], dtype=object)
+    assert loaded.transform(row).sum() == 800 and loaded.transform(row)[0, 42] == 1
+
+
+@pytest.mark.parametrize("what", ["output-width", "passthrough-width"])
+def test_huge_sizes_in_a_pipeline_file_are_refused_before_building_them(tmp_path, rng, what):
+    frame, y = _raw_table(rng)
+    path = luce.save(_table_pipeline(luce.SoftmaxRegression()).fit(frame, y), tmp_path / "p.luce")
+
+    def inflate(meta):
+        ct = _find(meta, "output_indices_")
+        if what == "output-width":
+            ct["output_indices_"]["items"]["numbers"]["stop"] = 10**12
+        else:  # the passthrough remainder (an identity FunctionTransformer) claims 10**12 columns
+            remainder = ct["transformers_"]["items"][-1]["items"][1]["model"]
+            remainder["attributes"]["n_features_in_"]["value"] = 10**12
+
+    out = _rewrite(path, tmp_path / "huge.luce", edit_meta=inflate)
+    peak = _peak_allocation(lambda: _reason(out))
+    assert peak < 16 * os.path.getsize(out)

@@ -365,12 +365,11 @@ def test_pipeline_on_raw_table_matches_python(tmp_path, rng, target):
     path = luce.export_onnx(pipe, tmp_path / "p.onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     inputs = {i.name: i.type for i in session.get_inputs()}
-    assert inputs == {
+    assert inputs == {  # "id" is dropped by the model: no input
         "width": "tensor(float)",
         "color": "tensor(string)",
         "count": "tensor(float)",
         "size": "tensor(string)",
-        "id": "tensor(float)",
     }
     label, proba = _run_table(path, test)
     np.testing.assert_allclose(proba, pipe.predict_proba(test), rtol=0, atol=1e-5)
@@ -390,15 +389,14 @@ def test_pipeline_float64_graph(tmp_path, rng):
 def test_pipeline_metadata_and_input_types(tmp_path, rng):
     frame, y, _ = _table(rng)
     pipe = _pipeline(luce.SoftmaxRegression(reg_strength=1e-2)).fit(frame, y)
-    path = luce.export_onnx(pipe, tmp_path / "p.onnx", input_types={"id": "string"})
+    path = luce.export_onnx(pipe, tmp_path / "p.onnx")
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    assert json.loads(props["input_columns"]) == ["width", "color", "count", "size", "id"]
+    assert json.loads(props["input_columns"]) == ["width", "color", "count", "size"]
     assert json.loads(props["input_types"]) == {
         "width": "number",
         "color": "string",
         "count": "number",
         "size": "string",
-        "id": "string",
     }
     assert json.loads(props["classes"]) == ["high", "low", "mid"]
     assert props["estimator"] == "SoftmaxRegression"
@@ -411,17 +409,54 @@ def test_pipeline_export_errors(tmp_path, rng):
 
     frame, y, _ = _table(rng)
     pipe = _pipeline(luce.SoftmaxRegression()).fit(frame, y)
-    with pytest.raises(ValueError, match=r"input_types names columns the model does not have: \['nope'\]"):
-        luce.export_onnx(pipe, tmp_path / "x.onnx", input_types={"nope": "string"})
+    with pytest.raises(ValueError, match=r"input_types names columns the model does not read: \['id'\]"):
+        luce.export_onnx(pipe, tmp_path / "x.onnx", input_types={"id": "string"})
     with pytest.raises(ValueError, match="input_types values must be 'string' or 'number'"):
-        luce.export_onnx(pipe, tmp_path / "x.onnx", input_types={"id": "int"})
+        luce.export_onnx(pipe, tmp_path / "x.onnx", input_types={"count": "int"})
     X = rng.normal(size=(50, 3))
     on_arrays = make_pipeline(StandardScaler(), luce.SoftmaxRegression()).fit(X, X[:, 0] > 0)
-    with pytest.raises(TypeError, match="fitted on a DataFrame"):
-        luce.export_onnx(on_arrays, tmp_path / "x.onnx")
+    with pytest.raises(ValueError, match="pipelines fitted on DataFrames only"):
+        luce.export_onnx(on_arrays, tmp_path / "x.onnx", input_types={"0": "number"})
     not_luce = make_pipeline(StandardScaler(), LR()).fit(X, X[:, 0] > 0)
     with pytest.raises(TypeError, match="got LogisticRegression"):
         luce.export_onnx(not_luce, tmp_path / "x.onnx")
     with pytest.raises(ValueError, match="input_types applies to Pipelines only"):
         luce.export_onnx(pipe[-1], tmp_path / "x.onnx", input_types={"id": "string"})
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_pipeline_fitted_on_an_array_has_one_input(tmp_path, rng):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MaxAbsScaler, OneHotEncoder
+
+    X = np.column_stack([rng.integers(0, 4, 200), rng.normal(size=200), rng.normal(size=200)])
+    X[rng.choice(200, 10, replace=False), 1] = np.nan
+    y = np.where(X[:, 0] == 2, "two", np.where(np.nan_to_num(X[:, 1]) > 0, "up", "down"))
+    pre = ColumnTransformer(
+        [
+            ("onehot", OneHotEncoder(handle_unknown="ignore"), [0]),
+            ("scale", make_pipeline(SimpleImputer(), MaxAbsScaler()), [1, 2]),
+        ]
+    )
+    pipe = make_pipeline(pre, luce.SoftmaxRegression(reg_strength=1e-2)).fit(X, y)
+    path = luce.export_onnx(pipe, tmp_path / "a.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [(i.name, i.type, i.shape[1]) for i in session.get_inputs()] == [("X", "tensor(float)", 3)]
+    test = X.copy()
+    test[:3, 0] = [9.0, -1.0, 3.0]  # unseen categories
+    label, proba = session.run(["label", "probabilities"], {"X": test.astype(np.float32)})
+    np.testing.assert_allclose(proba, pipe.predict_proba(test), rtol=0, atol=1e-5)
+    assert label.tolist() == pipe.predict(test).tolist()
+
+
+def test_pipeline_export_without_skl2onnx_names_the_extra(tmp_path, rng, monkeypatch):
+    import sys
+
+    frame, y, _ = _table(rng)
+    pipe = _pipeline(luce.SoftmaxRegression()).fit(frame, y)
+    monkeypatch.setitem(sys.modules, "skl2onnx", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "luce.io._onnx_sklearn", raising=False)
+    with pytest.raises(ImportError, match=r"needs skl2onnx: pip install 'luce\[io\]'"):
+        luce.export_onnx(pipe, tmp_path / "x.onnx")

@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_write_bytes
+from ._container import _luce_version
 from ._describe import LinearModel, describe_linear
-from ._format import _class_entry, _luce_version
+from ._whitelist import _class_entry
 
 __all__ = ["export_onnx"]
 
@@ -155,9 +156,10 @@ def export_onnx(model, path, *, dtype="float32", opset: int = _OPSET, input_type
     ``(N, n_labels)``), and ``probabilities``, shape ``(N, n_classes)``.
 
     A bare estimator's graph has one input ``X`` of shape ``(N, n_features)``. A Pipeline fitted on a
-    DataFrame has **one input per raw column**, named after it, of shape ``(N, 1)``: a string tensor
-    for a column the pipeline encodes as categories, a ``dtype`` tensor for a number column (integers
-    included); a missing number is NaN, a missing string the empty string ``""``. Its scikit-learn
+    DataFrame has **one input per raw column it reads** (columns its ColumnTransformer drops are no
+    inputs), named after it, of shape ``(N, 1)``: a string tensor for a column the pipeline encodes as
+    categories, a ``dtype`` tensor for a number column (integers included); a missing number is NaN, a
+    missing string the empty string ``""``; one fitted on an array has one input ``X``. Its scikit-learn
     steps are converted by skl2onnx. Its ``metadata_props`` hold ``classes`` (a JSON list),
     ``classes_dtype``, ``feature_names`` (JSON, when known), ``temperature``, ``estimator``,
     ``luce_version`` and, for a Pipeline, ``input_columns`` and ``input_types`` (JSON). The file is
@@ -251,7 +253,12 @@ def export_onnx(model, path, *, dtype="float32", opset: int = _OPSET, input_type
     from ._sklearn import step_name
 
     if step_name(type(model)) == "sklearn.Pipeline":
-        from ._onnx_sklearn import pipeline_graph
+        try:
+            from ._onnx_sklearn import pipeline_graph
+        except ModuleNotFoundError as e:
+            if e.name != "skl2onnx":
+                raise
+            raise ImportError("exporting a Pipeline needs skl2onnx: pip install 'luce[io]'") from None
 
         d = describe(model.steps[-1][1])
         onnx_model, inputs = pipeline_graph(model, d, np_dtype, opset, input_types)

@@ -62,29 +62,52 @@ def _string_columns(step, names: list[str]) -> set[str]:
     return set()
 
 
+def _used_columns(step, names: list[str]) -> set[str]:
+    """The raw columns ``step`` reads (a ColumnTransformer drops some; other steps read all)."""
+    if type(step).__name__ != "ColumnTransformer":
+        return set(names)
+    used = set()
+    for _, trans, columns in step.transformers_:
+        if not (isinstance(trans, str) and trans == "drop"):
+            used |= set(_column_names(step, columns, names))
+    return used
+
+
 def _input_types(pipe, input_types) -> dict[str, str]:
-    """``{raw column: "string" or "number"}`` in the order of the training table."""
+    """``{raw column: "string" or "number"}`` for the columns the pipeline reads, in the order of the
+    training table. Columns it drops are no inputs: their type is unknown, and nothing needs them."""
     first = pipe.steps[0][1]
-    names = getattr(first, "feature_names_in_", None)
-    if names is None:
-        raise TypeError(
-            "a Pipeline exports with one ONNX input per raw column, so it must be fitted on a DataFrame "
-            "with string column names (this one was fitted on an array)"
-        )
-    names = [str(n) for n in names.tolist()]
+    names = [str(n) for n in first.feature_names_in_.tolist()]
     strings = _string_columns(first, names)
-    types = {n: "string" if n in strings else "number" for n in names}
+    used = _used_columns(first, names)
+    types = {n: "string" if n in strings else "number" for n in names if n in used}
     if input_types is not None:
         if not isinstance(input_types, dict):
             raise TypeError(f"input_types must be a dict, got {type(input_types).__name__}")
         unknown = sorted(set(input_types) - set(types))
         if unknown:
-            raise ValueError(f"input_types names columns the model does not have: {unknown}")
+            raise ValueError(f"input_types names columns the model does not read: {unknown}")
         bad = {k: v for k, v in input_types.items() if v not in ("string", "number")}
         if bad:
             raise ValueError(f"input_types values must be 'string' or 'number', got {bad}")
         types.update(input_types)
     return types
+
+
+def _array_input(pipe, number, input_types):
+    """The one input ``X`` of a pipeline fitted on an array (no column names): all numbers or all
+    strings, shape ``(N, n_features)``."""
+    if input_types is not None:
+        raise ValueError("input_types names columns: it applies to pipelines fitted on DataFrames only")
+    first = pipe.steps[0][1]
+    n = first.n_features_in_
+    strings = _string_columns(first, [str(i) for i in range(n)])
+    if strings and len(strings) < n:
+        raise TypeError(
+            "this pipeline was fitted on an array that mixes string and number columns, which one ONNX "
+            "tensor cannot hold; fit it on a DataFrame to export one input per column"
+        )
+    return [("X", (StringTensorType if strings else number)([None, n]))]
 
 
 def _is_nan(value) -> bool:
@@ -228,11 +251,15 @@ def _register(cls) -> None:
 
 def pipeline_graph(pipe, d: LinearModel, np_dtype, opset: int, input_types):
     """``(onnx model, raw input columns)`` of a fitted Pipeline whose last step ``d`` describes."""
-    types = _input_types(pipe, input_types)
     number = FloatTensorType if np_dtype == np.float32 else DoubleTensorType
-    initial = [
-        (n, StringTensorType([None, 1]) if t == "string" else number([None, 1])) for n, t in types.items()
-    ]
+    if getattr(pipe.steps[0][1], "feature_names_in_", None) is None:
+        initial = _array_input(pipe, number, input_types)
+        types = {"X": "string" if initial[0][1].__class__ is StringTensorType else "number"}
+    else:
+        types = _input_types(pipe, input_types)
+        initial = [
+            (n, StringTensorType([None, 1]) if t == "string" else number([None, 1])) for n, t in types.items()
+        ]
     _register(type(pipe.steps[-1][1]))
     try:
         onnx_model = convert_sklearn(

@@ -1,8 +1,9 @@
 """The scikit-learn steps a model file may hold, and how a loaded one is made fitted again.
 
 A file stores a step's ``get_params(deep=False)`` and its public fitted attributes (names ending in
-``_``), never its private state (``_infrequent_enabled``, ``_fit_dtype``, ...), which differs between
-scikit-learn versions. Loading constructs the step from its parameters, lets scikit-learn derive its
+``_``), not its private state (``_infrequent_enabled``, ``_n_features_outs``, ...), which differs
+between scikit-learn versions; the one private fact kept is a hint, an imputer's input dtype
+(:func:`input_dtype`). Loading constructs the step from its parameters, lets scikit-learn derive its
 private state by a fit on a tiny synthetic input built from the saved public state (the categories, the
 statistics, the column layout), then sets the saved public attributes, so the transform is exactly the
 saved one. Only the classes in :data:`STEPS` are allowed; a file cannot name any other.
@@ -10,11 +11,12 @@ saved one. Only the classes in :data:`STEPS` are allowed; a file cannot name any
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
 
-__all__ = ["STEPS", "check_storable", "rebuild", "step_class", "step_name", "step_names"]
+__all__ = ["STEPS", "check_storable", "input_dtype", "rebuild", "step_class", "step_name", "step_names"]
 
 
 def _classes() -> dict[str, type]:
@@ -102,12 +104,23 @@ def check_storable(est) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def rebuild(cls, params: dict, attributes: dict):
-    """A fitted ``cls`` with ``params`` and the saved public ``attributes`` (an unfitted one if none).
+def input_dtype(est) -> str | None:
+    """The dtype a SimpleImputer converts its input to (it remembers its fit's input dtype, which its
+    statistics do not always show: float32 data gives float64 means and object constants), as a hint
+    for :func:`rebuild`; None for other steps."""
+    dtype = getattr(est, "_fit_dtype", None) if type(est).__name__ == "SimpleImputer" else None
+    return dtype.str if isinstance(dtype, np.dtype) and dtype.kind in "iufO" else None
+
+
+def rebuild(cls, params: dict, attributes: dict, dtype: np.dtype | None = None):
+    """A fitted ``cls`` with ``params`` and the saved public ``attributes`` (an unfitted one if none);
+    ``dtype`` is the :func:`input_dtype` hint, when saved.
 
     Raises ValueError when the attributes are inconsistent with each other or with the parameters.
     """
     est = cls(**params)
+    if cls.__name__ == "Pipeline":
+        _check_widths(est.steps)
     if not attributes:
         return est
     n = attributes.get("n_features_in_")
@@ -120,10 +133,31 @@ def rebuild(cls, params: dict, attributes: dict):
     if derive is not None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the synthetic input may be degenerate (one row)
-            derive(est, attributes)
+            derive(est, attributes, dtype)
     for key, value in attributes.items():
         setattr(est, key, value)
     return est
+
+
+def _n_outputs(step) -> int | None:
+    """How many features a fitted step outputs, when it can say."""
+    if isinstance(step, str) or not hasattr(step, "get_feature_names_out"):
+        return None
+    if type(step).__name__ == "FunctionTransformer":  # the identity: without naming every column
+        return getattr(step, "n_features_in_", None)
+    try:
+        return len(step.get_feature_names_out())
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _check_widths(steps) -> None:
+    """Each step must take as many features as the step before it gives."""
+    for (a_name, a), (b_name, b) in itertools.pairwise(steps):
+        n_in = getattr(b, "n_features_in_", None)
+        n_out = _n_outputs(a)
+        if n_in is not None and n_out is not None and n_in != n_out:
+            raise ValueError(f"step {b_name!r} takes {n_in} features but step {a_name!r} gives {n_out}")
 
 
 def _per_feature(attributes, *keys):
@@ -134,67 +168,63 @@ def _per_feature(attributes, *keys):
             raise ValueError(f"{key} has shape {np.shape(value)}, expected ({n},) for n_features_in_={n}")
 
 
-def _scaler(est, attributes):
+def _scaler(est, attributes, dtype=None):
     _per_feature(attributes, "mean_", "var_", "scale_", "max_abs_")
 
 
-def _column_of(values, n_rows):
-    values = list(values)
-    return [values[min(i, len(values) - 1)] for i in range(n_rows)]
-
-
-def _encoder(est, attributes):
-    """Fit on a frame whose columns hold exactly the saved categories (so the derived private state
-    (missing-value positions, dropped columns, output widths) is scikit-learn's own)."""
+def _encoder(est, attributes, dtype=None):
+    """Fit on one row with the saved categories given as the ``categories`` parameter, so the derived
+    private state (missing-value positions, dropped columns, output widths) is scikit-learn's own; the
+    parameter is then put back. One row: the cost is linear in the categories however they spread."""
     categories = attributes.get("categories_")
     n = attributes.get("n_features_in_")
     if not isinstance(categories, list) or len(categories) != n:
         raise ValueError(f"categories_ must be a list of {n} arrays")
     if any(not isinstance(c, np.ndarray) or c.ndim != 1 or c.size == 0 for c in categories):
         raise ValueError("categories_ must hold non-empty 1-D arrays")
-    n_rows = max(c.size for c in categories)
+    first = [c[0] for c in categories]
     if all(c.dtype.kind in "iuf" for c in categories):
-        X = np.column_stack([np.array(_column_of(c, n_rows), dtype=c.dtype) for c in categories])
-        X = X.astype(np.result_type(*categories))
+        X = np.array([first], dtype=np.result_type(*categories))
     elif all(c.dtype.kind in "OU" for c in categories):
-        X = np.empty((n_rows, n), dtype=object)
-        for j, c in enumerate(categories):
-            X[:, j] = _column_of(c.tolist(), n_rows)
+        X = np.empty((1, n), dtype=object)
+        X[0, :] = [c.tolist()[0] for c in categories]
     else:  # numeric and string columns side by side: only a DataFrame keeps each column's type
         import pandas as pd
 
-        X = pd.DataFrame({j: _column_of(c, n_rows) for j, c in enumerate(categories)})
-    est.fit(X)
+        X = pd.DataFrame({j: np.array([c[0]], dtype=c.dtype) for j, c in enumerate(categories)})
+    original = est.get_params(deep=False)["categories"]
+    est.set_params(categories=list(categories))
+    try:
+        est.fit(X)
+    finally:
+        est.set_params(categories=original)
     derived = est.categories_
     if [c.size for c in derived] != [c.size for c in categories]:
-        raise ValueError("categories_ are not what the encoder derives from them (duplicates?)")
+        raise ValueError("categories_ are not what the encoder derives from them")
     drop = getattr(est, "drop_idx_", None)
     saved = attributes.get("drop_idx_")
     if (drop is None) != (saved is None) or (drop is not None and not np.array_equal(drop, saved)):
         raise ValueError("drop_idx_ is inconsistent with the drop parameter and the categories")
 
 
-def _imputer(est, attributes):
-    """Fit on one row of the statistics, in their dtype (object for strings, float otherwise): the
-    imputer keeps the fit dtype privately and converts its transform input to it."""
+def _imputer(est, attributes, dtype):
+    """Fit on one row of the statistics in the saved input dtype (else object for object statistics,
+    float64 otherwise): the imputer keeps its fit's dtype privately and converts its input to it."""
     statistics = attributes.get("statistics_")
     _per_feature(attributes, "statistics_")
-    if not isinstance(statistics, np.ndarray):
-        raise ValueError("statistics_ must be an array")
-    if statistics.dtype.kind == "O":
+    if not isinstance(statistics, np.ndarray) or statistics.dtype.kind not in "iufO":
+        raise ValueError("statistics_ must be an array of numbers or objects")
+    if dtype is None:
+        dtype = np.dtype(object) if statistics.dtype.kind == "O" else np.dtype(np.float64)
+    if dtype.kind == "O":
         row = np.array([["" if v is None or v != v else v for v in statistics.tolist()]], dtype=object)
-    elif statistics.dtype.kind in "iuf":
-        row = np.nan_to_num(statistics.astype(np.float64)).reshape(1, -1)
     else:
-        raise ValueError(f"statistics_ of dtype {statistics.dtype} cannot be an imputer's")
+        values = [v if isinstance(v, int | float | np.number) and v == v else 0 for v in statistics.tolist()]
+        row = np.array([values], dtype=dtype)
     est.fit(row)
 
 
-def _function(est, attributes):
-    est.fit(np.zeros((1, attributes.get("n_features_in_") or 0)))
-
-
-def _column_transformer(est, attributes):
+def _column_transformer(est, attributes, dtype=None):
     """Fit the same column layout with stand-ins that output the saved widths: scikit-learn resolves
     the column selections and the output slices itself; then the saved fitted transformers go in."""
     from sklearn.base import BaseEstimator, TransformerMixin
@@ -211,6 +241,24 @@ def _column_transformer(est, attributes):
         if not isinstance(s, slice) or not (isinstance(s.start, int) and isinstance(s.stop, int)):
             raise ValueError("output_indices_ must map names to slices")
         width[key] = s.stop - s.start
+    # Widths and column counts come from the file: check them against the saved transformers (whose
+    # sizes the file bounds) before anything of that size is built.
+    listed = 0
+    for name, trans, columns in fitted:
+        count = np.size(columns)
+        listed += count
+        expected = count if isinstance(trans, str) and trans == "passthrough" else _n_outputs(trans)
+        if isinstance(trans, str) and trans == "drop":
+            expected = 0
+        takes = getattr(trans, "n_features_in_", count)
+        if takes != count:
+            raise ValueError(f"transformer {name!r} takes {takes} features but is given {count} columns")
+        if expected is not None and width.get(name, 0) != expected:
+            raise ValueError(
+                f"output_indices_[{name!r}] spans {width.get(name, 0)} columns, expected {expected}"
+            )
+    if (attributes.get("n_features_in_") or 0) > listed:
+        raise ValueError("n_features_in_ exceeds the columns the transformers list")
 
     class _Width(TransformerMixin, BaseEstimator):  # the output shape of a fitted transformer
         def __init__(self, width=0):
@@ -257,6 +305,5 @@ _DERIVE = {
     "OneHotEncoder": _encoder,
     "OrdinalEncoder": _encoder,
     "SimpleImputer": _imputer,
-    "FunctionTransformer": _function,
     "ColumnTransformer": _column_transformer,
 }
