@@ -886,3 +886,27 @@ def test_the_demo_names_the_luce_that_ran_it(monkeypatch, argv0, on_path, expect
     monkeypatch.setattr("sys.argv", [argv0, "demo"])
     monkeypatch.setattr(shutil, "which", lambda name: on_path)
     assert _demo._this_command() == expected
+
+
+def test_info_on_models_saved_from_python(tmp_path, rng):
+    X = rng.normal(size=(120, 3))
+    y = np.where(X[:, 0] + 0.3 * X[:, 1] > 0, "up", "down")
+    sigmoid = luce.SigmoidRegression().fit(X, y)
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+    models = {
+        "bare": luce.SoftmaxRegression().fit(X, y),
+        "wrapped": luce.TemperatureScaling(sigmoid).fit(X, y),
+        "tree": luce.HierarchicalSoftmaxClassifier().fit(X, y),
+        "multilabel": luce.SigmoidRegression().fit(X, Y),
+    }
+    for name, model in models.items():
+        luce.save(model, tmp_path / f"{name}.luce")
+        out = run("info", tmp_path / f"{name}.luce").stdout
+        assert type(model).__name__ in out
+        linear = {"wrapped": sigmoid}.get(name, model)
+        if hasattr(linear, "coef_"):
+            top = re.search(r"│ (x\d)\s+│\s+(" + NUMBER + ")", out)
+            assert top.group(1) == f"x{np.argmax(np.abs(linear.coef_).max(axis=0))}"
+            assert float(top.group(2)) == pytest.approx(np.abs(linear.coef_).max(), rel=1e-3)
+    assert "multi-label (2 labels: label_0, label_1)" in run("info", tmp_path / "multilabel.luce").stdout
+    assert "no single weight matrix" in run("info", tmp_path / "tree.luce").stdout

@@ -16,11 +16,10 @@ from ._report import metrics_table
 _TOP = 10
 
 
-def _input_names(loaded) -> list[str]:
-    """The names of the final estimator's inputs (after the Pipeline's encoding)."""
+def _input_names(loaded, n: int) -> list[str]:
+    """The names of the final estimator's ``n`` inputs (after the Pipeline's encoding)."""
     from sklearn.pipeline import Pipeline
 
-    n = loaded.final.coef_.shape[1]
     try:
         if isinstance(loaded.model, Pipeline):
             return [str(v) for v in loaded.model[:-1].get_feature_names_out()]
@@ -91,10 +90,15 @@ def info(
             f"trained on {meta.get('n_train')} of {meta['n_rows']} rows of {meta.get('data')} "
             f"({'refitted on all rows after the held-out report' if meta.get('refit') else 'split model'})"
         )
-    params = final.get_params()
+    # A TemperatureScaling file wraps the fitted classifier: its weights are the wrapped one's.
+    linear = getattr(final, "estimator", None) if kind == "TemperatureScaling" else final
+    linear = final if linear is None else linear
+    if linear is not final:
+        out.print(f"calibrating: {type(linear).__name__}")
+    params = linear.get_params()
     out.print(
         f"reg_strength {params.get('reg_strength')}, solver {params.get('solver')}, "
-        f"{getattr(final, 'n_iter_', '?')} iterations"
+        f"{getattr(linear, 'n_iter_', '?')} iterations"
     )
     T = getattr(final, "temperature_", None)
     if T is not None and np.ndim(T) == 0:
@@ -115,8 +119,11 @@ def info(
         out.print("left out: " + ", ".join(f"{c} ({r})" for c, r in left_out.items()))
     if meta.get("test_metrics"):
         out.print(metrics_table(meta["test_metrics"], f"Held-out metrics ({meta.get('n_test')} rows)"))
-    names = _input_names(loaded)
-    coef = np.asarray(final.coef_, dtype=np.float64)
+    if getattr(linear, "coef_", None) is None:
+        out.print(f"(a {type(linear).__name__} has no single weight matrix to show)")
+        return
+    coef = np.asarray(linear.coef_, dtype=np.float64)
+    names = _input_names(loaded, coef.shape[1])
     strength = np.abs(coef).max(axis=0)
     order = np.argsort(-strength, kind="stable")[:_TOP]
     table = Table(title=f"Largest weights (of {coef.shape[1]} model inputs)", title_justify="left")
