@@ -910,3 +910,20 @@ def test_info_on_models_saved_from_python(tmp_path, rng):
             assert float(top.group(2)) == pytest.approx(np.abs(linear.coef_).max(), rel=1e-3)
     assert "multi-label (2 labels: label_0, label_1)" in run("info", tmp_path / "multilabel.luce").stdout
     assert "no single weight matrix" in run("info", tmp_path / "tree.luce").stdout
+
+
+def test_a_column_with_no_values_is_left_out_in_training_and_imputed_in_prediction(
+    trained, flowers, tmp_path
+):
+    folder, _ = trained
+    df = flowers.assign(comment=None)  # written as an empty column: no type in the file
+    df.to_csv(tmp_path / "t.csv", index=False)
+    out = run("train", tmp_path / "t.csv", "-y", "species", "-m", tmp_path / "m.luce").stdout
+    assert "'comment' (empty)" in out
+    new = flowers.drop(columns="species").head(6).assign(petal_width=np.nan, soil=None)
+    new.to_csv(tmp_path / "new.csv", index=False)
+    predicted = table(run("predict", folder / "flowers.luce", tmp_path / "new.csv", "--proba").stdout)
+    model = luce.load(folder / "flowers.luce")
+    np.testing.assert_allclose(
+        predicted.filter(like="proba_").to_numpy(), model.predict_proba(new), rtol=1e-12
+    )

@@ -291,6 +291,11 @@ def plan_columns(X, *, features=None, drop=()) -> ColumnPlan:
     chosen = [c for c in (features if features is not None else columns) if c not in left_out]
     numeric, categorical = [], []
     for c in chosen:
+        if X[c].isna().all():
+            if features is not None:
+                raise ValueError(f"features: column {c!r} has no values")
+            left_out[c] = "empty"
+            continue
         kind = _kind(X[c])
         if kind == "date":
             if features is not None:

@@ -17,7 +17,15 @@ import numpy as np
 
 from ._app import DataError
 
-__all__ = ["check_outputs", "missing_column", "read_table", "target_values", "write_table"]
+__all__ = [
+    "check_outputs",
+    "conform_features",
+    "missing_column",
+    "model_columns",
+    "read_table",
+    "target_values",
+    "write_table",
+]
 
 _MAX_LISTED = 5
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection): such text cells
@@ -183,20 +191,23 @@ def target_values(df, target: str, source):
     return values
 
 
-def check_feature_types(model, df, source) -> None:
-    """A column the model reads as numbers must not hold text (e.g. '1_000' where training had 1000)."""
+def conform_features(model, df, source):
+    """``df`` checked for the columns a table Pipeline reads: each present, a number column holding
+    numbers (not '1_000' where training had 1000), and a column with no value at all (which a file
+    cannot type) given the type the model expects."""
     import pandas as pd
 
-    columns = model_columns(model)
-    if columns is None:
-        return
-    numeric, categorical = columns
+    numeric, categorical = model_columns(model)
     missing = [c for c in [*numeric, *categorical] if c not in df.columns]
     if missing:
         raise DataError(
             f"{source} lacks the column(s) {_quote_list(missing)} the model was trained on "
             f"(it reads {_quote_list([*numeric, *categorical], 12)})"
         )
+    empty = [c for c in [*numeric, *categorical] if df[c].isna().all() and df[c].dtype == object]
+    if empty:
+        df = df.assign(**{c: np.nan if c in numeric else None for c in empty})
+        df = df.astype(dict.fromkeys([c for c in empty if c in numeric], np.float64))
     for c in numeric:
         dtype = df[c].dtype
         if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
@@ -210,6 +221,7 @@ def check_feature_types(model, df, source) -> None:
         bad = np.isinf(values)
         if bad.any():
             raise DataError(f"column {c!r} of {source} has infinite values in {rows_text(bad)}")
+    return df
 
 
 def model_columns(model):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ._app import DataError
-from ._data import check_feature_types
+from ._data import conform_features
 
 __all__ = ["Loaded", "load_model"]
 
@@ -63,8 +63,7 @@ class Loaded:
         from ._data import model_columns
 
         if model_columns(self.model) is not None:  # a table Pipeline: it selects its columns by name
-            check_feature_types(self.model, df, source)
-            return df
+            return conform_features(self.model, df, source)
         names = getattr(self.model, "feature_names_in_", None)
         if names is not None:
             names = [str(n) for n in np.asarray(names).tolist()]
