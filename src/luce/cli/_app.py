@@ -168,8 +168,9 @@ app = typer.Typer(
     name="luce",
     cls=LuceGroup,
     help=(
-        "luce — the softmax toolkit. Compute and explain softmax, train and evaluate softmax-regression "
-        "classifiers on CSV/TSV/Parquet files, predict, export to ONNX, and draw the classic figures."
+        "luce — the softmax toolkit. Compute and explain softmax, train softmax-regression classifiers "
+        "on CSV/TSV/Parquet tables, predict, evaluate, calibrate, describe, export to ONNX, and draw the "
+        "classic figures."
     ),
     epilog="Add --debug anywhere to see the full traceback of an error. Docs: docs/cli.md.",
     no_args_is_help=True,

@@ -21,10 +21,11 @@ def export(
         bool, typer.Option("--float64", help="Use float64 inputs and weights instead of float32.")
     ] = False,
 ) -> None:
-    """Export a model to ONNX. A model from luce train takes one input per raw column (numbers as
-    float tensors, text as string tensors, each of shape (N, 1)); a bare estimator takes X (N,
-    n_features). Outputs: label (N,) (a multi-label model: (N, n_labels) indicators) and
-    probabilities (N, n_classes).
+    """Export a model to ONNX: its labels and probabilities for any ONNX runtime.
+
+    A model from luce train takes one input per column it uses (numbers as float tensors, text as
+    string tensors, each of shape (N, 1)); a bare estimator takes X (N, n_features). Outputs: label
+    (N,) (a multi-label model: (N, n_labels) indicators) and probabilities (N, n_classes).
 
     Example: luce export iris.luce --onnx iris.onnx
     """

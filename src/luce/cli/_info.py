@@ -64,8 +64,9 @@ def info(
         Path, typer.Argument(metavar="MODEL", help="A model file written by luce train or luce.save.")
     ],
 ) -> None:
-    """Show what a model file holds: task, classes, columns and their encoding, training rows, metrics,
-    temperature and the largest weights.
+    """Show what a model file holds: task, classes, columns, metrics, largest weights.
+
+    Also the training rows, the encoding of each column and the temperature.
 
     Example: luce info iris.luce
     """

@@ -110,8 +110,10 @@ def evaluate(
     ] = None,
     sep: Annotated[str | None, _SEP] = None,
 ) -> None:
-    """Score a model on labelled data: accuracy beside the majority-class baseline, log-loss, ROC-AUC
-    and PR-AUC (two classes), precision/recall/F1, calibration error and the confusion matrix.
+    """Score a model on labelled data: accuracy, baseline, AUCs, F1, calibration, confusions.
+
+    Accuracy beside the majority-class baseline, log-loss, ROC-AUC and PR-AUC (two classes),
+    precision/recall/F1, the expected calibration error and the confusion matrix.
 
     Example: luce evaluate iris.luce test.csv --plots report/
     """
