@@ -1,25 +1,33 @@
-# The README's two commands. Each builds its own virtual environment from pyproject.toml.
+# The README's commands. `make demo` installs only what the demo uses (the cli extra); `make test` adds
+# the test tools and the peers the tests compare against (torch, entmax).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+CLI_STAMP := $(VENV)/.installed-cli
+ALL_STAMP := $(VENV)/.installed-all
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[all,test,peers]"
-	touch $(STAMP)
 
-demo: $(STAMP)
+$(CLI_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[cli]"
+	touch $(CLI_STAMP)
+
+$(ALL_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[all,test,peers]"
+	touch $(CLI_STAMP) $(ALL_STAMP)
+
+demo: $(CLI_STAMP)
 	$(BIN)/luce demo --out luce-demo
 
-test: $(STAMP)
+test: $(ALL_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(ALL_STAMP)
 	for f in benchmarks/[!_]*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:

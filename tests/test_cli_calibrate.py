@@ -1,8 +1,10 @@
-"""``luce calibrate MODEL DATA --target COL``, driven in-process with Typer's CliRunner.
+"""``luce calibrate MODEL DATA --output PATH``, driven in-process with Typer's CliRunner.
 
 References: the temperature from TemperatureScaling fitted in Python on the same rows, scikit-learn's
 log_loss on a separate test split, and the model's own predictions before calibration.
 """
+
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -13,13 +15,16 @@ from sklearn.metrics import log_loss
 import cli_runner
 import luce
 from cli_runner import run
-from luce.cli import _calibrate  # noqa: F401  (importing _calibrate registers the command)
 from luce.io import read_metadata
 from luce.models._calibration import TemperatureScaling
 
 
 def fails(*args, code, match):
     return cli_runner.fails(*args, code=code, match=match, prefix="luce calibrate: error:")
+
+
+def fails_to(output, *args, code, match):
+    return fails(*args, "-o", output, code=code, match=match)
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +67,49 @@ def test_calibrate_lowers_the_test_log_loss_and_keeps_predictions(digits, tmp_pa
     assert info["after"]["accuracy"] == info["before"]["accuracy"]
 
 
-def test_default_output_replaces_the_model(digits, tmp_path):
+def test_in_place_replaces_the_model_and_nothing_else_does(digits, tmp_path):
     folder, *_ = digits
     path = tmp_path / "model.luce"
     path.write_bytes((folder / "model.luce").read_bytes())
-    run("calibrate", path, folder / "val.csv", "--target", "digit")
+    before = path.read_bytes()
+    fails("calibrate", path, folder / "val.csv", "--target", "digit", code=1, match="--output PATH")
+    fails("calibrate", path, folder / "val.csv", "--target", "digit", "--in-place", "-o", tmp_path / "x.luce",
+          code=1, match="not both")  # fmt: skip
+    assert path.read_bytes() == before and not (tmp_path / "x.luce").exists()
+    run("calibrate", path, folder / "val.csv", "--target", "digit", "--in-place")
     assert luce.load(path).temperature_ > 1.5
+
+
+def test_a_trained_table_model_is_calibrated_inside_its_pipeline(tmp_path, rng):
+    n = 600
+    df = pd.DataFrame({"x": rng.normal(size=n), "colour": rng.choice(["red", "blue", "green"], n)})
+    df["y"] = np.where(df.x + (df.colour == "red") + 0.8 * rng.normal(size=n) > 0.3, "up", "down")
+    df.iloc[:300].to_csv(tmp_path / "train.csv", index=False)
+    df.iloc[300:].to_csv(tmp_path / "val.csv", index=False)
+    run("train", tmp_path / "train.csv", "-y", "y", "--reg-strength", "0", "-m", tmp_path / "m.luce")
+    run("calibrate", tmp_path / "m.luce", tmp_path / "val.csv", "-o", tmp_path / "c.luce")  # target from file
+    model, calibrated = luce.load(tmp_path / "m.luce"), luce.load(tmp_path / "c.luce")
+    val = df.iloc[300:]
+    reference = TemperatureScaling(model[-1]).fit(model[:-1].transform(val), val["y"])
+    np.testing.assert_allclose(calibrated[-1].temperature_, reference.temperature_, rtol=1e-8)
+    np.testing.assert_array_equal(calibrated.predict(df), model.predict(df))
+
+
+def test_separable_calibration_data_is_called_out(tmp_path, rng):
+    X = rng.normal(size=(200, 2))
+    X[:, 0] += np.sign(X[:, 0])  # a gap of 2 between the classes
+    y = np.where(X[:, 0] > 0, "pos", "neg")
+    frame = pd.DataFrame(X, columns=["a", "b"]).assign(label=y)
+    frame.iloc[100:].to_csv(tmp_path / "val.csv", index=False)
+    model = luce.SoftmaxRegression(reg_strength=1e-3).fit(frame[["a", "b"]].iloc[:100], y[:100])
+    assert (model.predict(frame[["a", "b"]].iloc[100:]) == y[100:]).all()  # every calibration row right
+    luce.save(model, tmp_path / "m.luce")
+    result = run(
+        "calibrate", tmp_path / "m.luce", tmp_path / "val.csv", "-y", "label", "-o", tmp_path / "c.luce"
+    )
+    lines = [x for x in result.stderr.splitlines() if "cannot support a temperature" in x]
+    assert len(lines) == 1 and lines[0].startswith("luce calibrate: warning:")
+    assert read_metadata(tmp_path / "c.luce")["user"]["luce_cli"]["calibration"]["supported"] is False
 
 
 def test_a_model_without_calibrate_is_wrapped_in_temperature_scaling(tmp_path, rng):
@@ -89,7 +131,7 @@ def test_a_model_without_calibrate_is_wrapped_in_temperature_scaling(tmp_path, r
         wrapped.predict_proba(frame.iloc[:5, :3]), reference.predict_proba(frame.iloc[:5, :3])
     )
     # Calibrating the wrapper again refits its temperature on the same rows: the same T.
-    run("calibrate", tmp_path / "c.luce", tmp_path / "val.csv", "--target", "label")
+    run("calibrate", tmp_path / "c.luce", tmp_path / "val.csv", "--target", "label", "--in-place")
     np.testing.assert_allclose(
         luce.load(tmp_path / "c.luce").temperature_, reference.temperature_, rtol=1e-10
     )
@@ -97,6 +139,7 @@ def test_a_model_without_calibrate_is_wrapped_in_temperature_scaling(tmp_path, r
 
 def test_errors_are_one_line(digits, tmp_path, rng):
     folder, *_ = digits
+    fails = partial(fails_to, tmp_path / "out.luce")
     fails("calibrate", folder / "model.luce", folder / "val.csv", "--target", "nope", code=1, match="nope")
     bad = pd.read_csv(folder / "val.csv")
     bad.loc[0, "digit"] = "d42"

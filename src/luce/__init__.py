@@ -48,6 +48,8 @@ _LAZY = {
     "export_onnx": "luce.io",
     "load": "luce.io",
     "save": "luce.io",
+    "read_table": "luce.tables",
+    "table_pipeline": "luce.tables",
     "read_metadata": "luce.io",
 }
 
@@ -99,6 +101,9 @@ __all__ = [
     "read_metadata",
     "ModelFormatError",
     "export_onnx",
+    # tables
+    "read_table",
+    "table_pipeline",
 ]
 
 

@@ -53,7 +53,7 @@ def _print_error(prog: str, message: str) -> None:
     sys.stderr.flush()
 
 
-_ORDER = ["softmax", "plot", "demo", "train", "predict", "evaluate", "export"]
+_ORDER = ["softmax", "plot", "demo", "train", "predict", "evaluate", "calibrate", "info", "export"]
 
 
 class LuceGroup(TyperGroup):
@@ -100,6 +100,10 @@ def _handle(e: Exception, prog: str, debug: bool) -> int:
         _print_error(where, e.format_message().rstrip(".") + hint)
         return e.exit_code
     where = _current_command(prog)
+    if isinstance(e, ModuleNotFoundError) and e.name:
+        # An optional dependency missing at the moment a command needs it.
+        _print_error(where, f"this command needs the module {e.name!r}: pip install 'luce[cli]'")
+        return 1
     if isinstance(e, CLIError):
         _print_error(where, str(e))
         return e.exit_code
@@ -164,8 +168,9 @@ app = typer.Typer(
     name="luce",
     cls=LuceGroup,
     help=(
-        "luce — the softmax toolkit. Compute and explain softmax, train and evaluate softmax-regression "
-        "classifiers on CSV/TSV/Parquet files, predict, export to ONNX, and draw the classic figures."
+        "luce — the softmax toolkit. Compute and explain softmax, train softmax-regression classifiers "
+        "on CSV/TSV/Parquet tables, predict, evaluate, calibrate, describe, export to ONNX, and draw the "
+        "classic figures."
     ),
     epilog="Add --debug anywhere to see the full traceback of an error. Docs: docs/cli.md.",
     no_args_is_help=True,
@@ -196,5 +201,5 @@ def _root(
 
 
 def main() -> None:
-    """Entry point of the ``luce`` command (declared in pyproject.toml)."""
+    """Run the application (``luce.cli.main`` checks the extras first)."""
     app()

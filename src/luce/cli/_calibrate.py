@@ -1,4 +1,4 @@
-"""``luce calibrate MODEL DATA --target COL``: temperature scaling of a saved model on held-out data."""
+"""``luce calibrate MODEL DATA --output PATH``: temperature scaling of a saved model on held-out data."""
 
 from __future__ import annotations
 
@@ -10,28 +10,36 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from ._app import DataError, app, console, show_warnings
-from ._data import read_table, target_values
-from ._predict import _model_input, load_model
+from ._app import DataError, app, console, warn
+from ._data import check_outputs, read_table, target_values
+from ._model import load_model
 
 
-def _scores(y, proba, classes) -> dict:
+def _scores(y, pred, proba, classes) -> dict:
     from sklearn.metrics import log_loss
 
     from ..metrics import expected_calibration_error
 
-    pred = np.asarray(classes)[np.argmax(proba, axis=1)]
     return {
-        "accuracy": float(np.mean(pred == y)),
+        "accuracy": float(np.mean(np.asarray(pred) == y)),
         "log_loss": float(log_loss(y, proba, labels=classes)),
         "ece": float(expected_calibration_error(y, proba, classes=classes)),
     }
 
 
 def _calibrated(model, X, y):
-    """The model with a fitted temperature: its own ``calibrate``, a refit wrapper, or a new wrapper."""
+    """The model with a fitted temperature, and that temperature.
+
+    A Pipeline's preprocessing is applied once and its final estimator calibrated on the result:
+    with its own ``calibrate`` when it has one, else wrapped in a TemperatureScaling step.
+    """
+    from sklearn.pipeline import Pipeline
+
     from ..models._calibration import TemperatureScaling
 
+    if isinstance(model, Pipeline):
+        final, T = _calibrated(model[-1], model[:-1].transform(X), y)
+        return Pipeline([*model.steps[:-1], (model.steps[-1][0], final)]), T
     if isinstance(model, TemperatureScaling):
         return model.fit(X, y), model.temperature_
     if hasattr(model, "calibrate"):
@@ -41,19 +49,47 @@ def _calibrated(model, X, y):
     return wrapper, wrapper.temperature_
 
 
+def _unsupported(final, caught, before) -> str | None:
+    """Why the calibration rows cannot support a temperature, or None.
+
+    Rows the model gets all right (and far from the boundary) pull T towards 0 without limit; the
+    estimators then warn and fall back (and may say so in an attribute); say it plainly either way.
+    """
+    status = getattr(final, "temperature_status_", None)  # "estimated", "constant", "separated", ...
+    if status is not None and status not in ("estimated", "constant"):
+        return getattr(final, "temperature_message_", None) or f"the temperature fit ended as {status!r}"
+    if caught:
+        return "; ".join(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
+    if before["accuracy"] == 1.0:
+        return (
+            "the model classifies every calibration row correctly, so the data cannot tell how "
+            "over-confident it is (the best T shrinks towards 0); calibrate on more, or harder, held-out rows"
+        )
+    return None
+
+
 @app.command("calibrate")
 def calibrate(
     model_path: Annotated[
-        Path, typer.Argument(metavar="MODEL", help="A model file written by luce train or .save().")
+        Path, typer.Argument(metavar="MODEL", help="A model file written by luce train or luce.save.")
     ],
     data: Annotated[
         Path, typer.Argument(help="Held-out labelled table (not the training rows): .csv, .tsv or .parquet.")
     ],
-    target: Annotated[str, typer.Option("--target", "-y", help="The column holding the true labels.")],
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write the calibrated model here (default: replace MODEL)."),
+        typer.Option("--output", "-o", help="Write the calibrated model here (required unless --in-place)."),
     ] = None,
+    in_place: Annotated[
+        bool, typer.Option("--in-place", help="Replace MODEL with the calibrated model.")
+    ] = False,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target", "-y", help="The column of true labels (default: the one in the model file)."
+        ),
+    ] = None,
+    sep: Annotated[str | None, typer.Option("--sep", help="Field separator of a CSV/TSV file.")] = None,
 ) -> None:
     """Fit the temperature T that makes the model's probabilities calibrated on held-out data.
 
@@ -62,24 +98,31 @@ def calibrate(
     log-loss and expected calibration error before and after, and saves the model with its temperature
     (a SoftmaxRegression stores it in temperature_, used by predict and by the ONNX export).
 
-    Example: luce calibrate digits.luce validation.csv --target digit --output digits-calibrated.luce
+    Example: luce calibrate digits.luce validation.csv --output digits-calibrated.luce
     """
     from rich.table import Table
 
-    from ..io import read_metadata, save
+    from ..io import save
 
+    if output is None and not in_place:
+        raise DataError("give --output PATH for the calibrated model, or --in-place to replace MODEL")
+    if output is not None and in_place:
+        raise DataError("give either --output or --in-place, not both")
+    check_outputs({"--output": output}, [data])
     source = str(data)
-    df = read_table(data)
-    y = target_values(df, target, source)
-    features_df = df.drop(columns=[target])
-    model, features = load_model(model_path, features_df, source)
-    if getattr(model, "multilabel_", False):
+    loaded = load_model(model_path)
+    if loaded.multilabel:
         raise DataError(
-            f"{model_path} holds a multi-label {type(model).__name__}; temperature scaling calibrates one "
-            "softmax over the classes, so it needs a single-label classifier"
+            f"{model_path} holds a multi-label {type(loaded.final).__name__}; temperature scaling calibrates "
+            "one softmax over the classes, so it needs a single-label classifier"
         )
-    X = _model_input(model, features, features_df, source, "calibrate")
-    classes = np.asarray(model.classes_)
+    target = target or (loaded.targets or [None])[0]
+    if target is None:
+        raise DataError(f"{model_path} does not record its target column; pass --target COL")
+    df = read_table(data, sep=sep)
+    y = target_values(df, target, source)
+    X = loaded.input(df.drop(columns=[target]), source)
+    classes = loaded.classes
     known = np.isin(y, classes)
     if not known.all():
         unseen = sorted({str(v) for v in y[~known].tolist()})
@@ -88,12 +131,13 @@ def calibrate(
             f"({int((~known).sum())} rows); calibration needs labels from the model's classes"
         )
 
-    before = _scores(y, model.predict_proba(X), classes)
+    model = loaded.model
+    before = _scores(y, model.predict(X), model.predict_proba(X), classes)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         calibrated, temperature = _calibrated(model, X, y)
-    show_warnings("calibrate", caught)
-    after = _scores(y, calibrated.predict_proba(X), classes)
+    after = _scores(y, calibrated.predict(X), calibrated.predict_proba(X), classes)
+    problem = _unsupported(calibrated[-1] if hasattr(calibrated, "steps") else calibrated, caught, before)
 
     out = console()
     table = Table(title=f"{source} ({len(y)} rows): temperature T = {temperature:.4g}", title_justify="left")
@@ -105,22 +149,28 @@ def calibrate(
         ("ece", "expected calibration error"),
         ("accuracy", "accuracy"),
     ):
-        table.add_row(name, f"{before[key]:.4f}", f"{after[key]:.4f}")
+        table.add_row(name, f"{before[key]:.4g}", f"{after[key]:.4g}")
     out.print(table)
     out.print("(measured on the calibration data itself: evaluate on other rows for an unbiased estimate)")
+    if problem is not None:
+        warn(
+            "luce calibrate",
+            f"these rows cannot support a temperature: {problem.rstrip('.')}. "
+            f"The saved T = {temperature:.4g} is not an estimate from these rows",
+        )
 
-    user = copy.deepcopy(read_metadata(model_path).get("user") or {})
+    user = copy.deepcopy(loaded.user)
     info = user.setdefault("luce_cli", {})
     info["calibration"] = {
         "data": source,
         "target": target,
         "n_rows": len(y),
         "temperature": float(temperature),
+        "supported": problem is None,
         "before": before,
         "after": after,
     }
-    path = model_path if output is None else output
-    if output is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    path = model_path if in_place else output
+    path.parent.mkdir(parents=True, exist_ok=True)
     save(calibrated, path, metadata=user)
     out.print(f"saved calibrated model to [bold]{path}[/]")

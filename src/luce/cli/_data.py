@@ -1,51 +1,52 @@
-"""Reading and writing tables (CSV, TSV, Parquet) and turning columns into the model's features.
+"""Reading and writing tables for the commands, and the rules that keep a command from harming its inputs.
 
-The encoding chosen at training time (which columns, one-hot categories, imputation values) is a
-:class:`Features` object stored in the model file's user metadata, so ``predict`` and ``evaluate``
-apply exactly the same steps and can name every column that differs.
+Reading goes through :func:`luce.tables.read_table` (typed, the same for CSV, TSV and Parquet); this
+module turns its failures into one-line :class:`DataError` messages. Writing escapes formula-like cells
+of CSV/TSV output and never replaces a file the command reads (:func:`check_outputs`).
 """
 
 from __future__ import annotations
 
 import difflib
 import io
-import math
 import os
 import sys
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ._app import DataError
 
-__all__ = ["Features", "read_table", "table_format", "write_table"]
+__all__ = [
+    "check_outputs",
+    "conform_features",
+    "missing_column",
+    "model_columns",
+    "read_table",
+    "target_values",
+    "write_table",
+]
 
-_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
-_COMPRESSION_METHODS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
-_COMPRESSED = tuple(_COMPRESSION_METHODS)
-_MAX_CATEGORIES = 1000
 _MAX_LISTED = 5
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection): such text cells
+# are written with a leading apostrophe.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def table_format(path) -> str:
-    """``"csv"``, ``"tsv"`` or ``"parquet"`` from the file name (compressed CSV/TSV included)."""
-    suffixes = [s.lower() for s in Path(path).suffixes]
-    if suffixes and suffixes[-1] in _COMPRESSED:
-        suffixes = suffixes[:-1]
-    fmt = _FORMATS.get(suffixes[-1]) if suffixes else None
-    if fmt is None:
-        shown = "".join(Path(path).suffixes) or "(none)"
-        raise DataError(
-            f"unknown data format {shown!r} for {path}: use .csv, .tsv or .parquet "
-            "(CSV and TSV may be compressed: .gz, .bz2, .xz, .zip)"
-        )
-    return fmt
+    from ..tables import table_format as fmt
+
+    try:
+        return fmt(path)
+    except ValueError as e:
+        raise DataError(str(e)) from None
 
 
-def read_table(path):
-    """Read a CSV/TSV/Parquet file into a DataFrame with string column names; never returns an empty one."""
-    import pandas as pd
+def read_table(path, *, sep=None):
+    """Read a table (see luce.tables.read_table) with one-line errors; never returns an empty one."""
+    import pyarrow as pa
+
+    from .. import tables
 
     p = Path(path)
     fmt = table_format(p)
@@ -56,48 +57,100 @@ def read_table(path):
     if p.stat().st_size == 0:
         raise DataError(f"{path} is empty (0 bytes)")
     try:
-        if fmt == "parquet":
-            df = pd.read_parquet(p)
-        else:
-            df = pd.read_csv(p, sep="," if fmt == "csv" else "\t")
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path} is empty: no header and no rows") from None
-    except pd.errors.ParserError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "parse error"
-        raise DataError(f"cannot parse {path} as {fmt.upper()}: {first}") from None
-    except UnicodeDecodeError:
-        raise DataError(f"cannot read {path} as {fmt.upper()}: it is not UTF-8 text") from None
-    except (OSError, ValueError) as e:  # pyarrow's errors derive from these
+        df = tables.read_table(p, sep=sep)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, ValueError, UnicodeDecodeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "Empty CSV file" in first:
+            raise DataError(f"{path} is empty: no header and no rows") from None
         raise DataError(f"cannot read {path} as {fmt.upper()}: {first}") from None
-    df.columns = [str(c) for c in df.columns]
     if df.shape[1] == 0:
         raise DataError(f"{path} is empty: no columns")
     if len(df) == 0:
         raise DataError(f"{path} has a header but no data rows")
+    if fmt != "parquet" and df.shape[1] == 1 and sep is None:
+        header = df.columns[0]
+        for other in (";", "\t", "|", ","):
+            if other in header:
+                raise DataError(
+                    f"{path} has a single column {header[:60]!r}: it looks separated by {other!r}; "
+                    f"pass --sep {_shell_quote(other)}"
+                )
     return df
+
+
+def _shell_quote(text: str) -> str:
+    import shlex
+
+    return "$'\\t'" if text == "\t" else shlex.quote(text)
+
+
+def _escape_formulas(df):
+    """Text cells that a spreadsheet would run as formulas, prefixed with an apostrophe."""
+    import pandas as pd
+
+    out = None
+    for c in df.columns:
+        col = df[c]
+        if pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
+            continue
+        if pd.api.types.is_datetime64_any_dtype(col.dtype):
+            continue
+        text = col.astype(object)
+        risky = text.map(lambda v: isinstance(v, str) and v.startswith(_FORMULA_START))
+        if risky.any():
+            out = df.copy() if out is None else out
+            out[c] = text.where(~risky, "'" + text.astype(str))
+    return df if out is None else out
 
 
 def write_table(df, path) -> None:
     """Write ``df`` to ``path`` (format from its name), or as CSV to stdout when ``path`` is None or '-'."""
     if path is None or str(path) == "-":
-        sys.stdout.write(df.to_csv(index=False))
+        sys.stdout.write(_escape_formulas(df).to_csv(index=False))
         return
     from ..io import atomic_write_bytes
 
     fmt = table_format(path)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
     if fmt == "parquet":
-        buffer = io.BytesIO()
         df.to_parquet(buffer, index=False)
-        data = buffer.getvalue()
     else:
-        method = _COMPRESSION_METHODS.get(Path(path).suffix.lower())
-        buffer = io.BytesIO()
-        df.to_csv(buffer, sep="," if fmt == "csv" else "\t", index=False, encoding="utf-8",
-                  compression={"method": method} if method else None)  # fmt: skip
-        data = buffer.getvalue()
-    atomic_write_bytes(os.fspath(path), data)
+        suffix = Path(path).suffix.lower()
+        method = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": None}.get(suffix)
+        if suffix == ".lz4":
+            raise DataError(f"cannot write {path}: use .csv, .csv.gz, .csv.bz2 or .parquet")
+        _escape_formulas(df).to_csv(
+            buffer, sep="," if fmt == "csv" else "\t", index=False, encoding="utf-8",
+            compression={"method": method} if method else None,
+        )  # fmt: skip
+    atomic_write_bytes(os.fspath(path), buffer.getvalue())
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_outputs(outputs: dict[str, Path | None], inputs: list[Path]) -> None:
+    """Refuse, before any work, an output that is a folder or one of the command's input files.
+
+    ``outputs`` maps an option name (for the message) to the path it was given (None: not given).
+    """
+    for option, out in outputs.items():
+        if out is None or str(out) == "-":
+            continue
+        out = Path(out)
+        if out.is_dir():
+            raise DataError(f"{option} {out} is a folder; give a file name inside it")
+        for source in inputs:
+            if _same_file(out, source) or out.resolve() == Path(source).resolve():
+                raise DataError(
+                    f"{option} {out} is one of this command's inputs; write to another file "
+                    "(luce never overwrites its inputs)"
+                )
 
 
 def _quote_list(items, limit=_MAX_LISTED) -> str:
@@ -106,7 +159,7 @@ def _quote_list(items, limit=_MAX_LISTED) -> str:
     return ", ".join(shown) + more
 
 
-def _rows(mask) -> str:
+def rows_text(mask) -> str:
     """1-based data-row numbers (the first row after the header is row 1) of the True entries."""
     rows = (np.flatnonzero(np.asarray(mask)) + 1).tolist()
     word = "row" if len(rows) == 1 else "rows"
@@ -121,12 +174,6 @@ def missing_column(name: str, columns, source) -> DataError:
     return DataError(f"no column {name!r} in {source} (columns: {_quote_list(list(columns), 12)}){hint}")
 
 
-def _is_numeric(series) -> bool:
-    import pandas as pd
-
-    return pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype)
-
-
 def target_values(df, target: str, source):
     """The target column as a NumPy array, checked for missing values."""
     if target not in df.columns:
@@ -135,171 +182,58 @@ def target_values(df, target: str, source):
     missing = y.isna().to_numpy()
     if missing.any():
         raise DataError(
-            f"target column {target!r} has missing values in {_rows(missing)} of {source}; "
+            f"target column {target!r} has missing values in {rows_text(missing)} of {source}; "
             "drop or fill those rows"
         )
     values = y.to_numpy()
-    if values.dtype.kind == "O" or str(y.dtype) in ("str", "string"):
+    if values.dtype.kind not in "biuf":
         values = np.array(y.astype(str).tolist(), dtype=object)
     return values
 
 
-@dataclass
-class Features:
-    """How the feature columns of a table become the model's numeric input."""
+def conform_features(model, df, source):
+    """``df`` checked for the columns a table Pipeline reads: each present, a number column holding
+    numbers (not '1_000' where training had 1000), and a column with no value at all (which a file
+    cannot type) given the type the model expects."""
+    import pandas as pd
 
-    columns: list[str]  # input columns, in training order
-    categories: dict[str, list[str]] = field(default_factory=dict)  # one-hot columns -> categories
-    impute: str | None = None  # "mean" | "median" | None
-    fill: dict[str, float] = field(default_factory=dict)  # numeric column -> value for NaN
-    target: str | None = None
-
-    # ------------------------------------------------------------------ training
-    @classmethod
-    def fit(cls, df, target, *, one_hot: bool, impute: str | None, source, fit_rows=None) -> Features:
-        """Check the feature columns of ``df`` and learn the encoding (statistics from ``fit_rows``)."""
-        features = [c for c in df.columns if c != target]
-        if not features:
-            raise DataError(f"{source} has no feature columns besides the target {target!r}")
-        text = [c for c in features if not _is_numeric(df[c])]
-        if text and not one_hot:
-            described = ", ".join(f"{c!r} (e.g. {_example(df[c])!r})" for c in text[:_MAX_LISTED])
-            raise DataError(
-                f"non-numeric feature columns in {source}: {described}; pass --one-hot to one-hot encode "
-                "categorical columns, or convert them to numbers"
-            )
-        categories = {}
-        for c in text:
-            values = sorted({str(v) for v in df[c].dropna().tolist()})
-            if len(values) > _MAX_CATEGORIES:
-                raise DataError(
-                    f"column {c!r} has {len(values)} distinct values, too many to one-hot encode "
-                    f"(at most {_MAX_CATEGORIES}); drop it or encode it yourself"
-                )
-            categories[c] = values
-        numeric = [c for c in features if c not in categories]
-        _check_infinite(df, numeric, source)
-        nan_cols = [c for c in numeric if df[c].isna().any()]
-        if nan_cols and impute is None:
-            raise DataError(
-                f"{_describe_nan(df, nan_cols)} in {source}; pass --impute mean|median to fill them"
-            )
-        fill = {}
-        if impute is not None:
-            fit_df = df if fit_rows is None else df.iloc[fit_rows]
-            for c in numeric:
-                values = fit_df[c].astype("float64")
-                stat = values.mean() if impute == "mean" else values.median()
-                if not math.isfinite(stat):
-                    raise DataError(f"column {c!r} has no values to compute the {impute} from")
-                fill[c] = float(stat)
-        return cls(columns=features, categories=categories, impute=impute, fill=fill, target=target)
-
-    # ------------------------------------------------------------------ applying
-    @property
-    def output_columns(self) -> list[str]:
-        out = []
-        for c in self.columns:
-            if c in self.categories:
-                out += [f"{c}={v}" for v in self.categories[c]]
-            else:
-                out.append(c)
-        return out
-
-    def check_columns(self, df, source, *, ignore=()) -> None:
-        present = [c for c in df.columns if c not in ignore and c != self.target]
-        missing = [c for c in self.columns if c not in df.columns]
-        extra = [c for c in present if c not in self.columns]
-        if missing or extra:
-            parts = []
-            if missing:
-                parts.append(f"missing {_quote_list(missing)}")
-            if extra:
-                parts.append(f"extra {_quote_list(extra)}")
-            raise DataError(
-                f"the columns of {source} differ from training: {'; '.join(parts)} "
-                f"(the model was trained on {_quote_list(self.columns, 12)})"
-            )
-
-    def transform(self, df, source, *, ignore=(), warn=None):
-        """The model input for ``df`` as a float64 DataFrame with :attr:`output_columns`."""
-        import pandas as pd
-
-        self.check_columns(df, source, ignore=ignore)
-        numeric = [c for c in self.columns if c not in self.categories]
-        text = [c for c in numeric if not _is_numeric(df[c])]
-        if text:
-            c = text[0]
-            raise DataError(
-                f"column {c!r} was numeric in training but holds text in {source} (e.g. {_example(df[c])!r})"
-            )
-        _check_infinite(df, numeric, source)
-        nan_cols = [c for c in numeric if df[c].isna().any()]
-        if nan_cols and self.impute is None:
-            raise DataError(
-                f"{_describe_nan(df, nan_cols)} in {source}; the model was trained without --impute, so "
-                "fill or drop those rows"
-            )
-        parts = {}
-        for c in self.columns:
-            if c in self.categories:
-                values = df[c].astype(object).where(df[c].notna(), None).tolist()
-                strings = [None if v is None else str(v) for v in values]
-                known = set(self.categories[c])
-                unseen = sorted({s for s in strings if s is not None and s not in known})
-                if unseen and warn is not None:
-                    n = sum(s is not None and s not in known for s in strings)
-                    warn(
-                        f"column {c!r}: {n} row(s) with categories not seen in training "
-                        f"({_quote_list(unseen)}) are encoded as all zeros"
-                    )
-                for v in self.categories[c]:
-                    parts[f"{c}={v}"] = np.array([s == v for s in strings], dtype=np.float64)
-            else:
-                col = df[c].astype("float64")
-                if c in self.fill:
-                    col = col.fillna(self.fill[c])
-                parts[c] = col.to_numpy(dtype=np.float64)
-        return pd.DataFrame(parts, columns=self.output_columns, index=df.index)
-
-    # ------------------------------------------------------------------ storage
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> Features:
-        return cls(**{k: data[k] for k in ("columns", "categories", "impute", "fill", "target") if k in data})
-
-    @classmethod
-    def from_model(cls, model, df, source, *, ignore=()) -> Features:
-        """For models saved from Python: their feature names, or all numeric columns in file order."""
-        names = getattr(model, "feature_names_in_", None)
-        if names is not None:
-            return cls(columns=[str(n) for n in np.asarray(names).tolist()])
-        columns = [c for c in df.columns if c not in ignore]
-        n = getattr(model, "n_features_in_", None)
-        if n is not None and len(columns) != n:
-            raise DataError(
-                f"{source} has {len(columns)} feature columns but the model expects {n} (it was saved "
-                "without feature names, so the columns are taken in file order)"
-            )
-        return cls(columns=columns)
-
-
-def _example(series):
-    values = series.dropna()
-    return values.iloc[0] if len(values) else None
-
-
-def _check_infinite(df, numeric, source) -> None:
+    numeric, categorical = model_columns(model)
+    missing = [c for c in [*numeric, *categorical] if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{source} lacks the column(s) {_quote_list(missing)} the model was trained on "
+            f"(it reads {_quote_list([*numeric, *categorical], 12)})"
+        )
+    empty = [c for c in [*numeric, *categorical] if df[c].isna().all() and df[c].dtype == object]
+    if empty:
+        df = df.assign(**{c: np.nan if c in numeric else None for c in empty})
+        df = df.astype(dict.fromkeys([c for c in empty if c in numeric], np.float64))
     for c in numeric:
+        dtype = df[c].dtype
+        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
+            example = df[c].dropna()
+            shown = repr(example.iloc[0]) if len(example) else "?"
+            raise DataError(
+                f"column {c!r} was numeric in training but holds non-numbers in {source} (e.g. {shown}); "
+                "numbers are parsed strictly (no '_' separators, only ASCII digits)"
+            )
         values = df[c].to_numpy(dtype=np.float64, na_value=np.nan)
         bad = np.isinf(values)
         if bad.any():
-            raise DataError(f"column {c!r} of {source} has infinite values in {_rows(bad)}")
+            raise DataError(f"column {c!r} of {source} has infinite values in {rows_text(bad)}")
+    return df
 
 
-def _describe_nan(df, columns) -> str:
-    described = "; ".join(f"{c!r} ({_rows(df[c].isna().to_numpy())})" for c in columns[:_MAX_LISTED])
-    more = f"; and {len(columns) - _MAX_LISTED} more columns" if len(columns) > _MAX_LISTED else ""
-    return f"missing values (NaN) in feature columns {described}{more}"
+def model_columns(model):
+    """(numeric, categorical) raw columns of a table Pipeline, or None for another model."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(model, Pipeline) or not isinstance(model.steps[0][1], ColumnTransformer):
+        return None
+    numeric, categorical = [], []
+    for name, _, cols in model.steps[0][1].transformers_:  # as luce.tables.table_pipeline names them
+        if name == "remainder":
+            continue
+        (categorical if name == "onehot" else numeric).extend(str(c) for c in cols)
+    return numeric, categorical

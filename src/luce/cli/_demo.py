@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
 from ._app import app, console
-from ._data import Features, write_table
+from ._data import write_table
 from ._report import classification_metrics, metrics_table, per_class_table
 from ._train import fit_with_progress, loss_start
 
@@ -65,10 +66,12 @@ def demo(
         f"trained in {seconds:.2f} s: {model.n_iter_} iterations, final loss {model.loss_curve_[-1]:.5f}"
     )
 
-    before = classification_metrics(y_test, model.predict_proba(frame(X_test)), model.classes_)
+    test = frame(X_test)
+    before = classification_metrics(y_test, model.predict(test), model.predict_proba(test), model.classes_)
     model.calibrate(frame(X_val), y_val)
-    proba = model.predict_proba(frame(X_test))
-    after = classification_metrics(y_test, proba, model.classes_)
+    proba = model.predict_proba(test)
+    pred = model.predict(test)
+    after = classification_metrics(y_test, pred, proba, model.classes_)
 
     out.print(
         metrics_table(after, f"Test set ({len(y_test)} images), temperature T = {model.temperature_:.3f}")
@@ -88,23 +91,21 @@ def demo(
         f"{after['accuracy']:.4f}",
     )
     out.print(calib)
-    out.print(per_class_table(y_test, proba, model.classes_, title="Per digit (test set)"))
+    out.print(per_class_table(y_test, pred, proba, model.classes_, title="Per digit (test set)"))
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    features = Features(columns=list(FEATURES), target="digit")
     metadata = {
         "luce_cli": {
             "command": "demo",
             "data": "luce.datasets.load_digits_split (scikit-learn digits, scaled by 1/16)",
             "target": "digit",
-            "features": features.to_json(),
+            "targets": ["digit"],
             "n_rows": len(y_rest) + len(y_test),
             "n_train": len(y_train),
             "n_test": len(y_test),
             "test_metrics": after,
         }
     }
-    pred = model.classes_[np.argmax(proba, axis=1)]
     written = [
         (save(model, out_dir / "model.luce", metadata=metadata), "the model (safetensors + JSON)"),
         (export_onnx(model, out_dir / "model.onnx"), "the model as an ONNX graph"),
@@ -134,4 +135,17 @@ def demo(
     for path, what in written:
         files.add_row(Path(path).name, what)
     out.print(files)
-    out.print(f"Next: luce evaluate {out_dir / 'model.luce'} {out_dir / 'digits-test.csv'} --target digit")
+    out.print(f"Next: {_this_command()} evaluate {out_dir / 'model.luce'} {out_dir / 'digits-test.csv'}")
+
+
+def _this_command() -> str:
+    """How the user ran luce: ``.venv/bin/luce`` after ``make demo``, else ``luce``."""
+    import shlex
+    import shutil
+
+    argv0 = sys.argv[0] if sys.argv else ""
+    if Path(argv0).name == "luce" and os.sep in argv0:
+        on_path = shutil.which("luce")
+        if on_path is None or Path(on_path).resolve() != Path(argv0).resolve():
+            return shlex.quote(argv0)
+    return "luce"

@@ -1,4 +1,5 @@
-"""``luce train DATA --target COL``: fit SoftmaxRegression with a live progress bar, report, save."""
+"""``luce train DATA --target COL``: a table Pipeline (luce.tables) fitted with a live progress bar,
+reported on held-out rows, refitted on every row and saved."""
 
 from __future__ import annotations
 
@@ -14,11 +15,25 @@ import numpy as np
 import typer
 
 from ._app import DataError, app, console, show_warnings, warn
-from ._data import Features, read_table, target_values
-from ._report import classification_metrics, metrics_table, per_class_table
+from ._data import check_outputs, read_table, target_values
+from ._report import (
+    classification_metrics,
+    metrics_table,
+    multilabel_metrics,
+    per_class_table,
+    per_label_table,
+)
 
-# The iteration budget SoftmaxRegression uses when max_iter is None (for the progress bar's length).
+# The iteration budget the estimators use when max_iter is None (for the progress bar's length).
 _DEFAULT_MAX_ITER = {"lbfgs": 100, "newton-cg": 100, "gd": 10_000, "sgd": 200}
+# --reg-strength auto: λ from strong to weak, so each fit starts from the previous (smoother) solution.
+REG_GRID = tuple(float(v) for v in np.logspace(1, -6, 8))
+_CV_FOLDS = 5
+# What the CLI adds to the estimators' non-convergence advice, in its own options.
+_CONVERGENCE_HINT = (
+    "with luce train: raise --max-iter, loosen --tol (e.g. --tol 1e-3), and keep the default scaling "
+    "(do not pass --no-scale)"
+)
 
 
 class Solver(enum.StrEnum):
@@ -29,8 +44,12 @@ class Solver(enum.StrEnum):
 
 
 class Impute(enum.StrEnum):
-    mean = "mean"
     median = "median"
+    mean = "mean"
+
+
+class ClassWeight(enum.StrEnum):
+    balanced = "balanced"
 
 
 def loss_start(model) -> int:
@@ -38,15 +57,33 @@ def loss_start(model) -> int:
     return max(0, int(model.n_iter_) - len(model.loss_curve_) + 1)
 
 
-def fit_with_progress(model, X, y, out, *, command="train"):
-    """Fit ``model`` showing a Rich progress bar fed by its ``verbose`` callback; warnings become lines."""
+def _final(model):
+    from sklearn.pipeline import Pipeline
+
+    return model[-1] if isinstance(model, Pipeline) else model
+
+
+def show_fit_warnings(command: str, caught) -> None:
+    from sklearn.exceptions import ConvergenceWarning
+
+    show_warnings(command, [w for w in caught if not issubclass(w.category, ConvergenceWarning)])
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            warn(f"luce {command}", f"{w.message} ({_CONVERGENCE_HINT})")
+            break
+
+
+def fit_with_progress(model, X, y, out, *, command="train", label="training"):
+    """Fit ``model`` (an estimator or a Pipeline ending in one) showing a Rich progress bar fed by its
+    ``verbose`` callback; warnings become lines."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    params = model.get_params()
+    estimator = _final(model)
+    params = estimator.get_params()
     total = params.get("max_iter") or _DEFAULT_MAX_ITER.get(params.get("solver"), 100)
     unit = "epoch" if params.get("solver") == "sgd" else "iteration"
     columns = [
-        TextColumn("[bold]training[/] {task.fields[solver]}"),
+        TextColumn(f"[bold]{label}[/] {{task.fields[solver]}}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn(f"{unit}s  loss [cyan]{{task.fields[loss]}}[/]"),
@@ -59,35 +96,38 @@ def fit_with_progress(model, X, y, out, *, command="train"):
         def report(iteration, loss):
             progress.update(task, completed=min(iteration, total), loss=f"{loss:.6g}")
 
-        model.set_params(verbose=report)
+        estimator.set_params(verbose=report)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 model.fit(X, y)
         finally:
-            model.set_params(verbose=0)
-        n_iter = int(getattr(model, "n_iter_", total))
+            estimator.set_params(verbose=0)
+        n_iter = int(getattr(estimator, "n_iter_", total))
         progress.update(task, total=max(n_iter, 1), completed=max(n_iter, 1))
-    show_warnings(command, caught)
+    show_fit_warnings(command, caught)
     return time.perf_counter() - start
 
 
-def split_rows(y, test_size: float, random_state: int):
+def split_rows(y, test_size: float, random_state: int, *, stratified=True):
     """Train/test row indices, stratified when every class has at least two rows."""
     n = len(y)
     rows = np.arange(n)
     if test_size == 0:
         return rows, rows[:0]
     n_test = math.ceil(test_size * n)
-    n_classes = len(set(y.tolist()))
     if n - n_test < 2:
         raise DataError(
             f"--test-size {test_size} leaves {n - n_test} training rows out of {n}; use a smaller one"
         )
     from sklearn.model_selection import train_test_split
 
-    counts = Counter(y.tolist())
-    stratify = y if min(counts.values()) >= 2 and n_test >= n_classes and n - n_test >= n_classes else None
+    stratify = None
+    if stratified:
+        counts = Counter(y.tolist())
+        n_classes = len(counts)
+        if min(counts.values()) >= 2 and n_test >= n_classes and n - n_test >= n_classes:
+            stratify = y
     train, test = train_test_split(rows, test_size=n_test, random_state=random_state, stratify=stratify)
     return np.sort(train), np.sort(test)
 
@@ -101,18 +141,131 @@ def check_classes(y, target, source):
         )
 
 
+def _indicator(df, target, source) -> np.ndarray:
+    """A multi-label target column as 0/1 (it must hold 0/1 or true/false)."""
+    values = target_values(df, target, source)
+    if values.dtype.kind == "b":
+        return values.astype(np.int64)
+    if values.dtype.kind in "iuf" and np.isin(values, (0, 1)).all():
+        return values.astype(np.int64)
+    text = np.char.lower(values.astype(str))
+    if np.isin(text, ("true", "false")).all():
+        return (text == "true").astype(np.int64)
+    raise DataError(
+        f"with several --target columns each must hold 0/1 or true/false; {target!r} of {source} holds "
+        f"{', '.join(map(repr, sorted({str(v) for v in values.tolist()})[:5]))}"
+    )
+
+
+def _features_arg(values: list[str] | None) -> list[str] | None:
+    """``--features a --features b`` and ``--features a,b`` both name two columns."""
+    if not values:
+        return None
+    return [c.strip() for v in values for c in v.split(",") if c.strip()]
+
+
+def _parse_reg_strength(text: str) -> float | None:
+    """A float >= 0, or None for "auto"."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is neither a number nor 'auto'", param_hint="--reg-strength"
+        ) from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise typer.BadParameter(f"{text!r} must be a finite number >= 0", param_hint="--reg-strength")
+    return value
+
+
+def choose_reg_strength(pipeline, X, y, *, multilabel, random_state, out) -> float:
+    """λ of REG_GRID with the lowest mean validation log-loss over _CV_FOLDS folds.
+
+    In each fold the preprocessing is fitted once on the fold's training rows; the estimator then runs
+    down the grid with ``warm_start=True``, each fit starting from the previous solution.
+    """
+    from sklearn.base import clone
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    counts = Counter(y.tolist()) if not multilabel else {}
+    folds = min(_CV_FOLDS, min(counts.values())) if counts else _CV_FOLDS
+    if folds < 2:
+        raise DataError("--reg-strength auto needs at least two rows of every class in the training rows")
+    splitter = (KFold if multilabel else StratifiedKFold)(folds, shuffle=True, random_state=random_state)
+    losses = np.zeros((folds, len(REG_GRID)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for f, (fit_rows, val_rows) in enumerate(splitter.split(X, y if not multilabel else None)):
+            prep = clone(pipeline[:-1]).fit(X.iloc[fit_rows])
+            X_fit, X_val = prep.transform(X.iloc[fit_rows]), prep.transform(X.iloc[val_rows])
+            est = clone(pipeline[-1]).set_params(warm_start=True, verbose=0)
+            for k, lam in enumerate(REG_GRID):
+                est.set_params(reg_strength=lam).fit(X_fit, y[fit_rows])
+                p = np.clip(est.predict_proba(X_val), 1e-15, 1 - 1e-15)
+                if multilabel:
+                    losses[f, k] = np.mean([log_loss(y[val_rows][:, j], p[:, j], labels=[0, 1])
+                                            for j in range(y.shape[1])])  # fmt: skip
+                else:
+                    losses[f, k] = log_loss(y[val_rows], p, labels=est.classes_)
+    show_fit_warnings("train", caught)
+    mean = losses.mean(axis=0)
+    best = int(np.argmin(mean))
+    from rich.table import Table
+
+    table = Table(title=f"--reg-strength auto: {folds}-fold cross-validation", title_justify="left")
+    table.add_column("λ", justify="right")
+    table.add_column("validation log-loss", justify="right")
+    for k, lam in enumerate(REG_GRID):
+        mark = "  ← chosen" if k == best else ""
+        table.add_row(f"{lam:.0e}", f"{mean[k]:.4f}{mark}")
+    out.print(table)
+    return REG_GRID[best]
+
+
 @app.command("train")
 def train(
     data: Annotated[
         Path, typer.Argument(help="Training table: .csv, .tsv or .parquet (CSV/TSV may be compressed).")
     ],
-    target: Annotated[str, typer.Option("--target", "-y", help="The column holding the labels (any type).")],
+    target: Annotated[
+        list[str],
+        typer.Option(
+            "--target",
+            "-y",
+            help="The column holding the labels. Repeat for a multi-label model (0/1 columns).",
+        ),
+    ],
     model_path: Annotated[Path, typer.Option("--model", "-m", help="Where to save the model.")] = Path(
         "model.luce"
     ),
+    features: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--features",
+            help="Use exactly these columns (repeat, or comma-separate). Names ID-like columns back in.",
+        ),
+    ] = None,
+    drop: Annotated[
+        list[str] | None, typer.Option("--drop", help="Never use these columns (repeat, or comma-separate).")
+    ] = None,
+    scale: Annotated[
+        bool, typer.Option("--scale/--no-scale", help="Standardise the numeric columns.")
+    ] = True,
+    impute: Annotated[
+        Impute, typer.Option("--impute", help="How missing numbers are filled.")
+    ] = Impute.median,
     solver: Annotated[Solver, typer.Option("--solver", help="Optimiser.")] = Solver.lbfgs,
     reg_strength: Annotated[
-        float, typer.Option("--reg-strength", min=0.0, help="L2 penalty λ on the weights.")
+        str,
+        typer.Option(
+            "--reg-strength",
+            help="L2 penalty λ on the weights, or 'auto' to choose it by 5-fold cross-validation.",
+        ),
+    ] = "1e-4",
+    tol: Annotated[
+        float, typer.Option("--tol", min=0.0, help="Stop when the optimiser's progress falls below this.")
     ] = 1e-4,
     max_iter: Annotated[
         int | None,
@@ -122,20 +275,28 @@ def train(
             help="Iteration budget (default: 100 for lbfgs/newton-cg, 10000 gd, 200 sgd).",
         ),
     ] = None,
+    class_weight: Annotated[
+        ClassWeight | None,
+        typer.Option("--class-weight", help="'balanced': weigh each class inversely to its frequency."),
+    ] = None,
     test_size: Annotated[
         float,
         typer.Option(
             "--test-size", min=0.0, max=0.9, help="Fraction of rows held out for the test metrics (0: none)."
         ),
     ] = 0.2,
+    refit: Annotated[
+        bool,
+        typer.Option(
+            "--refit/--no-refit",
+            help="After the held-out report, refit on all rows (--no-refit saves the split model).",
+        ),
+    ] = True,
     random_state: Annotated[
         int, typer.Option("--random-state", help="Seed of the split and of sgd's shuffling.")
     ] = 0,
-    one_hot: Annotated[
-        bool, typer.Option("--one-hot", help="One-hot encode non-numeric (categorical) columns.")
-    ] = False,
-    impute: Annotated[
-        Impute | None, typer.Option("--impute", help="Fill missing numeric values (NaN).")
+    sep: Annotated[
+        str | None, typer.Option("--sep", help="Field separator of a CSV/TSV file (e.g. ';').")
     ] = None,
     loss_plot: Annotated[
         Path | None,
@@ -146,65 +307,130 @@ def train(
 ) -> None:
     """Train a softmax-regression classifier on a table, report held-out metrics, save it.
 
+    The model is a scikit-learn Pipeline that takes the raw table: numeric columns imputed and
+    standardised, text columns one-hot encoded, ID-like and date columns left out (named in a note).
+
     Example: luce train iris.csv --target species --model iris.luce
     """
+    from sklearn.pipeline import Pipeline
+
+    from .. import SigmoidRegression, SoftmaxRegression
     from ..io import save
-    from ..models import SoftmaxRegression
     from ..plots import plot_loss_curve
+    from ..tables import plan_columns, table_pipeline
+
+    targets = list(dict.fromkeys(target))
+    lam = _parse_reg_strength(reg_strength)
+    check_outputs({"--model": model_path}, [data])
+    plot_path = loss_plot or model_path.with_name(f"{model_path.stem}-loss-curve.png")
+    check_outputs({"--loss-plot": plot_path}, [data, model_path])
+    multilabel = len(targets) > 1
+    if multilabel and class_weight is not None:
+        raise DataError("--class-weight applies to one --target; a multi-label model weighs no classes")
 
     out = console()
     source = str(data)
-    df = read_table(data)
-    y = target_values(df, target, source)
-    check_classes(y, target, source)
-    train_rows, test_rows = split_rows(y, test_size, random_state)
-    check_classes(y[train_rows], target, f"the training split of {source}")
-    features = Features.fit(
-        df, target, one_hot=one_hot, impute=None if impute is None else impute.value, source=source,
-        fit_rows=train_rows,
-    )  # fmt: skip
-    X = features.transform(df.drop(columns=[target]), source)
-    model = SoftmaxRegression(
-        reg_strength=reg_strength, solver=solver.value, max_iter=max_iter, random_state=random_state
-    )
+    df = read_table(data, sep=sep)
+    if multilabel:
+        y = np.column_stack([_indicator(df, t, source) for t in targets])
+    else:
+        y = target_values(df, targets[0], source)
+        check_classes(y, targets[0], source)
+    X = df.drop(columns=targets)
+    del df
+    features, drop = _features_arg(features), _features_arg(drop) or []
+    try:
+        plan = plan_columns(X, features=features, drop=drop)
+    except ValueError as e:
+        raise DataError(f"{e} in {source}") from None
+    note = plan.notice()
+    if note is not None:
+        out.print(f"note: {note.replace('in features (--features)', 'with --features')}")
+    common = dict(solver=solver.value, max_iter=max_iter, tol=tol, random_state=random_state)
+    if multilabel:
+        estimator = SigmoidRegression(reg_strength=lam or 0.0, **common)
+    else:
+        estimator = SoftmaxRegression(
+            reg_strength=lam or 0.0,
+            class_weight=None if class_weight is None else class_weight.value,
+            **common,
+        )
+    X = X[plan.columns]  # the model's inputs are the columns it uses (so are an ONNX export's)
+    pipeline = table_pipeline(estimator, X, features=plan.columns, scale=scale, impute=impute.value)
+    train_rows, test_rows = split_rows(y, test_size, random_state, stratified=not multilabel)
+    if not multilabel:
+        check_classes(y[train_rows], targets[0], f"the training split of {source}")
+    what = f"{len(targets)} labels" if multilabel else f"{len(set(y.tolist()))} classes"
     out.print(
-        f"[bold]{source}[/]: {len(df)} rows, {X.shape[1]} features, {len(set(y.tolist()))} classes "
-        f"→ {len(train_rows)} for training, {len(test_rows)} held out"
+        f"[bold]{source}[/]: {len(X)} rows, {len(plan.numeric)} numeric and {len(plan.categorical)} text "
+        f"columns, {what} → {len(train_rows)} for training, {len(test_rows)} held out"
     )
-    seconds = fit_with_progress(model, X.iloc[train_rows], y[train_rows], out)
+    if lam is None:
+        lam = choose_reg_strength(
+            pipeline, X.iloc[train_rows], y[train_rows], multilabel=multilabel, random_state=random_state,
+            out=out,
+        )  # fmt: skip
+        pipeline.set_params(model__reg_strength=lam)
+    seconds = fit_with_progress(pipeline, X.iloc[train_rows], y[train_rows], out)
+    model = pipeline[-1]
     final = model.loss_curve_[-1] if model.loss_curve_ else float("nan")
-    out.print(f"trained in {seconds:.2f} s: {model.n_iter_} iterations, final training loss {final:.6g}")
+    out.print(
+        f"trained in {seconds:.2f} s: {model.n_iter_} iterations, final training loss {final:.6g}, "
+        f"{pipeline[:-1].transform(X.iloc[:1]).shape[1]} model inputs"
+    )
 
-    metrics = None
-    if len(test_rows):
-        known = np.isin(y[test_rows], model.classes_)
-        if not known.all():
-            warn(
-                "luce train",
-                f"{int((~known).sum())} held-out rows have classes absent from the training split",
-            )
-        rows = test_rows[known]
-        if len(rows):
-            proba = model.predict_proba(X.iloc[rows])
-            metrics = classification_metrics(y[rows], proba, model.classes_)
-            out.print(metrics_table(metrics, f"Held-out test set ({len(rows)} rows)"))
-            out.print(per_class_table(y[rows], proba, model.classes_))
-    model_path.parent.mkdir(parents=True, exist_ok=True)
+    metrics = _held_out_report(pipeline, X, y, test_rows, targets, multilabel, out)
+    refitted = refit and len(test_rows) > 0
+    if refitted:
+        seconds = fit_with_progress(pipeline, X, y, out, label="refit on all rows")
+        out.print(f"refitted on all {len(X)} rows in {seconds:.2f} s (--no-refit keeps the split model)")
+    assert isinstance(pipeline, Pipeline)
     metadata = {
         "luce_cli": {
             "command": "train",
             "data": source,
-            "target": target,
-            "features": features.to_json(),
-            "n_rows": len(df),
-            "n_train": len(train_rows),
+            "target": targets[0] if not multilabel else None,
+            "targets": targets,
+            "columns": {"numeric": plan.numeric, "categorical": plan.categorical, "left_out": plan.left_out},
+            "scale": scale,
+            "impute": impute.value,
+            "reg_strength": float(lam),
+            "n_rows": len(X),
+            "n_train": len(X) if refitted else len(train_rows),
             "n_test": len(test_rows),
+            "refit": refitted,
             "test_metrics": metrics,
         }
     }
-    save(model, model_path, metadata=metadata)
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    save(pipeline, model_path, metadata=metadata)
     out.print(f"saved model to [bold]{model_path}[/]")
-    plot_path = loss_plot or model_path.with_name(f"{model_path.stem}-loss-curve.png")
     plot_path.parent.mkdir(parents=True, exist_ok=True)
+    model = pipeline[-1]
     plot_loss_curve(model.loss_curve_, plot_path, start=loss_start(model))
     out.print(f"saved loss curve to {plot_path}")
+
+
+def _held_out_report(pipeline, X, y, test_rows, targets, multilabel, out):
+    if not len(test_rows):
+        return None
+    if multilabel:
+        proba = pipeline.predict_proba(X.iloc[test_rows])
+        pred = pipeline.predict(X.iloc[test_rows])
+        metrics = multilabel_metrics(y[test_rows], pred, proba)
+        out.print(metrics_table(metrics, f"Held-out test set ({len(test_rows)} rows)"))
+        out.print(per_label_table(y[test_rows], pred, proba, targets))
+        return metrics
+    classes = pipeline.classes_
+    known = np.isin(y[test_rows], classes)
+    if not known.all():
+        warn("luce train", f"{int((~known).sum())} held-out rows have classes absent from the training split")
+    rows = test_rows[known]
+    if not len(rows):
+        return None
+    proba = pipeline.predict_proba(X.iloc[rows])
+    pred = pipeline.predict(X.iloc[rows])
+    metrics = classification_metrics(y[rows], pred, proba, classes)
+    out.print(metrics_table(metrics, f"Held-out test set ({len(rows)} rows)"))
+    out.print(per_class_table(y[rows], pred, proba, classes))
+    return metrics
