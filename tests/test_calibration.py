@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
-from scipy.special import expit, log_softmax
+from scipy.special import expit, log_softmax, logsumexp
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
@@ -397,3 +397,27 @@ def test_big_endian_float32_logits_give_float32_probabilities(noisy_logits):
     assert ts.predict_proba(big).dtype == np.float32
     native = TemperatureScaling().fit(z.astype(np.float32), y)
     np.testing.assert_allclose(ts.temperature_, native.temperature_)
+
+
+def test_softmax_regression_calibrate_records_whether_it_estimated_a_temperature():
+    """calibrate keeps T = 1 on separated rows (with a warning) and otherwise minimises the NLL."""
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    clf = SoftmaxRegression(reg_strength=1e-3).fit(X[:1000], y[:1000])
+    right = np.flatnonzero(clf.predict(X[1000:]) == y[1000:])[:40] + 1000
+    with pytest.warns(ConvergenceWarning, match="perfectly separated"):
+        clf.calibrate(X[right], y[right])
+    assert (clf.temperature_, clf.temperature_status_) == (1.0, "separated")
+    assert "separated" in clf.temperature_message_
+
+    clf.calibrate(X[1000:], y[1000:])
+    z = clf.decision_function(X[1000:])
+    idx = np.searchsorted(clf.classes_, y[1000:])
+
+    def nll(t):
+        s = z / t
+        return np.mean(logsumexp(s, axis=1) - s[np.arange(len(idx)), idx])
+
+    reference = minimize_scalar(nll, bounds=(1e-2, 1e2), method="bounded", options={"xatol": 1e-10}).x
+    assert clf.temperature_status_ == "estimated" and clf.temperature_message_ == ""
+    assert clf.temperature_ == pytest.approx(reference, rel=1e-5)

@@ -356,12 +356,15 @@ class SoftmaxRegression(LinearClassifier):
 
         ``T`` minimises ``Σ w_i CE(softmax(z_i / T), y_i)`` over held-out rows (temperature scaling,
         Guo et al. 2017). Predictions (``argmax``) do not change; probabilities become calibrated.
+        When every validation row is classified right the data give no finite temperature: ``T`` stays
+        1 with a ``ConvergenceWarning`` (see :class:`TemperatureScaling`). ``temperature_status_`` and
+        ``temperature_message_`` record which case happened.
 
         Returns
         -------
         self
         """
-        from ._calibration import fit_temperature
+        from ._calibration import fit_temperature_report
 
         z = self._logits(X_val)
         y = np.asarray(y_val)
@@ -372,5 +375,8 @@ class SoftmaxRegression(LinearClassifier):
             unknown = np.setdiff1d(np.unique(y), self.classes_)
             raise ValueError(f"y_val contains labels not in classes_: {unknown!r}")
         sw = v.check_sample_weight(sample_weight, z.shape[0], np.float64)
-        self.temperature_ = float(fit_temperature(z, idx, sw))
+        fit = fit_temperature_report(z, idx, sw, _stacklevel=3)
+        self.temperature_ = float(fit.temperature)
+        # Whether T was estimated or kept (separated rows keep T = 1), as TemperatureScaling records it.
+        self.temperature_status_, self.temperature_message_ = fit.status, fit.message
         return self
