@@ -161,30 +161,30 @@ def reduce_blocks(task, blocks, n_threads):
     """``Σ task(block)`` over ``blocks`` (each result a tuple of floats, arrays or None), added in block
     order whatever ``n_threads`` is: bitwise the same result for any number of threads.
 
-    With several threads the blocks run on a pool with BLAS limited to one thread; at most
-    ``2·n_threads`` results wait to be added, so memory stays ``O(n_threads)`` partial sums.
+    The blocks run on a pool of ``n_threads`` workers (one worker runs them in order) with BLAS limited
+    to one thread; at most ``2·n_threads`` results wait to be added, so memory stays ``O(n_threads)``
+    partial sums. Even one thread is a pool worker: its Numba kernels then run on one thread too.
     """
-    blocks = list(blocks)
-    if n_threads <= 1 or len(blocks) <= 1:
-        total = None
-        with _controller().limit(limits=1):
-            for b in blocks:
-                total = _add_into(total, task(b))
-        return total
-    pool = _pool(n_threads)
+    pool = _pool(max(1, n_threads))
+    errstate = np.geterr()  # NumPy's error state is per thread: the workers take the caller's
+
+    def run(block):
+        with np.errstate(**errstate):
+            return task(block)
+
     total = None
     with _controller().limit(limits=1):
         queue = collections.deque()
         it = iter(blocks)
         for b in it:
-            queue.append(pool.submit(task, b))
+            queue.append(pool.submit(run, b))
             if len(queue) >= 2 * n_threads:
                 break
         while queue:
             part = queue.popleft().result()
             nxt = next(it, None)
             if nxt is not None:
-                queue.append(pool.submit(task, nxt))
+                queue.append(pool.submit(run, nxt))
             total = _add_into(total, part)
     return total
 
