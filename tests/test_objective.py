@@ -279,3 +279,95 @@ def test_pack_unpack_round_trip(rng):
     W2, b2 = obj.unpack(obj.pack(W, b))
     np.testing.assert_array_equal(W2, W)
     np.testing.assert_array_equal(b2, b)
+
+
+# -- every head through the same contract: dense and CSR, against finite differences ------------------
+
+
+def _heads(rng, n=45, d=5, K=3):
+    """(name, make(X) -> objective) for each head, with weights, penalty and (sigmoid) pos_weight."""
+    from luce.models._sigmoid import SigmoidObjective
+
+    y = rng.integers(0, K, n)
+    Y = (rng.random((n, K)) < 0.4).astype(np.float64)
+    sw = rng.uniform(0.2, 3.0, n)
+    pw = rng.uniform(0.5, 2.0, K)
+    return {
+        "softmax": lambda X, **kw: Objective(
+            X, y, K, sample_weight=sw, reg_strength=0.3, label_smoothing=0.1, block_rows=11, **kw
+        ),
+        "sigmoid": lambda X, **kw: SigmoidObjective(
+            X, Y.astype(X.dtype), sample_weight=sw, pos_weight=pw, reg_strength=0.3, block_rows=11, **kw
+        ),
+    }
+
+
+def _features(rng, n=45, d=5, sparse=False):
+    X = rng.standard_normal((n, d))
+    if sparse:
+        X[rng.random(X.shape) < 0.6] = 0.0
+        return sp.csr_matrix(X)
+    return X
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("head", ["softmax", "sigmoid"])
+def test_every_head_gradient_and_hessp_match_finite_differences(rng, head, sparse):
+    X = _features(rng, sparse=sparse)
+    obj = _heads(rng)[head](X)
+    theta = rng.standard_normal(obj.n_params)
+    vec = rng.standard_normal(obj.n_params)
+    f, g = obj.loss_gradient(theta)
+    assert f == pytest.approx(obj.loss(theta), rel=1e-14)
+    np.testing.assert_allclose(g, fd_gradient(obj.loss, theta), rtol=1e-7, atol=1e-9)
+    h = 1e-3
+    grad = obj.gradient
+    fd = (
+        -grad(theta + 2 * h * vec)
+        + 8 * grad(theta + h * vec)
+        - 8 * grad(theta - h * vec)
+        + grad(theta - 2 * h * vec)
+    ) / (12 * h)
+    np.testing.assert_allclose(obj.hessp(theta, vec), fd, rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("head", ["softmax", "sigmoid"])
+def test_every_head_stays_float32(rng, head, sparse):
+    X = _features(rng, sparse=sparse)
+    X32 = X.astype(np.float32)
+    obj32 = _heads(rng)[head](X32)
+    obj64 = _heads(np.random.default_rng(0))[head](X)  # same targets: the generator state repeats below
+    obj32 = _heads(np.random.default_rng(0))[head](X32)
+    theta = rng.standard_normal(obj64.n_params)
+    f32, g32 = obj32.loss_gradient(theta.astype(np.float32))
+    f64, g64 = obj64.loss_gradient(theta)
+    assert g32.dtype == np.float32 and obj32.hessp(theta, theta).dtype == np.float32
+    assert f32 == pytest.approx(f64, rel=1e-5)
+    np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("head", ["softmax", "sigmoid"])
+def test_every_head_is_bitwise_the_same_for_any_thread_count(rng, head, sparse):
+    X = _features(rng, n=400, sparse=sparse)
+    make = _heads(np.random.default_rng(1), n=400)[head]
+    theta = rng.standard_normal(make(X).n_params)
+    results = []
+    for n_threads in (1, 2, 3):
+        obj = make(X, n_threads=n_threads)
+        f, g = obj.loss_gradient(theta)
+        results.append((f, g, obj.hessp(theta, g)))
+    for f, g, hv in results[1:]:
+        assert f == results[0][0]
+        np.testing.assert_array_equal(g, results[0][1])
+        np.testing.assert_array_equal(hv, results[0][2])
+
+
+def test_csr_blocks_share_the_data_of_x(rng):
+    """No copy of X per evaluation: the CSR blocks are views of X's data and indices."""
+    X = _features(rng, n=200, sparse=True)
+    obj = Objective(X, rng.integers(0, 3, 200), 3, block_rows=64)
+    blocks = [obj._x_block(s) for s in obj._slices]
+    assert len(blocks) == 4
+    assert all(np.shares_memory(b.data, X.data) and np.shares_memory(b.indices, X.indices) for b in blocks)

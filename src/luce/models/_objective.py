@@ -203,10 +203,20 @@ def _logits(X, coef_t, intercept, out=None):
     return z
 
 
+def _compressed_view(kind, data, indices, indptr, shape):
+    """A CSR/CSC matrix on the given arrays, without copying them. (SciPy's constructors copy index and
+    data arrays that are views of less than half of their base, as every row block of ``X`` is.)"""
+    out = kind(shape, dtype=data.dtype)
+    out.data, out.indices, out.indptr = data, indices, indptr
+    return out
+
+
 def _times_x(G, X):
     """``Gᵀ @ X`` of shape ``(k, n_features)`` for ``G (rows, k)`` and dense or CSR ``X``."""
     if sp.issparse(X):
-        return np.asarray(X.T @ G).T  # CSC (the free transpose of CSR) times dense: no copy of X
+        # Xᵀ as CSC on X's own arrays (the free transpose of CSR) times dense: no copy of X.
+        XT = _compressed_view(sp.csc_matrix, X.data, X.indices, X.indptr, X.shape[::-1])
+        return np.asarray(XT @ G).T
     return G.T @ X
 
 
@@ -518,11 +528,10 @@ def _default_block_rows(X, n_classes):
 
 
 def _csr_rows(X, start, stop):
-    """Rows ``start:stop`` of CSR ``X`` sharing ``X``'s data and indices (SciPy's slicing copies them)."""
+    """Rows ``start:stop`` of CSR ``X`` on views of ``X``'s data and indices (SciPy's slicing copies)."""
     a, b = X.indptr[start], X.indptr[stop]
-    return sp.csr_matrix(
-        (X.data[a:b], X.indices[a:b], X.indptr[start : stop + 1] - a), shape=(stop - start, X.shape[1])
-    )
+    shape = (stop - start, X.shape[1])
+    return _compressed_view(sp.csr_matrix, X.data[a:b], X.indices[a:b], X.indptr[start : stop + 1] - a, shape)
 
 
 class LinearObjective(ParameterVector):
