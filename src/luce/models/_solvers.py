@@ -48,6 +48,9 @@ __all__ = [
 # the Gram matrix then costs at most about two objective evaluations); the diagonal one beyond.
 _FULL_PRECONDITIONER_MAX = 2048
 _MAX_HALVINGS = 40
+# Inner CG steps per Newton step at most (scikit-learn's newton-cg uses 200): with float32 products
+# the residual can stall above the forcing tolerance, and more steps then only cost passes over X.
+_MAX_CG = 100
 # scikit-learn's L-BFGS-B ftol: stop when the relative decrease of f is below 64 machine epsilons.
 _FTOL = 64 * np.finfo(np.float64).eps
 
@@ -240,10 +243,13 @@ def _scipy_minimize(objective, theta0, *, method, max_iter, tol, callback, preco
         if gmax <= tol:
             stopped.append(f"max |gradient| <= tol={tol:g}")
             raise StopIteration
-        stalled = previous - tracker.last_f <= _FTOL * max(abs(previous), abs(tracker.last_f), 1)
-        if method == "Newton-CG" and stalled and gmax <= _precision_floor(objective.dtype, tracker.last_f):
-            # Newton-CG has no ftol. A stalled f alone is no reason to stop (inexact Newton steps can
-            # make tiny progress far from the optimum): only when the gradient is rounding noise too.
+        # The loss of float32 data carries float32 rounding (its sum is float64): stall at its level.
+        ftol = max(_FTOL, float(np.finfo(objective.dtype).eps))
+        stalled = previous - tracker.last_f <= ftol * max(abs(previous), abs(tracker.last_f), 1)
+        if stalled and gmax <= _precision_floor(objective.dtype, tracker.last_f):
+            # A stalled f alone is no reason to stop (inexact Newton steps can make tiny progress far
+            # from the optimum): only when the gradient is at the rounding level too. Without this,
+            # L-BFGS-B on float32 data spends its line searches on rounding noise before it gives up.
             stopped.append("f no longer decreases and the gradient is at the rounding level")
             raise StopIteration
 
@@ -332,7 +338,7 @@ def _truncated_newton(fun, hessp, v0, tracker, max_iter, callback):
     v = np.array(v0, dtype=np.float64)
     f, g = fun(v)
     for _ in range(max_iter):
-        step = _conjugate_gradient(lambda u, v=v: hessp(v, u), g, 20 * v.size)
+        step = _conjugate_gradient(lambda u, v=v: hessp(v, u), g, min(20 * v.size, _MAX_CG))
         slope = float(g @ step)
         if not slope < 0:
             return scipy.optimize.OptimizeResult(x=v, status=2, message="no descent direction (rounding)")
