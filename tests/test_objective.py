@@ -371,3 +371,20 @@ def test_csr_blocks_share_the_data_of_x(rng):
     blocks = [obj._x_block(s) for s in obj._slices]
     assert len(blocks) == 4
     assert all(np.shares_memory(b.data, X.data) and np.shares_memory(b.indices, X.indices) for b in blocks)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("head", ["softmax", "sigmoid"])
+def test_repeated_hessian_products_reuse_the_curvature_only_at_the_same_point(rng, head, sparse):
+    """Newton-CG's products at one point keep the blocks' curvature; a new point recomputes it."""
+    X = _features(rng, d=12, sparse=sparse)  # the states (45 x 3) take less memory than X
+    make = _heads(np.random.default_rng(2))[head]
+    obj = make(X)
+    theta, theta2 = rng.standard_normal((2, obj.n_params))
+    v1, v2 = rng.standard_normal((2, obj.n_params))
+    obj.hessp(theta, v1)
+    assert obj._cache.get("curvature") is not None  # the states are kept ...
+    np.testing.assert_allclose(obj.hessp(theta, v2), make(X).hessp(theta, v2), rtol=1e-13, atol=1e-15)
+    # ... and replaced at another point.
+    np.testing.assert_allclose(obj.hessp(theta2, v2), make(X).hessp(theta2, v2), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(obj.hessp(theta, v1), make(X).hessp(theta, v1), rtol=1e-13, atol=1e-15)

@@ -280,16 +280,24 @@ class SoftmaxHead:
             Z *= mask
         return loss, Z
 
-    def hessian_product(self, Z, U, y, sw):
-        """``w_i (diag p_i - p_i p_iᵀ) u_i`` written over ``U (rows, K)``; overwrites the logits ``Z``."""
+    def curvature(self, Z, y):
+        """The state the Hessian products at these logits need: the probabilities ``p (rows, K)``."""
         log_softmax(Z, axis=-1, out=Z)
         self._probabilities(Z)
-        pu = np.einsum("ij,ij->i", Z, U)
+        return Z
+
+    def curvature_product(self, P, U, y, sw):
+        """``w_i (diag p_i - p_i p_iᵀ) u_i`` written over ``U (rows, K)``."""
+        pu = np.einsum("ij,ij->i", P, U)
         U -= pu[:, None]
-        U *= Z
+        U *= P
         if sw is not None:
             U *= sw[:, None]
         return U
+
+    def hessian_product(self, Z, U, y, sw):
+        """``w_i (diag p_i - p_i p_iᵀ) u_i`` written over ``U (rows, K)``; overwrites the logits ``Z``."""
+        return self.curvature_product(self.curvature(Z, y), U, y, sw)
 
 
 def linear_block_sums(head, X, t, sw, coef, intercept, *, gradient=True, mask=None, coef_t=None):
@@ -693,14 +701,61 @@ class LinearObjective(ParameterVector):
         """``∇f(theta)`` (flat, data dtype)."""
         return self.loss_gradient(theta)[1]
 
+    def _curvature_cache(self, theta):
+        """Per-block curvature states at ``theta`` (filled by the first product there), or None.
+
+        Newton-CG asks for many products at one point: keeping each block's head state (softmax: the
+        probabilities) makes the later products one GEMM pair each, without the logits of ``W`` or
+        the softmax. Only for the default hooks and when the states (``n_samples × n_classes``) take
+        no more memory than ``X``.
+        """
+        if type(self)._block_hessp is not LinearObjective._block_hessp or not hasattr(self.head, "curvature"):
+            return None
+        x_bytes = self.X.data.nbytes + self.X.indices.nbytes if sp.issparse(self.X) else self.X.nbytes
+        if self.n_samples * self.n_classes * self.dtype.itemsize > x_bytes:
+            return None
+        cached = self._cache.get("curvature")
+        if cached is None or not np.array_equal(cached[0], theta):
+            cached = (np.array(theta, copy=True), [None] * len(self._slices))
+            self._cache["curvature"] = cached
+        return cached[1]
+
+    def _block_hessp_cached(self, i, states, coef, intercept, vec_coef, vec_intercept):
+        s = self._slices[i]
+        X = self._x_block(s)
+        t = self.y[s]
+        if states[i] is None:
+            both = _logits(X, self._transposed(coef, vec_coef), None)
+            k = coef.shape[0]
+            Z, U = both[:, :k], both[:, k:]
+            if intercept is not None:
+                Z += intercept
+            states[i] = np.ascontiguousarray(self.head.curvature(Z, t))
+        else:
+            U = _logits(X, self._transposed(vec_coef), None)
+        if vec_intercept is not None:
+            U += vec_intercept
+        sw = None if self.sample_weight is None else self.sample_weight[s]
+        R = self.head.curvature_product(states[i], U, t, sw)
+        return _times_x(R, X), (R.sum(axis=0) if intercept is not None else None)
+
     def hessp(self, theta, vec):
         """The Hessian-vector product ``∇²f(theta) @ vec`` (flat, data dtype), in one pass over ``X``."""
         coef, intercept = self.unpack(theta)
         v_coef, v_int = self.unpack(vec)
-        self._transposed(coef, v_coef)
-        total = reduce_blocks(
-            lambda s: self._block_hessp(s, coef, intercept, v_coef, v_int), self._slices, self._threads()
-        )
+        states = self._curvature_cache(theta)
+        if states is None:
+            self._transposed(coef, v_coef)
+            total = reduce_blocks(
+                lambda s: self._block_hessp(s, coef, intercept, v_coef, v_int), self._slices, self._threads()
+            )
+        else:
+            self._transposed(coef, v_coef) if any(x is None for x in states) else self._transposed(v_coef)
+            total = reduce_blocks(
+                lambda i: self._block_hessp_cached(i, states, coef, intercept, v_coef, v_int),
+                range(len(self._slices)),
+                self._threads(),
+            )
         h_coef = np.zeros_like(coef) if total is None else total[0]
         h_int = None if intercept is None else (np.zeros_like(intercept) if total is None else total[1])
         out = np.empty(self.n_params, dtype=self.dtype)

@@ -92,17 +92,25 @@ class SigmoidHead:
             G *= sw[:, None]
         return loss, G
 
-    def hessian_product(self, Z, U, T, sw):
-        """``w_i a_ij σ(z_ij)(1 - σ(z_ij)) u_ij`` written over ``U (rows, L)``."""
+    def curvature(self, Z, T):
+        """The diagonal curvature ``a σ(z)(1 - σ(z))`` of each label, ``(rows, L)``."""
         s = sigmoid(Z)
         s *= 1 - s
-        U *= s
         _, a = self._weights(T)
         if a is not None:
-            U *= a
+            s *= a
+        return s
+
+    def curvature_product(self, curvature, U, T, sw):
+        """``w_i c_ij u_ij`` written over ``U (rows, L)``."""
+        U *= curvature
         if sw is not None:
             U *= sw[:, None]
         return U
+
+    def hessian_product(self, Z, U, T, sw):
+        """``w_i a_ij σ(z_ij)(1 - σ(z_ij)) u_ij`` written over ``U (rows, L)``."""
+        return self.curvature_product(self.curvature(Z, T), U, T, sw)
 
 
 def block_loss_gradient(
