@@ -27,15 +27,18 @@ place on a ``(rows, n_classes)`` block of logits ``Z``:
 The engine
 ----------
 One evaluation reads ``X`` once. ``X`` is cut once, at construction, into row blocks of about
-``_BLOCK_BYTES`` (a dense block stays in the core's L2 cache; a CSR block is a view of ``X``'s arrays,
-never a copy). Per block: the logits (one GEMM, ``X_b @ Wᵀ``; for the Hessian product ``X_b @ [W; V]ᵀ``
-gives both logits at once), the head on the logits (luce's own :func:`~luce.functional.log_softmax`
-kernel for the softmax head), and the gradient product ``Gᵀ X_b`` while ``X_b`` is still in cache.
-A CSR block uses SciPy's CSR×dense product for the logits and ``X_bᵀ @ G`` (a CSC×dense product on the
-transposed view, no copy) for the gradient.
+``_BLOCK_BYTES`` (a dense block is re-read from cache by the gradient product; a CSR block is a view
+of ``X``'s arrays, never a copy). Per block: the logits (one GEMM, ``X_b @ Wᵀ``; for the Hessian
+product ``X_b @ [W; V]ᵀ`` gives both logits at once), the head on the logits (luce's own
+:func:`~luce.functional.log_softmax` kernel for the softmax head), and the gradient product
+``Gᵀ X_b`` while ``X_b`` is still in cache. A CSR block uses SciPy's CSR×dense product for the
+logits and ``X_bᵀ @ G`` (a CSC×dense product on the same arrays, no copy) for the gradient. Hessian
+products at one point (Newton-CG's inner loop) keep each block's curvature state (the probabilities)
+after the first, so the later ones skip the logits of ``W`` and the softmax.
 
-Blocks run on a thread pool (NumPy's GEMMs and ufuncs and SciPy's sparse products release the GIL),
-with BLAS and Numba limited to one thread inside the workers. The block partition does not depend on
+Blocks run on a thread pool (NumPy's GEMMs and ufuncs release the GIL), with BLAS and Numba limited to
+one thread inside the workers. SciPy's sparse products hold the GIL, so CSR data runs on one thread
+unless ``n_threads`` asks for more. The block partition does not depend on
 the number of threads, and the blocks' partial sums are added in block order, so every result is
 bitwise the same for any number of threads. ``n_threads`` (default: the current BLAS thread limit, so
 ``threadpoolctl.threadpool_limits`` governs the engine too) sets the pool's width.
@@ -88,11 +91,13 @@ __all__ = [
     "unpack_params",
 ]
 
-# A dense row block of about this many bytes of X stays in the 2 MiB L2 cache of one core together with
-# its logits, so the gradient product G^T X_b re-reads X_b from cache (benchmarks/fit.py, 200k x 100).
-_BLOCK_BYTES = 1 << 20
+# A dense row block of about this many bytes of X: large enough that the per-block Python and kernel
+# overheads are small, small enough that G^T X_b re-reads X_b from cache (this machine's 2 MiB L2 and
+# large L3). Measured on 200k x 100, 20 classes, 2 threads (one run, load 4-6): 1310 rows 111-162 ms,
+# 4096 rows 84-105 ms per float64 evaluation; 8192 rows slower again.
+_BLOCK_BYTES = 1 << 22
 # ... and its logits (rows x n_classes) stay below this many elements.
-_BLOCK_ELEMENTS = 1 << 16
+_BLOCK_ELEMENTS = 1 << 17
 # A CSR block holds at least this many times n_features nonzeros, so adding its dense
 # (n_classes x n_features) partial gradient costs at most 1/16 of the block's own products.
 _SPARSE_NNZ_PER_FEATURE = 16
@@ -600,7 +605,13 @@ class LinearObjective(ParameterVector):
         return self.X[s]
 
     def _threads(self):
-        return self.n_threads if self.n_threads is not None else blas_threads()
+        if self.n_threads is not None:
+            return self.n_threads
+        if self._csr_blocks is not None:
+            # SciPy's sparse products hold the GIL (measured: two CSR x dense products on two threads
+            # take as long as one after the other), so more threads would only queue behind it.
+            return 1
+        return blas_threads()
 
     def _mask(self, rng, rows):
         """The logit-dropout mask ``(n_classes, rows)`` of one block, or None (no dropout / no rng)."""
@@ -787,7 +798,7 @@ class LinearObjective(ParameterVector):
 
     def gram(self, *, diagonal=False):
         """``Σ w_i x̃_i x̃_iᵀ / Σ w_i`` (float64), blockwise with ``O(block × n_features)`` temporaries."""
-        rows = max(1, _BLOCK_ELEMENTS * 4 // max(self.n_features, 1))
+        rows = max(1, _BLOCK_ELEMENTS // max(self.n_features, 1))
         size = self.n_features + self.fit_intercept
         out = np.zeros(size if diagonal else (size, size))
         sw = self.sample_weight
@@ -827,7 +838,7 @@ class Objective(LinearObjective):
     logit_dropout : float in [0, 1), default 0
         Probability of zeroing each logit; applied only when a method receives ``rng``.
     block_rows : int, optional
-        Rows per block; by default about 1 MiB of ``X`` (see the module docstring).
+        Rows per block; by default about 4 MiB of ``X`` (see the module docstring).
     n_threads : int, optional
         Threads of the block engine; by default the current BLAS thread limit. The results are bitwise
         the same for any value.

@@ -17,7 +17,10 @@ on the intercept): in ``V`` that model Hessian is the identity. This is the Kron
 preconditioner of K-FAC (Martens & Grosse, "Optimizing neural networks with Kronecker-factored
 approximate curvature", ICML 2015) with the class factor frozen at its uniform value; it costs one
 pass over the data and, on the 200k × 100, 20-class benchmark, cuts L-BFGS iterations about eightfold.
-For many features ``P`` is the diagonal (Jacobi) version.
+For many dense features ``P`` is the diagonal (Jacobi) version. For many sparse features there is none:
+on text-like CSR data (non-negative tf-idf rows, Zipf column frequencies; 20k × 10k, 20 classes,
+λ = 1/n) the Jacobi scaling *raised* the L-BFGS iterations from 294 to 485 and the Newton-CG time
+from 11 s to 28 s (it amplifies the many rare features, whose curvature is almost only the penalty).
 
 Divergence. gd and sgd detect a non-finite or exploding loss, halve the learning rate (backtracking),
 warn once, and raise a ``ValueError`` naming ``learning_rate`` when 40 halvings do not help.
@@ -33,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg
 import scipy.optimize
+import scipy.sparse
 
 __all__ = [
     "SolverResult",
@@ -148,6 +152,8 @@ def preconditioner(objective, mode="auto"):
     d1 = objective.n_features + objective.fit_intercept
     if mode == "auto":
         full = d1 <= _FULL_PRECONDITIONER_MAX and d1 <= max(256, 8 * objective.n_classes)
+        if not full and scipy.sparse.issparse(getattr(objective, "X", None)):
+            return _Reparametrization(objective, None)  # see the module docstring: Jacobi hurts here
         mode = "full" if full else "diagonal"
     k = objective.n_classes
     reg = np.full(d1, objective.reg_strength)
