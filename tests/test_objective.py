@@ -388,3 +388,20 @@ def test_repeated_hessian_products_reuse_the_curvature_only_at_the_same_point(rn
     # ... and replaced at another point.
     np.testing.assert_allclose(obj.hessp(theta2, v2), make(X).hessp(theta2, v2), rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(obj.hessp(theta, v1), make(X).hessp(theta, v1), rtol=1e-13, atol=1e-15)
+
+
+def _loss_in_child(args):
+    X, y = args
+    return Objective(X, y, 3, block_rows=16, n_threads=2).loss(np.zeros(3 * X.shape[1] + 3))
+
+
+def test_a_forked_child_gets_its_own_worker_threads(rng):
+    """The pool's threads do not survive fork: a child reusing the parent's pool would wait forever."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    X, y, _ = problem(rng, n=100, d=4, K=3)
+    expected = Objective(X, y, 3, block_rows=16, n_threads=2).loss(np.zeros(15))  # the parent's pool exists
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.map_async(_loss_in_child, [(X, y)]).get(timeout=60) == [expected]

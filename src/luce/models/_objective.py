@@ -73,6 +73,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import math
+import os
 import threading
 
 import numpy as np
@@ -115,6 +116,16 @@ _pools_lock = threading.Lock()
 _blas = None
 
 
+def _forget_pools():
+    # A forked child has none of the parent's worker threads: it starts its own pools.
+    global _pools_lock
+    _pools.clear()
+    _pools_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pools)
+
+
 def _controller():
     """threadpoolctl's controller of the loaded BLAS libraries (made once; threadpoolctl loads lazily)."""
     global _blas
@@ -155,7 +166,7 @@ def _add_into(total, part):
     """``total += part`` for tuples of a float and arrays (None entries stay None)."""
     if total is None:
         # Copies: a hook may return arrays it keeps.
-        return [p if p is None or isinstance(p, float) else np.array(p, copy=True) for p in part]
+        return [None if p is None else float(p) if np.ndim(p) == 0 else np.array(p, copy=True) for p in part]
     for i, p in enumerate(part):
         if p is not None:
             total[i] += p
