@@ -18,8 +18,10 @@ Data (seeded, generated here):
   ``log1p(count)`` with unit-norm rows (tf-idf style), 50 classes drawn from a planted softmax model;
 * ``wide``: ``make_classification(2_000, 5_000, n_informative=50, n_classes=10)``, standardised.
 
-Run ``python benchmarks/fit.py`` (minutes) or ``--quick`` (small sizes, under a minute). The machines
-are shared and noisy: compare the ratios within one run.
+Each fit is timed once, after an untimed small fit of the same estimator (one-time costs: luce loads
+its compiled kernels, about 3 s in a fresh process). Run ``python benchmarks/fit.py`` (minutes) or
+``--quick`` (small sizes, under a minute). The machines are shared and noisy: compare the ratios
+within one run.
 """
 
 from __future__ import annotations
@@ -210,6 +212,15 @@ def solvers(reg, tol, n, intelex_lr):
     return out
 
 
+def warm_up(make, X, y):
+    """One untimed small fit: one-time costs (luce loading its compiled kernels, scikit-learn-intelex
+    its oneDAL tables) stay out of the timings."""
+    rows = min(X.shape[0], 2000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        make().set_params(max_iter=5).fit(X[:rows], y[:rows])
+
+
 def run_fit(make, X, y):
     counts = collections.Counter()
     with warnings.catch_warnings(), counting(counts):
@@ -248,6 +259,7 @@ def main():
             for label, make in solvers(reg, tol, X.shape[0], intelex_lr).items():
                 if args.solvers and label not in args.solvers.split(","):
                     continue
+                warm_up(make, X, y)
                 if intelex_lr is not None:
                     intelex_lr[1].path = None
                 elapsed, model, counts = run_fit(make, X, y)

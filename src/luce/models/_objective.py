@@ -808,15 +808,21 @@ class LinearObjective(ParameterVector):
         return self._finish(coef, loss, g_coef, g_int, sw_sum)
 
     def gram(self, *, diagonal=False):
-        """``Σ w_i x̃_i x̃_iᵀ / Σ w_i`` (float64), blockwise with ``O(block × n_features)`` temporaries."""
-        rows = max(1, _BLOCK_ELEMENTS // max(self.n_features, 1))
-        size = self.n_features + self.fit_intercept
-        out = np.zeros(size if diagonal else (size, size))
+        """``Σ w_i x̃_i x̃_iᵀ / Σ w_i`` (float64): the engine's blocks, their sums added in block order."""
         sw = self.sample_weight
-        for start in range(0, self.n_samples, rows):
-            s = slice(start, min(start + rows, self.n_samples))
-            out += block_gram(self.X[s], None if sw is None else sw[s], self.fit_intercept, diagonal=diagonal)
-        return out / self.sw_sum
+
+        def task(s):
+            return (
+                block_gram(
+                    self._x_block(s), None if sw is None else sw[s], self.fit_intercept, diagonal=diagonal
+                ),
+            )
+
+        total = reduce_blocks(task, self._slices, self._threads())
+        if total is None:
+            size = self.n_features + self.fit_intercept
+            return np.zeros(size if diagonal else (size, size))
+        return total[0] / self.sw_sum
 
 
 _LinearObjective = LinearObjective  # the name subclasses used before the head split

@@ -1,8 +1,10 @@
 """Solvers for an :class:`~luce.models._objective.Objective`: they orchestrate, the objective does the math.
 
-* :func:`lbfgs` and :func:`newton_cg` call :func:`scipy.optimize.minimize` (L-BFGS-B, Newton-CG) on a
-  linearly preconditioned parameterisation (below) and stop when the max-abs gradient *of the original
-  problem* is at most ``tol`` (scikit-learn's meaning of ``tol`` for these solvers).
+* :func:`lbfgs` (SciPy's L-BFGS-B) and :func:`newton_cg` (our truncated Newton,
+  :func:`_truncated_newton`) run on a linearly preconditioned parameterisation (below) and stop when
+  the max-abs gradient *of the original problem* is at most ``tol`` (scikit-learn's meaning of ``tol``
+  for these solvers), or when ``f`` stalls at the rounding level of the data dtype while the gradient
+  is at the rounding level too. A loss that is not finite at the start is a ``ValueError``.
 * :func:`gradient_descent` is the tutorial's full-batch gradient descent; :func:`sgd` runs mini-batch
   epochs with heavy-ball momentum or Adam. Both stop at ``max_iter``, and either when the loss falls
   below ``threshold`` (the tutorial's rule, when a threshold is given) or when it has not improved by
