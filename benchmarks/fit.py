@@ -86,7 +86,7 @@ def sparse_data(n, p, nnz_per_row, k, seed=0):
     W = rng.standard_normal((k, p)) * 3.0
     logits = np.asarray(X @ W.T)
     y = np.argmax(logits + rng.gumbel(size=logits.shape), axis=1)  # a draw from softmax(logits)
-    return X, y
+    return X, np.unique(y, return_inverse=True)[1]  # classes never drawn are not classes
 
 
 def datasets(sizes, which):
@@ -116,7 +116,7 @@ def read_time(X):
 
 
 def objective(coef, intercept, X, y, reg):
-    """The shared objective in float64: mean cross-entropy + reg/2 ||W||^2."""
+    """The shared objective in float64: mean cross-entropy + reg/2 ||W||^2 (``y`` holds 0..K-1)."""
     W = np.asarray(coef, dtype=np.float64)
     z = np.asarray(X.astype(np.float64) @ W.T) + np.asarray(intercept, dtype=np.float64)
     return float(-log_softmax(z, axis=1)[np.arange(len(y)), y].mean() + 0.5 * reg * np.sum(W * W))
