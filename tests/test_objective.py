@@ -172,7 +172,7 @@ def test_no_subnormal_probabilities_reach_blas(rng, monkeypatch):
     real = _objective._times_x
     monkeypatch.setattr(_objective, "_times_x", lambda G, Xb: captured.append(G.copy()) or real(G, Xb))
     block_loss_gradient(X, y, None, W, np.zeros(3, np.float32))
-    G = captured[0]
+    G = captured[0].T  # the engine's blocks are (rows, n_classes); this test reads (n_classes, rows)
     tiny = np.finfo(np.float32).tiny
     assert not np.any((G != 0) & (np.abs(G) < tiny))
     # ... while the probabilities still agree with float64 SciPy to float32 accuracy.
@@ -279,3 +279,129 @@ def test_pack_unpack_round_trip(rng):
     W2, b2 = obj.unpack(obj.pack(W, b))
     np.testing.assert_array_equal(W2, W)
     np.testing.assert_array_equal(b2, b)
+
+
+# -- every head through the same contract: dense and CSR, against finite differences ------------------
+
+
+def _heads(rng, n=45, d=5, K=3):
+    """(name, make(X) -> objective) for each head, with weights, penalty and (sigmoid) pos_weight."""
+    from luce.models._sigmoid import SigmoidObjective
+
+    y = rng.integers(0, K, n)
+    Y = (rng.random((n, K)) < 0.4).astype(np.float64)
+    sw = rng.uniform(0.2, 3.0, n)
+    pw = rng.uniform(0.5, 2.0, K)
+    return {
+        "softmax": lambda X, **kw: Objective(
+            X, y, K, sample_weight=sw, reg_strength=0.3, label_smoothing=0.1, block_rows=11, **kw
+        ),
+        "sigmoid": lambda X, **kw: SigmoidObjective(
+            X, Y.astype(X.dtype), sample_weight=sw, pos_weight=pw, reg_strength=0.3, block_rows=11, **kw
+        ),
+    }
+
+
+def _features(rng, n=45, d=5, sparse=False):
+    X = rng.standard_normal((n, d))
+    if sparse:
+        X[rng.random(X.shape) < 0.6] = 0.0
+        return sp.csr_matrix(X)
+    return X
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("head", ["softmax", "sigmoid"])
+def test_every_head_gradient_and_hessp_match_finite_differences(rng, head, sparse):
+    X = _features(rng, sparse=sparse)
+    obj = _heads(rng)[head](X)
+    theta = rng.standard_normal(obj.n_params)
+    vec = rng.standard_normal(obj.n_params)
+    f, g = obj.loss_gradient(theta)
+    assert f == pytest.approx(obj.loss(theta), rel=1e-14)
+    np.testing.assert_allclose(g, fd_gradient(obj.loss, theta), rtol=1e-7, atol=1e-9)
+    h = 1e-3
+    grad = obj.gradient
+    fd = (
+        -grad(theta + 2 * h * vec)
+        + 8 * grad(theta + h * vec)
+        - 8 * grad(theta - h * vec)
+        + grad(theta - 2 * h * vec)
+    ) / (12 * h)
+    np.testing.assert_allclose(obj.hessp(theta, vec), fd, rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("head", ["softmax", "sigmoid"])
+def test_every_head_stays_float32(rng, head, sparse):
+    X = _features(rng, sparse=sparse)
+    X32 = X.astype(np.float32)
+    obj32 = _heads(rng)[head](X32)
+    obj64 = _heads(np.random.default_rng(0))[head](X)  # same targets: the generator state repeats below
+    obj32 = _heads(np.random.default_rng(0))[head](X32)
+    theta = rng.standard_normal(obj64.n_params)
+    f32, g32 = obj32.loss_gradient(theta.astype(np.float32))
+    f64, g64 = obj64.loss_gradient(theta)
+    assert g32.dtype == np.float32 and obj32.hessp(theta, theta).dtype == np.float32
+    assert f32 == pytest.approx(f64, rel=1e-5)
+    np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("head", ["softmax", "sigmoid"])
+def test_every_head_is_bitwise_the_same_for_any_thread_count(rng, head, sparse):
+    X = _features(rng, n=400, sparse=sparse)
+    make = _heads(np.random.default_rng(1), n=400)[head]
+    theta = rng.standard_normal(make(X).n_params)
+    results = []
+    for n_threads in (1, 2, 3):
+        obj = make(X, n_threads=n_threads)
+        f, g = obj.loss_gradient(theta)
+        results.append((f, g, obj.hessp(theta, g)))
+    for f, g, hv in results[1:]:
+        assert f == results[0][0]
+        np.testing.assert_array_equal(g, results[0][1])
+        np.testing.assert_array_equal(hv, results[0][2])
+
+
+def test_csr_blocks_share_the_data_of_x(rng):
+    """No copy of X per evaluation: the CSR blocks are views of X's data and indices."""
+    X = _features(rng, n=200, sparse=True)
+    obj = Objective(X, rng.integers(0, 3, 200), 3, block_rows=64)
+    blocks = [obj._x_block(s) for s in obj._slices]
+    assert len(blocks) == 4
+    assert all(np.shares_memory(b.data, X.data) and np.shares_memory(b.indices, X.indices) for b in blocks)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("head", ["softmax", "sigmoid"])
+def test_repeated_hessian_products_reuse_the_curvature_only_at_the_same_point(rng, head, sparse):
+    """Newton-CG's products at one point keep the blocks' curvature; a new point recomputes it."""
+    X = _features(rng, d=12, sparse=sparse)  # the states (45 x 3) take less memory than X
+    make = _heads(np.random.default_rng(2))[head]
+    obj = make(X)
+    theta, theta2 = rng.standard_normal((2, obj.n_params))
+    v1, v2 = rng.standard_normal((2, obj.n_params))
+    obj.hessp(theta, v1)
+    assert obj._cache.get("curvature") is not None  # the states are kept ...
+    np.testing.assert_allclose(obj.hessp(theta, v2), make(X).hessp(theta, v2), rtol=1e-13, atol=1e-15)
+    # ... and replaced at another point.
+    np.testing.assert_allclose(obj.hessp(theta2, v2), make(X).hessp(theta2, v2), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(obj.hessp(theta, v1), make(X).hessp(theta, v1), rtol=1e-13, atol=1e-15)
+
+
+def _loss_in_child(args):
+    X, y = args
+    return Objective(X, y, 3, block_rows=16, n_threads=2).loss(np.zeros(3 * X.shape[1] + 3))
+
+
+def test_a_forked_child_gets_its_own_worker_threads(rng):
+    """The pool's threads do not survive fork: a child reusing the parent's pool would wait forever."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    X, y, _ = problem(rng, n=100, d=4, K=3)
+    expected = Objective(X, y, 3, block_rows=16, n_threads=2).loss(np.zeros(15))  # the parent's pool exists
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.map_async(_loss_in_child, [(X, y)]).get(timeout=60) == [expected]

@@ -191,3 +191,98 @@ def test_sgd_step_is_the_multinomial_gradient_step(rng):
     )
     np.testing.assert_allclose(theta, theta0 - 0.3 * reference_gradient(theta0, X, y, 3, 0.1), rtol=1e-12)
     assert loss == pytest.approx(obj.loss(theta0), rel=1e-13)
+
+
+def test_newton_cg_reaches_scikit_learns_optimum_on_weakly_penalised_iris():
+    """Issue 13: SciPy's Newton-CG stopped with a zero step (its absolute curvature cut-off) at
+    coef[0, 2] = -10.48835 with max |gradient| ~1e-7; the optimum (scikit-learn, our lbfgs) is -10.5046."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import scale
+
+    X, y = load_iris(return_X_y=True)
+    X = scale(X)
+    n = len(y)
+    obj = Objective(X, y, 3, reg_strength=1 / (1e4 * n), fit_intercept=False)
+    res = _solvers.newton_cg(obj, np.zeros(obj.n_params), max_iter=100, tol=1e-10)
+    assert res.converged, res.message
+    sk = LogisticRegression(C=1e4, fit_intercept=False, tol=1e-12, max_iter=10_000).fit(X, y)
+    W = res.theta.reshape(3, 4)
+    assert W[0, 2] == pytest.approx(-10.5046, abs=5e-5)
+    np.testing.assert_allclose(W, sk.coef_, atol=1e-4)
+    g = reference_gradient(np.concatenate([res.theta, np.zeros(3)]), X, y, 3, 1 / (1e4 * n))[:12]
+    assert np.max(np.abs(g)) <= 1e-9
+    assert obj.loss(res.theta) <= obj.loss(sk.coef_.ravel()) + 1e-15
+
+
+@pytest.mark.parametrize("solver", [_solvers.lbfgs, _solvers.newton_cg], ids=["lbfgs", "newton-cg"])
+def test_non_finite_start_is_a_clear_error(rng, solver):
+    """float32 features near the top of the range overflow the logits at the first evaluation: a
+    ValueError saying so (it was an IndexError from deep inside the objective)."""
+    X, y = ill_conditioned(rng, n=40, d=3, decades=0, offset=0.0)
+    X = (X / np.abs(X).max() * 3e38).astype(np.float32)
+    obj = Objective(X, y, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(ValueError, match=r"not finite at the starting coefficients.*scale the features"):
+            solver(obj, np.zeros(obj.n_params, dtype=np.float32), max_iter=10, tol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [5e-324, 1e-300, 1e308], ids=["subnormal", "tiny", "huge"])
+@pytest.mark.parametrize("solver", [_solvers.lbfgs, _solvers.newton_cg], ids=["lbfgs", "newton-cg"])
+def test_sample_weights_are_free_to_scale(rng, solver, scale):
+    """The objective is a weighted mean: weights of any size give the fit of the same weights near 1
+    (5e-324 or 1e308 made the starting loss non-finite: an IndexError from the solver)."""
+    X, y = ill_conditioned(rng, n=60, d=3, decades=0, offset=0.0)
+    plain = solver(Objective(X, y, 3, reg_strength=1e-2), np.zeros(12), max_iter=100, tol=1e-8)
+    equal = solver(
+        Objective(X, y, 3, reg_strength=1e-2, sample_weight=np.full(60, scale)),
+        np.zeros(12),
+        max_iter=100,
+        tol=1e-8,
+    )
+    assert plain.converged and equal.converged
+    np.testing.assert_allclose(equal.theta, plain.theta, rtol=1e-7, atol=1e-9)
+    if scale == 5e-324:
+        return  # varied weights this small are rounded to a few subnormal values
+    sw = rng.uniform(0.5, 2.0, 60)
+    unit = solver(Objective(X, y, 3, reg_strength=1e-2, sample_weight=sw), np.zeros(12), tol=1e-8)
+    scaled = solver(
+        Objective(X, y, 3, reg_strength=1e-2, sample_weight=sw * (scale / 4)), np.zeros(12), tol=1e-8
+    )
+    np.testing.assert_allclose(scaled.theta, unit.theta, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("bad", [np.nan, -1.0, np.inf], ids=["nan", "negative", "inf"])
+def test_bad_sample_weights_name_the_argument(rng, bad):
+    X, y = ill_conditioned(rng, n=20, d=3, decades=0, offset=0.0)
+    sw = np.ones(20)
+    sw[3] = bad
+    with pytest.raises(ValueError, match="sample_weight must be"):
+        Objective(X, y, 3, sample_weight=sw)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("solver", [_solvers.lbfgs, _solvers.newton_cg], ids=["lbfgs", "newton-cg"])
+def test_fit_is_bitwise_the_same_with_one_and_two_threads(rng, solver, sparse):
+    """The block partition and the order of the partial sums do not depend on the thread count."""
+    import scipy.sparse as sp
+
+    X, y = ill_conditioned(rng, n=3000, d=8, decades=1, offset=1.0)
+    X[rng.random(X.shape) < 0.5] = 0.0
+    data = sp.csr_matrix(X) if sparse else X
+    sw = rng.uniform(0.5, 2.0, 3000)
+    runs = []
+    for limit in (1, 2):
+        with threadpool_limits(limits=limit, user_api="blas"):
+            # CSR runs on one thread by default (SciPy's sparse products hold the GIL): ask for more.
+            threads = limit if sparse else None
+            obj = Objective(data, y, 3, sample_weight=sw, reg_strength=1e-3, block_rows=97, n_threads=threads)
+            assert obj._threads() == limit
+            res = solver(obj, np.zeros(obj.n_params), max_iter=200, tol=1e-9)
+        runs.append(res.theta)
+    np.testing.assert_array_equal(runs[0], runs[1])
+    explicit = Objective(data, y, 3, sample_weight=sw, reg_strength=1e-3, block_rows=97, n_threads=3)
+    np.testing.assert_array_equal(
+        solver(explicit, np.zeros(obj.n_params), max_iter=200, tol=1e-9).theta, runs[0]
+    )

@@ -28,7 +28,6 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d, validate_data
 
@@ -36,12 +35,84 @@ from ..functional import log_sigmoid, logsumexp, sigmoid
 from . import _solvers
 from . import _validation as v
 from ._base import DTYPES, PARAMETERS, LinearClassifier, Targets
-from ._objective import _LinearObjective, _logits_t, _times_x
+from ._objective import LinearObjective, linear_block_hessp, linear_block_sums
 
-__all__ = ["SigmoidObjective", "SigmoidRegression", "block_hessp", "block_loss_gradient"]
+__all__ = ["SigmoidHead", "SigmoidObjective", "SigmoidRegression", "block_hessp", "block_loss_gradient"]
 
 
 # -- the objective ----------------------------------------------------------------------------------
+
+
+class SigmoidHead:
+    r"""Binary cross-entropy per label: ``ℓ(z, t) = Σ_j π_j t_j softplus(-z_j) + (1 - t_j) softplus(z_j)``.
+
+    Gradient ``a_j σ(z_j) - π_j t_j`` and diagonal Hessian ``a_j σ(z_j)(1 - σ(z_j))`` with
+    ``a_j = π_j t_j + 1 - t_j``. ``softplus(±z) = -log σ(∓z)`` is luce's :func:`~luce.functional.log_sigmoid`
+    (exact for large ``|z|``, no cancellation). The head of :class:`SigmoidObjective` (the module
+    docstring of :mod:`luce.models._objective` gives the contract).
+
+    Parameters
+    ----------
+    pos_weight : ndarray, shape (n_labels,), or None
+        Weight ``π_j`` of the positive term of each label (None: 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from luce.models._sigmoid import SigmoidHead
+    >>> loss, G = SigmoidHead().loss_gradient(np.zeros((1, 2)), np.array([[1.0, 0.0]]), None, True)
+    >>> round(loss, 6), G   # 2 log 2; σ(0) - t
+    (1.386294, array([[-0.5,  0.5]]))
+    """
+
+    def __init__(self, pos_weight=None):
+        self.pos_weight = pos_weight
+
+    def _weights(self, T):
+        """``(π t, a = π t + 1 - t)`` (``a`` None without ``pos_weight``: it is then 1)."""
+        if self.pos_weight is None:
+            return T, None
+        tp = T * self.pos_weight
+        return tp, tp + (1 - T)
+
+    def loss_gradient(self, Z, T, sw, gradient, mask=None):
+        """``(Σ_i w_i Σ_j ℓ_ij, G)`` of a logit block ``Z (rows, L)``, overwritten with ``G = w ∂ℓ/∂z``."""
+        if mask is not None:
+            raise ValueError("sigmoid regression has no logit dropout")
+        tp, a = self._weights(T)
+        per = tp * log_sigmoid(Z)
+        per += (1 - T) * log_sigmoid(-Z)
+        per_row = per.sum(axis=1, dtype=np.float64)
+        loss = -float(per_row.sum() if sw is None else per_row @ sw.astype(np.float64, copy=False))
+        if not gradient:
+            return loss, None
+        G = sigmoid(Z)
+        if a is not None:
+            G *= a
+        G -= tp
+        if sw is not None:
+            G *= sw[:, None]
+        return loss, G
+
+    def curvature(self, Z, T):
+        """The diagonal curvature ``a σ(z)(1 - σ(z))`` of each label, ``(rows, L)``."""
+        s = sigmoid(Z)
+        s *= 1 - s
+        _, a = self._weights(T)
+        if a is not None:
+            s *= a
+        return s
+
+    def curvature_product(self, curvature, U, T, sw):
+        """``w_i c_ij u_ij`` written over ``U (rows, L)``."""
+        U *= curvature
+        if sw is not None:
+            U *= sw[:, None]
+        return U
+
+    def hessian_product(self, Z, U, T, sw):
+        """``w_i a_ij σ(z_ij)(1 - σ(z_ij)) u_ij`` written over ``U (rows, L)``."""
+        return self.curvature_product(self.curvature(Z, T), U, T, sw)
 
 
 def block_loss_gradient(
@@ -80,28 +151,15 @@ def block_loss_gradient(
     >>> gb
     array([0., 0.])
     """
-    z = _logits_t(X_block, coef, intercept)
-    t = Y_block.T
-    # softplus(±z) = max(±z, 0) + log1p(exp(-|z|)): both terms exact, no cancellation for large |z|.
-    tail = np.log1p(np.exp(-np.abs(z)))
-    pos_term = np.maximum(-z, 0) + tail  # -log σ(z)
-    neg_term = np.maximum(z, 0) + tail  # -log(1 - σ(z))
-    tp = t if pos_weight is None else t * pos_weight[:, None]
-    per = tp * pos_term + (1 - t) * neg_term
-    per_row = per.sum(axis=0, dtype=np.float64)
-    if sample_weight_block is None:
-        loss_sum = float(np.sum(per_row))
-    else:
-        loss_sum = float(np.einsum("i,i->", per_row, sample_weight_block.astype(np.float64)))
-    if not compute_gradient:
-        return loss_sum, None, None
-    # d/dz [tp·softplus(-z) + (1 - t)·softplus(z)] = (tp + 1 - t)·σ(z) - tp.
-    g = (tp + (1 - t)) * expit(z) - tp
-    if sample_weight_block is not None:
-        g *= sample_weight_block
-    grad_coef = _times_x(g, X_block)
-    grad_intercept = g.sum(axis=1) if intercept is not None else None
-    return loss_sum, grad_coef, grad_intercept
+    return linear_block_sums(
+        SigmoidHead(pos_weight),
+        X_block,
+        Y_block,
+        sample_weight_block,
+        coef,
+        intercept,
+        gradient=compute_gradient,
+    )
 
 
 def block_hessp(
@@ -119,27 +177,25 @@ def block_hessp(
     >>> block_hessp(X, Y, None, np.zeros((1, 1)), None, np.ones((1, 1)), None)[0]   # σ'(0) x² = 1/4 · 4
     array([[1.]])
     """
-    z = _logits_t(X_block, coef, intercept)
-    s = expit(z)
-    curv = s * (1 - s)
-    if pos_weight is not None:
-        t = Y_block.T
-        curv *= t * pos_weight[:, None] + (1 - t)
-    u = _logits_t(X_block, vec_coef, vec_intercept)
-    u *= curv
-    if sample_weight_block is not None:
-        u *= sample_weight_block
-    return _times_x(u, X_block), (u.sum(axis=1) if intercept is not None else None)
+    return linear_block_hessp(
+        SigmoidHead(pos_weight),
+        X_block,
+        Y_block,
+        sample_weight_block,
+        coef,
+        intercept,
+        vec_coef,
+        vec_intercept,
+    )
 
 
-class SigmoidObjective(_LinearObjective):
+class SigmoidObjective(LinearObjective):
     r"""The regularised weighted mean of ``n_labels`` binary cross-entropies (see the module docstring).
 
-    Same contract as :class:`~luce.models._objective.Objective`: a flat ``theta`` (``coef.ravel()``
-    then ``intercept``), ``loss``, ``gradient``, ``loss_gradient``, ``hessp``, ``batch_loss_gradient``
-    and ``gram``, evaluated over row blocks by the shared ``_LinearObjective`` of that module; this
-    class supplies only the per-block math (:func:`block_loss_gradient`, :func:`block_hessp`).
-    ``n_classes`` is the number of weight vectors (``n_labels``), the name the solvers read.
+    :class:`~luce.models._objective.LinearObjective` (the block engine, weights, penalty, intercept and
+    parameter vector shared with :class:`~luce.models._objective.Objective`) with the
+    :class:`SigmoidHead`. ``n_classes`` is the number of weight vectors (``n_labels``), the name the
+    solvers read.
 
     Parameters
     ----------
@@ -151,6 +207,8 @@ class SigmoidObjective(_LinearObjective):
     reg_strength : float, default 0
     fit_intercept : bool, default True
     block_rows : int, optional
+    n_threads : int, optional
+        As in :class:`~luce.models._objective.Objective`.
 
     Examples
     --------
@@ -171,25 +229,15 @@ class SigmoidObjective(_LinearObjective):
         reg_strength=0.0,
         fit_intercept=True,
         block_rows=None,
+        n_threads=None,
     ):
         self.y = np.asarray(Y, dtype=X.dtype)
         if self.y.ndim != 2 or self.y.shape[0] != X.shape[0]:
             raise ValueError(f"Y must have shape ({X.shape[0]}, n_labels), got {self.y.shape}")
         self.n_classes = self.y.shape[1]
-        self._setup(X, sample_weight, reg_strength, fit_intercept, block_rows)
+        self._setup(X, sample_weight, reg_strength, fit_intercept, block_rows, n_threads)
         self.pos_weight = None if pos_weight is None else np.asarray(pos_weight, dtype=self.dtype)
-
-    def _block_sums(self, X, Y, sw, coef, intercept, gradient, rng):
-        # rng is accepted for the shared contract and unused: sigmoid regression has no dropout.
-        return block_loss_gradient(
-            X, Y, sw, coef, intercept, pos_weight=self.pos_weight, compute_gradient=gradient
-        )
-
-    def _block_hessp(self, s, coef, intercept, vec_coef, vec_intercept):
-        sw = None if self.sample_weight is None else self.sample_weight[s]
-        return block_hessp(
-            self.X[s], self.y[s], sw, coef, intercept, vec_coef, vec_intercept, pos_weight=self.pos_weight
-        )
+        self.head = SigmoidHead(self.pos_weight)
 
 
 # -- the estimator ----------------------------------------------------------------------------------
