@@ -35,7 +35,7 @@ from ..heads._hierarchical import huffman_tree
 from . import _solvers
 from . import _validation as v
 from ._base import PARAMETERS, LinearClassifier, Targets
-from ._objective import _LinearObjective
+from ._objective import LinearObjective
 
 __all__ = ["HierarchicalSoftmaxClassifier", "TreeObjective"]
 
@@ -49,7 +49,7 @@ def _kernels():
     return _numba_heads
 
 
-class TreeObjective(_LinearObjective):
+class TreeObjective(LinearObjective):
     r"""The hierarchical-softmax objective: the shared linear part with a label tree as its head.
 
     ``f(θ) = Σ_i w_i (-log P(y_i | x_i)) / Σ_i w_i + λ/2 ‖W‖²`` with one weight vector per internal node
