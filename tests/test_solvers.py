@@ -253,12 +253,16 @@ def test_sample_weights_are_free_to_scale(rng, solver, scale):
     np.testing.assert_allclose(scaled.theta, unit.theta, rtol=1e-7, atol=1e-9)
 
 
-@pytest.mark.parametrize("bad", [np.nan, -1.0, np.inf], ids=["nan", "negative", "inf"])
-def test_bad_sample_weights_name_the_argument(rng, bad):
+@pytest.mark.parametrize(
+    "bad, message",
+    [(np.nan, "sample_weight contains NaN"), (-1.0, "Negative values .* sample_weight"), (np.inf, "inf")],
+    ids=["nan", "negative", "inf"],
+)
+def test_bad_sample_weights_name_the_argument(rng, bad, message):
     X, y = ill_conditioned(rng, n=20, d=3, decades=0, offset=0.0)
     sw = np.ones(20)
     sw[3] = bad
-    with pytest.raises(ValueError, match="sample_weight must be"):
+    with pytest.raises(ValueError, match=message):
         Objective(X, y, 3, sample_weight=sw)
 
 

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import _validation as v
 from ..functional import log_softmax, softmax
+from ._validation import check_sample_weight
 
 __all__ = ["TemperatureFit", "TemperatureScaling", "fit_temperature", "fit_temperature_report"]
 
@@ -88,16 +89,7 @@ def _check_class_indices(y, n_samples, n_classes):
 def _check_sample_weight(sample_weight, n_samples):
     if sample_weight is None:
         return np.ones(n_samples)
-    w = np.asarray(sample_weight, dtype=np.float64)
-    if w.ndim == 0:
-        w = np.full(n_samples, float(w))
-    if w.shape != (n_samples,):
-        raise ValueError(f"sample_weight must have shape ({n_samples},), got shape {w.shape}")
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ValueError("sample_weight must be finite and non-negative")
-    if not w.sum() > 0:
-        raise ValueError("sample_weight must have a positive sum")
-    return w
+    return check_sample_weight(sample_weight, n_samples, np.float64)
 
 
 def _check_bounds(bounds):

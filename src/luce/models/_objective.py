@@ -80,6 +80,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..functional import log_softmax
+from ._validation import scaled_sample_weight
 
 __all__ = [
     "LinearObjective",
@@ -521,24 +522,6 @@ class ParameterVector:
         return theta
 
 
-def _check_sample_weight(sample_weight, n_samples):
-    """Finite, non-negative weights with a positive sum, as float64 scaled by a power of two.
-
-    The objective is a weighted *mean*: scaling every weight by ``2**k`` changes nothing, not even the
-    rounding, and brings the largest weight into ``[1/2, 1)``, so that weights like ``5e-324`` or
-    ``1e308`` neither underflow nor overflow the sums.
-    """
-    w = np.asarray(sample_weight, dtype=np.float64)
-    if w.shape != (n_samples,):
-        raise ValueError(f"sample_weight must have shape ({n_samples},), got {w.shape}")
-    if not np.all(np.isfinite(w)):
-        raise ValueError("sample_weight must be finite; it holds NaN or infinite values")
-    if n_samples and (np.min(w) < 0 or np.max(w) <= 0):
-        raise ValueError("sample_weight must be non-negative with a positive sum")
-    top = float(np.max(w)) if n_samples else 1.0
-    return np.ldexp(w, -int(np.frexp(top)[1]))
-
-
 def _default_block_rows(X, n_classes):
     """Rows per block: ``_BLOCK_BYTES`` of a dense ``X``; for CSR, enough nonzeros to fill that and to
     make the dense partial gradient cheap to add (``_SPARSE_NNZ_PER_FEATURE``)."""
@@ -585,7 +568,7 @@ class LinearObjective(ParameterVector):
             self.sample_weight = None
             self.sw_sum = float(self.n_samples)
         else:
-            self.sample_weight = _check_sample_weight(sample_weight, self.n_samples).astype(self.dtype)
+            self.sample_weight = scaled_sample_weight(sample_weight, self.n_samples).astype(self.dtype)
             self.sw_sum = float(np.sum(self.sample_weight, dtype=np.float64))
         self.reg_strength = float(reg_strength)
         self.fit_intercept = bool(fit_intercept)

@@ -87,14 +87,16 @@ def check_sample_weight(sample_weight, n_samples, dtype):
     if sw.ndim == 0:
         sw = np.full(n_samples, sw, dtype=dtype)
     if sw.shape != (n_samples,):
-        raise ValueError(f"sample_weight.shape == {sw.shape}, expected {(n_samples,)}!")
+        raise ValueError(
+            f"sample_weight must have shape {(n_samples,)}, got sample_weight.shape == {sw.shape}"
+        )
     sw = np.array(sw, dtype=dtype, copy=True)
     if not np.all(np.isfinite(sw)):
         raise ValueError("Input sample_weight contains NaN or infinity.")
     if np.any(sw < 0):
-        raise ValueError("Negative values in data passed to sample_weight: weights must be >= 0.")
+        raise ValueError("Negative values in data passed to sample_weight: weights must be non-negative.")
     if n_samples and not np.any(sw > 0):
-        raise ValueError("sample_weight sums to zero: at least one sample needs a positive weight.")
+        raise ValueError("sample_weight must have a positive sum: every weight is zero.")
     return sw
 
 
@@ -304,21 +306,23 @@ class Settings:
 
 
 def scaled_sample_weight(sample_weight, n_samples):
-    """``sample_weight`` checked (see :func:`check_sample_weight`) and divided by its largest value.
+    """``sample_weight`` checked (see :func:`check_sample_weight`) and scaled by a power of two.
 
-    Weights are freely scalable (the objective is their weighted mean), so dividing by the maximum
-    changes nothing but keeps every sum finite and away from the subnormals: weights of 1e308 or 5e-324
-    fit like weights of 1. Returns float64 (None stays None).
+    Weights are freely scalable (the objective is their weighted mean). Scaling every weight by ``2**k``
+    changes nothing, not even the rounding, and brings the largest into ``[1/2, 1)``, so that weights of
+    1e308 or 5e-324 neither overflow nor underflow the sums. Returns float64 (None stays None).
     """
     sw = check_sample_weight(sample_weight, n_samples, np.float64)
-    if sw is None:
-        return None
-    top = float(np.max(sw)) if sw.size else 1.0
-    return sw / top if top > 0 else sw
+    return None if sw is None else _power_of_two_scaled(sw)
+
+
+def _power_of_two_scaled(w):
+    top = float(np.max(w)) if w.size else 0.0
+    return np.ldexp(w, -int(np.frexp(top)[1])) if top > 0 else w
 
 
 def class_sample_weight(sample_weight, class_weight, y_idx, classes, y):
-    """The training weights: ``sample_weight · class_weight[y]``, scaled so the largest is 1 (float64).
+    """The training weights: ``sample_weight · class_weight[y]``, scaled as in :func:`scaled_sample_weight`.
 
     ``sample_weight`` is the output of :func:`scaled_sample_weight` (or None); ``class_weight`` a checked
     :class:`ClassWeight`, resolved by scikit-learn's ``compute_class_weight`` (``"balanced"`` weighted by
@@ -333,9 +337,7 @@ def class_sample_weight(sample_weight, class_weight, y_idx, classes, y):
     else:
         cw = compute_class_weight(class_weight, classes=classes, y=y)
     base = np.ones(y_idx.shape[0]) if sample_weight is None else sample_weight
-    sw = base * np.asarray(cw, dtype=np.float64)[y_idx]
-    top = float(np.max(sw)) if sw.size else 1.0
-    return sw / top if top > 0 else sw
+    return _power_of_two_scaled(base * np.asarray(cw, dtype=np.float64)[y_idx])
 
 
 # -- labels ----------------------------------------------------------------------------------------
