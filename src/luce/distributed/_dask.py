@@ -58,6 +58,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import models as mv
+from .._threads import one_blas_thread
 from ..models import ParameterVector, block_gram, block_hessp, block_loss_gradient
 from ..models import unpack_params as _unpack
 
@@ -429,9 +430,7 @@ def _blas_threads(client):
     if client is not None:
         yield
         return
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         yield
 
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-import threading
 
 import numpy as np
 
 from .. import _validation as v
+from .._threads import one_blas_thread
 
 __all__ = ["linear_cross_entropy"]
 
@@ -126,41 +126,13 @@ def _plan(n_rows, n_classes, itemsize, chunk_size):
 # Below this many multiply-adds per product, the products run on one BLAS thread: small products gain
 # nothing from threads, and on busy cores their per-panel synchronisation makes them 20x slower.
 _SMALL_GEMM = 1 << 24
-_controller = None
-# BLAS thread limits are process-wide: concurrent calls share one limit, counted, so that the last
-# call to leave restores the original (nested save/restore from several threads would leave BLAS at
-# one thread for the rest of the process).
-_limit_lock = threading.Lock()
-_limit_users = 0
-_limiter = None
 
 
 def _blas_threads(n_macs):
     """A context limiting BLAS to one thread for small products (a no-op for large ones)."""
     if n_macs >= _SMALL_GEMM:
         return contextlib.nullcontext()
-    return _one_blas_thread()
-
-
-@contextlib.contextmanager
-def _one_blas_thread():
-    global _controller, _limit_users, _limiter
-    with _limit_lock:
-        if _limit_users == 0:
-            if _controller is None:
-                from threadpoolctl import ThreadpoolController  # after SciPy's BLAS is loaded, so it is seen
-
-                _controller = ThreadpoolController()
-            _limiter = _controller.limit(limits=1, user_api="blas")
-        _limit_users += 1
-    try:
-        yield
-    finally:
-        with _limit_lock:
-            _limit_users -= 1
-            if _limit_users == 0:
-                _limiter.restore_original_limits()
-                _limiter = None
+    return one_blas_thread()
 
 
 class _Blas:

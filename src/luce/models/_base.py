@@ -36,6 +36,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._threads import one_blas_thread
 from . import _collections, _solvers
 from . import _validation as v
 
@@ -68,7 +69,6 @@ PARAMETERS = {
 # Below this many multiply-adds per pass (rows x features x outputs) BLAS threads cost more than they
 # save: thread hand-offs dominate (measured: iris fits 15x slower with 2 OpenBLAS threads on a busy host).
 _SINGLE_THREAD_WORK = 1 << 22
-_THREADPOOLS = None
 
 
 @dataclass(frozen=True)
@@ -390,14 +390,9 @@ def _split(index, n, fraction, rng):
 def _blas_threads_for(objective):
     """Single-threaded BLAS while fitting small problems (a no-op for large ones and for objectives
     without in-memory data, whose evaluator chooses its own threads)."""
-    global _THREADPOOLS
     X = getattr(objective, "X", None)
     if X is None or X.shape[0] * X.shape[1] * objective.n_classes >= _SINGLE_THREAD_WORK:
         yield
         return
-    if _THREADPOOLS is None:
-        from threadpoolctl import ThreadpoolController
-
-        _THREADPOOLS = ThreadpoolController()
-    with _THREADPOOLS.limit(limits=1, user_api="blas"):
+    with one_blas_thread():
         yield

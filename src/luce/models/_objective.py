@@ -79,6 +79,7 @@ import threading
 import numpy as np
 import scipy.sparse as sp
 
+from .._threads import blas_threads, one_blas_thread
 from ..functional import log_softmax
 from ._validation import scaled_sample_weight
 
@@ -114,7 +115,6 @@ _LOG_TINY = {np.dtype(t): float(np.log(np.finfo(t).tiny)) + 1.0 for t in (np.flo
 
 _pools: dict[int, object] = {}
 _pools_lock = threading.Lock()
-_blas = None
 
 
 def _forget_pools():
@@ -125,22 +125,6 @@ def _forget_pools():
 
 
 os.register_at_fork(after_in_child=_forget_pools)
-
-
-def _controller():
-    """threadpoolctl's controller of the loaded BLAS libraries (made once; threadpoolctl loads lazily)."""
-    global _blas
-    if _blas is None:
-        from threadpoolctl import ThreadpoolController
-
-        _blas = ThreadpoolController().select(user_api="blas")
-    return _blas
-
-
-def blas_threads():
-    """The current BLAS thread limit (what ``threadpoolctl.threadpool_limits`` sets); 1 without BLAS."""
-    libs = _controller().lib_controllers
-    return max([lib.num_threads for lib in libs] + [1]) if libs else 1
 
 
 def _worker_init():
@@ -190,7 +174,7 @@ def reduce_blocks(task, blocks, n_threads):
             return task(block)
 
     total = None
-    with _controller().limit(limits=1):
+    with one_blas_thread():
         queue = collections.deque()
         it = iter(blocks)
         for b in it:
