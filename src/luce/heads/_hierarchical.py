@@ -196,27 +196,31 @@ def kmeans_tree(centroids, *, random_state=None, max_iter=20) -> HuffmanTree:
     if isinstance(random_state, np.random.Generator):
         rng = np.random.RandomState(random_state.integers(np.iinfo(np.int32).max))
 
-    def centre(members):
-        m = np.asarray(C[members].sum(axis=0), dtype=np.float64).ravel()
-        norm = np.linalg.norm(m)
-        return m / norm if norm > 0 else m
+    def unit(v):
+        v = np.asarray(v, dtype=np.float64).ravel()
+        norm = float(np.sqrt(np.sum(v * v)))  # not BLAS: its threads cost more than this short sum
+        return v / norm if norm > 0 else v
 
     def split(members):
         """The two halves of ``members`` (class indices), the upper half by the 2-means score second."""
         n = members.shape[0]
+        if n == 2:
+            return members[:1], members[1:]
         half = n // 2
+        sub = C[members]  # sliced once per split: each round is two products with it
         a, b = rng.choice(n, size=2, replace=False)
-        m0, m1 = centre(members[a : a + 1]), centre(members[b : b + 1])
+        m0, m1 = unit(sub[a : a + 1].sum(axis=0)), unit(sub[b : b + 1].sum(axis=0))
         upper = None
         for _ in range(max_iter):
-            score = np.asarray(C[members] @ (m1 - m0)).ravel()
+            score = np.asarray(sub @ (m1 - m0)).ravel()
             # stable sort: ties (e.g. equal centroids) split by class order, so the tree is deterministic
             new_upper = np.zeros(n, dtype=bool)
             new_upper[np.argsort(score, kind="stable")[half:]] = True
             if upper is not None and np.array_equal(new_upper, upper):
                 break
             upper = new_upper
-            m0, m1 = centre(members[~upper]), centre(members[upper])
+            in_upper = upper.astype(np.float64)
+            m0, m1 = unit(sub.T @ (1.0 - in_upper)), unit(sub.T @ in_upper)
         return members[~upper], members[upper]
 
     raw_children = []
