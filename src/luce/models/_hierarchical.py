@@ -1,4 +1,4 @@
-r"""HierarchicalSoftmaxClassifier: a linear classifier whose output layer is a Huffman tree over the classes.
+r"""HierarchicalSoftmaxClassifier: a linear classifier whose output layer is a binary tree over the classes.
 
 Objective (the SoftmaxRegression contract, with the tree's likelihood in place of the softmax):
 
@@ -248,6 +248,17 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
 
     Notes
     -----
+    The accuracy trade-off: the tree replaces one softmax over ``K`` classes by ``≈ log2 K`` binary
+    decisions, each a linear split of the classes below a node into two groups. That is only as good
+    as the groups are linearly separable. The Huffman tree groups classes by frequency alone, so on
+    many classes its nodes must separate unrelated mixtures and top-1 accuracy falls far below the
+    full softmax (issue 17 measured 0.53–0.56 against 0.83–0.85 with 10,000 classes). The k-means
+    tree groups similar classes, and on the text task of ``benchmarks/hierarchical.py`` (200 classes,
+    lbfgs) came within 0.3 points of the full softmax's top-1. Training by the shared mini-batch
+    ``sgd`` updates every node's full weight vector each step (``O(K·d)`` per batch, like the full
+    softmax) and a deep node learns from only the fraction of each batch that passes through it, so
+    a few sgd epochs underfit the tree; lbfgs does not have that problem.
+
     Every fitted attribute is a NumPy array, a list or a plain scalar, so the model file format of
     :func:`luce.save` stores it without pickle. Input is dense or sparse (CSR; the bag-of-words or TF-IDF
     rows of text, never densified: a node's score sums over the row's nonzeros); it is converted to
