@@ -111,6 +111,13 @@ class TreeObjective(_LinearObjective):
     sample_weight : ndarray, shape (n_samples,), optional
     reg_strength : float, default 0
     fit_intercept : bool, default True
+    node_scale : ndarray, shape (K - 1,), optional
+        A diagonal preconditioner ``s_j >= 1`` per node: the parameter vector then holds
+        ``(w_j / s_j, b_j / s_j)`` while :meth:`unpack`/:meth:`pack` and the objective value stay in
+        the node weights ``(w_j, b_j)`` (the optimum is the same). A gradient step on the scaled
+        parameters moves node ``j`` ``s_j²`` times further, which offsets the ``π_j`` (the share of the
+        training weight passing through node ``j``) that its gradient carries: see
+        :func:`node_scales`.
 
     Examples
     --------
@@ -123,12 +130,58 @@ class TreeObjective(_LinearObjective):
     """
 
     def __init__(
-        self, X, y, tree, *, sample_weight=None, reg_strength=0.0, fit_intercept=True, block_rows=None
+        self,
+        X,
+        y,
+        tree,
+        *,
+        sample_weight=None,
+        reg_strength=0.0,
+        fit_intercept=True,
+        block_rows=None,
+        node_scale=None,
     ):
         self.y = np.asarray(y, dtype=np.int64)
         self.tree = tree
         self.n_classes = tree.children.shape[0]
         self._setup(_as_rows(X), sample_weight, reg_strength, fit_intercept, block_rows)
+        self.node_scale = None if node_scale is None else np.asarray(node_scale, dtype=np.float64)
+
+    # -- the preconditioner: theta holds (w_j, b_j) / s_j; the chain rule scales gradients by s_j ----
+    def unpack(self, theta):
+        coef, intercept = super().unpack(theta)
+        s = self.node_scale
+        if s is None:
+            return coef, intercept
+        return coef * s[:, None], (None if intercept is None else intercept * s)
+
+    def pack(self, coef, intercept=None):
+        s = self.node_scale
+        if s is not None:
+            coef = np.asarray(coef) / s[:, None]
+            intercept = None if intercept is None else np.asarray(intercept) / s
+        return super().pack(coef, intercept)
+
+    def _chain(self, g):
+        s = self.node_scale
+        if s is None:
+            return g
+        g[: self.n_coef].reshape(self.n_classes, self.n_features)[...] *= s[:, None]
+        if self.fit_intercept:
+            g[self.n_coef :] *= s
+        return g
+
+    def loss_gradient(self, theta, *, rng=None):
+        f, g = super().loss_gradient(theta, rng=rng)
+        return f, self._chain(g)
+
+    def batch_loss_gradient(self, theta, rows, *, rng=None):
+        f, g = super().batch_loss_gradient(theta, rows, rng=rng)
+        return f, self._chain(g)
+
+    def hessp(self, theta, vec):
+        # S H S vec: unpack scales vec into node weights, the product is scaled back
+        return self._chain(super().hessp(theta, vec))
 
     def _sums(self, X, y, sw, coef, intercept, gradient, rng):
         # The path kernel holds no per-row temporaries, so all rows go in one call: no row blocks and no
@@ -178,6 +231,30 @@ class TreeObjective(_LinearObjective):
         if self.sample_weight is not None:
             r *= self.sample_weight[s][:, None]
         return np.asarray(X.T @ r).T, (r.sum(axis=0) if intercept is not None else None)
+
+
+def node_scales(tree, class_mass, lambda_max, row_norm2, reg_strength):
+    r"""The diagonal preconditioner of gd/sgd on the tree: ``s_j = sqrt(max(1, (Λ/4 + λ) / (π_j R²/4 + λ)))``.
+
+    A mini-batch gradient of node ``j`` is averaged over the whole batch but only the share ``π_j`` of
+    the rows that pass through ``j`` contribute, so with one step size for all nodes a node at depth
+    ``l`` learns about ``2^l`` times slower than the root. Its curvature is at most ``π_j R²/4 + λ``
+    (``R²`` the largest ``‖x̃‖²``), while the automatic step size is made for ``Λ/4 + λ`` (``Λ`` the
+    largest eigenvalue of the weighted Gram matrix of all rows). Scaling node ``j``'s parameters by
+    ``s_j`` multiplies its curvature by ``s_j²``: the scales bring every node up to the curvature the
+    step size was made for, and never above it, so any step size stable without them stays stable.
+    Nodes no training weight reaches keep ``s_j = 1``.
+    """
+    paths, depths = tree.paths, tree.depths
+    mass = np.zeros(tree.children.shape[0])
+    for k in range(depths.shape[0]):
+        mass[paths[k, : depths[k]]] += class_mass[k]
+    share = mass / max(float(np.sum(class_mass)), 1e-300)
+    top = lambda_max / 4.0 + reg_strength
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = top / (share * row_norm2 / 4.0 + reg_strength)
+    ratio = np.where((share > 0) & np.isfinite(ratio), ratio, 1.0)
+    return np.sqrt(np.maximum(ratio, 1.0))
 
 
 class HierarchicalSoftmaxClassifier(LinearClassifier):
@@ -254,10 +331,13 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
     many classes its nodes must separate unrelated mixtures and top-1 accuracy falls far below the
     full softmax (issue 17 measured 0.53–0.56 against 0.83–0.85 with 10,000 classes). The k-means
     tree groups similar classes, and on the text task of ``benchmarks/hierarchical.py`` (200 classes,
-    lbfgs) came within 0.3 points of the full softmax's top-1. Training by the shared mini-batch
-    ``sgd`` updates every node's full weight vector each step (``O(K·d)`` per batch, like the full
-    softmax) and a deep node learns from only the fraction of each batch that passes through it, so
-    a few sgd epochs underfit the tree; lbfgs does not have that problem.
+    lbfgs) came within 0.3 points of the full softmax's top-1.
+
+    A mini-batch gradient reaches a node only through the rows passing through it, so with one step
+    size a node at depth ``l`` would learn ``2^l`` times slower than the root; gd and sgd therefore
+    precondition each node by that share (:func:`node_scales`; the optimum does not change). The shared
+    mini-batch ``sgd`` still updates every node's full weight vector each step (``O(K·d)`` per batch,
+    as for the full softmax), so its epochs cost far more than the ``O(nnz·L)`` per row of the loss.
 
     Every fitted attribute is a NumPy array, a list or a plain scalar, so the model file format of
     :func:`luce.save` stores it without pickle. Input is dense or sparse (CSR; the bag-of-words or TF-IDF
@@ -361,7 +441,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         """The label tree: Huffman of each class's training mass, or balanced k-means of the class
         centroids of ``X`` (a warm start keeps the previous tree)."""
         k = targets.classes.shape[0]
-        counts = np.bincount(targets.index, weights=sample_weight, minlength=k).astype(np.float64)
+        counts = mass = np.bincount(targets.index, weights=sample_weight, minlength=k).astype(np.float64)
         if settings.warm_start and hasattr(self, "tree_children_"):
             tree = _TreeArrays(self.tree_children_, self.tree_parents_, self.tree_paths_, self.tree_codes_,
                                self.tree_depths_)  # fmt: skip
@@ -379,7 +459,20 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
             "tree_codes_": tree.codes,
             "tree_depths_": tree.depths,
             "_tree": tree,
+            "_node_scale": None,
         }
+        if settings.solver in ("gd", "sgd"):
+            probe = TreeObjective(X, targets.values, tree, sample_weight=sample_weight,
+                                  fit_intercept=settings.fit_intercept)  # fmt: skip
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow: see _auto_learning_rate
+                lambda_max = _solvers.gram_norm(probe)
+            P = probe.X
+            rows2 = np.asarray(P.multiply(P).sum(axis=1)).ravel() if sp.issparse(P) else np.square(P).sum(1)
+            if sample_weight is not None:  # rows of weight 0 add no curvature
+                rows2 = rows2[sample_weight > 0]
+            row_norm2 = float(np.max(rows2, initial=0.0)) + settings.fit_intercept
+            if np.isfinite(lambda_max) and row_norm2 > 0:
+                extra["_node_scale"] = node_scales(tree, mass, lambda_max, row_norm2, settings.reg_strength)
         return Targets(targets.values, targets.classes, targets.index, extra)
 
     def _make_objective(self, X, targets, sample_weight, settings, validation):
@@ -390,6 +483,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
             sample_weight=sample_weight,
             reg_strength=0.0 if validation else settings.reg_strength,
             fit_intercept=settings.fit_intercept,
+            node_scale=targets.extra["_node_scale"],
         )
 
     def _initial_theta(self, objective, targets):
@@ -413,8 +507,9 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         left = np.array([side_mass(c) for c in children[:, 0]])
         right = np.array([side_mass(c) for c in children[:, 1]])
         tiny = 1e-12 * max(float(mass.sum()), 1e-300)
-        theta[objective.n_coef :] = np.log((right + tiny) / (left + tiny))
-        return theta
+        return objective.pack(
+            np.zeros((n_internal, objective.n_features)), np.log((right + tiny) / (left + tiny))
+        )
 
     def _auto_learning_rate(self, objective, settings):
         """``1/L`` with ``L = λ_max(X̃ᵀWX̃/Σw)/4 + λ`` (a node's logistic curvature is at most 1/4 and a
