@@ -330,8 +330,8 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
     as the groups are linearly separable. The Huffman tree groups classes by frequency alone, so on
     many classes its nodes must separate unrelated mixtures and top-1 accuracy falls far below the
     full softmax (issue 17 measured 0.53–0.56 against 0.83–0.85 with 10,000 classes). The k-means
-    tree groups similar classes, and on the text task of ``benchmarks/hierarchical.py`` (200 classes,
-    lbfgs) came within 0.3 points of the full softmax's top-1.
+    tree groups similar classes: on the text task of ``benchmarks/hierarchical.py`` (lbfgs) its top-1
+    was 0.5 points below the full softmax's with 200 classes and 2 points below with 1,000.
 
     A mini-batch gradient reaches a node only through the rows passing through it, so with one step
     size a node at depth ``l`` would learn ``2^l`` times slower than the root; gd and sgd therefore
