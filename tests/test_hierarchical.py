@@ -7,14 +7,16 @@ import warnings
 import numpy as np
 import pytest
 import scipy.optimize
-from scipy.special import log_expit
+import scipy.sparse
+from scipy.special import expit, log_expit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 import luce
 from luce import HierarchicalSoftmaxClassifier
 from luce._kernels import _numba_heads
-from luce.heads._hierarchical import huffman_tree, tree_from_arrays
+from luce.heads._hierarchical import huffman_tree, kmeans_tree, tree_from_arrays
+from luce.models._hierarchical import TreeObjective, _row_args, node_scales
 
 # -- references written here, independent of the kernels -------------------------------------------
 
@@ -26,6 +28,22 @@ def brute_log_proba(W, b, paths, codes, depths, X):
         nodes = paths[k, : depths[k]]
         signs = 2.0 * codes[k, : depths[k]] - 1.0
         out[:, k] = log_expit((X @ W[nodes].T + b[nodes]) * signs).sum(axis=1)
+    return out
+
+
+def brute_proba_by_walking(W, b, children, X):
+    """P(k | x) for every class as the product of the branch sigmoids met walking down ``children``
+    from the root (a depth-first walk in NumPy; reads no stored paths or codes)."""
+    out = np.zeros((X.shape[0], children.shape[0] + 1))
+    stack = [(0, np.ones(X.shape[0]))]
+    while stack:
+        node, reach = stack.pop()
+        right = expit(X @ W[node] + b[node])
+        for child, branch in ((children[node, 0], 1.0 - right), (children[node, 1], right)):
+            if child < 0:
+                out[:, -child - 1] = reach * branch
+            else:
+                stack.append((child, reach * branch))
     return out
 
 
@@ -112,17 +130,137 @@ def test_tree_from_arrays_round_trip_and_corruption(rng):
         tree_from_arrays(**bad, n_classes=9)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3, 5, 64, 301])
+def test_kmeans_tree_is_balanced_and_deterministic(n_classes, rng):
+    C = rng.standard_normal((n_classes, 8))
+    tree = kmeans_tree(C, random_state=3)
+    # a full binary tree (Kraft's sum is one) with every leaf at depth floor or ceil of log2 K
+    assert math.fsum(2.0 ** -tree.depths.astype(float)) == 1.0
+    log2k = math.log2(n_classes)
+    assert set(np.unique(tree.depths)) <= {math.floor(log2k), math.ceil(log2k)}
+    checked = tree_from_arrays(**tree.as_dict(), n_classes=n_classes)  # a consistent binary tree
+    np.testing.assert_array_equal(checked.paths, tree.paths)
+    again = kmeans_tree(scipy.sparse.csr_matrix(C), random_state=3)  # sparse centroids: the same tree
+    np.testing.assert_array_equal(again.children, tree.children)
+
+
+def test_kmeans_tree_splits_along_the_centroid_groups(rng):
+    # 4 tight groups of 8 classes around 4 orthogonal directions: every subtree of 8 leaves is one group
+    groups = rng.permutation(np.repeat(np.arange(4), 8))
+    C = 10.0 * np.eye(4)[groups] + 0.1 * rng.standard_normal((32, 4))
+    tree = kmeans_tree(C, random_state=0)
+    assert np.all(tree.depths == 5)
+    for j in (3, 4, 5, 6):  # the four nodes at depth 2 (breadth-first numbering)
+        leaves, stack = [], [j]
+        while stack:
+            for c in tree.children[stack.pop()]:
+                (leaves.append(-c - 1) if c < 0 else stack.append(c))
+        assert len(set(groups[leaves])) == 1
+    with pytest.raises(ValueError, match="K >= 2"):
+        kmeans_tree(C[:1])
+    with pytest.raises(ValueError, match="finite"):
+        kmeans_tree(np.full((3, 2), np.nan))
+
+
+def circle_classes(rng, n_classes=16, n=2400):
+    """Train and test sets of classes on a circle (separable clusters) with Zipf frequencies: the
+    Huffman tree pairs classes by frequency, i.e. from anywhere on the circle."""
+    p = 1.0 / np.arange(1, n_classes + 1)
+    angle = 2 * np.pi * rng.permutation(n_classes) / n_classes
+    centers = 5.0 * np.column_stack([np.cos(angle), np.sin(angle)])
+    sets = []
+    for _ in range(2):
+        y = rng.choice(n_classes, size=n, p=p / p.sum())
+        y[:n_classes] = np.arange(n_classes)
+        sets += [centers[y] + 0.3 * rng.standard_normal((n, 2)), y]
+    return sets
+
+
+def test_kmeans_tree_is_more_accurate_than_huffman_on_separable_clusters(rng):
+    X, y, X_test, y_test = circle_classes(rng)
+    scores = {}
+    for tree in ("huffman", "kmeans"):
+        clf = HierarchicalSoftmaxClassifier(reg_strength=1e-4, tree=tree, max_iter=300, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            scores[tree] = clf.fit(X, y).score(X_test, y_test)
+    # a k-means node separates two arcs of the circle (a line does); a Huffman node two random sets
+    assert scores["kmeans"] >= 0.97
+    assert scores["huffman"] <= scores["kmeans"] - 0.2
+
+
+def text_like(rng, n=400, d=600, n_classes=12):
+    """Sparse count rows: each class draws its words from its own subset of the vocabulary."""
+    y = np.concatenate([np.arange(n_classes), rng.integers(0, n_classes, n - n_classes)])
+    words = rng.integers(0, d // 2, (n_classes, 40))
+    rows, cols = [], []
+    for i, k in enumerate(y):
+        picked = np.concatenate([rng.choice(words[k], 8), rng.integers(0, d, 4)])
+        rows.append(np.full(picked.size, i))
+        cols.append(picked)
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    X = scipy.sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, d))  # duplicates add up
+    return X, y
+
+
+@pytest.mark.parametrize("tree", ["huffman", "kmeans"])
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
+def test_sparse_input_fits_the_same_model_as_dense(tree, solver, rng):
+    X, y = text_like(rng)
+    params = dict(reg_strength=1e-3, tree=tree, solver=solver, random_state=0, tol=1e-8, max_iter=15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sparse_fit = HierarchicalSoftmaxClassifier(**params).fit(X, y)
+        dense_fit = HierarchicalSoftmaxClassifier(**params).fit(X.toarray(), y)
+    np.testing.assert_array_equal(sparse_fit.tree_children_, dense_fit.tree_children_)
+    np.testing.assert_allclose(sparse_fit.node_coef_, dense_fit.node_coef_, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(sparse_fit.node_intercept_, dense_fit.node_intercept_, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(sparse_fit.predict_proba(X), dense_fit.predict_proba(X.toarray()), atol=1e-9)
+    np.testing.assert_array_equal(sparse_fit.predict_topk(X, 3), dense_fit.predict_topk(X.toarray(), 3))
+    assert sparse_fit.score(X, y) >= 0.9
+
+
+def test_sparse_input_is_never_densified(rng, monkeypatch):
+    X, y = text_like(rng)
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("a sparse matrix was densified")
+
+    for cls in type(X).__mro__:
+        for name in ("toarray", "todense", "__array__"):
+            if name in vars(cls):
+                monkeypatch.setattr(cls, name, refuse)
+    with pytest.raises(AssertionError, match="densified"):
+        np.asarray(X.toarray())  # the guard is in place
+    for solver in ("lbfgs", "sgd", "newton-cg"):  # sgd's automatic rate: power iteration, d > 512
+        clf = HierarchicalSoftmaxClassifier(tree="kmeans", solver=solver, max_iter=5, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X, y)
+        proba = clf.predict_proba(X)
+        assert proba.shape == (400, 12)
+        assert clf.predict(X).shape == (400,) and clf.predict_topk(X, 2).shape == (400, 2)
+
+
 # -- probabilities and search -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def fitted():
+@pytest.fixture(scope="module", params=["huffman", "kmeans", "kmeans-csr"])
+def fitted(request):
     rng = np.random.default_rng(7)
     X, y = blobs(rng, n_classes=40, n=1500, d=6, spread=2.0)
-    clf = HierarchicalSoftmaxClassifier(reg_strength=1e-3, max_iter=60, tol=1e-5)
+    tree, _, layout = request.param.partition("-")
+    if layout == "csr":
+        X[rng.random(X.shape) < 0.3] = 0.0
+        X = scipy.sparse.csr_matrix(X)
+    clf = HierarchicalSoftmaxClassifier(reg_strength=1e-3, max_iter=60, tol=1e-5, tree=tree, random_state=0)
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
     return clf, X[:200]
+
+
+def dense(X):
+    return X.toarray() if scipy.sparse.issparse(X) else X
 
 
 def test_predict_proba_is_exact_and_normalised(fitted):
@@ -130,8 +268,11 @@ def test_predict_proba_is_exact_and_normalised(fitted):
     proba = clf.predict_proba(X)
     assert proba.shape == (200, 40)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    walked = brute_proba_by_walking(clf.node_coef_, clf.node_intercept_, clf.tree_children_, dense(X))
+    np.testing.assert_allclose(walked.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(proba, walked, rtol=1e-10, atol=1e-15)
     ref = brute_log_proba(
-        clf.node_coef_, clf.node_intercept_, clf.tree_paths_, clf.tree_codes_, clf.tree_depths_, X
+        clf.node_coef_, clf.node_intercept_, clf.tree_paths_, clf.tree_codes_, clf.tree_depths_, dense(X)
     )
     np.testing.assert_allclose(clf.predict_log_proba(X), ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(proba, np.exp(ref), rtol=1e-12, atol=1e-15)
@@ -158,10 +299,13 @@ def test_log_sigmoid_form_keeps_saturated_branches_finite(fitted):
     big.node_coef_ = 1e4 * clf.node_coef_
     logp = big.predict_log_proba(X[:20])
     ref = brute_log_proba(
-        big.node_coef_, big.node_intercept_, big.tree_paths_, big.tree_codes_, big.tree_depths_, X[:20]
+        big.node_coef_, big.node_intercept_, big.tree_paths_, big.tree_codes_, big.tree_depths_, dense(X[:20])
     )
     assert np.all(np.isfinite(logp)) and logp.min() < -1e3
-    np.testing.assert_allclose(logp, ref, rtol=1e-12)
+    # CSR scores sum the nonzeros in another order than the dense product; log σ(s) ≈ -exp(-s) for
+    # s ≈ 300 turns that last-bit difference in s into ~1e-12 relative
+    rtol = 1e-10 if scipy.sparse.issparse(X) else 1e-12
+    np.testing.assert_allclose(logp, ref, rtol=rtol)
     np.testing.assert_array_equal(big.predict(X[:20]), big.classes_[ref.argmax(axis=1)])
 
 
@@ -174,7 +318,7 @@ def test_best_first_search_scores_few_nodes(rng):
     logp = np.empty((300, 1))
     visited = np.empty(300, dtype=np.int64)
     _numba_heads.topk_best_first(
-        Xc, clf.node_coef_, clf.node_intercept_, clf.tree_children_, 1, idx, logp, visited
+        *_row_args(Xc), clf.node_coef_, clf.node_intercept_, clf.tree_children_, 1, idx, logp, visited
     )
     assert np.median(visited) <= 2 * clf.tree_depths_.max() < 63
     np.testing.assert_array_equal(clf.classes_[idx[:, 0]], clf.predict(Xc))
@@ -200,14 +344,18 @@ def test_lbfgs_reaches_the_optimum_of_the_brute_force_objective(rng):
     np.testing.assert_allclose(theta, ref.x, atol=2e-4)
 
 
-def test_loss_gradient_kernel_matches_finite_differences(rng):
+@pytest.mark.parametrize("layout", ["dense", "csr"])
+def test_loss_gradient_kernel_matches_finite_differences(layout, rng):
     X, y = blobs(rng, n_classes=5, n=40, d=3)
+    X[rng.random(X.shape) < 0.4] = 0.0  # rows with zeros (and some empty rows) for the CSR kernel
+    X[:3] = 0.0
     tree = huffman_tree(np.bincount(y))
     sw = rng.uniform(0.5, 2.0, 40)
     sw /= sw.sum()
     W, b = rng.standard_normal((4, 3)), rng.standard_normal(4)
     gW, gb = np.zeros_like(W), np.zeros_like(b)
-    loss = _numba_heads.loss_grad(X, y, sw, tree.paths, tree.codes, tree.depths, W, b, gW, gb)
+    rows = _row_args(X if layout == "dense" else scipy.sparse.csr_matrix(X))
+    loss = _numba_heads.loss_grad(*rows, y, sw, tree.paths, tree.codes, tree.depths, W, b, gW, gb)
     theta = np.concatenate([W.ravel(), b])
     assert loss == pytest.approx(brute_objective(theta, X, y, sw, tree, 0.0), rel=1e-13)
     h = 1e-5
@@ -260,6 +408,74 @@ def test_sgd_epoch_equals_dense_minibatch_sgd(lam, lr_low, lr_high, rng):
     np.testing.assert_allclose(scale * V, W, rtol=1e-11, atol=1e-14)
     np.testing.assert_allclose(bk, b, rtol=1e-12, atol=1e-14)
     assert not gbuf.any() and not mark.any()
+
+
+def test_node_scales_equalise_the_curvature_bounds(rng):
+    _, y = blobs(rng, n_classes=20, n=500, d=4)
+    w = rng.uniform(0.5, 2.0, 500)
+    tree = huffman_tree(np.bincount(y, weights=w))
+    lam_max, r2, lam = 3.0, 5.0, 1e-3
+    s = node_scales(tree, np.bincount(y, weights=w), lam_max, r2, lam)
+    # the share of the weight through each node, by walking every row's path down the children
+    share = np.zeros(19)
+    for i in range(500):
+        node = 0
+        while node >= 0:
+            share[node] += w[i] / w.sum()
+            node = next(c for c in tree.children[node] if c == -y[i] - 1 or (c >= 0 and below(tree, c, y[i])))
+            node = max(node, -1)
+    top = lam_max / 4 + lam  # the curvature bound the step size is made for
+    scaled = s > 1.0
+    # a node is scaled exactly when its own bound is below the step's, and then up to it exactly
+    np.testing.assert_array_equal(scaled, share * r2 / 4 + lam < top)
+    assert np.all(s >= 1.0) and scaled.sum() >= 10
+    np.testing.assert_allclose(s[scaled] ** 2 * (share[scaled] * r2 / 4 + lam), top, rtol=1e-12)
+
+
+def below(tree, node, k):
+    """Whether the leaf of class k is in the subtree of internal node ``node``."""
+    stack = [node]
+    while stack:
+        for c in tree.children[stack.pop()]:
+            if c == -k - 1:
+                return True
+            if c >= 0:
+                stack.append(c)
+    return False
+
+
+def test_scaled_parameters_keep_the_objective_and_chain_the_gradient(rng):
+    X, y = blobs(rng, n_classes=6, n=80, d=3)
+    tree = huffman_tree(np.bincount(y))
+    s = rng.uniform(1.0, 4.0, 5)
+    plain = TreeObjective(X, y, tree, reg_strength=0.1)
+    scaled = TreeObjective(X, y, tree, reg_strength=0.1, node_scale=s)
+    W, b = rng.standard_normal((5, 3)), rng.standard_normal(5)
+    theta = scaled.pack(W, b)
+    np.testing.assert_allclose(theta[:15].reshape(5, 3) * s[:, None], W, rtol=1e-15)
+    assert scaled.loss(theta) == pytest.approx(plain.loss(plain.pack(W, b)), rel=1e-14)
+    f = scaled.loss
+    h = 1e-6
+    fd = np.array([(f(theta + h * e) - f(theta - h * e)) / (2 * h) for e in np.eye(theta.size)])
+    np.testing.assert_allclose(scaled.gradient(theta), fd, rtol=1e-6, atol=1e-8)
+    v = rng.standard_normal(theta.size)
+    hv = (scaled.gradient(theta + h * v) - scaled.gradient(theta - h * v)) / (2 * h)
+    np.testing.assert_allclose(scaled.hessp(theta, v), hv, rtol=1e-5, atol=1e-7)
+
+
+def test_sgd_trains_the_deep_nodes_in_a_few_epochs(rng):
+    # 64 balanced classes of text-like rows: depth 6, a leaf's parent sees 1/32 of each batch. With one
+    # step size for every node the deep nodes hardly move in 5 epochs (0.77 here against 0.94); the
+    # node scales make them learn like the root.
+    X, y = text_like(rng, n=3200, d=600, n_classes=64)
+    X = X.multiply(1.0 / np.sqrt(X.multiply(X).sum(axis=1))).tocsr()  # unit rows, as TF-IDF
+    best = HierarchicalSoftmaxClassifier(reg_strength=1e-3, max_iter=300).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sgd = HierarchicalSoftmaxClassifier(
+            reg_strength=1e-3, solver="sgd", max_iter=5, tol=0.0, n_iter_no_change=5, random_state=0
+        ).fit(X, y)
+    assert sgd.score(X, y) >= best.score(X, y) - 0.03
 
 
 def test_sgd_approaches_the_lbfgs_optimum(rng):
@@ -324,14 +540,19 @@ def test_string_labels_and_fitted_state_is_plain(rng):
             assert not isinstance(value, list) or all(isinstance(x, float) for x in value), key
 
 
-def test_model_file_round_trip(rng, tmp_path):
+@pytest.mark.parametrize("tree", ["huffman", "kmeans"])
+def test_model_file_round_trip(tree, rng, tmp_path):
     pytest.importorskip("safetensors")
     X, y = blobs(rng, n_classes=7, n=300, d=3)
-    clf = HierarchicalSoftmaxClassifier(reg_strength=1e-2).fit(X, y)
+    clf = HierarchicalSoftmaxClassifier(reg_strength=1e-2, tree=tree, random_state=0).fit(X, y)
     path = luce.save(clf, tmp_path / "hs.luce")
     loaded = luce.load(path)
+    assert loaded.get_params() == clf.get_params()
+    np.testing.assert_array_equal(loaded.tree_children_, clf.tree_children_)
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     np.testing.assert_array_equal(loaded.predict_topk(X, 3), clf.predict_topk(X, 3))
+    Xs = scipy.sparse.csr_matrix(X)
+    np.testing.assert_array_equal(loaded.predict_topk(Xs, 3), clf.predict_topk(X, 3))
 
 
 @pytest.mark.parametrize(
@@ -353,6 +574,7 @@ def test_model_file_round_trip(rng, tmp_path):
         ({"learning_rate": 0.0}, ValueError, r"'learning_rate' parameter .* range \(0, inf\)"),
         ({"learning_rate": "fast"}, ValueError, "'learning_rate' parameter .* must be a str among {'auto'}"),
         ({"fit_intercept": "yes"}, TypeError, "'fit_intercept' parameter .* must be an instance of 'bool'"),
+        ({"tree": "kmean"}, ValueError, "'tree' parameter .* must be a str among .*'kmeans'"),
     ],
 )
 def test_bad_parameters(params, error, match, rng):

@@ -3,7 +3,9 @@
 Layers as in numba-stats: a scalar primitive (``log σ``), a path primitive (one example's path through
 the tree: scores, loss, gradient), and batch kernels over rows. One decorator policy: ``cache=True``,
 ``error_model="numpy"``, no fast-math. Arrays arrive C-contiguous in float64 (the estimator converts),
-tree arrays as int64/int8.
+tree arrays as int64/int8. Rows are dense, or CSR arrays ``(data, indices, indptr)`` (int64 indices):
+the row primitives ``_row_dot``/``_row_axpy`` hold the only difference, so each kernel's math is written
+once for both layouts.
 
 Cost: one example touches only the ``L ≈ log2 K`` internal nodes on its class's path, ``O(d·L)``
 work for its loss and gradient — the point of the tree. The full probability table needs every node
@@ -63,29 +65,51 @@ def _dot(x, w):
     return total
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _row_dot(X, data, indices, indptr, i, w):
+    # Row i of dense X, or of the CSR matrix (data, indices, indptr) when indptr is not empty.
+    if indptr.shape[0] == 0:
+        return _dot(X[i], w)
+    total = 0.0
+    for p in range(indptr[i], indptr[i + 1]):
+        total += data[p] * w[indices[p]]
+    return total
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _row_axpy(X, data, indices, indptr, i, g, out):
+    # out += g · row i (dense or CSR, as in _row_dot): O(nonzeros) for a CSR row.
+    if indptr.shape[0] == 0:
+        x = X[i]
+        for j in range(x.shape[0]):
+            out[j] += g * x[j]
+    else:
+        for p in range(indptr[i], indptr[i + 1]):
+            out[indices[p]] += g * data[p]
+
+
 @njit(cache=True, error_model="numpy")
-def loss_grad(X, y, sw, paths, codes, depths, W, b, gW, gb):
+def loss_grad(X, data, indices, indptr, y, sw, paths, codes, depths, W, b, gW, gb):
     """Σ_i sw_i · (-log P(y_i | x_i)), adding Σ_i sw_i (σ(s) - c) x_i into ``gW`` and into ``gb``.
 
-    ``gW (K-1, d)`` and ``gb (K-1,)`` are accumulated into (the caller zeroes them). Returns the
-    weighted loss sum (float64).
+    The rows are dense ``X (n, d)`` when ``indptr`` is empty, else the CSR matrix ``(data, indices,
+    indptr)`` (``X`` is then unused): a path node's score is the sum over the row's nonzeros,
+    ``O(nnz·L)`` per row. ``gW (K-1, d)`` and ``gb (K-1,)`` are accumulated into (the caller
+    zeroes them). Returns the weighted loss sum (float64).
     """
-    n = X.shape[0]
+    n = X.shape[0] if indptr.shape[0] == 0 else indptr.shape[0] - 1
     total = 0.0
     for i in range(n):
         k = y[i]
         w_i = sw[i]
-        x = X[i]
         for level in range(depths[k]):
             node = paths[k, level]
-            s = _dot(x, W[node]) + b[node]
+            s = _row_dot(X, data, indices, indptr, i, W[node]) + b[node]
             code = codes[k, level]
             # -log σ(±s); the gradient of -log σ((2c - 1)s) with respect to s is σ(s) - c.
             total -= w_i * _log_sigmoid(s if code == 1 else -s)
             g = w_i * (_sigmoid(s) - code)
-            row = gW[node]
-            for j in range(x.shape[0]):
-                row[j] += g * x[j]
+            _row_axpy(X, data, indices, indptr, i, g, gW[node])
             gb[node] += g
     return total
 
@@ -172,10 +196,10 @@ def log_proba_from_scores(S, children, out):
         _log_proba_from_scores(S, children, out)
 
 
-def topk_best_first(X, W, b, children, k, out_classes, out_logp, visited):
+def topk_best_first(X, data, indices, indptr, W, b, children, k, out_classes, out_logp, visited):
     """:func:`_topk_best_first` under the kernel-launch lock (parallel; see ``kernel_launch``)."""
     with kernel_launch():
-        _topk_best_first(X, W, b, children, k, out_classes, out_logp, visited)
+        _topk_best_first(X, data, indices, indptr, W, b, children, k, out_classes, out_logp, visited)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -239,15 +263,16 @@ def _heap_pop(keys, items, size):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _topk_best_first(X, W, b, children, k, out_classes, out_logp, visited):
+def _topk_best_first(X, data, indices, indptr, W, b, children, k, out_classes, out_logp, visited):
     """The ``k`` most probable classes of each row by best-first search, without scoring every node.
 
     A log-probability only decreases along a path (each step adds ``log σ ≤ 0``), so when a leaf is
     popped from the max-heap no unexplored leaf can be more probable: leaves come out in order of
-    decreasing probability and the first ``k`` are the exact top k (uniform-cost search). Writes
+    decreasing probability and the first ``k`` are the exact top k (uniform-cost search). Rows as in
+    :func:`loss_grad` (dense ``X``, or CSR when ``indptr`` is not empty). Writes
     ``out_classes (n, k)``, ``out_logp (n, k)`` and the number of nodes scored per row in ``visited``.
     """
-    n = X.shape[0]
+    n = X.shape[0] if indptr.shape[0] == 0 else indptr.shape[0] - 1
     n_internal = children.shape[0]
     cap = 2 * n_internal + 2
     for r in prange(n):
@@ -257,7 +282,6 @@ def _topk_best_first(X, W, b, children, k, out_classes, out_logp, visited):
         size = _heap_push(keys, items, 0, 0.0, 0)
         found = 0
         scored = 0
-        x = X[r]
         while found < k and size > 0:
             key, item, size = _heap_pop(keys, items, size)
             if item < 0:
@@ -265,7 +289,7 @@ def _topk_best_first(X, W, b, children, k, out_classes, out_logp, visited):
                 out_logp[r, found] = key
                 found += 1
                 continue
-            s = _dot(x, W[item]) + b[item]
+            s = _row_dot(X, data, indices, indptr, r, W[item]) + b[item]
             scored += 1
             size = _heap_push(keys, items, size, key + _log_sigmoid(-s), children[item, 0])
             size = _heap_push(keys, items, size, key + _log_sigmoid(s), children[item, 1])

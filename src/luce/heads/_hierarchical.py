@@ -35,7 +35,7 @@ import heapq
 
 import numpy as np
 
-__all__ = ["HuffmanTree", "huffman_tree", "log_sigmoid_np", "tree_from_arrays"]
+__all__ = ["HuffmanTree", "huffman_tree", "kmeans_tree", "log_sigmoid_np", "tree_from_arrays"]
 
 
 class HuffmanTree:
@@ -107,10 +107,13 @@ def huffman_tree(counts) -> HuffmanTree:
         raw_children.append((a, b))
         heapq.heappush(heap, (fa + fb, order, len(raw_children) - 1))
         order += 1
-    root = len(raw_children) - 1
+    return _breadth_first(raw_children, len(raw_children) - 1)
 
-    # Breadth-first renumbering: root 0, parents before children.
-    n_internal = n_classes - 1
+
+def _breadth_first(raw_children, root) -> HuffmanTree:
+    """The tree of ``raw_children`` (pairs of children, ``c < 0`` the leaf of class ``-c - 1``, ``c >= 0``
+    an index into ``raw_children``) renumbered breadth first from ``root``: root 0, parents first."""
+    n_internal = len(raw_children)
     new_id = np.empty(n_internal, dtype=np.int64)
     queue = [root]
     head = 0
@@ -132,6 +135,107 @@ def huffman_tree(counts) -> HuffmanTree:
             else:
                 children[j, side] = child
     return _paths_from_children(children, parents)
+
+
+def kmeans_tree(centroids, *, random_state=None, max_iter=20) -> HuffmanTree:
+    """Balanced binary tree over classes by recursive balanced 2-means of their centroids.
+
+    Each set of classes is split in two halves (sizes differing by at most one) of similar centroids,
+    as probabilistic label trees, Parabel and napkinXC build their trees: two centres start at two
+    random classes of the set; each round ranks the classes by ``c·(m_1 - m_0)`` (the cosine
+    similarity to centre 1 minus that to centre 0, for unit-norm centroids), gives the upper half
+    to centre 1, and recomputes the centres as normalised means, until the halves stop changing or
+    ``max_iter`` rounds. Then each half is split the same way. Every class is at depth
+    ``⌊log2 K⌋`` or ``⌈log2 K⌉``; classes that a linear score tells apart well share few nodes.
+
+    Parameters
+    ----------
+    centroids : ndarray or sparse matrix, shape (K, n_features)
+        One row per class (e.g. the class means of ``X``); rows are L2-normalised here.
+    random_state : int, RandomState, Generator or None
+        Seeds the starting centres.
+    max_iter : int, default 20
+        Rounds of 2-means per split.
+
+    Returns
+    -------
+    HuffmanTree
+        The tree arrays (the same layout as :func:`huffman_tree`).
+
+    Examples
+    --------
+    Two groups of classes along the first and the second axis end up in different subtrees:
+
+    >>> import numpy as np
+    >>> from luce.heads._hierarchical import kmeans_tree
+    >>> C = np.array([[1.0, 0.1], [0.1, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    >>> tree = kmeans_tree(C, random_state=0)
+    >>> tree.depths
+    array([2, 2, 2, 2])
+    >>> np.sort(-tree.children[1:] - 1, axis=1)  # the leaves under the two children of the root
+    array([[0, 2],
+           [1, 3]])
+    """
+    import scipy.sparse as sp
+    from sklearn.preprocessing import normalize
+    from sklearn.utils import check_random_state
+
+    if sp.issparse(centroids):
+        C = sp.csr_matrix(centroids, dtype=np.float64)
+    else:
+        C = np.asarray(centroids, dtype=np.float64)
+        if C.ndim != 2:
+            raise ValueError(f"centroids must have shape (K, n_features), got shape {C.shape}")
+    n_classes = C.shape[0]
+    if n_classes < 2:
+        raise ValueError(f"centroids must have K >= 2 rows (classes), got {n_classes}")
+    if not np.all(np.isfinite(C.data if sp.issparse(C) else C)):
+        raise ValueError("centroids must be finite")
+    C = normalize(C)
+    rng = check_random_state(random_state)
+    if isinstance(random_state, np.random.Generator):
+        rng = np.random.RandomState(random_state.integers(np.iinfo(np.int32).max))
+
+    def unit(v):
+        v = np.asarray(v, dtype=np.float64).ravel()
+        norm = float(np.sqrt(np.sum(v * v)))  # not BLAS: its threads cost more than this short sum
+        return v / norm if norm > 0 else v
+
+    def split(members):
+        """The two halves of ``members`` (class indices), the upper half by the 2-means score second."""
+        n = members.shape[0]
+        if n == 2:
+            return members[:1], members[1:]
+        half = n // 2
+        sub = C[members]  # sliced once per split: each round is two products with it
+        a, b = rng.choice(n, size=2, replace=False)
+        m0, m1 = unit(sub[a : a + 1].sum(axis=0)), unit(sub[b : b + 1].sum(axis=0))
+        upper = None
+        for _ in range(max_iter):
+            score = np.asarray(sub @ (m1 - m0)).ravel()
+            # stable sort: ties (e.g. equal centroids) split by class order, so the tree is deterministic
+            new_upper = np.zeros(n, dtype=bool)
+            new_upper[np.argsort(score, kind="stable")[half:]] = True
+            if upper is not None and np.array_equal(new_upper, upper):
+                break
+            upper = new_upper
+            in_upper = upper.astype(np.float64)
+            m0, m1 = unit(sub.T @ (1.0 - in_upper)), unit(sub.T @ in_upper)
+        return members[~upper], members[upper]
+
+    raw_children = []
+
+    def build(members):
+        # returns the raw id of the subtree of members (a leaf id -k-1 for one class)
+        if members.shape[0] == 1:
+            return -int(members[0]) - 1
+        left, right = split(members)
+        pair = (build(left), build(right))
+        raw_children.append(pair)
+        return len(raw_children) - 1
+
+    root = build(np.arange(n_classes))
+    return _breadth_first(raw_children, root)
 
 
 def _paths_from_children(children, parents) -> HuffmanTree:

@@ -178,7 +178,7 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
             mass = np.bincount(targets.index, weights=sw, minlength=targets.classes.shape[0])
             v.check_two_weighted_classes(mass, targets.classes)
         sw = None if sw is None else sw.astype(X.dtype)
-        targets = self._prepare_targets(targets, sw, settings)
+        targets = self._prepare_targets(targets, sw, settings, X)
         self.classes_ = targets.classes
         for name, value in (targets.extra or {}).items():
             setattr(self, name, value)
@@ -211,8 +211,9 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
     def _make_objective(self, X, targets, sample_weight, settings, validation):
         raise NotImplementedError
 
-    def _prepare_targets(self, targets, sample_weight, settings):
-        """What needs the final weights before the early-stopping split (the label tree); default none."""
+    def _prepare_targets(self, targets, sample_weight, settings, X):
+        """What needs the final weights and all of ``X`` before the early-stopping split (the label
+        tree); default none."""
         return targets
 
     # -- warm start -------------------------------------------------------------------------------

@@ -792,7 +792,6 @@ class LinearObjective(ParameterVector):
         return total[0] / self.sw_sum
 
 
-_LinearObjective = LinearObjective  # the name subclasses used before the head split
 
 
 class Objective(LinearObjective):
