@@ -207,15 +207,20 @@ def text_like(rng, n=400, d=600, n_classes=12):
 @pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
 def test_sparse_input_fits_the_same_model_as_dense(tree, solver, rng):
     X, y = text_like(rng)
-    params = dict(reg_strength=1e-3, tree=tree, solver=solver, random_state=0, tol=1e-8, max_iter=15)
+    # sgd takes the same steps on both; lbfgs preconditions dense and CSR data differently (Jacobi for
+    # many dense features, none for CSR: see luce.models._solvers), so it is compared at the optimum.
+    converge = solver == "lbfgs"
+    params = dict(reg_strength=1e-3, tree=tree, solver=solver, random_state=0)
+    params.update(tol=1e-10, max_iter=1000) if converge else params.update(tol=1e-8, max_iter=15)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         sparse_fit = HierarchicalSoftmaxClassifier(**params).fit(X, y)
         dense_fit = HierarchicalSoftmaxClassifier(**params).fit(X.toarray(), y)
+    rtol, atol, p_atol = (0, 1e-5, 1e-6) if converge else (1e-7, 1e-9, 1e-9)
     np.testing.assert_array_equal(sparse_fit.tree_children_, dense_fit.tree_children_)
-    np.testing.assert_allclose(sparse_fit.node_coef_, dense_fit.node_coef_, rtol=1e-7, atol=1e-9)
-    np.testing.assert_allclose(sparse_fit.node_intercept_, dense_fit.node_intercept_, rtol=1e-7, atol=1e-9)
-    np.testing.assert_allclose(sparse_fit.predict_proba(X), dense_fit.predict_proba(X.toarray()), atol=1e-9)
+    np.testing.assert_allclose(sparse_fit.node_coef_, dense_fit.node_coef_, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(sparse_fit.node_intercept_, dense_fit.node_intercept_, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(sparse_fit.predict_proba(X), dense_fit.predict_proba(X.toarray()), atol=p_atol)
     np.testing.assert_array_equal(sparse_fit.predict_topk(X, 3), dense_fit.predict_topk(X.toarray(), 3))
     assert sparse_fit.score(X, y) >= 0.9
 
