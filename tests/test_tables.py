@@ -134,3 +134,26 @@ def test_an_empty_string_is_missing_in_every_format(tmp_path):
     from_csv, from_parquet = read_table(tmp_path / "t.csv"), read_table(tmp_path / "t.parquet")
     pd.testing.assert_frame_equal(from_csv, from_parquet)
     assert from_parquet["note"].isna().tolist() == [False, True, True, False]
+
+
+def test_text_cells_in_parquet_read_as_the_same_cells_in_csv(tmp_path):
+    """Dates, numbers and booleans stored as Parquet text are typed as the CSV reader types them."""
+    df = pd.DataFrame(
+        {
+            "joined": ["2024-01-01", "2024-01-02", None, "2024-01-01"],
+            "amount": ["1.5", "2", "", "7"],
+            "count": ["1", "2", "3", "4"],
+            "flag": ["true", "false", "true", None],
+            "hex": ["0x10", "12", "7", "8"],
+            "grouped": ["1_000", "2", "3", "4"],
+            "city": ["Paris", "Lyon", "", "Paris"],
+        },
+        dtype="string",
+    )
+    df.to_csv(tmp_path / "t.csv", index=False)
+    df.to_parquet(tmp_path / "t.parquet", index=False)
+    from_csv, from_parquet = read_table(tmp_path / "t.csv"), read_table(tmp_path / "t.parquet")
+    pd.testing.assert_frame_equal(from_csv, from_parquet)
+    assert str(from_parquet["joined"].dtype) == "datetime64[ns]"
+    assert from_parquet["amount"].dtype == np.float64 and from_parquet["count"].dtype == np.int64
+    assert from_parquet["hex"].dtype != np.int64 and from_parquet["grouped"].dtype != np.int64

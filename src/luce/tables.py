@@ -55,7 +55,8 @@ def read_table(path, *, sep=None):
     strings, ``YYYY-MM-DD`` dates and ISO timestamps as ``datetime64[ns]``, booleans as ``bool``. Numbers
     are parsed strictly: ``1_000``, ``1,5``, ``0x10`` or Arabic-Indic digits make a column text, never a
     number. Empty cells, ``NA``, ``NaN`` and ``null`` are missing values; so is an empty string in a
-    Parquet file (a CSV file cannot tell the two apart).
+    Parquet file (a CSV file cannot tell the two apart). A Parquet text column is typed as the CSV reader
+    types the same cells: dates or numbers stored as text read as dates or numbers from either file.
 
     Parameters
     ----------
@@ -85,7 +86,7 @@ def read_table(path, *, sep=None):
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
+        table = _text_typed_as_in_csv(_uniform_types(pq.read_table(path), pa), pa)
     else:
         import pyarrow.csv as pc
 
@@ -119,6 +120,32 @@ def _read_csv(path, parse, pa, pc):
         # not fit them (a number column with a decimal or text further down), read it all at once,
         # which infers the types from every row.
         return pc.read_csv(path, parse_options=parse, convert_options=convert)
+
+
+def _text_typed_as_in_csv(table, pa):
+    """A Parquet file's text columns typed as the CSV reader types the same cells (numbers, dates,
+    booleans), so that the same rows read the same from either format. The text columns go through
+    pyarrow's own CSV reader, written and read back in memory: one inference rule, not a second copy."""
+    import pyarrow.compute as pac
+    import pyarrow.csv as pc
+
+    names = [f.name for f in table.schema if pa.types.is_string(f.type)]
+    if not names or table.num_rows == 0:
+        return table
+    sink = pa.BufferOutputStream()
+    pc.write_csv(table.select(names), sink, write_options=pc.WriteOptions(quoting_style="needed"))
+    convert = pc.ConvertOptions(strings_can_be_null=True)
+    typed = pc.read_csv(pa.BufferReader(sink.getvalue()), convert_options=convert)
+    for name, column in zip(typed.column_names, typed.columns, strict=True):
+        if pa.types.is_string(column.type):
+            continue
+        text = table.column(name)
+        # As for CSV files: pyarrow reads 0x10 as the integer 16; such a column stays text.
+        hexadecimal = pac.any(pac.match_substring(text, "x", ignore_case=True)).as_py()
+        if pa.types.is_integer(column.type) and hexadecimal:
+            continue
+        table = table.set_column(table.schema.get_field_index(name), name, column)
+    return table
 
 
 def _mentions_hex(path) -> bool:
