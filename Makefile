@@ -3,8 +3,12 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+BUILD_STAMP := $(VENV)/.installed-build
 CLI_STAMP := $(VENV)/.installed-cli
 ALL_STAMP := $(VENV)/.installed-all
+
+# The editable install rebuilds the compiled kernels with the venv's meson and ninja.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: demo test lint bench clean
 
@@ -12,12 +16,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(CLI_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[cli]"
+# The build tools of pyproject.toml's [build-system], in the venv: an editable meson-python install
+# needs them there (no build isolation), to rebuild the kernels when their sources change.
+$(BUILD_STAMP): | $(BIN)/python
+	$(BIN)/python -m pip install --quiet "meson-python>=0.16" "meson>=1.4" "cython>=3.0.10" ninja
+	touch $(BUILD_STAMP)
+
+$(CLI_STAMP): pyproject.toml meson.build | $(BUILD_STAMP)
+	$(BIN)/python -m pip install --quiet --no-build-isolation -e ".[cli]"
 	touch $(CLI_STAMP)
 
-$(ALL_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[all,test,peers]"
+$(ALL_STAMP): pyproject.toml meson.build | $(BUILD_STAMP)
+	$(BIN)/python -m pip install --quiet --no-build-isolation -e ".[all,test,peers]"
 	touch $(CLI_STAMP) $(ALL_STAMP)
 
 demo: $(CLI_STAMP)
@@ -31,4 +41,4 @@ bench: $(ALL_STAMP)
 	for f in benchmarks/[!_]*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) luce-demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) build luce-demo .pytest_cache .ruff_cache
