@@ -10,7 +10,7 @@ def rng():
     return np.random.default_rng(20261122)
 
 
-@pytest.fixture(params=["reference", "numba"])
+@pytest.fixture(params=["reference", "compiled"])
 def backend(request):
     """Run a test against the NumPy reference and against the compiled kernels."""
     with use_backend(request.param):

@@ -199,7 +199,7 @@ def test_float32_kernel_accuracy(rng):
     # The float32 kernel's exp polynomial and lane sums: within a few float32 ulps of float64.
     z = (rng.standard_normal((8, 3000)) * 4).astype(np.float32)
     y = rng.integers(0, 3000, 8)
-    with luce._kernels.use_backend("numba"):
+    with luce._kernels.use_backend("compiled"):
         loss, grad = luce.cross_entropy(z, y, label_smoothing=0.1, reduction="none", return_grad=True)
     want_loss, want_grad = luce.cross_entropy(
         z.astype(np.float64), y, label_smoothing=0.1, reduction="none", return_grad=True
@@ -298,7 +298,7 @@ def test_kernel_path_mixes_special_rows(rng):
     z[9, :3] = np.inf
     z[11] = -np.inf
     y = rng.integers(0, 300, 64)
-    with luce._kernels.use_backend("numba"):
+    with luce._kernels.use_backend("compiled"):
         got = luce.cross_entropy(z, y, label_smoothing=0.1, reduction="none", return_grad=True)
     with luce._kernels.use_backend("reference"):
         want = luce.cross_entropy(z, y, label_smoothing=0.1, reduction="none", return_grad=True)

@@ -40,7 +40,7 @@ def _reference(name, x, axis, temperature=1.0, where=None):
 
 
 def _kernel(name, x, axis, temperature=1.0, where=None):
-    with use_backend("numba"):
+    with use_backend("compiled"):
         return _call(name, x, axis, temperature, where)
 
 
@@ -109,7 +109,7 @@ def test_numba_is_imported_only_when_a_kernel_runs():
 
 def test_use_backend_numba_reaches_the_kernels_for_small_arrays(spy):
     x = np.array([[1.0, 2.0, 3.0]])
-    with use_backend("numba"):
+    with use_backend("compiled"):
         luce.softmax(x)
         luce.log_softmax(x, axis=0)
         luce.logsumexp(x)
@@ -135,7 +135,7 @@ def test_auto_uses_the_kernels_above_the_threshold(spy):
 
 def test_axes_the_kernels_take_and_leave(spy, rng):
     x = rng.standard_normal((3, 4, 5, 6))
-    with use_backend("numba"):
+    with use_backend("compiled"):
         for axis in [(1, 2), (-3, -2), (2, 3), (0, 1, 2, 3)]:  # consecutive: one merged axis
             before = spy.calls
             assert_matches_reference("softmax", luce.softmax(x, axis), _reference("softmax", x, axis), 120)
@@ -268,7 +268,7 @@ def test_special_rows_anywhere_in_a_group(dtype, inplace, rng):
             ref = _reference(name, x, -1, 1.0, w)
             if inplace:
                 y = x.copy()
-                with use_backend("numba"):
+                with use_backend("compiled"):
                     got = getattr(luce, name)(y, -1, where=w, out=y)
             else:
                 got = _kernel(name, x, -1, 1.0, w)
@@ -570,7 +570,7 @@ def test_use_backend_is_local_to_the_thread():
     release = threading.Event()
 
     def worker():
-        with use_backend("numba"):
+        with use_backend("compiled"):
             seen["worker"] = _dispatch.get_backend()
             inside.set()
             release.wait(30)
@@ -586,7 +586,7 @@ def test_use_backend_is_local_to_the_thread():
     finally:
         release.set()
         thread.join(30)
-    assert seen == {"worker": "numba", "main": default, "main_block": "reference"}
+    assert seen == {"worker": "compiled", "main": default, "main_block": "reference"}
     assert _dispatch.get_backend() == default
 
 
@@ -597,9 +597,9 @@ def test_use_backend_is_local_to_the_context():
         with use_backend("reference"):
             return _dispatch.get_backend()
 
-    with use_backend("numba"):
+    with use_backend("compiled"):
         assert contextvars.copy_context().run(inner) == "reference"
-        assert _dispatch.get_backend() == "numba"
+        assert _dispatch.get_backend() == "compiled"
 
 
 THREADS_SCRIPT = """
@@ -612,7 +612,7 @@ with use_backend("reference"):
     ref = [(luce.softmax(x), luce.log_softmax(x), luce.cross_entropy(x, y)) for x, y in zip(xs, ys)]
 bad = []
 def work(i):
-    with use_backend("numba"):
+    with use_backend("compiled"):
         for _ in range(10):
             got = (luce.softmax(xs[i]), luce.log_softmax(xs[i]), luce.cross_entropy(xs[i], ys[i]))
             bad.extend(i for a, b in zip(got, ref[i]) if not np.allclose(a, b, rtol=1e-12, atol=1e-15))

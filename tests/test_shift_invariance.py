@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import luce
 from luce._kernels import use_backend
 
-BACKENDS = ["reference", "numba"]
+BACKENDS = ["reference", "compiled"]
 
 # (shift, grid step): c + k·step is exact for |k·step| < |c| / 2 in float64.
 SHIFTS = [2.0**20, -(2.0**20), 2.0**40, 2.0**50, -(2.0**50)]

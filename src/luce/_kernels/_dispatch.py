@@ -1,8 +1,13 @@
 """The one place that chooses between the NumPy reference and compiled kernels.
 
-Backends: ``"auto"`` (kernels for NumPy float32/float64 arrays of at least ``MIN_KERNEL_SIZE``
-elements), ``"reference"`` (never kernels) and ``"numba"`` (kernels whenever they apply, whatever the
-size; the test-suite runs against both paths). The environment variable ``LUCE_BACKEND`` sets the
+Backends: ``"auto"`` (kernels for NumPy float32/float64 arrays above the size where they pay),
+``"reference"`` (never kernels) and ``"compiled"`` (kernels whenever they apply, whatever the size; the
+test-suite runs against both paths). ``"numba"``, the old name of ``"compiled"``, still works with a
+``DeprecationWarning``.
+
+:func:`lookup` is the one way from an operation and an array to a compiled kernel: the table
+``_REGISTRY`` names, for each operation, the extension module and function that compute it and the
+size below which the reference is as fast. The environment variable ``LUCE_BACKEND`` sets the
 default. Each ``softmax``/``logsumexp`` here returns ``None`` when the reference must handle the call:
 other dtypes (float16 input arrives as float32: it is computed in float32 upstream), 0-d arrays, axes
 that are not consecutive, or Numba not importable.
@@ -28,6 +33,7 @@ import numpy as np
 
 __all__ = [
     "MIN_KERNEL_SIZE",
+    "lookup",
     "MIN_ROWWISE_SIZE",
     "get_backend",
     "kernel_launch",
@@ -37,11 +43,12 @@ __all__ = [
     "use_backend",
 ]
 
-_BACKENDS = ("auto", "reference", "numba")
+_BACKENDS = ("auto", "reference", "compiled")
 
 
 def _initial_backend() -> str:
     name = os.environ.get("LUCE_BACKEND", "auto")
+    name = "compiled" if name == "numba" else name
     if name not in _BACKENDS:
         raise ValueError(f"LUCE_BACKEND must be one of {_BACKENDS}, got {name!r}")
     return name
@@ -62,21 +69,56 @@ MIN_ROWWISE_SIZE = 8192
 
 _kernels = None
 
+# operation -> (extension module in luce._kernels, function, size threshold): the whole dispatch table.
+# The size is counted by the caller's ``size`` argument of lookup (default: the array's elements).
+_REGISTRY: dict[str, tuple[str, str, int]] = {}
+_modules: dict[str, object] = {}
+
+
+def lookup(op: str, x: np.ndarray, size: int | None = None):
+    """The compiled kernel for ``op`` on ``x``, or None when the NumPy reference must run.
+
+    None when the backend is ``"reference"``, ``x`` is not a float32/float64 NumPy array, or (backend
+    ``"auto"``) ``size`` (default ``x.size``) is below the operation's threshold. The extension module
+    is imported on the first lookup that returns its kernel, never at ``import luce``.
+    """
+    backend = get_backend()
+    if backend == "reference" or not isinstance(x, np.ndarray) or x.dtype not in (np.float32, np.float64):
+        return None
+    module, function, threshold = _REGISTRY[op]
+    if backend == "auto" and (x.size if size is None else size) < threshold:
+        return None
+    compiled = _modules.get(module)
+    if compiled is None:
+        import importlib
+
+        compiled = _modules[module] = importlib.import_module(f"{__package__}.{module}")
+    return getattr(compiled, function)
+
 
 def _check_name(name) -> str:
+    if name == "numba":
+        import warnings
+
+        warnings.warn(
+            'the backend "numba" is now called "compiled" (the kernels are compiled at install)',
+            DeprecationWarning,
+            stacklevel=4,
+        )
+        return "compiled"
     if name not in _BACKENDS:
         raise ValueError(f"backend must be one of {_BACKENDS}, got {name!r}")
     return name
 
 
 def get_backend() -> str:
-    """The active backend name in this thread: ``"auto"``, ``"reference"`` or ``"numba"``."""
+    """The active backend name in this thread: ``"auto"``, ``"reference"`` or ``"compiled"``."""
     local = _local_backend.get()
     return _default_backend if local is None else local
 
 
 def set_backend(name: str) -> None:
-    """Choose ``"auto"``, ``"reference"`` or ``"numba"`` as the process-wide default for later calls
+    """Choose ``"auto"``, ``"reference"`` or ``"compiled"`` as the process-wide default for later calls
     (threads inside a :func:`use_backend` block keep theirs)."""
     global _default_backend
     _default_backend = _check_name(name)
@@ -131,7 +173,7 @@ def _kernels_apply(x: np.ndarray, axes: tuple[int, ...]) -> bool:
         return False
     if tuple(axes) != tuple(range(axes[0], axes[-1] + 1)):
         return False  # the kernels view the reduced axes as one: they must be consecutive
-    return backend == "numba" or x.size >= MIN_KERNEL_SIZE
+    return backend == "compiled" or x.size >= MIN_KERNEL_SIZE
 
 
 def _numba():

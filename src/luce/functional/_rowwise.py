@@ -22,7 +22,7 @@ def use_kernels(rows: np.ndarray) -> bool:
     backend = _dispatch.get_backend()
     if backend == "reference" or rows.dtype not in (np.float32, np.float64) or rows.size == 0:
         return False
-    return backend == "numba" or rows.size >= _dispatch.MIN_ROWWISE_SIZE
+    return backend == "compiled" or rows.size >= _dispatch.MIN_ROWWISE_SIZE
 
 
 def to_numpy(xp, *arrays):
