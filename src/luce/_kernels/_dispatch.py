@@ -33,7 +33,9 @@ import numpy as np
 
 __all__ = [
     "MIN_KERNEL_SIZE",
+    "kernel_threads",
     "lookup",
+    "serial_kernels",
     "MIN_ROWWISE_SIZE",
     "get_backend",
     "kernel_launch",
@@ -73,6 +75,32 @@ _kernels = None
 # The size is counted by the caller's ``size`` argument of lookup (default: the array's elements).
 _REGISTRY: dict[str, tuple[str, str, int]] = {}
 _modules: dict[str, object] = {}
+
+
+_thread_state = threading.local()
+
+
+def kernel_threads() -> int:
+    """How many threads a parallel kernel started from this thread may use: 1 inside
+    :func:`serial_kernels` (the fit engine's block workers), else OpenMP's budget (``OMP_NUM_THREADS``
+    and threadpoolctl's ``openmp`` limits apply). Every parallel kernel takes it as ``n_threads``."""
+    if getattr(_thread_state, "serial", False):
+        return 1
+    from . import _runtime
+
+    return _runtime.max_threads()
+
+
+@contextlib.contextmanager
+def serial_kernels():
+    """Run the kernels called from this thread on one thread (other threads keep theirs): for workers
+    that are themselves one of several threads working in parallel."""
+    previous = getattr(_thread_state, "serial", False)
+    _thread_state.serial = True
+    try:
+        yield
+    finally:
+        _thread_state.serial = previous
 
 
 def lookup(op: str, x: np.ndarray, size: int | None = None):
