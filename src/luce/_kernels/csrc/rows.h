@@ -1,0 +1,33 @@
+/* The row reductions every kernel shares (one copy): the maximum of a row, with or without counting its
+ * NaNs, and float64 sums, for float32 and float64 rows.
+ *
+ * Without -ffast-math the compiler may not reorder a reduction, so a plain `m = max(m, x[j])` loop runs
+ * one element at a time. Each reduction here keeps LUCE_ROW_LANES independent accumulators (lane k
+ * takes the elements j ≡ k mod LUCE_ROW_LANES); the fixed-width inner loop vectorises without changing
+ * any result, and the lanes are combined at the end. The helpers are LUCE_INLINE: they are compiled
+ * into each ISA clone of the LUCE_DISPATCH kernel that calls them.
+ *
+ * NaN: `v > m ? v : m` skips NaN entries (a comparison with NaN is false), which is exactly one x86
+ * MAXPD; callers that must know detect NaN with luce_row_max_nan_* or later (a NaN poisons a sum).
+ */
+#ifndef LUCE_ROWS_H
+#define LUCE_ROWS_H
+
+#include "luce_simd.h"
+
+/* 16 doubles = two AVX-512 vectors: enough independent chains to hide the latency of a max or an add. */
+#define LUCE_ROW_LANES 16
+
+#define LUCE_T double
+#define LUCE_SFX(name) name##_f64
+#include "rows_typed.h"
+#undef LUCE_T
+#undef LUCE_SFX
+
+#define LUCE_T float
+#define LUCE_SFX(name) name##_f32
+#include "rows_typed.h"
+#undef LUCE_T
+#undef LUCE_SFX
+
+#endif
