@@ -65,15 +65,22 @@ _local_backend: contextvars.ContextVar[str | None] = contextvars.ContextVar("luc
 # a few hundred elements. Measured with `python benchmarks/softmax.py --crossover` on the 2-core
 # machine: a tie at 256 elements, kernels 1.1-1.3x faster at 1024, 1.4-1.7x at 4096.
 MIN_KERNEL_SIZE = 512
-# The row-wise maps (luce.functional._rowwise: sparsemax, entmax, ...) keep the threshold measured for
-# them when they were written.
+# The row-wise maps and losses (sparsemax, entmax, top-k softmax, cross-entropy) keep the threshold
+# measured for them when they were written (for the Numba kernels).
 MIN_ROWWISE_SIZE = 8192
 
 _kernels = None
 
 # operation -> (extension module in luce._kernels, function, size threshold): the whole dispatch table.
 # The size is counted by the caller's ``size`` argument of lookup (default: the array's elements).
-_REGISTRY: dict[str, tuple[str, str, int]] = {}
+_REGISTRY: dict[str, tuple[str, str, int]] = {
+    # The row-wise maps and losses: size = the elements of the (n_rows, n) rows.
+    "cross_entropy": ("_losses", "ce_rows", MIN_ROWWISE_SIZE),
+    "topk_softmax": ("_losses", "topk_rows", MIN_ROWWISE_SIZE),
+    "sparsemax": ("_sparse", "sparsemax_rows", MIN_ROWWISE_SIZE),
+    "entmax15": ("_sparse", "entmax15_rows", MIN_ROWWISE_SIZE),
+    "entmax_bisect": ("_sparse", "entmax_bisect_rows", MIN_ROWWISE_SIZE),
+}
 _modules: dict[str, object] = {}
 
 

@@ -1,8 +1,6 @@
 """Shared plumbing for the row-wise maps (sparse maps, sampling, losses): the reduced axes are moved to
 the end and flattened, so every algorithm sees a C-contiguous ``(n_rows, n)`` array.
-
-Also the one place deciding whether a row-wise map runs a compiled kernel: it follows the backend chosen
-with ``luce._kernels.use_backend`` (docs/conventions.md, "Backends").
+Whether a row-wise map runs a compiled kernel is decided by ``luce._kernels._dispatch.lookup``.
 """
 
 from __future__ import annotations
@@ -12,17 +10,8 @@ import math
 import numpy as np
 
 from .. import _validation as v
-from .._kernels import _dispatch
 
-__all__ = ["Rows", "from_numpy", "prepare", "to_numpy", "use_kernels"]
-
-
-def use_kernels(rows: np.ndarray) -> bool:
-    """Whether a compiled kernel should process ``rows`` (float32/float64, above the size where it pays)."""
-    backend = _dispatch.get_backend()
-    if backend == "reference" or rows.dtype not in (np.float32, np.float64) or rows.size == 0:
-        return False
-    return backend == "compiled" or rows.size >= _dispatch.MIN_ROWWISE_SIZE
+__all__ = ["Rows", "from_numpy", "prepare", "to_numpy"]
 
 
 def to_numpy(xp, *arrays):
@@ -75,8 +64,7 @@ class Rows:
         self.n = math.prod(arr.shape[a] for a in axes)
         self.n_rows = math.prod(self.batch_shape)
         rows = np.ascontiguousarray(moved.reshape(self.n_rows, self.n))
-        # Kernels are compiled for writeable C arrays; a read-only input would cost another specialisation.
-        self.rows = rows if rows.flags.writeable else rows.copy()
+        self.rows = rows
 
     def take(self, other: np.ndarray) -> np.ndarray:
         """Another array of the same shape (a mask, a target) laid out like ``rows``."""

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _validation as v
 from .._kernels import _dispatch
-from ._rowwise import Rows, from_numpy, prepare, use_kernels
+from ._rowwise import Rows, from_numpy, prepare
 from ._softmax import _finish, log_softmax, softmax
 
 __all__ = ["gumbel_softmax", "sample", "topk_softmax"]
@@ -282,14 +282,12 @@ def _topk_edges(rows: np.ndarray, probs: np.ndarray, idx: np.ndarray) -> None:
 
 def _topk_rows(rows: np.ndarray, k: int):
     """``(probs, indices)`` of every row: the fused kernel, or the reference; edge rules applied."""
-    if use_kernels(rows):
-        from .._kernels import _numba_losses as kernels
-
+    kernel = _dispatch.lookup("topk_softmax", rows)
+    if kernel is not None:
         probs = np.empty((rows.shape[0], k), dtype=np.float64)
         idx = np.empty((rows.shape[0], k), dtype=np.int64)
         flags = np.zeros(rows.shape[0], dtype=np.uint8)
-        with _dispatch.kernel_launch():
-            kernels.topk_rows(rows, k, probs, idx, flags)
+        kernel(rows, k, probs, idx, flags, _dispatch.kernel_threads())
         special = flags.astype(bool)
         if special.any():  # the kernel leaves NaN / +inf / all -inf rows to the reference
             sp, si = _topk_reference(rows[special], k)

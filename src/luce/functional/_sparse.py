@@ -8,9 +8,9 @@ All three are the α-entmax family (Peters, Niculae & Martins 2019)
 with sparsemax at ``α = 2`` and softmax the limit ``α → 1``. Unlike softmax they give exact zeros.
 
 Two paths compute the threshold ``τ`` (docs/conventions.md, "Backends"): the NumPy reference sorts each
-row (the textbook O(n log n) definition), and the Numba kernels find it in expected linear time by
+row (the textbook O(n log n) definition), and the compiled kernels find it in expected linear time by
 filtering the candidates ``x_i > max x - 1/(α-1)`` and pivoting among them (see
-``luce/_kernels/_numba_sparse.py``). Both give the same support and the same ``τ`` to rounding.
+``luce/_kernels/csrc/sparse.h``). Both give the same support and the same ``τ`` to rounding.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import _validation as v
 from .._kernels import _dispatch
-from ._rowwise import Rows, from_numpy, prepare, use_kernels
+from ._rowwise import Rows, from_numpy, prepare
 from ._softmax import _finish, softmax
 from ._vjp import _pair
 
@@ -81,8 +81,8 @@ def _entmax15_reference(rows: np.ndarray) -> np.ndarray:
 
 
 def _bisect_reference(rows: np.ndarray, alpha: float, n_iter: int) -> np.ndarray:
-    """α-entmax by safeguarded Newton–bisection on τ, vectorised over rows; the same steps as the kernel
-    ``luce._kernels._numba_sparse.bisect_threshold`` (rtsafe, Press et al., Numerical Recipes §9.4)."""
+    """α-entmax by safeguarded Newton–bisection on τ, vectorised over rows; the same steps as the kernel's
+    ``luce_bisect_threshold`` (luce/_kernels/csrc/sparse.h) (rtsafe, Press et al., Numerical Recipes §9.4)."""
     am1 = alpha - 1.0
     beta = 1.0 / am1
     d = _shifted(rows, am1)
@@ -113,13 +113,12 @@ def _bisect_reference(rows: np.ndarray, alpha: float, n_iter: int) -> np.ndarray
 
 def _rows_forward(kind: str, rows: np.ndarray, alpha: float, n_iter: int) -> np.ndarray:
     out = np.empty_like(rows)
-    if use_kernels(rows):
-        from .._kernels import _numba_sparse as kernels
-
+    op = "entmax_bisect" if kind == "bisect" else kind
+    kernel = _dispatch.lookup(op, rows)
+    if kernel is not None:
         flags = np.zeros(rows.shape[0], dtype=np.uint8)
-        mode = {"sparsemax": kernels.SPARSEMAX, "entmax15": kernels.ENTMAX15, "bisect": kernels.BISECT}[kind]
-        with _dispatch.kernel_launch():
-            kernels.sparse_map_rows(rows, mode, float(alpha), int(n_iter), out, flags)
+        extra = (float(alpha), int(n_iter)) if kind == "bisect" else ()
+        kernel(rows, *extra, out, flags, _dispatch.kernel_threads())
         special = flags.astype(bool)
     else:
         special = ~np.isfinite(rows.max(axis=1))

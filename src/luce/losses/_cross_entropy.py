@@ -8,7 +8,6 @@ import numpy as np
 
 from .. import _validation as v
 from .._kernels import _dispatch
-from ..functional._rowwise import use_kernels
 from ..functional._softmax import log_softmax
 from ._common import LossInput, check_reduction, finish_loss
 
@@ -125,7 +124,7 @@ def cross_entropy(
     loss and gradient NaN; a ``-inf`` logit is a class of probability zero (infinite loss only if the
     smoothed target puts mass on it). ``0·log 0`` counts as 0, so a probability target of 0 on a
     ``-inf`` logit gives a finite loss (torch gives NaN there). NumPy float32/float64 input above a
-    few thousand elements runs a fused Numba kernel: one read of the logits, one write of the gradient.
+    few thousand elements runs a fused compiled kernel: one read of the logits, one write of the gradient.
 
     Examples
     --------
@@ -166,25 +165,25 @@ def cross_entropy(
         grad_factor *= 1.0 / denominator if denominator != 0 else 0.0
     loss = np.zeros(n_rows)
     grad = None
-    if use_kernels(rows):
-        from .._kernels import _numba_losses as kernels
-
-        grad = np.empty_like(rows) if want_grad else np.empty((n_rows, 1), dtype=rows.dtype)
+    kernel = _dispatch.lookup("cross_entropy", rows) if n_rows else None
+    if kernel is not None:
+        grad = np.empty_like(rows) if want_grad else None
         flags = np.zeros(n_rows, dtype=np.uint8)
-        tk = np.array([t], dtype=rows.dtype)
-        if inp.index is not None:
-            kind = kernels.PLAIN if w is None else kernels.WEIGHTED
-            y, q = inp.index, np.ones((1, inp.n_classes))
-        else:
-            kind, y, q = kernels.PROBS, np.zeros(n_rows, dtype=np.int64), inp.probs
-        wk = np.ones(inp.n_classes, dtype=rows.dtype) if w is None else w.astype(rows.dtype)
-        with _dispatch.kernel_launch():
-            kernels.ce_rows(
-                rows, y, q, inp.active, wk, kind, eps, tk, grad_factor, want_grad, loss, grad, flags
-            )
+        kernel(
+            rows,
+            inp.index,
+            inp.probs,
+            w,
+            inp.active,
+            eps,
+            t,
+            grad_factor,
+            grad,
+            loss,
+            flags,
+            _dispatch.kernel_threads(),
+        )
         special = flags.astype(bool)
-        if not want_grad:
-            grad = None
         if special.any():
             sl, sg = _reference(
                 rows[special],
