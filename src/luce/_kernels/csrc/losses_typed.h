@@ -12,39 +12,24 @@ LUCE_INLINE void LUCE_SFX(luce_ce_sums)(const LUCE_T *LUCE_RESTRICT x, ptrdiff_t
 {
     double tail[LUCE_ROW_LANES], top[LUCE_ROW_LANES], acc_a[LUCE_ROW_LANES], acc_b[LUCE_ROW_LANES];
     for (int k = 0; k < LUCE_ROW_LANES; k++) tail[k] = top[k] = acc_a[k] = acc_b[k] = 0.0;
-    for (ptrdiff_t j0 = 0; j0 < n; j0 += LUCE_ROW_LANES) {
-        const int width = n - j0 < LUCE_ROW_LANES ? (int)(n - j0) : LUCE_ROW_LANES;
-        if (LUCE_LIKELY(width == LUCE_ROW_LANES)) {
-            for (int k = 0; k < LUCE_ROW_LANES; k++) {
-                const ptrdiff_t j = j0 + k;
-                const LUCE_T d = scaled ? (x[j] - m) / t : x[j] - m;
-                const LUCE_T e = LUCE_EXP(d);
-                if (want_grad) g[j] = e;
-                tail[k] += d >= 0 ? 0.0 : (double)e; /* NaN: d >= 0 is false, e is NaN */
-                top[k] += d == 0 ? 1.0 : 0.0;
-                if (plain) {
-                    acc_b[k] += (double)d;
-                } else {
-                    const double c = (double)w[j] * (keep * q[j] + lift);
-                    acc_a[k] += c;
-                    acc_b[k] += c != 0.0 ? c * (double)d : 0.0;
-                }
-            }
-        } else { /* the last, partial block: the same terms, lane k again takes element j0 + k */
-            for (int k = 0; k < width; k++) {
-                const ptrdiff_t j = j0 + k;
-                const LUCE_T d = scaled ? (x[j] - m) / t : x[j] - m;
-                const LUCE_T e = LUCE_EXP(d);
-                if (want_grad) g[j] = e;
-                tail[k] += d >= 0 ? 0.0 : (double)e;
-                top[k] += d == 0 ? 1.0 : 0.0;
-                if (plain) {
-                    acc_b[k] += (double)d;
-                } else {
-                    const double c = (double)w[j] * (keep * q[j] + lift);
-                    acc_a[k] += c;
-                    acc_b[k] += c != 0.0 ? c * (double)d : 0.0;
-                }
+    const ptrdiff_t nb = n - n % LUCE_ROW_LANES;
+    for (ptrdiff_t j0 = 0; j0 <= n; j0 += LUCE_ROW_LANES) {
+        /* Lane k takes the elements j0 + k; the last, partial block (j0 = nb) runs the same lanes. */
+        const int width = j0 < nb ? LUCE_ROW_LANES : (int)(n - nb);
+        LUCE_SIMD
+        for (int k = 0; k < width; k++) {
+            const ptrdiff_t j = j0 + k;
+            const LUCE_T d = scaled ? (x[j] - m) / t : x[j] - m;
+            const LUCE_T e = LUCE_EXP(d);
+            if (want_grad) g[j] = e;
+            tail[k] += (double)(e * (LUCE_T)(d < 0)); /* NaN: e is NaN, NaN·0 is NaN */
+            top[k] += (double)(d == 0);
+            if (plain) {
+                acc_b[k] += (double)d;
+            } else {
+                const double c = (double)w[j] * (keep * q[j] + lift);
+                acc_a[k] += c;
+                acc_b[k] += c * (c != 0.0 ? (double)d : 0.0); /* 0·(-inf) counts as 0 */
             }
         }
     }
@@ -136,17 +121,18 @@ LUCE_INLINE double LUCE_SFX(luce_exp_tail)(const LUCE_T *LUCE_RESTRICT x, ptrdif
     for (int k = 0; k < LUCE_ROW_LANES; k++) tail[k] = top[k] = 0.0;
     const ptrdiff_t nb = n - n % LUCE_ROW_LANES;
     for (ptrdiff_t j0 = 0; j0 < nb; j0 += LUCE_ROW_LANES)
+        LUCE_SIMD
         for (int k = 0; k < LUCE_ROW_LANES; k++) {
             const LUCE_T d = x[j0 + k] - m;
             const LUCE_T e = LUCE_EXP(d); /* computed for every entry: a branch would stop vectorisation */
-            tail[k] += d >= 0 ? 0.0 : (double)e;
-            top[k] += d == 0 ? 1.0 : 0.0;
+            tail[k] += (double)(e * (LUCE_T)(d < 0));
+            top[k] += (double)(d == 0);
         }
     for (ptrdiff_t j = nb; j < n; j++) {
         const LUCE_T d = x[j] - m;
         const LUCE_T e = LUCE_EXP(d);
-        tail[j - nb] += d >= 0 ? 0.0 : (double)e;
-        top[j - nb] += d == 0 ? 1.0 : 0.0;
+        tail[j - nb] += (double)(e * (LUCE_T)(d < 0));
+        top[j - nb] += (double)(d == 0);
     }
     double s_tail = 0.0, s_top = 0.0;
     for (int k = 0; k < LUCE_ROW_LANES; k++) {

@@ -4,7 +4,8 @@
  * Without -ffast-math the compiler may not reorder a reduction, so a plain `m = max(m, x[j])` loop runs
  * one element at a time. Each reduction here keeps LUCE_ROW_LANES independent accumulators (lane k
  * takes the elements j ≡ k mod LUCE_ROW_LANES); the fixed-width inner loop vectorises without changing
- * any result, and the lanes are combined at the end. The helpers are LUCE_INLINE: they are compiled
+ * any result, and the lanes are combined at the end (LUCE_SIMD asks OpenMP to vectorise the lane loop;
+ * the build's -fno-trapping-math lets GCC vectorise the selects that feed a sum). The helpers are LUCE_INLINE: they are compiled
  * into each ISA clone of the LUCE_DISPATCH kernel that calls them.
  *
  * NaN: `v > m ? v : m` skips NaN entries (a comparison with NaN is false), which is exactly one x86
@@ -17,6 +18,12 @@
 
 /* 16 doubles = two AVX-512 vectors: enough independent chains to hide the latency of a max or an add. */
 #define LUCE_ROW_LANES 16
+/* Before the loop over the lanes: vectorise it (its iterations are independent; nothing is reordered). */
+#ifdef _OPENMP
+#define LUCE_SIMD _Pragma("omp simd")
+#else
+#define LUCE_SIMD
+#endif
 
 #define LUCE_T double
 #define LUCE_SFX(name) name##_f64

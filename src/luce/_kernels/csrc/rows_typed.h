@@ -8,6 +8,7 @@ LUCE_INLINE LUCE_T LUCE_SFX(luce_row_max)(const LUCE_T *LUCE_RESTRICT x, ptrdiff
     for (int k = 0; k < LUCE_ROW_LANES; k++) lane[k] = -INFINITY;
     const ptrdiff_t nb = n - n % LUCE_ROW_LANES;
     for (ptrdiff_t j0 = 0; j0 < nb; j0 += LUCE_ROW_LANES)
+        LUCE_SIMD
         for (int k = 0; k < LUCE_ROW_LANES; k++) {
             const LUCE_T v = x[j0 + k];
             lane[k] = v > lane[k] ? v : lane[k];
@@ -33,10 +34,11 @@ LUCE_INLINE LUCE_T LUCE_SFX(luce_row_max_nan)(const LUCE_T *LUCE_RESTRICT x, ptr
         /* Blocks of at most 2^20 per lane keep the float32 counts exact. */
         const ptrdiff_t b1 = nb - b0 > ((ptrdiff_t)LUCE_ROW_LANES << 20) ? b0 + ((ptrdiff_t)LUCE_ROW_LANES << 20) : nb;
         for (ptrdiff_t j0 = b0; j0 < b1; j0 += LUCE_ROW_LANES)
+            LUCE_SIMD
             for (int k = 0; k < LUCE_ROW_LANES; k++) {
                 const LUCE_T v = x[j0 + k];
                 lane[k] = v > lane[k] ? v : lane[k];
-                nans[k] += v != v ? (LUCE_T)1 : (LUCE_T)0;
+                nans[k] += (LUCE_T)(v != v);
             }
         for (int k = 0; k < LUCE_ROW_LANES; k++) {
             count += (ptrdiff_t)nans[k];
@@ -61,6 +63,7 @@ LUCE_INLINE double LUCE_SFX(luce_row_sum)(const LUCE_T *LUCE_RESTRICT x, ptrdiff
     for (int k = 0; k < LUCE_ROW_LANES; k++) lane[k] = 0.0;
     const ptrdiff_t nb = n - n % LUCE_ROW_LANES;
     for (ptrdiff_t j0 = 0; j0 < nb; j0 += LUCE_ROW_LANES)
+        LUCE_SIMD
         for (int k = 0; k < LUCE_ROW_LANES; k++) lane[k] += (double)x[j0 + k];
     double s = 0.0;
     for (int k = 0; k < LUCE_ROW_LANES; k++) s += lane[k];
