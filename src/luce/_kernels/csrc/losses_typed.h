@@ -163,13 +163,22 @@ static LUCE_DISPATCH int LUCE_SFX(luce_topk_row)(const LUCE_T *LUCE_RESTRICT x, 
     }
     for (ptrdiff_t start = k / 2 - 1; start >= 0; start--) luce_heap_sift_down(hv, hi, start, k);
     double floor = hv[0]; /* the heap's minimum, kept in a register */
-    for (ptrdiff_t j = k; j < n; j++) {
-        const double v = (double)x[j];
-        if (v > floor) {
-            hv[0] = v;
-            hi[0] = j;
-            luce_heap_sift_down(hv, hi, 0, k);
-            floor = hv[0];
+    for (ptrdiff_t j0 = k; j0 < n; j0 += LUCE_ROW_LANES) {
+        const ptrdiff_t j1 = n - j0 < LUCE_ROW_LANES ? n : j0 + LUCE_ROW_LANES;
+        /* Soon the heap holds large values and most blocks have none above its minimum: a vector
+         * test of the block skips them, the entries of the others are inserted one by one. */
+        int any = 0;
+        LUCE_SIMD_ANY
+        for (ptrdiff_t j = j0; j < j1; j++) any |= (double)x[j] > floor;
+        if (!any) continue;
+        for (ptrdiff_t j = j0; j < j1; j++) {
+            const double v = (double)x[j];
+            if (v > floor) {
+                hv[0] = v;
+                hi[0] = j;
+                luce_heap_sift_down(hv, hi, 0, k);
+                floor = hv[0];
+            }
         }
     }
     for (ptrdiff_t size = k - 1; size > 0; size--) { /* heapsort: the minimum goes to the end each time */

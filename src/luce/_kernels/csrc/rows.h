@@ -18,11 +18,14 @@
 
 /* 16 doubles = two AVX-512 vectors: enough independent chains to hide the latency of a max or an add. */
 #define LUCE_ROW_LANES 16
-/* Before the loop over the lanes: vectorise it (its iterations are independent; nothing is reordered). */
+/* LUCE_SIMD before a loop over the lanes: vectorise it (its iterations are independent; nothing is
+ * reordered). LUCE_SIMD_ANY before a loop that only ORs comparisons into an int `any`. */
 #ifdef _OPENMP
 #define LUCE_SIMD _Pragma("omp simd")
+#define LUCE_SIMD_ANY _Pragma("omp simd reduction(|:any)")
 #else
 #define LUCE_SIMD
+#define LUCE_SIMD_ANY
 #endif
 
 #define LUCE_T double

@@ -14,9 +14,17 @@ static LUCE_DISPATCH int LUCE_SFX(luce_sparse_map_row)(const LUCE_T *LUCE_RESTRI
     const double mf = (double)m;
     const double scale = mode == LUCE_SPARSEMAX ? 1.0 : mode == LUCE_ENTMAX15 ? 0.5 : alpha - 1.0;
     ptrdiff_t count = 0; /* the candidates d = (x - m)·scale > -1 */
-    for (ptrdiff_t j = 0; j < n; j++) {
-        const double d = ((double)x[j] - mf) * scale;
-        if (d > -1.0) buf[count++] = d;
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += LUCE_ROW_LANES) {
+        const ptrdiff_t j1 = n - j0 < LUCE_ROW_LANES ? n : j0 + LUCE_ROW_LANES;
+        /* Candidates are rare: a vector test of each block, the same comparison, skips most blocks. */
+        int any = 0;
+        LUCE_SIMD_ANY
+        for (ptrdiff_t j = j0; j < j1; j++) any |= ((double)x[j] - mf) * scale > -1.0;
+        if (!any) continue;
+        for (ptrdiff_t j = j0; j < j1; j++) {
+            const double d = ((double)x[j] - mf) * scale;
+            if (d > -1.0) buf[count++] = d;
+        }
     }
     if (mode == LUCE_SPARSEMAX) {
         const double tau = luce_pivot_threshold(buf, count, 0);
