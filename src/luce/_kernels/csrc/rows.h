@@ -5,8 +5,8 @@
  * one element at a time. Each reduction here keeps LUCE_ROW_LANES independent accumulators (lane k
  * takes the elements j ≡ k mod LUCE_ROW_LANES); the fixed-width inner loop vectorises without changing
  * any result, and the lanes are combined at the end (LUCE_SIMD asks OpenMP to vectorise the lane loop;
- * the build's -fno-trapping-math lets GCC vectorise the selects that feed a sum). The helpers are LUCE_INLINE: they are compiled
- * into each ISA clone of the LUCE_DISPATCH kernel that calls them.
+ * the build's -fno-trapping-math lets GCC vectorise the selects that feed a sum). The helpers are
+ * LUCE_INLINE: they are compiled into each ISA clone of the LUCE_DISPATCH kernel that calls them.
  *
  * NaN: `v > m ? v : m` skips NaN entries (a comparison with NaN is false), which is exactly one x86
  * MAXPD; callers that must know detect NaN with luce_row_max_nan_* or later (a NaN poisons a sum).
@@ -15,9 +15,8 @@
 #define LUCE_ROWS_H
 
 #include "luce_simd.h"
+#include "luce_tuning.h" /* LUCE_ROW_LANES */
 
-/* 16 doubles = two AVX-512 vectors: enough independent chains to hide the latency of a max or an add. */
-#define LUCE_ROW_LANES 16
 /* LUCE_SIMD before a loop over the lanes: vectorise it (its iterations are independent; nothing is
  * reordered). LUCE_SIMD_ANY before a loop that only ORs comparisons into an int `any`. */
 #ifdef _OPENMP
