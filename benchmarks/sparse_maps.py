@@ -8,6 +8,9 @@ and the largest difference from the sort-based definition computed here in float
 
 The machine is shared, so timings are noisy.
 Run: python benchmarks/sparse_maps.py [--n 1024 --c 32000 --scale 1]
+``--threads``: instead, the row kernels (sparsemax, cross-entropy) on 64 rows of growing length with one
+thread and with all of them (best of 40 calls): where a second thread starts to pay, the
+LUCE_ROW_WORK_PER_THREAD of csrc/luce_tuning.h.
 """
 
 from __future__ import annotations
@@ -37,6 +40,31 @@ def sorted_definition(x, alpha):
     return np.maximum(d - np.take_along_axis(tau, size - 1, axis=1), 0) ** 2
 
 
+def _best_time(fn, calls=40):
+    return min(timed(fn, 1)[0] for _ in range(calls))
+
+
+def thread_crossover():
+    from luce._kernels import _dispatch, _losses, _sparse
+
+    threads = _dispatch.kernel_threads()
+    rng = np.random.default_rng(0)
+    print(f"row kernels, 64 float32 rows, 1 vs {threads} threads (best of 40 calls, microseconds)")
+    for size in (4096, 8192, 16384, 65536):
+        x = rng.standard_normal((64, size // 64), dtype=np.float32)
+        out, flags, loss = np.empty_like(x), np.zeros(64, dtype=np.uint8), np.zeros(64)
+        y, active = rng.integers(0, size // 64, 64), np.ones(64, dtype=bool)
+        cells = []
+        for t in (1, threads):
+            best = _best_time(lambda t=t, x=x, out=out, flags=flags: _sparse.sparsemax_rows(x, out, flags, t))
+            cells.append(f"sparsemax {t}: {best * 1e6:7.0f}")
+        for t in (1, threads):
+            args = (x, y, None, None, active, 0.0, 1.0, 1.0, out, loss, flags, t)
+            best = _best_time(lambda args=args: _losses.ce_rows(*args))
+            cells.append(f"cross_entropy {t}: {best * 1e6:7.0f}")
+        print(f"{size:>6} elements  " + "  ".join(cells))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1024)
@@ -44,7 +72,11 @@ def main():
     parser.add_argument("--scale", type=float, default=1.0, help="standard deviation of the scores")
     parser.add_argument("--k", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", action="store_true", help="1 thread vs all in the row kernels")
     args = parser.parse_args()
+    if args.threads:
+        thread_crossover()
+        return
 
     import luce
 

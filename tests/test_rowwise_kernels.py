@@ -195,8 +195,9 @@ def test_kernels_flag_exactly_the_special_rows(rng):
 def test_results_do_not_depend_on_the_thread_count(dtype, rng):
     from luce._kernels import _losses, _sparse
 
-    x = _rows(rng, 37, 300, dtype, special=False)
-    index, active = rng.integers(0, 300, 37), np.ones(37, dtype=bool)
+    # 37 rows of 2000: enough work for 3 threads (csrc/luce_tuning.h, LUCE_ROW_WORK_PER_THREAD).
+    x = _rows(rng, 37, 2000, dtype, special=False)
+    index, active = rng.integers(0, 2000, 37), np.ones(37, dtype=bool)
     results = []
     for threads in (1, 2, 3):
         out, flags = np.empty_like(x), np.zeros(37, dtype=np.uint8)

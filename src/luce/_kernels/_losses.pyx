@@ -13,6 +13,7 @@ from libc.stdint cimport int64_t, uint8_t
 from libc.string cimport memset
 
 cdef extern from "losses.h" nogil:
+    int luce_row_threads(int n_threads, Py_ssize_t n_rows, Py_ssize_t n)
     enum:
         LUCE_CE_PLAIN
         LUCE_CE_WEIGHTED
@@ -84,6 +85,7 @@ def ce_rows(z, index, probs, weight, active, double eps, double t, double grad_s
         grad = np.empty((0, 0), dtype=z.dtype)
     if n_rows == 0 or n == 0:
         return
+    n_threads = luce_row_threads(n_threads, n_rows, n)  # no more threads than the work pays for
     if z.dtype == np.float64:
         _ce_rows[double](z, index, probs, weight, active.view(np.uint8), kind, big_w, eps, t, grad_scale,
                          grad, want_grad, loss, flags, n_threads)
@@ -133,7 +135,7 @@ def topk_rows(x, Py_ssize_t k, probs, idx, flags, int n_threads):
     _check(flags, (n_rows,), np.uint8, "flags")
     if n_rows == 0:
         return
-    n_threads = max(1, min(n_threads, n_rows))
+    n_threads = luce_row_threads(n_threads, n_rows, n)  # no more threads than the work pays for
     heap_values = np.empty((n_threads, k))  # one heap per thread
     heap_index = np.empty((n_threads, k), dtype=np.int64)
     if x.dtype == np.float64:

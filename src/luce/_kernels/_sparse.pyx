@@ -12,6 +12,7 @@ from cython.parallel cimport prange, threadid
 from libc.stdint cimport uint8_t
 
 cdef extern from "sparse.h" nogil:
+    int luce_row_threads(int n_threads, Py_ssize_t n_rows, Py_ssize_t n)
     enum:
         LUCE_SPARSEMAX
         LUCE_ENTMAX15
@@ -54,7 +55,7 @@ def _map_rows(x, int mode, double alpha, int n_iter, out, flags, int n_threads):
         raise ValueError(f"flags must be a uint8 array of shape ({n_rows},)")
     if n_rows == 0 or n == 0:
         return
-    n_threads = max(1, min(n_threads, n_rows))
+    n_threads = luce_row_threads(n_threads, n_rows, n)  # no more threads than the work pays for
     buf = np.empty((n_threads, n))  # each thread's candidates
     if x.dtype == np.float64:
         _rows[double](x, mode, alpha, n_iter, buf, out, flags, n_threads)

@@ -27,6 +27,16 @@
 #define LUCE_SIMD_ANY
 #endif
 
+/* The threads a row kernel over n_rows rows of n elements starts: at most n_threads (the caller's
+ * budget), one per row at most, and at least LUCE_ROW_WORK_PER_THREAD elements each. */
+LUCE_INLINE int luce_row_threads(int n_threads, ptrdiff_t n_rows, ptrdiff_t n)
+{
+    const ptrdiff_t by_work = n_rows * n / LUCE_ROW_WORK_PER_THREAD;
+    ptrdiff_t t = n_threads < n_rows ? n_threads : n_rows;
+    t = t < by_work ? t : by_work;
+    return t > 1 ? (int)t : 1;
+}
+
 #define LUCE_T double
 #define LUCE_SFX(name) name##_f64
 #include "rows_typed.h"
