@@ -435,7 +435,9 @@ def text_vectorizer(vectorizer="tfidf", *, vocabulary_size=VOCABULARY_SIZE):
     return Pipeline([("fill", TextColumn()), *steps])
 
 
-def _check_text_columns(X, text) -> list[str]:
+def check_text_columns(X, text) -> list[str]:
+    """``text`` (a column name or a list of them) as a list of columns of ``X`` that hold documents;
+    ValueError naming the column otherwise."""
     text = [text] if isinstance(text, str) else [str(c) for c in text]
     columns = [str(c) for c in X.columns]
     for c in text:
@@ -523,7 +525,7 @@ def table_pipeline(
 
     if impute not in ("median", "mean"):
         raise ValueError(f"impute must be 'median' or 'mean', got {impute!r}")
-    text = _check_text_columns(X, text)
+    text = check_text_columns(X, text)
     if text and not features:
         plan = ColumnPlan(numeric=[], categorical=[])
     else:
