@@ -447,7 +447,7 @@ def check_text_columns(X, text) -> list[str]:
         if kind != "text" and not X[c].isna().all():
             raise ValueError(
                 f"text: column {c!r} holds {'dates' if kind == 'date' else 'numbers'}, not documents; "
-                "name it in features instead"
+                "name it in features to use it"
             )
     if len(set(text)) != len(text):
         raise ValueError(f"text: a column is named twice in {text}")

@@ -163,12 +163,18 @@ def _indicator(df, target, source) -> np.ndarray:
 
 
 def _columns_text(plan, text) -> str:
-    """ "2 numeric and 1 text columns", with the columns of documents first when there are any."""
-    tabular = f"{len(plan.numeric)} numeric and {len(plan.categorical)} text columns"
+    """ "2 numeric and 1 text columns"; with columns of documents, those first and no zero counts."""
     if not text:
-        return tabular
-    documents = f"{len(text)} column{'s' if len(text) > 1 else ''} of documents"
-    return f"{documents} and {tabular}" if plan.columns else documents
+        return f"{len(plan.numeric)} numeric and {len(plan.categorical)} text columns"
+    parts = [(len(text), "of documents"), (len(plan.numeric), "numeric"), (len(plan.categorical), "text")]
+    named = [
+        f"{n} column{'s' if n > 1 else ''} {what}"
+        if what == "of documents"
+        else f"{n} {what} column{'s' * (n > 1)}"
+        for n, what in parts
+        if n
+    ]
+    return " and ".join(named)
 
 
 def _features_arg(values: list[str] | None) -> list[str] | None:
@@ -380,14 +386,16 @@ def train(
     text = _features_arg(text) or []
     try:
         text = check_text_columns(X, text)
+    except ValueError as e:
+        message = e.args[0].replace("text:", "--text:", 1).replace(" in features", " with --features")
+        raise DataError(f"{message} ({source})") from None
+    try:
         if text and not features:
             plan = ColumnPlan(numeric=[], categorical=[])
         else:
             plan = plan_columns(X.drop(columns=text), features=features, drop=drop)
     except ValueError as e:
-        raise DataError(
-            f"{e.args[0].replace('features:', '--features:').replace('text:', '--text:')} in {source}"
-        ) from None
+        raise DataError(f"{e} in {source}") from None
     note = plan.notice()
     if note is not None:
         out.print(f"note: {note.replace('in features (--features)', 'with --features')}")
