@@ -399,6 +399,27 @@ def test_onnx_of_text_with_other_columns(tmp_path):
     np.testing.assert_allclose(proba, model.predict_proba(df), rtol=0, atol=1e-5)
 
 
+def test_a_pipeline_fitted_on_a_list_of_documents(tmp_path):
+    """A user's own Pipeline on plain strings (no table): saved, loaded and exported with input X."""
+    pytest.importorskip("skl2onnx")
+    from sklearn.pipeline import Pipeline
+
+    df = _corpus()
+    docs = [d if isinstance(d, str) else "" for d in df["review"]]
+    model = Pipeline([("tfidf", TfidfVectorizer(ngram_range=(1, 2))), ("clf", luce.SoftmaxRegression())])
+    model.fit(docs, df["topic"])
+    new = [*docs, *(d or "" for d in NEW_DOCUMENTS)]
+    loaded = luce.load(luce.save(model, tmp_path / "p.luce"))
+    np.testing.assert_array_equal(loaded.predict_proba(new), model.predict_proba(new))
+    path = luce.export_onnx(model, tmp_path / "p.onnx")
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(path))
+    assert [(i.name, i.shape) for i in session.get_inputs()] == [("X", [None, 1])]
+    label, proba = session.run(None, {"X": np.array(new, dtype=object).reshape(-1, 1)})
+    np.testing.assert_allclose(proba, model.predict_proba(new), rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(label.ravel(), model.predict(new))
+
+
 REFUSED = {
     "hashing": (None, "HashingVectorizer cannot be exported.*MurmurHash3"),
     "sublinear": (TfidfVectorizer(sublinear_tf=True), "sublinear_tf"),

@@ -104,6 +104,8 @@ def _array_input(pipe, number, input_types):
     if input_types is not None:
         raise ValueError("input_types names columns: it applies to pipelines fitted on DataFrames only")
     first = pipe.steps[0][1]
+    if type(first).__name__ in ("TextColumn", "TfidfVectorizer", "CountVectorizer", "HashingVectorizer"):
+        return [("X", StringTensorType([None, 1]))]  # one document per row
     n = first.n_features_in_
     strings = _string_columns(first, [str(i) for i in range(n)])
     if strings and len(strings) < n:
