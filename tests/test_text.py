@@ -576,3 +576,12 @@ def test_the_documented_text_commands_run_on_the_documented_table(tmp_path, monk
             continue
         (rid, label, p), (doc_rid, doc_label, doc_p) = row.split(","), doc_row.split(",")
         assert (rid, label) == (doc_rid, doc_label) and float(p) == pytest.approx(float(doc_p), rel=1e-9)
+
+
+def test_cli_vocabulary_default_is_the_libraries():
+    import inspect
+
+    from luce.cli._train import train
+    from luce.tables import VOCABULARY_SIZE
+
+    assert inspect.signature(train).parameters["vocabulary_size"].default == VOCABULARY_SIZE
