@@ -548,6 +548,13 @@ def test_cli_text_errors(documents, tmp_path):
     fails(
         "export", model, "--onnx", tmp_path / "h.onnx", code=1, match="HashingVectorizer cannot be exported"
     )
+    # 3 classes × 10^8 words × 8 bytes: the note says what the weights may cost before anything is fitted.
+    out = run("train", data, "--text", "review", "-y", "topic", "-m", tmp_path / "big.luce",
+              "--vocabulary-size", "100000000", "--test-size", "0").stdout  # fmt: skip
+    assert (
+        "note: 3 classes × up to 100000000 words per column of documents: the weights may take 2,400 MB"
+        in out
+    )
 
 
 def test_the_documented_text_commands_run_on_the_documented_table(tmp_path, monkeypatch):

@@ -48,6 +48,9 @@ class Impute(enum.StrEnum):
     mean = "mean"
 
 
+_LARGE_WEIGHTS_MB = 500  # above this, luce train --text says what the weight matrix may cost
+
+
 class Vectorizer(enum.StrEnum):
     tfidf = "tfidf"
     hashing = "hashing"
@@ -421,6 +424,14 @@ def train(
     if not multilabel:
         check_classes(y[train_rows], targets[0], f"the training split of {source}")
     what = f"{len(targets)} labels" if multilabel else f"{len(set(y.tolist()))} classes"
+    if text:
+        rows_of_weights = len(targets) if multilabel else len(set(y.tolist()))
+        weights_mb = rows_of_weights * vocabulary_size * len(text) * 8 / 1e6
+        if weights_mb > _LARGE_WEIGHTS_MB:
+            out.print(
+                f"note: {what} × up to {vocabulary_size} words per column of documents: the weights may "
+                f"take {weights_mb:,.0f} MB (float64); --vocabulary-size keeps fewer words"
+            )
     out.print(
         f"[bold]{source}[/]: {len(X)} rows, {_columns_text(plan, text)}, {what} → {len(train_rows)} for "
         f"training, {len(test_rows)} held out"
