@@ -8,10 +8,11 @@ Two public functions, used by ``luce train`` and open to Python users:
 - :func:`table_pipeline` wraps a luce estimator in a :class:`sklearn.pipeline.Pipeline` whose first step,
   a ``ColumnTransformer``, selects the feature columns by name, imputes and standardises the numeric ones
   and one-hot encodes the text ones. ID-like and date columns are left out unless named in ``features``.
+  Columns of documents (free text) named in ``text`` become TF-IDF (or hashed) bags of words.
   The Pipeline is what ``luce.save`` stores, so ``luce.load(path).predict(raw_table)`` works.
 
 Layering: this module sits above ``luce.models`` and below ``luce.cli``; it imports pandas and pyarrow
-on first use only.
+on first use only (scikit-learn's base classes at import, as ``luce.models`` does).
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ColumnPlan", "plan_columns", "read_table", "table_pipeline"]
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+__all__ = ["ColumnPlan", "TextColumn", "plan_columns", "read_table", "table_pipeline", "text_vectorizer"]
 
 _FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 _COMPRESSED = {".gz", ".bz2", ".zst", ".lz4"}  # what pyarrow's CSV reader decompresses from the name
@@ -30,6 +34,7 @@ _ID_NAME = re.compile(r"(?i:(^|[_ \-])(id|uuid|guid|key)$)|[a-z]Id$|[a-z]ID$")
 _ID_MIN_ROWS = 20  # below this, "all values distinct" says nothing
 MAX_CATEGORIES = 1000  # a text column with more distinct values is left out as ID-like
 MISSING = "(missing)"  # the category of a missing text value
+VOCABULARY_SIZE = 50_000  # default cap on the words (TF-IDF) or hash buckets (hashing) of a text column
 _BLOCK = 1 << 20  # bytes of CSV text parsed at a time
 
 
@@ -348,7 +353,119 @@ def plan_columns(X, *, features=None, drop=()) -> ColumnPlan:
     return ColumnPlan(numeric=numeric, categorical=categorical, left_out=left_out)
 
 
-def table_pipeline(estimator, X, *, features=None, drop=(), scale=True, impute="median"):
+class TextColumn(TransformerMixin, BaseEstimator):
+    """One column of documents as the 1-D array of strings a text vectorizer takes; a missing document
+    (None, NaN) is the empty string, so it adds no words rather than stopping a prediction.
+
+    A stateless scikit-learn transformer: :func:`table_pipeline` puts it before the vectorizer of each
+    ``text`` column. It takes a pandas Series, a 1-D array or an ``(n, 1)`` array, as a
+    ``ColumnTransformer`` gives one column selected by name; a value that is not a string (a number in
+    a column of documents) becomes its ``str``. In an ONNX export it is the identity: a missing string
+    arrives there as ``""`` already.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from luce.tables import TextColumn
+    >>> TextColumn().fit_transform(pd.Series(["a cat", None, float("nan")])).tolist()
+    ['a cat', '', '']
+    """
+
+    def __sklearn_is_fitted__(self):
+        return True  # nothing to learn
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        values = np.asarray(getattr(X, "values", X), dtype=object)
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values[:, 0]
+        if values.ndim != 1:
+            raise ValueError(f"TextColumn takes one column of documents, got shape {values.shape}")
+        out = np.empty(values.shape, dtype=object)
+        out[:] = [_document(v) for v in values.tolist()]
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        return np.asarray(input_features if input_features is not None else ["text"], dtype=object)
+
+
+def _document(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    try:
+        import pandas as pd
+
+        if value is pd.NA or value is pd.NaT:
+            return ""
+    except ImportError:  # pragma: no cover - pandas comes with the tables extra
+        pass
+    return value if isinstance(value, str) else str(value)
+
+
+def text_vectorizer(vectorizer="tfidf", *, vocabulary_size=VOCABULARY_SIZE):
+    """The steps that turn one column of documents into a sparse bag of words.
+
+    ``"tfidf"`` (the default): ``TfidfVectorizer(max_features=vocabulary_size)``, the
+    ``vocabulary_size`` most frequent words of the fitted documents, each a column; the vocabulary is
+    stored in the model file and an ONNX export can carry it. ``"hashing"``: ``HashingVectorizer``
+    into ``vocabulary_size`` buckets (no vocabulary kept, so any number of distinct words costs the
+    same memory) then ``TfidfTransformer``; no ONNX export (ONNX has no operator for its MurmurHash3).
+    Both: lowercase, words of two or more letters or digits (scikit-learn's default token pattern),
+    rows scaled to unit L2 norm.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        ``TextColumn`` (a missing document is ``""``) followed by the vectorizer step(s).
+    """
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(vocabulary_size, bool) or not isinstance(vocabulary_size, int) or vocabulary_size < 1:
+        raise ValueError(f"vocabulary_size must be an int >= 1, got {vocabulary_size!r}")
+    if vectorizer == "tfidf":
+        steps = [("tfidf", TfidfVectorizer(max_features=vocabulary_size))]
+    elif vectorizer == "hashing":
+        hashing = HashingVectorizer(n_features=vocabulary_size, alternate_sign=False, norm=None)
+        steps = [("hash", hashing), ("tfidf", TfidfTransformer())]
+    else:
+        raise ValueError(f"vectorizer must be 'tfidf' or 'hashing', got {vectorizer!r}")
+    return Pipeline([("fill", TextColumn()), *steps])
+
+
+def check_text_columns(X, text) -> list[str]:
+    """``text`` (a column name or a list of them) as a list of columns of ``X`` that hold documents;
+    ValueError naming the column otherwise."""
+    text = [text] if isinstance(text, str) else [str(c) for c in text]
+    columns = [str(c) for c in X.columns]
+    for c in text:
+        if c not in columns:
+            raise ValueError(f"text: no column {c!r} in the table (columns: {columns[:12]})")
+        kind = _kind(X[c])
+        if kind != "text" and not X[c].isna().all():
+            raise ValueError(
+                f"text: column {c!r} holds {'dates' if kind == 'date' else 'numbers'}, not documents; "
+                "name it in features to use it"
+            )
+    if len(set(text)) != len(text):
+        raise ValueError(f"text: a column is named twice in {text}")
+    return text
+
+
+def table_pipeline(
+    estimator,
+    X,
+    *,
+    features=None,
+    drop=(),
+    scale=True,
+    impute="median",
+    text=(),
+    vectorizer="tfidf",
+    vocabulary_size=VOCABULARY_SIZE,
+):
     """A scikit-learn Pipeline that takes the raw table ``X`` and ends in ``estimator``.
 
     The first step, ``"columns"``, is a ``ColumnTransformer`` that selects the columns chosen by
@@ -359,7 +476,10 @@ def table_pipeline(estimator, X, *, features=None, drop=(), scale=True, impute="
     - text columns: ``SimpleImputer(strategy="constant", fill_value="(missing)")`` then
       ``OneHotEncoder(handle_unknown="ignore")`` with the categories of the fitted rows only: a missing
       value is a category of its own, and a category never seen in fitting (``handle_unknown="ignore"``)
-      encodes as all zeros, so the model falls back on its intercept for that column.
+      encodes as all zeros, so the model falls back on its intercept for that column;
+    - ``text`` columns (documents): :func:`text_vectorizer`, a sparse TF-IDF bag of words per column (a
+      missing document is ``""``). With ``text``, the other columns are used only when named in
+      ``features``: a table of documents mostly carries IDs, dates and titles besides them.
 
     The second step, ``"model"``, is ``estimator``. Nothing is fitted here. Fit it on
     ``X[plan_columns(X).columns]`` to make the used columns its only inputs (what an ONNX export of it
@@ -377,6 +497,12 @@ def table_pipeline(estimator, X, *, features=None, drop=(), scale=True, impute="
         Standardise the numeric columns.
     impute : {"median", "mean"}, default "median"
         How missing numbers are filled.
+    text : str or list of str, optional
+        Columns of documents (free text).
+    vectorizer : {"tfidf", "hashing"}, default "tfidf"
+        How documents become features; see :func:`text_vectorizer`.
+    vocabulary_size : int
+        The most frequent words kept (``"tfidf"``) or the hash buckets (``"hashing"``), per text column.
 
     Returns
     -------
@@ -399,7 +525,11 @@ def table_pipeline(estimator, X, *, features=None, drop=(), scale=True, impute="
 
     if impute not in ("median", "mean"):
         raise ValueError(f"impute must be 'median' or 'mean', got {impute!r}")
-    plan = plan_columns(X, features=features, drop=drop)
+    text = check_text_columns(X, text)
+    if text and not features:
+        plan = ColumnPlan(numeric=[], categorical=[])
+    else:
+        plan = plan_columns(X.drop(columns=text), features=features, drop=drop)
     transformers = []
     if plan.numeric:
         steps = [("impute", SimpleImputer(strategy=impute))]
@@ -414,5 +544,8 @@ def table_pipeline(estimator, X, *, features=None, drop=(), scale=True, impute="
             ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype="float64")),
         ]
         transformers.append(("onehot", Pipeline(steps), plan.categorical))
+    for k, c in enumerate(text):
+        # One column named alone (not in a list): the vectorizer takes a 1-D column of documents.
+        transformers.append((f"text_{k}", text_vectorizer(vectorizer, vocabulary_size=vocabulary_size), c))
     columns = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)
     return Pipeline([("columns", columns), ("model", estimator)])

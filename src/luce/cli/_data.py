@@ -197,12 +197,12 @@ def conform_features(model, df, source):
     cannot type) given the type the model expects."""
     import pandas as pd
 
-    numeric, categorical = model_columns(model)
-    missing = [c for c in [*numeric, *categorical] if c not in df.columns]
+    numeric, categorical, text = model_columns(model)
+    missing = [c for c in [*numeric, *categorical, *text] if c not in df.columns]
     if missing:
         raise DataError(
             f"{source} lacks the column(s) {_quote_list(missing)} the model was trained on "
-            f"(it reads {_quote_list([*numeric, *categorical], 12)})"
+            f"(it reads {_quote_list([*numeric, *categorical, *text], 12)})"
         )
     empty = [c for c in [*numeric, *categorical] if df[c].isna().all() and df[c].dtype == object]
     if empty:
@@ -225,15 +225,18 @@ def conform_features(model, df, source):
 
 
 def model_columns(model):
-    """(numeric, categorical) raw columns of a table Pipeline, or None for another model."""
+    """(numeric, categorical, text) raw columns of a table Pipeline, or None for another model; text
+    columns hold documents (a ``text_<k>`` transformer of luce.tables.table_pipeline)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
 
     if not isinstance(model, Pipeline) or not isinstance(model.steps[0][1], ColumnTransformer):
         return None
-    numeric, categorical = [], []
+    numeric, categorical, text = [], [], []
     for name, _, cols in model.steps[0][1].transformers_:  # as luce.tables.table_pipeline names them
         if name == "remainder":
             continue
-        (categorical if name == "onehot" else numeric).extend(str(c) for c in cols)
-    return numeric, categorical
+        cols = [cols] if isinstance(cols, str) else cols  # a column of documents is named alone
+        kind = categorical if name == "onehot" else text if name.startswith("text_") else numeric
+        kind.extend(str(c) for c in cols)
+    return numeric, categorical, text

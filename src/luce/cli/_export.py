@@ -41,6 +41,4 @@ def export(
     inputs = [i.name for i in graph.input]
     outputs = [o.name for o in graph.output]
     shown = ", ".join(inputs[:8]) + (f" and {len(inputs) - 8} more" if len(inputs) > 8 else "")
-    console().print(
-        f"wrote [bold]{path}[/]: {len(inputs)} input(s) ({shown}); outputs {', '.join(outputs)}"
-    )
+    console().print(f"wrote [bold]{path}[/]: {len(inputs)} input(s) ({shown}); outputs {', '.join(outputs)}")

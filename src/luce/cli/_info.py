@@ -55,7 +55,27 @@ def _encoding(loaded) -> list[tuple[str, str]]:
         cats = [str(v) for v in encoder.categories_[k]] if encoder is not None else []
         shown = ", ".join(cats[:6]) + (f", … ({len(cats)} in all)" if len(cats) > 6 else "")
         rows.append((c, f"one-hot: {shown}; unseen → all zeros"))
+    for k, c in enumerate(columns[2]):
+        rows.append((c, _text_encoding(transformer.named_transformers_.get(f"text_{k}"))))
     return rows
+
+
+def _text_encoding(steps) -> str:
+    """How a column of documents is encoded: the vectorizer, its vocabulary or buckets, its weighting."""
+    named = dict(getattr(steps, "steps", []))
+    tfidf, hashing = named.get("tfidf"), named.get("hash")
+    if hashing is not None:
+        how = f"words hashed into {hashing.n_features} buckets"
+    elif tfidf is not None and hasattr(tfidf, "vocabulary_"):
+        how = f"bag of {len(tfidf.vocabulary_)} words"
+    else:
+        how = "bag of words"
+    if tfidf is not None:
+        how += ", TF-IDF" + (f", {tfidf.norm} norm" if tfidf.norm else "")
+    ngram = getattr(hashing if hashing is not None else tfidf, "ngram_range", (1, 1))
+    if tuple(ngram) != (1, 1):
+        how += f", {ngram[0]}–{ngram[1]}-grams"
+    return how + "; missing → empty document"
 
 
 @app.command("info")

@@ -48,6 +48,14 @@ class Impute(enum.StrEnum):
     mean = "mean"
 
 
+_LARGE_WEIGHTS_MB = 500  # above this, luce train --text says what the weight matrix may cost
+
+
+class Vectorizer(enum.StrEnum):
+    tfidf = "tfidf"
+    hashing = "hashing"
+
+
 class ClassWeight(enum.StrEnum):
     balanced = "balanced"
 
@@ -157,6 +165,21 @@ def _indicator(df, target, source) -> np.ndarray:
     )
 
 
+def _columns_text(plan, text) -> str:
+    """ "2 numeric and 1 text columns"; with columns of documents, those first and no zero counts."""
+    if not text:
+        return f"{len(plan.numeric)} numeric and {len(plan.categorical)} text columns"
+    parts = [(len(text), "of documents"), (len(plan.numeric), "numeric"), (len(plan.categorical), "text")]
+    named = [
+        f"{n} column{'s' if n > 1 else ''} {what}"
+        if what == "of documents"
+        else f"{n} {what} column{'s' * (n > 1)}"
+        for n, what in parts
+        if n
+    ]
+    return " and ".join(named)
+
+
 def _features_arg(values: list[str] | None) -> list[str] | None:
     """``--features a --features b`` and ``--features a,b`` both name two columns."""
     if not values:
@@ -250,6 +273,28 @@ def train(
     drop: Annotated[
         list[str] | None, typer.Option("--drop", help="Never use these columns (repeat, or comma-separate).")
     ] = None,
+    text: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--text",
+            help="A column of documents (free text), read as a TF-IDF bag of words; other columns are "
+            "then used only when named with --features. Repeat for several.",
+        ),
+    ] = None,
+    vectorizer: Annotated[
+        Vectorizer,
+        typer.Option(
+            "--vectorizer",
+            help="With --text: 'tfidf' keeps the most frequent words (exports to ONNX); 'hashing' hashes "
+            "every word into buckets (no vocabulary in memory, no ONNX export).",
+        ),
+    ] = Vectorizer.tfidf,
+    vocabulary_size: Annotated[
+        int,
+        typer.Option(
+            "--vocabulary-size", min=1, help="With --text: words kept (tfidf) or hash buckets (hashing)."
+        ),
+    ] = 50_000,  # luce.tables.VOCABULARY_SIZE (not imported here: the CLI starts without scikit-learn)
     scale: Annotated[
         bool, typer.Option("--scale/--no-scale", help="Standardise the numeric columns.")
     ] = True,
@@ -309,15 +354,17 @@ def train(
 
     The model is a scikit-learn Pipeline that takes the raw table: numeric columns imputed and
     standardised, text columns one-hot encoded, ID-like and date columns left out (named in a note).
+    With --text, a column of documents becomes a TF-IDF bag of words (a missing document is empty).
 
     Example: luce train iris.csv --target species --model iris.luce
+    Example: luce train reviews.parquet --text review --target stars --model reviews.luce
     """
     from sklearn.pipeline import Pipeline
 
     from .. import SigmoidRegression, SoftmaxRegression
     from ..io import save
     from ..plots import plot_loss_curve
-    from ..tables import plan_columns, table_pipeline
+    from ..tables import ColumnPlan, check_text_columns, plan_columns, table_pipeline
 
     targets = list(dict.fromkeys(target))
     lam = _parse_reg_strength(reg_strength)
@@ -339,13 +386,26 @@ def train(
     X = df.drop(columns=targets)
     del df
     features, drop = _features_arg(features), _features_arg(drop) or []
+    text = _features_arg(text) or []
     try:
-        plan = plan_columns(X, features=features, drop=drop)
+        text = check_text_columns(X, text)
+    except ValueError as e:
+        message = e.args[0].replace("text:", "--text:", 1).replace(" in features", " with --features")
+        raise DataError(f"{message} ({source})") from None
+    try:
+        if text and not features:
+            plan = ColumnPlan(numeric=[], categorical=[])
+        else:
+            plan = plan_columns(X.drop(columns=text), features=features, drop=drop)
     except ValueError as e:
         raise DataError(f"{e} in {source}") from None
     note = plan.notice()
     if note is not None:
         out.print(f"note: {note.replace('in features (--features)', 'with --features')}")
+    for c in text:
+        empty = int(X[c].isna().sum())
+        if empty:
+            out.print(f"note: {empty} rows have no text in {c!r}; they are read as empty documents")
     common = dict(solver=solver.value, max_iter=max_iter, tol=tol, random_state=random_state)
     if multilabel:
         estimator = SigmoidRegression(reg_strength=lam or 0.0, **common)
@@ -355,15 +415,26 @@ def train(
             class_weight=None if class_weight is None else class_weight.value,
             **common,
         )
-    X = X[plan.columns]  # the model's inputs are the columns it uses (so are an ONNX export's)
-    pipeline = table_pipeline(estimator, X, features=plan.columns, scale=scale, impute=impute.value)
+    X = X[[*plan.columns, *text]]  # the model's inputs are the columns it uses (so are an ONNX export's)
+    pipeline = table_pipeline(
+        estimator, X, features=plan.columns, scale=scale, impute=impute.value, text=text,
+        vectorizer=vectorizer.value, vocabulary_size=vocabulary_size,
+    )  # fmt: skip
     train_rows, test_rows = split_rows(y, test_size, random_state, stratified=not multilabel)
     if not multilabel:
         check_classes(y[train_rows], targets[0], f"the training split of {source}")
     what = f"{len(targets)} labels" if multilabel else f"{len(set(y.tolist()))} classes"
+    if text:
+        rows_of_weights = len(targets) if multilabel else len(set(y.tolist()))
+        weights_mb = rows_of_weights * vocabulary_size * len(text) * 8 / 1e6
+        if weights_mb > _LARGE_WEIGHTS_MB:
+            out.print(
+                f"note: {what} × up to {vocabulary_size} words per column of documents: the weights may "
+                f"take {weights_mb:,.0f} MB (float64); --vocabulary-size keeps fewer words"
+            )
     out.print(
-        f"[bold]{source}[/]: {len(X)} rows, {len(plan.numeric)} numeric and {len(plan.categorical)} text "
-        f"columns, {what} → {len(train_rows)} for training, {len(test_rows)} held out"
+        f"[bold]{source}[/]: {len(X)} rows, {_columns_text(plan, text)}, {what} → {len(train_rows)} for "
+        f"training, {len(test_rows)} held out"
     )
     if lam is None:
         lam = choose_reg_strength(
@@ -391,7 +462,13 @@ def train(
             "data": source,
             "target": targets[0] if not multilabel else None,
             "targets": targets,
-            "columns": {"numeric": plan.numeric, "categorical": plan.categorical, "left_out": plan.left_out},
+            "columns": {
+                "numeric": plan.numeric,
+                "categorical": plan.categorical,
+                "text": text,
+                "left_out": plan.left_out,
+            },
+            "vectorizer": vectorizer.value if text else None,
             "scale": scale,
             "impute": impute.value,
             "reg_strength": float(lam),

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ._container import ModelFormatError, _luce_version, _sha256
-from ._sklearn import check_storable, input_dtype, rebuild, step_class, step_name
+from ._sklearn import check_storable, input_dtype, rebuild, saved_attributes, step_class, step_name
 from ._state import check_state
 from ._whitelist import _estimator_name, _is_registered, _resolve
 
@@ -279,7 +279,10 @@ def _encode_estimator(est, prefix, ctx) -> dict:
     node = {"estimator": name, "params": params, "dropped_params": dropped, "attributes": {}}
     if sklearn_step and input_dtype(est) is not None:
         node["input_dtype"] = input_dtype(est)
-    for key, value in _fitted_attributes(est).items():
+    attributes = _fitted_attributes(est)
+    if sklearn_step:
+        attributes = saved_attributes(est, attributes)
+    for key, value in attributes.items():
         where = f"{prefix}{key}"
         if key == "classes_":
             node["classes"] = _array_to_json(np.asarray(value), where)

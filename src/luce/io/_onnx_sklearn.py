@@ -25,6 +25,8 @@ from skl2onnx.common.data_types import (
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ._describe import LinearModel
+from ._onnx_text import check_text_exportable, register_text_column, text_options
+from ._text import TEXT_STEPS
 
 __all__ = ["pipeline_graph"]
 
@@ -58,6 +60,8 @@ def _string_columns(step, names: list[str]) -> set[str]:
     if kind in ("OneHotEncoder", "OrdinalEncoder"):
         return {n for n, c in zip(names, step.categories_, strict=True) if c.dtype.kind in "OUS"}
     if kind == "SimpleImputer" and step.statistics_.dtype.kind == "O":
+        return set(names)
+    if kind in ("TextColumn", *TEXT_STEPS):  # documents
         return set(names)
     return set()
 
@@ -100,6 +104,8 @@ def _array_input(pipe, number, input_types):
     if input_types is not None:
         raise ValueError("input_types names columns: it applies to pipelines fitted on DataFrames only")
     first = pipe.steps[0][1]
+    if type(first).__name__ in ("TextColumn", "TfidfVectorizer", "CountVectorizer", "HashingVectorizer"):
+        return [("X", StringTensorType([None, 1]))]  # one document per row
     n = first.n_features_in_
     strings = _string_columns(first, [str(i) for i in range(n)])
     if strings and len(strings) < n:
@@ -243,6 +249,7 @@ def _register(cls) -> None:
         return
     if not _REGISTERED:
         update_registered_converter(_NanImputer, "LuceNanImputer", _nan_imputer_shapes, _convert_nan_imputer)
+        register_text_column()
     update_registered_converter(
         cls, f"Luce{cls.__name__}", _linear_shapes, _convert_linear, parser=_parse_linear
     )
@@ -261,11 +268,19 @@ def pipeline_graph(pipe, d: LinearModel, np_dtype, opset: int, input_types):
             (n, StringTensorType([None, 1]) if t == "string" else number([None, 1])) for n, t in types.items()
         ]
     _register(type(pipe.steps[-1][1]))
+    check_text_exportable(pipe)
+    servable = _servable(pipe, np_dtype)
+    options = text_options(servable)
+    if options:
+        # With any options given, skl2onnx gives a classifier without options its ZipMap option, which
+        # luce's converter does not take: the luce estimator is named with none.
+        options[id(servable.steps[-1][1])] = {}
     try:
         onnx_model = convert_sklearn(
-            _servable(pipe, np_dtype),
+            servable,
             initial_types=initial,
             target_opset={"": opset, "ai.onnx.ml": _ML_OPSET},
+            options=options or None,
         )
     except (RuntimeError, NotImplementedError, TypeError, ValueError) as e:
         raise TypeError(f"skl2onnx cannot convert this pipeline: {e}") from None

@@ -16,11 +16,28 @@ import warnings
 
 import numpy as np
 
-__all__ = ["STEPS", "check_storable", "input_dtype", "rebuild", "step_class", "step_name", "step_names"]
+from ._text import TEXT_STEPS, check_text_params, derive_text, text_attributes
+
+__all__ = [
+    "STEPS",
+    "check_storable",
+    "input_dtype",
+    "rebuild",
+    "saved_attributes",
+    "step_class",
+    "step_name",
+    "step_names",
+]
 
 
 def _classes() -> dict[str, type]:
     from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import (
+        CountVectorizer,
+        HashingVectorizer,
+        TfidfTransformer,
+        TfidfVectorizer,
+    )
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import (
@@ -33,7 +50,8 @@ def _classes() -> dict[str, type]:
 
     classes = (
         Pipeline, ColumnTransformer, OneHotEncoder, OrdinalEncoder, SimpleImputer, StandardScaler,
-        MaxAbsScaler, FunctionTransformer,
+        MaxAbsScaler, FunctionTransformer, TfidfVectorizer, CountVectorizer, HashingVectorizer,
+        TfidfTransformer,
     )  # fmt: skip
     return {f"sklearn.{cls.__name__}": cls for cls in classes}
 
@@ -73,6 +91,11 @@ def check_storable(est) -> None:
     """Refuse settings whose fitted state a file cannot rebuild exactly (raise TypeError)."""
     name = type(est).__name__
     params = est.get_params(deep=False)
+    if name in TEXT_STEPS:
+        try:
+            check_text_params(name, params)
+        except ValueError as e:
+            raise TypeError(f"{name} cannot be saved in a model file: {e}") from None
     if name in ("OneHotEncoder", "OrdinalEncoder"):
         if params.get("min_frequency") is not None or params.get("max_categories") is not None:
             raise TypeError(
@@ -104,6 +127,12 @@ def check_storable(est) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+def saved_attributes(est, attributes: dict) -> dict:
+    """The fitted attributes a file stores for a scikit-learn step (a text vectorizer stores its
+    vocabulary as terms in column order, and its ``idf_``)."""
+    return text_attributes(est, attributes) if type(est).__name__ in TEXT_STEPS else attributes
+
+
 def input_dtype(est) -> str | None:
     """The dtype a SimpleImputer converts its input to (it remembers its fit's input dtype, which its
     statistics do not always show: float32 data gives float64 means and object constants), as a hint
@@ -118,6 +147,8 @@ def rebuild(cls, params: dict, attributes: dict, dtype: np.dtype | None = None):
 
     Raises ValueError when the attributes are inconsistent with each other or with the parameters.
     """
+    if cls.__name__ in TEXT_STEPS:  # checked before the step exists: its parameters are data to us
+        check_text_params(cls.__name__, params)
     est = cls(**params)
     if cls.__name__ == "Pipeline":
         _check_widths(est.steps)
@@ -306,4 +337,5 @@ _DERIVE = {
     "OrdinalEncoder": _encoder,
     "SimpleImputer": _imputer,
     "ColumnTransformer": _column_transformer,
+    **{name: lambda est, attributes, dtype=None: derive_text(est, attributes) for name in TEXT_STEPS},
 }

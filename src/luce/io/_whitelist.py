@@ -19,6 +19,7 @@ _BUILTIN = {
     "SigmoidRegression": "linear_sigmoid",
     "HierarchicalSoftmaxClassifier": None,
     "TemperatureScaling": None,
+    "TextColumn": None,  # luce.tables: a column of documents, missing as ""
 }
 # name -> (class, export kind), filled by register_estimator.
 _REGISTERED: dict[str, tuple[type, str | None]] = {}
@@ -73,10 +74,10 @@ def _class_entry(cls) -> tuple[str, str | None] | None:
 
 
 def _builtin_class(name):
-    """The luce estimator called ``name``: from luce's public namespace, else from luce.models."""
+    """The luce class called ``name``: from luce's public namespace, else luce.models or luce.tables."""
     import luce
 
-    for module in ("luce", "luce.models"):
+    for module in ("luce", "luce.models", "luce.tables"):
         try:
             return getattr(luce if module == "luce" else import_module(module), name)
         except (AttributeError, ImportError):  # not (yet) part of this luce

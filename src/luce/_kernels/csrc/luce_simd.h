@@ -4,7 +4,8 @@
  * x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA) and the baseline; the loader picks the best one the CPU
  * has (an ifunc resolved once, at load). Put it on the function that holds a hot loop, not on the small
  * static inline helpers it calls: those are inlined into each clone and compiled for its ISA.
- * Elsewhere (aarch64, other compilers) it is empty and the code compiles for the build's target.
+ * Elsewhere (aarch64, macOS, Windows, other compilers) it is empty and the code compiles for the build's
+ * target.
  *
  * Results are the same on every clone: the kernels use fused multiply-adds everywhere (LUCE_FMA), which
  * the baseline clone computes with libm's fma (exact, slower: only CPUs older than 2013 run it).
@@ -17,8 +18,9 @@
 #include <math.h>
 #include <string.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LUCE_NO_DISPATCH) \
-    && (defined(__clang__) ? __clang_major__ >= 16 : __GNUC__ >= 11)
+/* ifunc needs ELF (Linux, the BSDs): macOS and Windows builds compile for the build's target. */
+#if defined(__x86_64__) && defined(__ELF__) && (defined(__GNUC__) || defined(__clang__)) \
+    && !defined(LUCE_NO_DISPATCH) && (defined(__clang__) ? __clang_major__ >= 16 : __GNUC__ >= 11)
 #define LUCE_DISPATCH __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define LUCE_DISPATCH
