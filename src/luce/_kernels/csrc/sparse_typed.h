@@ -21,9 +21,10 @@ static LUCE_DISPATCH int LUCE_SFX(luce_sparse_map_row)(const LUCE_T *LUCE_RESTRI
         LUCE_SIMD_ANY
         for (ptrdiff_t j = j0; j < j1; j++) any |= ((double)x[j] - mf) * scale > -1.0;
         if (!any) continue;
-        for (ptrdiff_t j = j0; j < j1; j++) {
+        for (ptrdiff_t j = j0; j < j1; j++) { /* branch-free compaction: count <= j < n, always in buf */
             const double d = ((double)x[j] - mf) * scale;
-            if (d > -1.0) buf[count++] = d;
+            buf[count] = d;
+            count += d > -1.0;
         }
     }
     if (mode == LUCE_SPARSEMAX) {
