@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 
 import luce
 from luce import HierarchicalSoftmaxClassifier
-from luce._kernels import _numba_heads
+from luce._kernels import _heads
 from luce.heads._hierarchical import huffman_tree, kmeans_tree, tree_from_arrays
 from luce.models._hierarchical import TreeObjective, _row_args, node_scales
 
@@ -322,8 +322,8 @@ def test_best_first_search_scores_few_nodes(rng):
     idx = np.empty((300, 1), dtype=np.int64)
     logp = np.empty((300, 1))
     visited = np.empty(300, dtype=np.int64)
-    _numba_heads.topk_best_first(
-        *_row_args(Xc), clf.node_coef_, clf.node_intercept_, clf.tree_children_, 1, idx, logp, visited
+    _heads.topk_best_first(
+        *_row_args(Xc), clf.node_coef_, clf.node_intercept_, clf.tree_children_, 1, idx, logp, visited, 2
     )
     assert np.median(visited) <= 2 * clf.tree_depths_.max() < 63
     np.testing.assert_array_equal(clf.classes_[idx[:, 0]], clf.predict(Xc))
@@ -360,7 +360,7 @@ def test_loss_gradient_kernel_matches_finite_differences(layout, rng):
     W, b = rng.standard_normal((4, 3)), rng.standard_normal(4)
     gW, gb = np.zeros_like(W), np.zeros_like(b)
     rows = _row_args(X if layout == "dense" else scipy.sparse.csr_matrix(X))
-    loss = _numba_heads.loss_grad(*rows, y, sw, tree.paths, tree.codes, tree.depths, W, b, gW, gb)
+    loss = _heads.loss_grad(*rows, y, sw, tree.paths, tree.codes, tree.depths, W, b, gW, gb)
     theta = np.concatenate([W.ravel(), b])
     assert loss == pytest.approx(brute_objective(theta, X, y, sw, tree, 0.0), rel=1e-13)
     h = 1e-5

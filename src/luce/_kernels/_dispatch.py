@@ -74,6 +74,14 @@ _kernels = None
 # operation -> (extension module in luce._kernels, function, size threshold): the whole dispatch table.
 # The size is counted by the caller's ``size`` argument of lookup (default: the array's elements).
 _REGISTRY: dict[str, tuple[str, str, int]] = {}
+# The label tree (luce.models._hierarchical): a kernel scores only the nodes on the paths it needs, the
+# reference every node (O(d·K) per row instead of O(d·L)), so the kernels run at every size.
+_REGISTRY.update(
+    tree_loss_grad=("_heads", "loss_grad", 0),
+    tree_sgd_epoch=("_heads", "sgd_epoch", 0),
+    tree_log_proba=("_heads", "log_proba_from_scores", 0),
+    tree_topk=("_heads", "topk_best_first", 0),
+)
 _modules: dict[str, object] = {}
 
 

@@ -35,7 +35,16 @@ import heapq
 
 import numpy as np
 
-__all__ = ["HuffmanTree", "huffman_tree", "kmeans_tree", "log_sigmoid_np", "tree_from_arrays"]
+__all__ = [
+    "HuffmanTree",
+    "huffman_tree",
+    "kmeans_tree",
+    "log_sigmoid_np",
+    "reference_log_proba",
+    "reference_loss_grad",
+    "reference_topk",
+    "tree_from_arrays",
+]
 
 
 class HuffmanTree:
@@ -312,3 +321,42 @@ def tree_from_arrays(children, parents, paths, codes, depths, n_classes) -> Huff
 def log_sigmoid_np(s):
     """``log σ(s) = -log1p(exp(-|s|)) + min(s, 0)``: accurate for every ``s`` (no overflow, no 0·inf)."""
     return np.minimum(s, 0.0) - np.log1p(np.exp(-np.abs(s)))
+
+
+# -- the NumPy references of the compiled kernels (luce._kernels._heads), for the "reference" backend --
+
+
+def reference_log_proba(S, paths, codes, depths):
+    """Log-probability of every class ``(n, K)`` from the node scores ``S (n, K-1)``: the sum of
+    ``log σ(±s)`` along each class's stored path (``O(K·L)`` per row)."""
+    on_path = np.arange(paths.shape[1]) < depths[:, None]  # (K, L)
+    nodes = np.where(on_path, paths, 0)
+    signs = np.where(on_path, 2.0 * codes - 1.0, 0.0)
+    terms = log_sigmoid_np(S[:, nodes] * signs)  # (n, K, L)
+    return np.sum(terms, axis=2, where=on_path)
+
+
+def reference_loss_grad(X, y, sw, paths, codes, depths, W, b):
+    """``(Σ_i sw_i·(-log P(y_i | x_i)), gW, gb)`` from every node's score (``O(d·K)`` per row, as the
+    kernel's path sums give in ``O(d·L)``); ``X`` dense or CSR, ``sw`` None for weights 1."""
+    from scipy.special import expit
+
+    n = X.shape[0]
+    sw = np.ones(n) if sw is None else sw
+    scores = np.asarray(X @ W.T) + b
+    on_path = np.arange(paths.shape[1]) < depths[y][:, None]  # (n, L)
+    nodes = np.where(on_path, paths[y], 0)
+    code = codes[y].astype(np.float64)
+    s = np.take_along_axis(scores, nodes, axis=1)
+    loss = -np.sum(sw[:, None] * log_sigmoid_np((2.0 * code - 1.0) * s), where=on_path)
+    G = np.zeros_like(scores)  # each node appears at most once on a path
+    rows = np.broadcast_to(np.arange(n)[:, None], nodes.shape)
+    G[rows[on_path], nodes[on_path]] = (sw[:, None] * (expit(s) - code))[on_path]
+    return float(loss), np.asarray(X.T @ G).T, G.sum(axis=0)
+
+
+def reference_topk(log_proba, k):
+    """The ``k`` largest log-probabilities of each row and their classes, largest first (ties by class
+    order), from the full table."""
+    idx = np.argsort(-log_proba, axis=1, kind="stable")[:, :k]
+    return idx, np.take_along_axis(log_proba, idx, axis=1)

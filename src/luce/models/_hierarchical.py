@@ -32,7 +32,14 @@ from scipy.special import expit
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..heads._hierarchical import huffman_tree, kmeans_tree
+from .._kernels import _dispatch
+from ..heads._hierarchical import (
+    huffman_tree,
+    kmeans_tree,
+    reference_log_proba,
+    reference_loss_grad,
+    reference_topk,
+)
 from . import _solvers
 from . import _validation as v
 from ._base import PARAMETERS, LinearClassifier, Targets
@@ -44,23 +51,17 @@ __all__ = ["HierarchicalSoftmaxClassifier", "TreeObjective"]
 _SCORE_BLOCK = 1 << 21
 
 
-def _kernels():
-    from .._kernels import _numba_heads  # Numba loads here, on first fit/predict
-
-    return _numba_heads
-
-
-_NO_ROWS = np.empty((0, 0))
 _NO_DATA = np.empty(0)
 _NO_INDEX = np.empty(0, dtype=np.int64)
 
 
 def _row_args(X):
     """The rows as the path kernels take them: ``(X, data, indices, indptr)``, dense ``X`` with empty
-    CSR arrays, or a CSR matrix's arrays (int64 indices) with an empty ``X``. CSR is never densified."""
+    CSR arrays, or a CSR matrix's arrays (int64 indices) with an ``X`` of shape ``(0, n_features)``.
+    CSR is never densified."""
     if sp.issparse(X):
         return (
-            _NO_ROWS,
+            np.empty((0, X.shape[1])),
             np.ascontiguousarray(X.data, dtype=np.float64),
             np.ascontiguousarray(X.indices, dtype=np.int64),
             np.ascontiguousarray(X.indptr, dtype=np.int64),
@@ -191,22 +192,16 @@ class TreeObjective(LinearObjective):
     def _block_sums(self, X, y, sw, coef, intercept, gradient, rng):
         # rng is accepted for the shared contract and unused: no dropout in the tree.
         t = self.tree
-        g_coef = np.zeros_like(coef)
-        g_int = np.zeros(coef.shape[0])
-        b = np.zeros(coef.shape[0]) if intercept is None else np.ascontiguousarray(intercept)
-        sw = np.ones(X.shape[0]) if sw is None else sw
-        loss = _kernels().loss_grad(
-            *_row_args(X),
-            y,
-            sw,
-            t.paths,
-            t.codes,
-            t.depths,
-            np.ascontiguousarray(coef),
-            b,
-            g_coef,
-            g_int,
-        )
+        coef = np.ascontiguousarray(coef, dtype=np.float64)
+        b = np.zeros(coef.shape[0]) if intercept is None else np.ascontiguousarray(intercept, dtype=np.float64)
+        kernel = _dispatch.lookup("tree_loss_grad", coef)
+        if kernel is None:
+            loss, g_coef, g_int = _blocked_reference_loss_grad(X, y, sw, t, coef, b)
+        else:
+            g_coef = np.zeros_like(coef)
+            g_int = np.zeros(coef.shape[0])
+            sw_arg = _NO_DATA if sw is None else np.ascontiguousarray(sw, dtype=np.float64)
+            loss = kernel(*_row_args(X), y, sw_arg, t.paths, t.codes, t.depths, coef, b, g_coef, g_int)
         if not gradient:
             return float(loss), None, None
         return float(loss), g_coef, (g_int if intercept is not None else None)
@@ -231,6 +226,22 @@ class TreeObjective(LinearObjective):
         if self.sample_weight is not None:
             r *= self.sample_weight[s][:, None]
         return np.asarray(X.T @ r).T, (r.sum(axis=0) if intercept is not None else None)
+
+
+def _blocked_reference_loss_grad(X, y, sw, tree, coef, b):
+    """:func:`~luce.heads._hierarchical.reference_loss_grad` over row blocks of at most
+    ``_SCORE_BLOCK`` node scores (the reference scores every node)."""
+    step = max(1, _SCORE_BLOCK // max(1, coef.shape[0]))
+    loss, g_coef, g_int = 0.0, np.zeros_like(coef), np.zeros(coef.shape[0])
+    for r0 in range(0, X.shape[0], step):
+        rows = slice(r0, r0 + step)
+        part = reference_loss_grad(
+            X[rows], y[rows], None if sw is None else sw[rows], tree.paths, tree.codes, tree.depths, coef, b
+        )
+        loss += part[0]
+        g_coef += part[1]
+        g_int += part[2]
+    return loss, g_coef, g_int
 
 
 def node_scales(tree, class_mass, lambda_max, row_norm2, reg_strength):
@@ -555,11 +566,16 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         W, b, children = self._tree_arrays()
         out = np.empty((X.shape[0], children.shape[0] + 1))
         step = max(1, _SCORE_BLOCK // max(1, children.shape[0]))
-        k = _kernels()
+        kernel = _dispatch.lookup("tree_log_proba", W)
         for r0 in range(0, X.shape[0], step):
             scores = np.asarray(X[r0 : r0 + step] @ W.T)
             scores += b
-            k.log_proba_from_scores(scores, children, out[r0 : r0 + step])
+            if kernel is None:
+                out[r0 : r0 + step] = reference_log_proba(
+                    scores, self.tree_paths_, self.tree_codes_, self.tree_depths_
+                )
+            else:
+                kernel(scores, children, out[r0 : r0 + step], _dispatch.kernel_threads())
         return out
 
     def predict_proba(self, X):
@@ -595,11 +611,15 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         return (labels, np.exp(logp)) if return_proba else labels
 
     def _topk(self, X, k):
+        """Class indices and log-probabilities of the ``k`` best classes of each row, best first."""
         W, b, children = self._tree_arrays()
+        kernel = _dispatch.lookup("tree_topk", W)
+        if kernel is None:
+            return reference_topk(self.predict_log_proba(X), k)
         idx = np.empty((X.shape[0], k), dtype=np.int64)
         logp = np.empty((X.shape[0], k))
         visited = np.empty(X.shape[0], dtype=np.int64)
-        _kernels().topk_best_first(*_row_args(X), W, b, children, k, idx, logp, visited)
+        kernel(*_row_args(X), W, b, children, k, idx, logp, visited, _dispatch.kernel_threads())
         return idx, logp
 
     def predict(self, X):
@@ -613,6 +633,7 @@ class _TreeArrays:
     """A fitted tree read back from the estimator's ``tree_*_`` arrays (for a warm start)."""
 
     def __init__(self, children, parents, paths, codes, depths):
-        self.children, self.parents, self.paths, self.codes, self.depths = (
-            np.asarray(a, dtype=np.int64) for a in (children, parents, paths, codes, depths)
+        self.children, self.parents, self.paths, self.depths = (
+            np.ascontiguousarray(a, dtype=np.int64) for a in (children, parents, paths, depths)
         )
+        self.codes = np.ascontiguousarray(codes, dtype=np.int8)

@@ -1,0 +1,128 @@
+"""The label-tree kernels of csrc/heads.h over NumPy arrays (luce.models._hierarchical calls them
+through luce._kernels._dispatch.lookup).
+
+Rows arrive as ``(X, data, indices, indptr)``: dense float64 ``X (n, d)`` with an empty ``indptr``, or
+a CSR matrix's float64 ``data`` and int64 ``indices``/``indptr`` with ``X`` of shape ``(0, d)``. Tree
+arrays are int64 (``codes`` int8), everything C-contiguous: the caller converts and checks shapes.
+Every kernel releases the GIL; the parallel ones take ``n_threads`` (``_dispatch.kernel_threads()``).
+"""
+
+from cython.parallel cimport parallel, prange, threadid
+from libc.stdint cimport int8_t, int64_t
+
+import numpy as np
+
+cdef extern from "heads.h" nogil:
+    ctypedef struct luce_rows:
+        const double *X
+        Py_ssize_t d
+        const double *data
+        const int64_t *indices
+        const int64_t *indptr
+
+    double luce_tree_loss_grad(const luce_rows *rows, Py_ssize_t n, const int64_t *y, const double *sw,
+                               const int64_t *paths, const int8_t *codes, const int64_t *depths,
+                               Py_ssize_t max_depth, const double *W, const double *b, double *gW, double *gb)
+    double luce_tree_sgd_epoch(const luce_rows *rows, const int64_t *y, const double *sw, const int64_t *order,
+                               Py_ssize_t n, Py_ssize_t batch_size, const int64_t *paths, const int8_t *codes,
+                               const int64_t *depths, Py_ssize_t max_depth, double *V, double *b, double *scale,
+                               double *norm2, const double *rate, Py_ssize_t n_nodes, double lr, double reg,
+                               int fit_intercept, double explode, double *gbuf)
+    void luce_tree_log_proba_row(const double *s, const int64_t *children, Py_ssize_t n_internal, double *lp,
+                                 double *out)
+    int64_t luce_tree_topk_row(const luce_rows *rows, Py_ssize_t r, const double *W, const double *b,
+                               const int64_t *children, Py_ssize_t k, int64_t *out_classes, double *out_logp,
+                               double *keys, int64_t *items)
+
+
+cdef inline const double *_dptr(const double[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] else NULL
+
+
+cdef inline const int64_t *_iptr(const int64_t[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] else NULL
+
+
+cdef Py_ssize_t _rows(luce_rows *r, const double[:, ::1] X, const double[::1] data, const int64_t[::1] indices,
+                      const int64_t[::1] indptr):
+    """Fill ``r`` from the row arrays; returns the number of rows."""
+    r.X = &X[0, 0] if X.shape[0] and X.shape[1] else NULL
+    r.d = X.shape[1]
+    r.data = _dptr(data)
+    r.indices = _iptr(indices)
+    r.indptr = _iptr(indptr)
+    return X.shape[0] if indptr.shape[0] == 0 else indptr.shape[0] - 1
+
+
+def loss_grad(const double[:, ::1] X, const double[::1] data, const int64_t[::1] indices,
+              const int64_t[::1] indptr, const int64_t[::1] y, const double[::1] sw,
+              const int64_t[:, ::1] paths, const int8_t[:, ::1] codes, const int64_t[::1] depths,
+              const double[:, ::1] W, const double[::1] b, double[:, ::1] gW, double[::1] gb):
+    """``Σ_i sw_i · (-log P(y_i | x_i))``, adding the gradient into ``gW (K-1, d)`` and ``gb (K-1,)``
+    (the caller zeroes them). ``O(nnz·L)`` per row, one thread (the sums go into one gradient)."""
+    cdef luce_rows rows
+    cdef Py_ssize_t n = _rows(&rows, X, data, indices, indptr)
+    cdef double total
+    with nogil:
+        total = luce_tree_loss_grad(&rows, n, _iptr(y), _dptr(sw), &paths[0, 0], &codes[0, 0], &depths[0],
+                                    paths.shape[1], &W[0, 0] if W.shape[1] else NULL, &b[0],
+                                    &gW[0, 0] if gW.shape[1] else NULL, &gb[0])
+    return total
+
+
+def sgd_epoch(const double[:, ::1] X, const double[::1] data, const int64_t[::1] indices,
+              const int64_t[::1] indptr, const int64_t[::1] y, const double[::1] sw, const int64_t[::1] order,
+              Py_ssize_t batch_size, const int64_t[:, ::1] paths, const int8_t[:, ::1] codes,
+              const int64_t[::1] depths, double[:, ::1] V, double[::1] b, double[::1] scale, double[::1] norm2,
+              const double[::1] rate, double lr, double reg, bint fit_intercept, double explode):
+    """One epoch of path-only mini-batch SGD (see ``luce_tree_sgd_epoch`` in csrc/heads.h): the rows
+    ``order``, ``batch_size`` at a time, update ``V``, ``b``, ``scale`` and ``norm2`` in place
+    (``W = scale[:, None] · V``). Returns ``Σ f_batch · rows(batch)``, or NaN on divergence."""
+    cdef luce_rows rows
+    _rows(&rows, X, data, indices, indptr)
+    cdef Py_ssize_t batch = max(1, batch_size)
+    cdef double[::1] gbuf = np.empty(batch * paths.shape[1])
+    cdef double total
+    with nogil:
+        total = luce_tree_sgd_epoch(&rows, _iptr(y), _dptr(sw), _iptr(order), order.shape[0], batch,
+                                    &paths[0, 0], &codes[0, 0], &depths[0], paths.shape[1],
+                                    &V[0, 0] if V.shape[1] else NULL, &b[0], &scale[0], &norm2[0], &rate[0],
+                                    V.shape[0], lr, reg, fit_intercept, explode, &gbuf[0])
+    return total
+
+
+def log_proba_from_scores(const double[:, ::1] S, const int64_t[:, ::1] children, double[:, ::1] out,
+                          int n_threads=1):
+    """Log-probability of every class ``out (n, K)`` from the node scores ``S (n, K-1)``, rows in
+    parallel."""
+    cdef Py_ssize_t n = S.shape[0], n_internal = S.shape[1], r
+    cdef int nt = max(1, n_threads), tid = 0
+    cdef double[:, ::1] lp = np.empty((nt, max(1, n_internal)))  # one scratch row per thread
+    if n == 0:
+        return
+    with nogil, parallel(num_threads=nt):
+        tid = threadid()
+        for r in prange(n, schedule='static'):
+            luce_tree_log_proba_row(&S[r, 0], &children[0, 0], n_internal, &lp[tid, 0], &out[r, 0])
+
+
+def topk_best_first(const double[:, ::1] X, const double[::1] data, const int64_t[::1] indices,
+                    const int64_t[::1] indptr, const double[:, ::1] W, const double[::1] b,
+                    const int64_t[:, ::1] children, Py_ssize_t k, int64_t[:, ::1] out_classes,
+                    double[:, ::1] out_logp, int64_t[::1] visited, int n_threads=1):
+    """The ``k`` most probable classes of each row by best-first search: ``out_classes``/``out_logp``
+    ``(n, k)``, and the number of nodes scored per row in ``visited``; rows in parallel."""
+    cdef luce_rows rows
+    cdef Py_ssize_t n = _rows(&rows, X, data, indices, indptr), r
+    cdef Py_ssize_t cap = 2 * children.shape[0] + 2
+    cdef int nt = max(1, n_threads), tid = 0
+    cdef double[:, ::1] keys = np.empty((nt, cap))  # one heap per thread
+    cdef int64_t[:, ::1] items = np.empty((nt, cap), dtype=np.int64)
+    if n == 0:
+        return
+    with nogil, parallel(num_threads=nt):
+        tid = threadid()
+        for r in prange(n, schedule='static'):
+            visited[r] = luce_tree_topk_row(&rows, r, &W[0, 0] if W.shape[1] else NULL, &b[0],
+                                            &children[0, 0], k, &out_classes[r, 0], &out_logp[r, 0],
+                                            &keys[tid, 0], &items[tid, 0])

@@ -1,0 +1,283 @@
+/* The label-tree (hierarchical softmax) kernels: path losses and gradients, path-only SGD, the exact
+ * class log-probabilities from node scores, and best-first top-k search.
+ *
+ * A tree over K classes has K - 1 internal nodes numbered breadth first (parents before children);
+ * node j owns the weight row W[j] (d features) and the bias b[j] and sends an input right (code 1)
+ * with probability σ(s_j), s_j = W[j]·x + b[j]. children[j][side] >= 0 is an internal node, c < 0
+ * the leaf of class -c - 1. paths[k][l] / codes[k][l] (row stride max_depth) are the nodes and
+ * branches from the root to class k's leaf, depths[k] their number. log P(k | x) is the sum over the
+ * path of log σ(±s): every quantity here touches only the nodes it needs.
+ *
+ * Rows are dense (X, row i at X + i·d) or CSR (data, indices, indptr): luce_row_dot / luce_row_axpy
+ * hold the only difference, so every kernel's arithmetic is written once for both layouts.
+ */
+#ifndef LUCE_HEADS_H
+#define LUCE_HEADS_H
+
+#include "luce_exp.h"
+#include "luce_simd.h"
+
+typedef struct {
+    const double *X;        /* dense rows when indptr is NULL */
+    ptrdiff_t d;            /* features */
+    const double *data;     /* CSR rows when indptr is not NULL */
+    const int64_t *indices;
+    const int64_t *indptr;
+} luce_rows;
+
+/* log σ(s) = min(s, 0) - log1p(exp(-|s|)): no overflow for any s, and log1p keeps the tiny tails
+ * of saturated branches (log(σ(s)) would round them to 0 or -inf). */
+LUCE_INLINE double luce_log_sigmoid(double s)
+{
+    return (s < 0.0 ? s : 0.0) - luce_log1p_f64(luce_exp_f64(-fabs(s)));
+}
+
+/* σ(s) with exp of a non-positive argument only (the domain of luce_exp_f64). */
+LUCE_INLINE double luce_sigmoid(double s)
+{
+    const double e = luce_exp_f64(-fabs(s));
+    return s >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+}
+
+/* x·w with eight independent partial sums: the loop vectorises without reassociating (no fast-math). */
+LUCE_INLINE double luce_dense_dot(const double *LUCE_RESTRICT x, const double *LUCE_RESTRICT w, ptrdiff_t d)
+{
+    double acc[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    const ptrdiff_t full = d - d % 8;
+    for (ptrdiff_t i = 0; i < full; i += 8)
+        for (int u = 0; u < 8; u++) acc[u] = LUCE_FMA(x[i + u], w[i + u], acc[u]);
+    double total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (ptrdiff_t i = full; i < d; i++) total = LUCE_FMA(x[i], w[i], total);
+    return total;
+}
+
+/* Row i times w: O(d) dense, O(nonzeros) CSR. */
+LUCE_INLINE double luce_row_dot(const luce_rows *r, ptrdiff_t i, const double *LUCE_RESTRICT w)
+{
+    if (r->indptr == NULL) return luce_dense_dot(r->X + i * r->d, w, r->d);
+    double total = 0.0;
+    for (int64_t p = r->indptr[i]; p < r->indptr[i + 1]; p++) total = LUCE_FMA(r->data[p], w[r->indices[p]], total);
+    return total;
+}
+
+/* out += g · row i. */
+LUCE_INLINE void luce_row_axpy(const luce_rows *r, ptrdiff_t i, double g, double *LUCE_RESTRICT out)
+{
+    if (r->indptr == NULL) {
+        const double *x = r->X + i * r->d;
+        for (ptrdiff_t j = 0; j < r->d; j++) out[j] = LUCE_FMA(g, x[j], out[j]);
+    } else {
+        for (int64_t p = r->indptr[i]; p < r->indptr[i + 1]; p++)
+            out[r->indices[p]] = LUCE_FMA(g, r->data[p], out[r->indices[p]]);
+    }
+}
+
+/* ‖row i‖². */
+LUCE_INLINE double luce_row_norm2(const luce_rows *r, ptrdiff_t i)
+{
+    if (r->indptr == NULL) return luce_dense_dot(r->X + i * r->d, r->X + i * r->d, r->d);
+    double total = 0.0;
+    for (int64_t p = r->indptr[i]; p < r->indptr[i + 1]; p++) total = LUCE_FMA(r->data[p], r->data[p], total);
+    return total;
+}
+
+/* Σ_i sw_i · (-log P(y_i | x_i)) over n rows, adding Σ_i sw_i (σ(s) - c) x_i into gW (K-1, d) and
+ * gb (K-1,) for every node on row i's path (the gradient of -log σ((2c - 1)s) with respect to s is
+ * σ(s) - c). O(nnz·L) per row. sw NULL: weights 1. */
+static LUCE_DISPATCH double luce_tree_loss_grad(const luce_rows *rows, ptrdiff_t n, const int64_t *y, const double *sw,
+                                                const int64_t *paths, const int8_t *codes, const int64_t *depths,
+                                                ptrdiff_t max_depth, const double *W, const double *b, double *gW,
+                                                double *gb)
+{
+    const ptrdiff_t d = rows->d;
+    double total = 0.0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const int64_t k = y[i];
+        const double w_i = sw ? sw[i] : 1.0;
+        for (int64_t level = 0; level < depths[k]; level++) {
+            const int64_t node = paths[k * max_depth + level];
+            const double s = luce_row_dot(rows, i, W + node * d) + b[node];
+            const int code = codes[k * max_depth + level];
+            total -= w_i * luce_log_sigmoid(code ? s : -s);
+            const double g = w_i * (luce_sigmoid(s) - code);
+            luce_row_axpy(rows, i, g, gW + node * d);
+            gb[node] += g;
+        }
+    }
+    return total;
+}
+
+/* One epoch of mini-batch SGD touching only the nodes on each example's path (fastText's cost).
+ *
+ * The weights are kept as W[j] = scale[j] · V[j]: the weight decay W ← (1 - η_j λ) W of every node is a
+ * multiply of its scale (O(K) per batch instead of O(K·d); Bottou, "Stochastic gradient descent tricks",
+ * 2012, section 5.1), and a batch changes only the rows of V on its paths, each by O(nnz) for a CSR row.
+ * A scale that falls below 1e-9 is folded back into its row before it can underflow.
+ *
+ * Exactly the dense mini-batch step on the objective f = Σ sw·nll / Σ sw + λ/2 ‖W‖² (the batch's rows
+ * normalised by their weight), with node j's step multiplied by rate[j] (the diagonal preconditioner
+ * of the caller: η_j = lr · rate[j]):
+ *   W[j] ← (1 - η_j λ) W[j] - η_j · Σ_batch sw_i (σ(s_ij) - c_ij) x_i / Σ_batch sw_i,
+ *   b[j] ← b[j] - η_j · Σ_batch sw_i (σ(s_ij) - c_ij) / Σ_batch sw_i   (when fit_intercept),
+ * every gradient taken at the weights before the batch: phase one scores the batch's paths into
+ * gbuf (batch · max_depth), phase two applies them.
+ *
+ * order: the rows of the epoch, batch after batch (n of them). norm2[j] = ‖V[j]‖², kept up to date
+ * for the penalty term of the reported batch objective (recomputed by the caller each epoch).
+ * Returns Σ_batches f_batch · rows(batch), f_batch = batch nll / Σ_batch sw + λ/2 ‖W‖² at the weights
+ * the batch saw; NaN when a batch objective is not finite or exceeds explode (that batch is not
+ * applied) or an update is not finite (the caller restores its snapshot and lowers the rate). */
+static LUCE_DISPATCH double luce_tree_sgd_epoch(const luce_rows *rows, const int64_t *y, const double *sw,
+                                                const int64_t *order, ptrdiff_t n, ptrdiff_t batch_size,
+                                                const int64_t *paths, const int8_t *codes, const int64_t *depths,
+                                                ptrdiff_t max_depth, double *V, double *b, double *scale,
+                                                double *norm2, const double *rate, ptrdiff_t n_nodes, double lr,
+                                                double reg, int fit_intercept, double explode, double *gbuf)
+{
+    const ptrdiff_t d = rows->d;
+    double total = 0.0;
+    for (ptrdiff_t start = 0; start < n; start += batch_size) {
+        const ptrdiff_t stop = start + batch_size < n ? start + batch_size : n;
+        double nll = 0.0, weight = 0.0;
+        for (ptrdiff_t t = start; t < stop; t++) { /* phase one: the path gradients at the old weights */
+            const int64_t i = order[t], k = y[i];
+            const double w_i = sw ? sw[i] : 1.0;
+            weight += w_i;
+            for (int64_t level = 0; level < depths[k]; level++) {
+                const int64_t node = paths[k * max_depth + level];
+                const double s = scale[node] * luce_row_dot(rows, i, V + node * d) + b[node];
+                const int code = codes[k * max_depth + level];
+                nll -= w_i * luce_log_sigmoid(code ? s : -s);
+                gbuf[(t - start) * max_depth + level] = w_i * (luce_sigmoid(s) - code);
+            }
+        }
+        double penalty = 0.0;
+        if (reg > 0.0)
+            for (ptrdiff_t j = 0; j < n_nodes; j++) penalty += scale[j] * scale[j] * norm2[j];
+        const int empty = !(weight > 0.0); /* a batch of zero-weight rows: only the penalty acts */
+        const double f = (empty ? 0.0 : nll / weight) + 0.5 * reg * penalty;
+        if (!(f <= explode)) return NAN; /* also catches NaN */
+        total += f * (double)(stop - start);
+        if (reg > 0.0) {
+            for (ptrdiff_t j = 0; j < n_nodes; j++) {
+                scale[j] *= 1.0 - lr * rate[j] * reg;
+                if (fabs(scale[j]) < 1e-9) { /* fold the scale into the row before it underflows */
+                    double *v = V + j * d;
+                    for (ptrdiff_t c = 0; c < d; c++) v[c] *= scale[j];
+                    norm2[j] = luce_dense_dot(v, v, d);
+                    scale[j] = 1.0;
+                }
+            }
+        }
+        if (empty) continue;
+        int finite = 1;
+        for (ptrdiff_t t = start; t < stop; t++) { /* phase two: apply the batch's steps */
+            const int64_t i = order[t], k = y[i];
+            const double x2 = reg > 0.0 ? luce_row_norm2(rows, i) : 0.0;
+            for (int64_t level = 0; level < depths[k]; level++) {
+                const int64_t node = paths[k * max_depth + level];
+                const double step = lr * rate[node] * gbuf[(t - start) * max_depth + level] / weight;
+                const double c = step / scale[node];
+                double *v = V + node * d;
+                if (reg > 0.0) { /* ‖v - c·x‖² = ‖v‖² - 2c v·x + c²‖x‖² */
+                    const double vx = luce_row_dot(rows, i, v);
+                    norm2[node] += c * (c * x2 - 2.0 * vx);
+                }
+                luce_row_axpy(rows, i, -c, v);
+                if (fit_intercept) b[node] -= step;
+                finite &= isfinite(c) && isfinite(b[node]);
+            }
+        }
+        if (!finite) return NAN;
+    }
+    return total;
+}
+
+/* Log-probability of every class from one row's node scores s (K-1), top down: lp (K-1) is scratch
+ * for each node's log-probability, out (K) receives the classes'. Parents come before children, so
+ * one pass in node order has each node's value before its children need it. */
+static LUCE_DISPATCH void luce_tree_log_proba_row(const double *s, const int64_t *children, ptrdiff_t n_internal,
+                                                  double *lp, double *out)
+{
+    lp[0] = 0.0;
+    for (ptrdiff_t j = 0; j < n_internal; j++) {
+        for (int side = 0; side < 2; side++) {
+            const double value = lp[j] + luce_log_sigmoid(side ? s[j] : -s[j]);
+            const int64_t c = children[2 * j + side];
+            if (c >= 0)
+                lp[c] = value;
+            else
+                out[-c - 1] = value;
+        }
+    }
+}
+
+/* A binary max-heap on keys (path log-probabilities) with items (node or -class-1), in arrays. */
+LUCE_INLINE ptrdiff_t luce_heap_push(double *keys, int64_t *items, ptrdiff_t size, double key, int64_t item)
+{
+    ptrdiff_t pos = size;
+    while (pos > 0) {
+        const ptrdiff_t parent = (pos - 1) >> 1;
+        if (keys[parent] >= key) break;
+        keys[pos] = keys[parent];
+        items[pos] = items[parent];
+        pos = parent;
+    }
+    keys[pos] = key;
+    items[pos] = item;
+    return size + 1;
+}
+
+LUCE_INLINE ptrdiff_t luce_heap_pop(double *keys, int64_t *items, ptrdiff_t size, double *key, int64_t *item)
+{
+    *key = keys[0];
+    *item = items[0];
+    size -= 1;
+    const double last_key = keys[size];
+    const int64_t last_item = items[size];
+    ptrdiff_t pos = 0;
+    for (;;) {
+        ptrdiff_t best = 2 * pos + 1;
+        if (best >= size) break;
+        if (best + 1 < size && keys[best + 1] > keys[best]) best += 1;
+        if (last_key >= keys[best]) break;
+        keys[pos] = keys[best];
+        items[pos] = items[best];
+        pos = best;
+    }
+    keys[pos] = last_key;
+    items[pos] = last_item;
+    return size;
+}
+
+/* The k most probable classes of row r by best-first (uniform-cost) search. A log-probability only
+ * decreases along a path (each step adds log σ <= 0), so when a leaf leaves the max-heap no unexplored
+ * leaf can be more probable: leaves come out in order of decreasing probability and the first k are
+ * the exact top k, usually after O(k·L) node scores instead of K - 1. keys/items: scratch of
+ * 2·n_internal + 2 entries. Writes out_classes/out_logp (k); returns the number of nodes scored. */
+static LUCE_DISPATCH int64_t luce_tree_topk_row(const luce_rows *rows, ptrdiff_t r, const double *W, const double *b,
+                                                const int64_t *children, ptrdiff_t k, int64_t *out_classes,
+                                                double *out_logp, double *keys, int64_t *items)
+{
+    ptrdiff_t size = luce_heap_push(keys, items, 0, 0.0, 0);
+    ptrdiff_t found = 0;
+    int64_t scored = 0;
+    while (found < k && size > 0) {
+        double key;
+        int64_t item;
+        size = luce_heap_pop(keys, items, size, &key, &item);
+        if (item < 0) {
+            out_classes[found] = -item - 1;
+            out_logp[found] = key;
+            found++;
+            continue;
+        }
+        const double s = luce_row_dot(rows, r, W + item * rows->d) + b[item];
+        scored++;
+        size = luce_heap_push(keys, items, size, key + luce_log_sigmoid(-s), children[2 * item]);
+        size = luce_heap_push(keys, items, size, key + luce_log_sigmoid(s), children[2 * item + 1]);
+    }
+    return scored;
+}
+
+#endif
