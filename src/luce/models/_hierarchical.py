@@ -17,12 +17,15 @@ The estimator runs the fit skeleton every luce linear estimator shares (:mod:`lu
 validation, weights, solvers, warnings, defaults); this module keeps only the tree. Its objective,
 :class:`TreeObjective`, is the shared linear objective (row blocks, weights, penalty, intercept, the
 flat parameter vector) with the tree as its head: one weight vector per internal node, and per row
-block the path sums of a Numba kernel (:func:`luce._kernels._numba_heads.loss_grad`, ``O(d·L)`` per
-row). Every solver of :mod:`luce.models._solvers` trains it (lbfgs, newton-cg, gd, sgd).
+block the path sums of a compiled kernel (``tree_loss_grad`` of :mod:`luce._kernels._dispatch`, C in
+``csrc/heads.h``; ``O(d·L)`` per row). Every solver of :mod:`luce.models._solvers` trains it (lbfgs,
+newton-cg, gd, sgd); sgd without momentum runs :func:`path_sgd`, whose epochs touch only the nodes on
+each row's path.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import ClassVar
 
@@ -96,7 +99,7 @@ class TreeObjective(LinearObjective):
     ``f(θ) = Σ_i w_i (-log P(y_i | x_i)) / Σ_i w_i + λ/2 ‖W‖²`` with one weight vector per internal node
     (``n_classes`` here is the number of weight vectors, ``K - 1``, the name the solvers read). Only the
     per-block hooks are the tree's: :meth:`_block_sums` sums a row block's path losses and gradients with
-    the Numba kernel (``O(d·L)`` per row); :meth:`_block_hessp` forms the block's node scores
+    the compiled kernel (``O(d·L)`` per row); :meth:`_block_hessp` forms the block's node scores
     (``O(d·K)`` per row, used by newton-cg only) and keeps the curvature ``σ(s)σ(-s)`` of the nodes on
     each row's path.
 
@@ -244,6 +247,114 @@ def _blocked_reference_loss_grad(X, y, sw, tree, coef, b):
     return loss, g_coef, g_int
 
 
+def _batch_order(rng, n, batch_size):
+    """The rows of one epoch as the shared sgd visits them: a permutation, sorted within each batch."""
+    order = rng.permutation(n)
+    for start in range(0, n, batch_size):
+        order[start : start + batch_size].sort()
+    return order
+
+
+def path_sgd(
+    objective,
+    theta0,
+    *,
+    kernel,
+    learning_rate,
+    batch_size,
+    max_iter,
+    tol,
+    n_iter_no_change,
+    threshold=None,
+    callback=None,
+    rng,
+    validation=None,
+):
+    """Mini-batch SGD (no momentum) that touches only the nodes on each batch's paths.
+
+    The same iterates, loss curve, stopping rules and divergence handling as the shared
+    :func:`luce.models._solvers.sgd` with ``momentum=0`` (and the same draws from ``rng``), at
+    ``O(nnz·L)`` per row instead of ``O(K·d)`` per batch: the epoch kernel (``luce_tree_sgd_epoch`` in
+    csrc/heads.h) keeps the weights as ``scale_j · V_j`` so that the weight decay of every node is one
+    multiply, and scatters each row's gradient into the ``L`` rows of ``V`` on its path. The node
+    preconditioner of the objective (``node_scale``) becomes a per-node step ``η·s_j²`` there.
+    """
+    n = objective.n_samples
+    batch = _solvers._resolve_batch_size(batch_size, n)
+    coef, intercept = objective.unpack(theta0)
+    V = np.array(coef, dtype=np.float64, order="C", copy=True)
+    b = np.zeros(V.shape[0]) if intercept is None else np.array(intercept, dtype=np.float64, copy=True)
+    rate = np.ones(V.shape[0]) if objective.node_scale is None else np.square(objective.node_scale)
+    rows = _row_args(objective.X)
+    sw = _NO_DATA if objective.sample_weight is None else np.asarray(objective.sample_weight, np.float64)
+    t = objective.tree
+    lam = objective.reg_strength
+
+    def epoch(state, order, lr, explode):
+        V, b, scale, norm2 = state
+        return kernel(*rows, objective.y, sw, order, batch, t.paths, t.codes, t.depths, V, b, scale, norm2,
+                      rate, lr, lam, objective.fit_intercept, explode)  # fmt: skip
+
+    def copy(state):
+        return tuple(a.copy() for a in state)
+
+    def theta_of(state):
+        V, b, scale, _ = state
+        return objective.pack(V * scale[:, None], b if objective.fit_intercept else None)
+
+    state = (V, b, np.ones(V.shape[0]), np.einsum("ij,ij->i", V, V))
+    lr = float(learning_rate)
+    # The loss at the start, on the batch the shared sgd draws for it: one batch with a zero step.
+    first = np.sort(rng.permutation(n)[:batch])
+    with np.errstate(over="ignore", invalid="ignore"):
+        f0 = epoch(state, first, 0.0, math.inf) / first.shape[0]  # lr 0: the state does not change
+    best_loss = f0 if math.isfinite(f0) else math.inf
+    best_snapshot = copy(state)
+    theta_now = theta0 if validation is not None else None
+    rules = _solvers._StopRules(tol, n_iter_no_change, threshold, validation, theta_now, "epochs")
+    halvings, warned = 0, False
+    converged, message, n_epochs, loss = False, f"reached max_iter={max_iter}", 0, math.inf
+    while n_epochs < max_iter:
+        explode = _solvers._explode_limit(best_loss if math.isfinite(best_loss) else 0.0, objective.n_classes)
+        start = copy(state)
+        order = _batch_order(rng, n, batch)
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss = epoch(state, order, lr, explode) / n
+        if not math.isfinite(loss) or loss > 2.0 * best_loss + 0.1:
+            halvings += 1
+            lr *= 0.5
+            if halvings > _solvers._MAX_HALVINGS:
+                raise _solvers._diverged_error(learning_rate, lr)
+            warned = _solvers._warn_halving(
+                learning_rate,
+                lr,
+                warned,
+                "the loss non-finite or explode (a batch over 10x, or an epoch over 2x, the best epoch's)",
+            )
+            state = copy(best_snapshot)
+            rules.plateau.count = 0
+            continue
+        if loss < best_loss:
+            best_loss, best_snapshot = loss, start
+        n_epochs += 1
+        if callback is not None:
+            callback(n_epochs, loss)
+        stop = rules.check(loss, theta_of(state) if validation is not None else None)
+        if stop is not None:
+            converged, message = True, stop
+            break
+    theta = rules.final_theta(theta_of(state))
+    if converged and threshold is None and validation is None and loss > 1.5 * best_loss + tol:
+        converged = False
+        message = (
+            f"the epoch loss oscillates (last {loss:.4g}, best {best_loss:.4g}) instead of settling; "
+            f"lower learning_rate (now {lr:.3g})"
+        )
+    return _solvers.SolverResult(
+        theta, n_epochs, converged, message, learning_rate=lr, state={}, **rules.curves()
+    )
+
+
 def node_scales(tree, class_mass, lambda_max, row_norm2, reg_strength):
     r"""The diagonal preconditioner of gd/sgd on the tree: ``s_j = sqrt(max(1, (Λ/4 + λ) / (π_j R²/4 + λ)))``.
 
@@ -346,9 +457,11 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
 
     A mini-batch gradient reaches a node only through the rows passing through it, so with one step
     size a node at depth ``l`` would learn ``2^l`` times slower than the root; gd and sgd therefore
-    precondition each node by that share (:func:`node_scales`; the optimum does not change). The shared
-    mini-batch ``sgd`` still updates every node's full weight vector each step (``O(K·d)`` per batch,
-    as for the full softmax), so its epochs cost far more than the ``O(nnz·L)`` per row of the loss.
+    precondition each node by that share (:func:`node_scales`; the optimum does not change). With
+    ``momentum=0``, ``sgd`` touches only the nodes on each row's path (:func:`path_sgd`: ``O(nnz·L)``
+    per row, the weight decay a per-node scale factor), fastText's training cost; with momentum or
+    Adam the shared mini-batch ``sgd`` updates every node's full weight vector each step (``O(K·d)``
+    per batch, as for the full softmax), which costs far more on many classes.
 
     Every fitted attribute is a NumPy array, a list or a plain scalar, so the model file format of
     :func:`luce.save` stores it without pickle. Input is dense or sparse (CSR; the bag-of-words or TF-IDF
@@ -536,6 +649,31 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
                 "scale the features or pass a numeric learning_rate"
             )
         return (1.0 - momentum) / lipschitz if lipschitz > 0 else 1.0 - momentum
+
+    def _run_solver(self, objective, theta0, settings, rng, validation, report):
+        """sgd without momentum runs :func:`path_sgd` (only the nodes on each batch's paths change);
+        the other solvers, and sgd with momentum or Adam, the shared ones."""
+        kernel = _dispatch.lookup("tree_sgd_epoch", theta0)
+        momentum = settings.momentum
+        if settings.solver != "sgd" or kernel is None or isinstance(momentum, str) or momentum != 0:
+            return super()._run_solver(objective, theta0, settings, rng, validation, report)
+        lr = settings.learning_rate
+        if lr == "auto":
+            lr = self._auto_learning_rate(objective, settings)
+        return path_sgd(
+            objective,
+            theta0,
+            kernel=kernel,
+            learning_rate=lr,
+            batch_size=settings.batch_size,
+            max_iter=settings.max_iter,
+            tol=settings.tol,
+            n_iter_no_change=settings.n_iter_no_change,
+            threshold=settings.threshold,
+            callback=report,
+            rng=rng,
+            validation=validation,
+        )
 
     def _fitted_shape(self):
         if not hasattr(self, "node_coef_") or not hasattr(self, "classes_"):

@@ -123,7 +123,7 @@ static LUCE_DISPATCH double luce_tree_loss_grad(const luce_rows *rows, ptrdiff_t
  * gbuf (batch · max_depth), phase two applies them.
  *
  * order: the rows of the epoch, batch after batch (n of them). norm2[j] = ‖V[j]‖², kept up to date
- * for the penalty term of the reported batch objective (recomputed by the caller each epoch).
+ * (when reg > 0) for the penalty term of the reported batch objective.
  * Returns Σ_batches f_batch · rows(batch), f_batch = batch nll / Σ_batch sw + λ/2 ‖W‖² at the weights
  * the batch saw; NaN when a batch objective is not finite or exceeds explode (that batch is not
  * applied) or an update is not finite (the caller restores its snapshot and lowers the rate). */
