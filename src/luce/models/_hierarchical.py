@@ -196,7 +196,7 @@ class TreeObjective(LinearObjective):
         # rng is accepted for the shared contract and unused: no dropout in the tree.
         t = self.tree
         coef = np.ascontiguousarray(coef, dtype=np.float64)
-        b = np.zeros(coef.shape[0]) if intercept is None else np.ascontiguousarray(intercept, dtype=np.float64)
+        b = np.zeros(coef.shape[0]) if intercept is None else np.ascontiguousarray(intercept, np.float64)
         kernel = _dispatch.lookup("tree_loss_grad", coef)
         if kernel is None:
             loss, g_coef, g_int = _blocked_reference_loss_grad(X, y, sw, t, coef, b)
@@ -584,6 +584,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
             "tree_depths_": tree.depths,
             "_tree": tree,
             "_node_scale": None,
+            "_gram_norm": None,
         }
         if settings.solver in ("gd", "sgd"):
             probe = TreeObjective(X, targets.values, tree, sample_weight=sample_weight,
@@ -595,6 +596,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
             if sample_weight is not None:  # rows of weight 0 add no curvature
                 rows2 = rows2[sample_weight > 0]
             row_norm2 = float(np.max(rows2, initial=0.0)) + settings.fit_intercept
+            extra["_gram_norm"] = (X.shape[0], lambda_max)  # the automatic step reuses it (same rows)
             if np.isfinite(lambda_max) and row_norm2 > 0:
                 extra["_node_scale"] = node_scales(tree, mass, lambda_max, row_norm2, settings.reg_strength)
         return Targets(targets.values, targets.classes, targets.index, extra)
@@ -641,8 +643,10 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         momentum = settings.momentum if settings.solver == "sgd" else 0.0
         if momentum == "adam":
             return 1e-3
+        cached = getattr(self, "_gram_norm", None)  # from _prepare_targets, on the same rows unless split
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
-            lipschitz = _solvers.gram_norm(objective) / 4.0 + objective.reg_strength
+            gram = cached[1] if cached and cached[0] == objective.n_samples else _solvers.gram_norm(objective)
+            lipschitz = gram / 4.0 + objective.reg_strength
         if not np.isfinite(lipschitz):
             raise ValueError(
                 "learning_rate='auto' cannot be computed: the features are so large that X^T X overflows; "

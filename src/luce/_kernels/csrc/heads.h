@@ -72,13 +72,27 @@ LUCE_INLINE void luce_row_axpy(const luce_rows *r, ptrdiff_t i, double g, double
     }
 }
 
-/* ‖row i‖². */
-LUCE_INLINE double luce_row_norm2(const luce_rows *r, ptrdiff_t i)
+/* out += g · row i, returning the change of ‖out‖² (Σ new² - old² over the entries written): the
+ * penalty's row norm follows the update in the same pass (a separate dot product would read the weight
+ * row's scattered entries once more: on sparse text rows these reads are the epoch's cost). */
+LUCE_INLINE double luce_row_axpy_norm(const luce_rows *r, ptrdiff_t i, double g, double *LUCE_RESTRICT out)
 {
-    if (r->indptr == NULL) return luce_dense_dot(r->X + i * r->d, r->X + i * r->d, r->d);
-    double total = 0.0;
-    for (int64_t p = r->indptr[i]; p < r->indptr[i + 1]; p++) total = LUCE_FMA(r->data[p], r->data[p], total);
-    return total;
+    double change = 0.0;
+    if (r->indptr == NULL) {
+        const double *x = r->X + i * r->d;
+        for (ptrdiff_t j = 0; j < r->d; j++) {
+            const double old = out[j], now = LUCE_FMA(g, x[j], old);
+            out[j] = now;
+            change += (now - old) * (now + old);
+        }
+    } else {
+        for (int64_t p = r->indptr[i]; p < r->indptr[i + 1]; p++) {
+            const double old = out[r->indices[p]], now = LUCE_FMA(g, r->data[p], old);
+            out[r->indices[p]] = now;
+            change += (now - old) * (now + old);
+        }
+    }
+    return change;
 }
 
 /* Σ_i sw_i · (-log P(y_i | x_i)) over n rows, adding Σ_i sw_i (σ(s) - c) x_i into gW (K-1, d) and
@@ -173,17 +187,15 @@ static LUCE_DISPATCH double luce_tree_sgd_epoch(const luce_rows *rows, const int
         int finite = 1;
         for (ptrdiff_t t = start; t < stop; t++) { /* phase two: apply the batch's steps */
             const int64_t i = order[t], k = y[i];
-            const double x2 = reg > 0.0 ? luce_row_norm2(rows, i) : 0.0;
             for (int64_t level = 0; level < depths[k]; level++) {
                 const int64_t node = paths[k * max_depth + level];
                 const double step = lr * rate[node] * gbuf[(t - start) * max_depth + level] / weight;
                 const double c = step / scale[node];
                 double *v = V + node * d;
-                if (reg > 0.0) { /* ‖v - c·x‖² = ‖v‖² - 2c v·x + c²‖x‖² */
-                    const double vx = luce_row_dot(rows, i, v);
-                    norm2[node] += c * (c * x2 - 2.0 * vx);
-                }
-                luce_row_axpy(rows, i, -c, v);
+                if (reg > 0.0)
+                    norm2[node] += luce_row_axpy_norm(rows, i, -c, v);
+                else
+                    luce_row_axpy(rows, i, -c, v);
                 if (fit_intercept) b[node] -= step;
                 finite &= isfinite(c) && isfinite(b[node]);
             }
