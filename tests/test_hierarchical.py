@@ -672,3 +672,83 @@ def test_warm_start_keeps_the_tree_and_continues(rng):
     again = HierarchicalSoftmaxClassifier(reg_strength=1e-2, tol=1e-8, warm_start=True).fit(X, y)
     again.fit(X, y)
     assert again.n_iter_ <= 1
+
+
+# -- streams ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tree", ["huffman", "kmeans"])
+def test_partial_fit_is_one_sgd_epoch_per_call(tree, rng):
+    # The compiled backend runs the path-only epoch, the reference one the shared dense sgd: the same
+    # steps, call after call (the rng carries over between calls in both).
+    X, y = text_like(rng, n=500, d=300, n_classes=16)
+    params = dict(reg_strength=1e-3, solver="sgd", momentum=0.0, batch_size=64, tree=tree, random_state=3)
+    fits = {}
+    for name in ("reference", "compiled"):
+        with use_backend(name):
+            clf = HierarchicalSoftmaxClassifier(**params).partial_fit(X[:200], y[:200], classes=np.arange(16))
+            fits[name] = clf.partial_fit(X[200:], y[200:]).partial_fit(X[:300], y[:300])
+    ref, fast = fits["reference"], fits["compiled"]
+    np.testing.assert_array_equal(fast.tree_children_, ref.tree_children_)
+    assert fast.n_iter_ == ref.n_iter_ == 3 and len(fast.loss_curve_) == 3
+    np.testing.assert_allclose(fast.loss_curve_, ref.loss_curve_, rtol=1e-12)
+    np.testing.assert_allclose(fast.node_coef_, ref.node_coef_, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(fast.node_intercept_, ref.node_intercept_, rtol=1e-9, atol=1e-13)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_partial_fit_learns_a_stream_with_late_classes(momentum, rng):
+    X, y = text_like(rng, n=2400, d=600, n_classes=12)
+    X_test, y_test = X[2000:], y[2000:]
+    names = np.array([f"c{k:02d}" for k in range(12)])
+    late = y >= 10  # classes 10 and 11 appear only after the first chunk
+    order = np.concatenate([np.flatnonzero(~late[:2000])[:400], rng.permutation(2000)])
+    clf = HierarchicalSoftmaxClassifier(reg_strength=1e-4, momentum=momentum, tree="kmeans", random_state=0)
+    clf.partial_fit(X[order[:400]], names[y[order[:400]]], classes=names)
+    assert clf.n_iter_ == 1 and clf.classes_.tolist() == names.tolist()
+    for _ in range(4):
+        for start in range(400, order.size, 400):
+            rows = order[start : start + 400]
+            clf.partial_fit(X[rows], names[y[rows]])
+    assert clf.n_iter_ == 1 + 4 * 5 and len(clf.loss_curve_) == clf.n_iter_
+    batch = HierarchicalSoftmaxClassifier(reg_strength=1e-4, max_iter=300).fit(X[:2000], names[y[:2000]])
+    assert clf.score(X_test, names[y_test]) >= batch.score(X_test, names[y_test]) - 0.05
+    assert np.mean(clf.predict(X_test[y_test >= 10]) == names[y_test[y_test >= 10]]) >= 0.8
+
+
+def test_partial_fit_errors(rng):
+    X, y = blobs(rng, n_classes=3, n=30, d=2)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        HierarchicalSoftmaxClassifier().partial_fit(X, y)
+    clf = HierarchicalSoftmaxClassifier().partial_fit(X[:10], y[:10], classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="not the same as on the last call"):
+        clf.partial_fit(X, y, classes=[0, 1, 2, 3])
+    with pytest.raises(ValueError, match="labels not in classes"):
+        clf.partial_fit(X[:3], [0, 1, 7])
+    with pytest.raises(ValueError, match="features"):
+        clf.partial_fit(X[:, :1], y)
+    with pytest.raises(ValueError, match="balanced"):
+        HierarchicalSoftmaxClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1, 2])
+
+
+def test_concurrent_predictions_from_threads_agree(rng):
+    # The kernels release the GIL and run OpenMP inside: eight Python threads predicting at once get
+    # the single-threaded answers.
+    import threading
+
+    X, y = text_like(rng, n=600, d=300, n_classes=20)
+    clf = HierarchicalSoftmaxClassifier(reg_strength=1e-3, tree="kmeans", random_state=0).fit(X, y)
+    ref_p, ref_top = clf.predict_proba(X), clf.predict_topk(X, 3)
+    bad = []
+
+    def work():
+        for _ in range(5):
+            bad.append(not np.array_equal(clf.predict_proba(X), ref_p))
+            bad.append(not np.array_equal(clf.predict_topk(X, 3), ref_top))
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(bad) == 80 and not any(bad)

@@ -45,7 +45,7 @@ from ..heads._hierarchical import (
 )
 from . import _solvers
 from . import _validation as v
-from ._base import PARAMETERS, LinearClassifier, Targets
+from ._base import PARAMETERS, LinearClassifier, Targets, _blas_threads_for, settings_of
 from ._objective import LinearObjective
 
 __all__ = ["HierarchicalSoftmaxClassifier", "TreeObjective"]
@@ -561,11 +561,12 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         y_idx = y_idx.astype(np.int64)
         return Targets(y_idx, classes, y_idx)
 
-    def _prepare_targets(self, targets, sample_weight, settings, X):
+    def _prepare_targets(self, targets, sample_weight, settings, X, prior=0.0):
         """The label tree: Huffman of each class's training mass, or balanced k-means of the class
         centroids of ``X`` (a warm start keeps the previous tree)."""
         k = targets.classes.shape[0]
-        counts = mass = np.bincount(targets.index, weights=sample_weight, minlength=k).astype(np.float64)
+        mass = np.bincount(targets.index, weights=sample_weight, minlength=k).astype(np.float64)
+        counts = mass = mass + prior
         if settings.warm_start and hasattr(self, "tree_children_"):
             tree = _TreeArrays(self.tree_children_, self.tree_parents_, self.tree_paths_, self.tree_codes_,
                                self.tree_depths_)  # fmt: skip
@@ -612,14 +613,14 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
             node_scale=targets.extra["_node_scale"],
         )
 
-    def _initial_theta(self, objective, targets):
+    def _initial_theta(self, objective, targets, prior=0.0):
         """Zero weights and, with an intercept, the biases of the intercept-only optimum:
         ``log(right mass / left mass)`` at every node, so the branches start at the class frequencies."""
         theta = np.zeros(objective.n_params)
         if not objective.fit_intercept:
             return theta
         sw = objective.sample_weight
-        mass = np.bincount(objective.y, weights=sw, minlength=objective.n_classes + 1)
+        mass = np.bincount(objective.y, weights=sw, minlength=objective.n_classes + 1) + prior
         children = objective.tree.children
         n_internal = children.shape[0]
         node_mass = np.zeros(n_internal)
@@ -657,27 +658,112 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
     def _run_solver(self, objective, theta0, settings, rng, validation, report):
         """sgd without momentum runs :func:`path_sgd` (only the nodes on each batch's paths change);
         the other solvers, and sgd with momentum or Adam, the shared ones."""
+        if settings.solver == "sgd":
+            lr = settings.learning_rate
+            if lr == "auto":
+                lr = self._auto_learning_rate(objective, settings)
+            result = self._sgd_solver(objective, theta0, settings, lr, max_iter=settings.max_iter,
+                                      tol=settings.tol, n_iter_no_change=settings.n_iter_no_change,
+                                      threshold=settings.threshold, callback=report, rng=rng,
+                                      validation=validation)  # fmt: skip
+            if result is not None:
+                return result
+        return super()._run_solver(objective, theta0, settings, rng, validation, report)
+
+    def _sgd_solver(self, objective, theta0, settings, lr, **common):
+        """Path-only sgd (:func:`path_sgd`) where it applies: no momentum, compiled kernels; else None."""
         kernel = _dispatch.lookup("tree_sgd_epoch", theta0)
         momentum = settings.momentum
-        if settings.solver != "sgd" or kernel is None or isinstance(momentum, str) or momentum != 0:
-            return super()._run_solver(objective, theta0, settings, rng, validation, report)
-        lr = settings.learning_rate
-        if lr == "auto":
-            lr = self._auto_learning_rate(objective, settings)
-        return path_sgd(
-            objective,
-            theta0,
-            kernel=kernel,
-            learning_rate=lr,
-            batch_size=settings.batch_size,
-            max_iter=settings.max_iter,
-            tol=settings.tol,
-            n_iter_no_change=settings.n_iter_no_change,
-            threshold=settings.threshold,
-            callback=report,
-            rng=rng,
-            validation=validation,
-        )
+        if kernel is None or isinstance(momentum, str) or momentum != 0:
+            return None
+        return path_sgd(objective, theta0, kernel=kernel, learning_rate=lr, batch_size=settings.batch_size,
+                        **common)  # fmt: skip
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One sgd epoch on ``(X, y)`` (whatever ``solver`` is), for data that arrive in chunks.
+
+        ``classes`` must list every label on the first call (or come from a previous ``fit``). The first
+        call builds the tree from its chunk: Huffman from the chunk's class mass (classes it lacks get
+        the deepest leaves), k-means from the chunk's class means (classes it lacks get leaves wherever
+        the balanced splits put them); later calls keep it, as ``warm_start``. Uses ``learning_rate``
+        (``"auto"``: from the first chunk, then kept in ``learning_rate_``), ``momentum`` (``0``: the
+        path-only epoch of :func:`path_sgd`; otherwise the shared sgd, whose optimiser memory carries
+        over between calls) and ``batch_size``.
+
+        Returns
+        -------
+        self
+        """
+        p = settings_of(self)
+        first = not hasattr(self, "node_coef_")
+        if first and classes is None and not hasattr(self, "classes_"):
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        X, y = self._validate_xy(X, y, reset=first)
+        if classes is not None:
+            cls, _ = v.unique_labels(np.asarray(classes))
+            if cls.shape[0] < 2:
+                raise ValueError(f"classes must hold at least 2 classes, got {cls!r}")
+            if hasattr(self, "classes_") and not np.array_equal(cls, self.classes_):
+                raise ValueError(
+                    f"`classes={cls!r}` is not the same as on the last call to partial_fit: {self.classes_!r}"
+                )
+        else:
+            cls = self.classes_
+        y_idx = np.clip(np.searchsorted(cls, y), 0, cls.shape[0] - 1)
+        if not np.all(cls[y_idx] == y):
+            unknown = np.setdiff1d(np.unique(y), cls)
+            raise ValueError(f"y contains labels not in classes: {unknown!r} (classes are {cls!r})")
+        if self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not supported for partial_fit (the class frequencies of a stream "
+                "are unknown); pass a dict, e.g. from sklearn.utils.class_weight.compute_class_weight"
+            )
+        sw = v.check_sample_weight(sample_weight, X.shape[0], np.float64)
+        if isinstance(self.class_weight, dict):
+            sw = v.class_sample_weight(sw, p.class_weight, y_idx, cls, y)
+        y_idx = y_idx.astype(np.int64)
+        if first:
+            # As for sgd: the node scales of the preconditioner come from the first chunk. Every class
+            # counts one example more (Laplace's rule): a class the chunk lacks starts as rare, not as
+            # impossible (a bias of -28 that sgd would take many epochs to undo).
+            targets = self._prepare_targets(Targets(y_idx, cls, y_idx), sw, p.replace(solver="sgd"), X, 1.0)
+            self.classes_ = cls
+            for name, value in targets.extra.items():
+                setattr(self, name, value)
+            self.n_iter_, self.loss_curve_ = 0, []
+            self.validation_loss_curve_ = self.best_validation_loss_ = None
+            self.learning_rate_ = None
+            self._optimizer_state = {}
+        tree = getattr(self, "_tree", None)
+        if tree is None:  # after fit with a loaded model: the tree from its arrays
+            tree = self._tree = _TreeArrays(self.tree_children_, self.tree_parents_, self.tree_paths_,
+                                            self.tree_codes_, self.tree_depths_)  # fmt: skip
+        extra = {"_tree": tree, "_node_scale": getattr(self, "_node_scale", None)}
+        targets = Targets(y_idx, cls, y_idx, extra)
+        objective = self._make_objective(X, targets, sw, p, False)
+        if first:
+            theta = self._initial_theta(objective, targets, prior=1.0)
+        else:
+            theta = objective.pack(self.node_coef_, self.node_intercept_ if p.fit_intercept else None)
+        lr = self.learning_rate_
+        if lr is None:
+            lr = self._auto_learning_rate(objective, p) if p.learning_rate == "auto" else p.learning_rate
+        if not hasattr(self, "_sgd_rng"):
+            self._sgd_rng = self._rng()
+        common = dict(max_iter=1, tol=0.0, n_iter_no_change=1, threshold=None, rng=self._sgd_rng,
+                      callback=self._reporter(p.verbose, self.loss_curve_, offset=self.n_iter_))  # fmt: skip
+        with _blas_threads_for(objective):
+            result = self._sgd_solver(objective, theta, p, lr, **common)
+            if result is None:
+                state = getattr(self, "_optimizer_state", None)
+                result = _solvers.sgd(objective, theta, learning_rate=lr, momentum=p.momentum,
+                                      batch_size=p.batch_size, state={} if state is None else state,
+                                      **common)  # fmt: skip
+        self._optimizer_state = result.state
+        self._store(objective, result.theta, X.dtype)
+        self.n_iter_ += 1
+        self.learning_rate_ = float(result.learning_rate)
+        return self
 
     def _fitted_shape(self):
         if not hasattr(self, "node_coef_") or not hasattr(self, "classes_"):
