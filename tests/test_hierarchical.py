@@ -294,6 +294,53 @@ def test_topk_and_predict_equal_argsort_of_predict_proba(fitted, k, backend):
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
 
 
+def python_beam_search(W, b, children, x, k, beam):
+    """Level-by-level beam search written out in Python: expand every frontier node, keep the ``beam``
+    most probable internal children as the next frontier, collect leaves; the k most probable leaves."""
+    frontier, leaves = [(0.0, 0)], []
+    while frontier:
+        nxt = []
+        for key, node in frontier:
+            s = float(x @ W[node] + b[node])
+            for child, branch in ((children[node, 0], log_expit(-s)), (children[node, 1], log_expit(s))):
+                (leaves if child < 0 else nxt).append((key + branch, child))
+        frontier = sorted(nxt, key=lambda t: -t[0])[:beam]
+    best = sorted(leaves, key=lambda t: -t[0])[:k]
+    return [-c - 1 for _, c in best], [v for v, _ in best]
+
+
+@pytest.mark.parametrize(("k", "beam"), [(1, 1), (3, 3), (5, 8), (3, 64)])
+def test_beam_search_equals_a_python_beam_search(fitted, k, beam, backend):
+    clf, X = fitted
+    labels, top_p = clf.predict_topk(X, k, return_proba=True, beam=beam)
+    proba = clf.predict_proba(X)
+    idx = np.searchsorted(clf.classes_, labels)
+    # whatever the beam keeps, the probabilities returned are the exact ones, in decreasing order
+    np.testing.assert_allclose(top_p, np.take_along_axis(proba, idx, axis=1), rtol=1e-12)
+    assert np.all(np.diff(top_p, axis=1) <= 0) and all(len(set(row)) == k for row in idx)
+    if backend == "reference" or beam >= 40:  # the reference, and a beam as wide as the tree: exact
+        order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+        np.testing.assert_array_equal(idx, order)
+        return
+    Xd = dense(X)
+    for r in range(0, 200, 7):
+        classes, _ = python_beam_search(
+            clf.node_coef_, clf.node_intercept_, clf.tree_children_, Xd[r], k, beam
+        )
+        np.testing.assert_array_equal(idx[r], classes)
+
+
+def test_beam_search_misses_classes_only_when_narrow(fitted):
+    clf, X = fitted
+    exact = clf.predict_topk(X, 5)
+    hits = np.mean(
+        [len(set(a) & set(b)) / 5 for a, b in zip(exact, clf.predict_topk(X, 5, beam=5), strict=True)]
+    )
+    assert 0.5 <= hits < 1.0  # a beam of 5 loses some of the exact top 5 on 40 overlapping blobs
+    with pytest.raises(ValueError, match="beam must be None or an int >= k=3"):
+        clf.predict_topk(X, 3, beam=2)
+
+
 def test_log_sigmoid_form_keeps_saturated_branches_finite(fitted):
     # Node scores of ±1e4: log σ(s) = min(s, 0) - log1p(exp(-|s|)) stays exact where log(σ(s)) is -inf.
     clf, X = fitted

@@ -81,6 +81,7 @@ _REGISTRY.update(
     tree_sgd_epoch=("_heads", "sgd_epoch", 0),
     tree_log_proba=("_heads", "log_proba_from_scores", 0),
     tree_topk=("_heads", "topk_best_first", 0),
+    tree_topk_beam=("_heads", "topk_beam", 0),
 )
 _modules: dict[str, object] = {}
 

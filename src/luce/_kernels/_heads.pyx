@@ -33,6 +33,10 @@ cdef extern from "heads.h" nogil:
     int64_t luce_tree_topk_row(const luce_rows *rows, Py_ssize_t r, const double *W, const double *b,
                                const int64_t *children, Py_ssize_t k, int64_t *out_classes, double *out_logp,
                                double *keys, int64_t *items)
+    int64_t luce_tree_beam_row(const luce_rows *rows, Py_ssize_t r, const double *W, const double *b,
+                               const int64_t *children, Py_ssize_t k, Py_ssize_t beam, int64_t *out_classes,
+                               double *out_logp, double *fkeys, int64_t *fitems, double *nkeys,
+                               int64_t *nitems)
 
 
 cdef inline const double *_dptr(const double[::1] a) noexcept nogil:
@@ -126,3 +130,26 @@ def topk_best_first(const double[:, ::1] X, const double[::1] data, const int64_
             visited[r] = luce_tree_topk_row(&rows, r, &W[0, 0] if W.shape[1] else NULL, &b[0],
                                             &children[0, 0], k, &out_classes[r, 0], &out_logp[r, 0],
                                             &keys[tid, 0], &items[tid, 0])
+
+
+def topk_beam(const double[:, ::1] X, const double[::1] data, const int64_t[::1] indices,
+              const int64_t[::1] indptr, const double[:, ::1] W, const double[::1] b,
+              const int64_t[:, ::1] children, Py_ssize_t k, Py_ssize_t beam, int64_t[:, ::1] out_classes,
+              double[:, ::1] out_logp, int64_t[::1] visited, int n_threads=1):
+    """The ``k`` most probable classes of each row among those a beam search of width ``beam >= k``
+    reaches (at most ``beam·L`` node scores per row): as :func:`topk_best_first`, rows in parallel."""
+    if beam < k:
+        raise ValueError(f"beam must be at least k={k}, got {beam}")
+    cdef luce_rows rows
+    cdef Py_ssize_t n = _rows(&rows, X, data, indices, indptr), r
+    cdef int nt = max(1, n_threads), tid = 0
+    cdef double[:, ::1] keys = np.empty((nt, 3 * beam))  # per thread: the frontier, then the next level
+    cdef int64_t[:, ::1] items = np.empty((nt, 3 * beam), dtype=np.int64)
+    if n == 0:
+        return
+    with nogil, parallel(num_threads=nt):
+        tid = threadid()
+        for r in prange(n, schedule='static'):
+            visited[r] = luce_tree_beam_row(&rows, r, &W[0, 0] if W.shape[1] else NULL, &b[0], &children[0, 0],
+                                            k, beam, &out_classes[r, 0], &out_logp[r, 0], &keys[tid, 0],
+                                            &items[tid, 0], &keys[tid, beam], &items[tid, beam])

@@ -810,11 +810,15 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         """Probability of every class, ``(n_samples, K)``; each row sums to one (the tree is normalised)."""
         return np.exp(self.predict_log_proba(X))
 
-    def predict_topk(self, X, k, *, return_proba=False):
-        """The ``k`` most probable classes of each row, most probable first, by best-first tree search.
+    def predict_topk(self, X, k, *, return_proba=False, beam=None):
+        """The ``k`` most probable classes of each row, most probable first, by tree search.
 
-        Nodes are scored only as the search reaches them (a max-heap on path log-probabilities), so
-        a confident row costs about ``O(d·k·L)`` instead of ``O(d·K)``.
+        Exact by default: best-first search scores nodes only as it reaches them (a max-heap on path
+        log-probabilities), so a confident row costs about ``O(d·k·L)`` instead of ``O(d·K)``, an
+        uncertain one more (every node more probable than the ``k``-th class). With ``beam``, a beam
+        search expands only the ``beam`` most probable nodes of each level: at most ``beam·L`` node
+        scores per row whatever the model's confidence, but a class whose ancestor fell out of the beam
+        is missed (the probabilities returned are still exact).
 
         Parameters
         ----------
@@ -822,6 +826,9 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         k : int, 1 <= k <= n_classes
         return_proba : bool, default False
             Also return the probabilities of those classes.
+        beam : int >= k or None, default None
+            The beam width; None: the exact search. (The reference backend, which scores every node
+            anyway, always returns the exact top ``k``.)
 
         Returns
         -------
@@ -834,20 +841,24 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         n_classes = self.classes_.shape[0]
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= n_classes:
             raise ValueError(f"k must be an int in [1, n_classes={n_classes}], got {k!r}")
-        idx, logp = self._topk(X, int(k))
+        integral = isinstance(beam, numbers.Integral) and not isinstance(beam, bool)
+        if beam is not None and not (integral and beam >= k):
+            raise ValueError(f"beam must be None or an int >= k={k}, got {beam!r}")
+        idx, logp = self._topk(X, int(k), None if beam is None else int(beam))
         labels = self.classes_[idx]
         return (labels, np.exp(logp)) if return_proba else labels
 
-    def _topk(self, X, k):
+    def _topk(self, X, k, beam=None):
         """Class indices and log-probabilities of the ``k`` best classes of each row, best first."""
         W, b, children = self._tree_arrays()
-        kernel = _dispatch.lookup("tree_topk", W)
+        kernel = _dispatch.lookup("tree_topk" if beam is None else "tree_topk_beam", W)
         if kernel is None:
             return reference_topk(self.predict_log_proba(X), k)
         idx = np.empty((X.shape[0], k), dtype=np.int64)
         logp = np.empty((X.shape[0], k))
         visited = np.empty(X.shape[0], dtype=np.int64)
-        kernel(*_row_args(X), W, b, children, k, idx, logp, visited, _dispatch.kernel_threads())
+        width = () if beam is None else (beam,)
+        kernel(*_row_args(X), W, b, children, k, *width, idx, logp, visited, _dispatch.kernel_threads())
         return idx, logp
 
     def predict(self, X):

@@ -292,4 +292,62 @@ static LUCE_DISPATCH int64_t luce_tree_topk_row(const luce_rows *rows, ptrdiff_t
     return scored;
 }
 
+/* Insert (key, item) into the list of the best n of at most k entries, kept sorted by decreasing key;
+ * returns the new length. */
+LUCE_INLINE ptrdiff_t luce_sorted_insert(double *keys, int64_t *items, ptrdiff_t n, ptrdiff_t k, double key,
+                                         int64_t item)
+{
+    if (n == k && !(key > keys[k - 1])) return n;
+    ptrdiff_t pos = n < k ? n : k - 1;
+    while (pos > 0 && keys[pos - 1] < key) {
+        keys[pos] = keys[pos - 1];
+        items[pos] = items[pos - 1];
+        pos--;
+    }
+    keys[pos] = key;
+    items[pos] = item;
+    return n < k ? n + 1 : n;
+}
+
+/* The k most probable classes of row r among those a beam search of width beam >= k reaches: level by
+ * level, only the beam most probable internal nodes of the frontier are expanded (Jelinek, "Statistical
+ * methods for speech recognition", 1997, ch. 5; the prediction of probabilistic label trees), so a row
+ * costs at most beam·L node scores whatever the model's confidence. Approximate: a class whose
+ * ancestor fell out of the beam is missed. A frontier node already less probable than the k-th leaf
+ * found is dropped (its leaves cannot enter the top k), and the search finds at least min(beam, K)
+ * leaves, so the k slots are always filled. Scratch: fkeys/fitems (beam), nkeys/nitems (2·beam).
+ * Writes out_classes/out_logp (k, best first); returns the number of nodes scored. */
+static LUCE_DISPATCH int64_t luce_tree_beam_row(const luce_rows *rows, ptrdiff_t r, const double *W, const double *b,
+                                                const int64_t *children, ptrdiff_t k, ptrdiff_t beam,
+                                                int64_t *out_classes, double *out_logp, double *fkeys,
+                                                int64_t *fitems, double *nkeys, int64_t *nitems)
+{
+    ptrdiff_t n_front = 1, found = 0;
+    int64_t scored = 0;
+    fkeys[0] = 0.0;
+    fitems[0] = 0;
+    while (n_front > 0) {
+        ptrdiff_t n_next = 0;
+        for (ptrdiff_t f = 0; f < n_front; f++) {
+            const double key = fkeys[f];
+            if (found == k && !(key > out_logp[k - 1])) continue;
+            const int64_t node = fitems[f];
+            const double s = luce_row_dot(rows, r, W + node * rows->d) + b[node];
+            scored++;
+            for (int side = 0; side < 2; side++) {
+                const double value = key + luce_log_sigmoid(side ? s : -s);
+                const int64_t c = children[2 * node + side];
+                if (c < 0)
+                    found = luce_sorted_insert(out_logp, out_classes, found, k, value, -c - 1);
+                else
+                    n_next = luce_sorted_insert(nkeys, nitems, n_next, 2 * beam, value, c);
+            }
+        }
+        n_front = n_next < beam ? n_next : beam; /* the beam most probable nodes of the next level */
+        memcpy(fkeys, nkeys, (size_t)n_front * sizeof(double));
+        memcpy(fitems, nitems, (size_t)n_front * sizeof(int64_t));
+    }
+    return scored;
+}
+
 #endif
