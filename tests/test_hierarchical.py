@@ -454,13 +454,20 @@ def test_sgd_epoch_equals_dense_minibatch_sgd(lam, lr_low, lr_high, layout, rng)
         total += len(rows) * (nll / weight + 0.5 * lam * np.sum(W * W))
         W = W - lr * rate[:, None] * (gW / weight + lam * W)
         b = b - lr * rate * gb / weight
-    V, bk, scale = W0.copy(), b0.copy(), np.ones(8)
-    norm2 = np.sum(V * V, axis=1)
     rows = _row_args(X if layout == "dense" else scipy.sparse.csr_matrix(X))
-    got = _heads.sgd_epoch(
-        *rows, y, sw, order, batch, tree.paths, tree.codes, tree.depths, V, bk, scale, norm2, rate, lr, lam,
-        True, np.inf,
-    )  # fmt: skip
+    runs = []
+    for n_threads in (1, 2, 3):
+        V, bk, scale = W0.copy(), b0.copy(), np.ones(8)
+        norm2 = np.sum(V * V, axis=1)
+        got = _heads.sgd_epoch(
+            *rows, y, sw, order, batch, tree.paths, tree.codes, tree.depths, V, bk, scale, norm2, rate, lr,
+            lam, True, np.inf, n_threads,
+        )  # fmt: skip
+        runs.append((got, V, bk, scale, norm2))
+    for other in runs[1:]:  # the threads split the nodes, each node's steps in row order: the same bits
+        assert other[0] == runs[0][0]
+        for a, b_ in zip(other[1:], runs[0][1:], strict=True):
+            np.testing.assert_array_equal(a, b_)
     if lam == 1.0:  # without the fold the factors would have fallen below 1e-9
         assert np.all(np.abs(scale) >= 1e-9) and (1 - lr * rate[0] * lam) ** 7 < 1e-9
     np.testing.assert_allclose(scale[:, None] * V, W, rtol=1e-11, atol=1e-14)

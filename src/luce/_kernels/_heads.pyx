@@ -8,6 +8,7 @@ Every kernel releases the GIL; the parallel ones take ``n_threads`` (``_dispatch
 """
 
 from cython.parallel cimport parallel, prange, threadid
+from libc.math cimport NAN
 from libc.stdint cimport int8_t, int64_t
 
 import numpy as np
@@ -23,11 +24,19 @@ cdef extern from "heads.h" nogil:
     double luce_tree_loss_grad(const luce_rows *rows, Py_ssize_t n, const int64_t *y, const double *sw,
                                const int64_t *paths, const int8_t *codes, const int64_t *depths,
                                Py_ssize_t max_depth, const double *W, const double *b, double *gW, double *gb)
-    double luce_tree_sgd_epoch(const luce_rows *rows, const int64_t *y, const double *sw, const int64_t *order,
-                               Py_ssize_t n, Py_ssize_t batch_size, const int64_t *paths, const int8_t *codes,
-                               const int64_t *depths, Py_ssize_t max_depth, double *V, double *b, double *scale,
-                               double *norm2, const double *rate, Py_ssize_t n_nodes, double lr, double reg,
-                               int fit_intercept, double explode, double *gbuf)
+    void luce_tree_sgd_row(const luce_rows *rows, const int64_t *y, const double *sw, const int64_t *order,
+                           Py_ssize_t t, Py_ssize_t start, const int64_t *paths, const int8_t *codes,
+                           const int64_t *depths, Py_ssize_t max_depth, const double *V, const double *b,
+                           const double *scale, double *gbuf, double *lbuf)
+    double luce_tree_sgd_decay(const int64_t *y, const double *sw, const int64_t *order, Py_ssize_t start,
+                               Py_ssize_t stop, const int64_t *depths, Py_ssize_t max_depth, const double *lbuf,
+                               double *V, Py_ssize_t d, double *scale, double *norm2, const double *rate,
+                               Py_ssize_t n_nodes, double lr, double reg, double explode, double *weight)
+    int luce_tree_sgd_apply(const luce_rows *rows, const int64_t *y, const int64_t *order, Py_ssize_t start,
+                            Py_ssize_t stop, const int64_t *paths, const int64_t *depths, Py_ssize_t max_depth,
+                            double *V, double *b, const double *scale, double *norm2, const double *rate,
+                            double lr, double reg, int fit_intercept, double weight, const double *gbuf,
+                            int64_t part, int64_t n_parts)
     void luce_tree_log_proba_row(const double *s, const int64_t *children, Py_ssize_t n_internal, double *lp,
                                  double *out)
     int64_t luce_tree_topk_row(const luce_rows *rows, Py_ssize_t r, const double *W, const double *b,
@@ -58,6 +67,14 @@ cdef Py_ssize_t _rows(luce_rows *r, const double[:, ::1] X, const double[::1] da
     return X.shape[0] if indptr.shape[0] == 0 else indptr.shape[0] - 1
 
 
+cdef inline bint _all_set(const int[::1] flags) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(flags.shape[0]):
+        if flags[i] == 0:
+            return False
+    return True
+
+
 def loss_grad(const double[:, ::1] X, const double[::1] data, const int64_t[::1] indices,
               const int64_t[::1] indptr, const int64_t[::1] y, const double[::1] sw,
               const int64_t[:, ::1] paths, const int8_t[:, ::1] codes, const int64_t[::1] depths,
@@ -78,20 +95,47 @@ def sgd_epoch(const double[:, ::1] X, const double[::1] data, const int64_t[::1]
               const int64_t[::1] indptr, const int64_t[::1] y, const double[::1] sw, const int64_t[::1] order,
               Py_ssize_t batch_size, const int64_t[:, ::1] paths, const int8_t[:, ::1] codes,
               const int64_t[::1] depths, double[:, ::1] V, double[::1] b, double[::1] scale, double[::1] norm2,
-              const double[::1] rate, double lr, double reg, bint fit_intercept, double explode):
-    """One epoch of path-only mini-batch SGD (see ``luce_tree_sgd_epoch`` in csrc/heads.h): the rows
-    ``order``, ``batch_size`` at a time, update ``V``, ``b``, ``scale`` and ``norm2`` in place
-    (``W = scale[:, None] · V``). Returns ``Σ f_batch · rows(batch)``, or NaN on divergence."""
+              const double[::1] rate, double lr, double reg, bint fit_intercept, double explode, int n_threads=1):
+    """One epoch of path-only mini-batch SGD (csrc/heads.h): the rows ``order``, ``batch_size`` at a
+    time, update ``V``, ``b``, ``scale`` and ``norm2`` in place (``W = scale[:, None] · V``). Each batch:
+    its rows' path gradients (rows in parallel), the objective and the weight decay, then the steps
+    (nodes split between the threads). The result does not depend on ``n_threads``. Returns
+    ``Σ f_batch · rows(batch)``, or NaN on divergence (a batch over ``explode`` is not applied)."""
     cdef luce_rows rows
     _rows(&rows, X, data, indices, indptr)
-    cdef Py_ssize_t batch = max(1, batch_size)
-    cdef double[::1] gbuf = np.empty(batch * paths.shape[1])
-    cdef double total
+    cdef Py_ssize_t batch = max(1, batch_size), n = order.shape[0], max_depth = paths.shape[1]
+    cdef Py_ssize_t start, stop, t
+    cdef int nt = max(1, n_threads), part
+    cdef double[::1] gbuf = np.empty(batch * max_depth)
+    cdef double[::1] lbuf = np.empty(batch * max_depth)
+    cdef int[::1] finite = np.ones(nt, dtype=np.intc)
+    cdef double total = 0.0, f, weight = 0.0
+    cdef const double *swp = _dptr(sw)
+    cdef double *Vp = &V[0, 0] if V.shape[1] else NULL
+    start = 0
     with nogil:
-        total = luce_tree_sgd_epoch(&rows, _iptr(y), _dptr(sw), _iptr(order), order.shape[0], batch,
-                                    &paths[0, 0], &codes[0, 0], &depths[0], paths.shape[1],
-                                    &V[0, 0] if V.shape[1] else NULL, &b[0], &scale[0], &norm2[0], &rate[0],
-                                    V.shape[0], lr, reg, fit_intercept, explode, &gbuf[0])
+        while start < n:
+            stop = min(start + batch, n)
+            for t in prange(start, stop, num_threads=nt, schedule='static'):
+                luce_tree_sgd_row(&rows, &y[0], swp, &order[0], t, start, &paths[0, 0], &codes[0, 0],
+                                  &depths[0], max_depth, Vp, &b[0], &scale[0], &gbuf[0], &lbuf[0])
+            f = luce_tree_sgd_decay(&y[0], swp, &order[0], start, stop, &depths[0], max_depth, &lbuf[0], Vp,
+                                    V.shape[1], &scale[0], &norm2[0], &rate[0], V.shape[0], lr, reg, explode,
+                                    &weight)
+            if not f <= explode:
+                total = NAN
+                break
+            total = total + f * (stop - start)
+            if weight > 0:
+                for part in prange(nt, num_threads=nt, schedule='static'):
+                    finite[part] = luce_tree_sgd_apply(&rows, &y[0], &order[0], start, stop, &paths[0, 0],
+                                                       &depths[0], max_depth, Vp, &b[0], &scale[0], &norm2[0],
+                                                       &rate[0], lr, reg, fit_intercept, weight, &gbuf[0],
+                                                       part, nt)
+                if not _all_set(finite):
+                    total = NAN
+                    break
+            start = stop
     return total
 
 

@@ -292,8 +292,9 @@ def path_sgd(
 
     def epoch(state, order, lr, explode):
         V, b, scale, norm2 = state
+        threads = _dispatch.kernel_threads()
         return kernel(*rows, objective.y, sw, order, batch, t.paths, t.codes, t.depths, V, b, scale, norm2,
-                      rate, lr, lam, objective.fit_intercept, explode)  # fmt: skip
+                      rate, lr, lam, objective.fit_intercept, explode, threads)  # fmt: skip
 
     def copy(state):
         return tuple(a.copy() for a in state)

@@ -121,7 +121,8 @@ static LUCE_DISPATCH double luce_tree_loss_grad(const luce_rows *rows, ptrdiff_t
     return total;
 }
 
-/* One epoch of mini-batch SGD touching only the nodes on each example's path (fastText's cost).
+/* Path-only mini-batch SGD (fastText's training cost): the three steps of one batch, which the wrapper
+ * (_heads.pyx: sgd_epoch) runs batch after batch, the first and the last on several threads.
  *
  * The weights are kept as W[j] = scale[j] · V[j]: the weight decay W ← (1 - η_j λ) W of every node is a
  * multiply of its scale (O(K) per batch instead of O(K·d); Bottou, "Stochastic gradient descent tricks",
@@ -129,80 +130,95 @@ static LUCE_DISPATCH double luce_tree_loss_grad(const luce_rows *rows, ptrdiff_t
  * A scale that falls below 1e-9 is folded back into its row before it can underflow.
  *
  * Exactly the dense mini-batch step on the objective f = Σ sw·nll / Σ sw + λ/2 ‖W‖² (the batch's rows
- * normalised by their weight), with node j's step multiplied by rate[j] (the diagonal preconditioner
- * of the caller: η_j = lr · rate[j]):
+ * normalised by their weight), with node j's step multiplied by rate[j] (the caller's diagonal
+ * preconditioner: η_j = lr · rate[j]):
  *   W[j] ← (1 - η_j λ) W[j] - η_j · Σ_batch sw_i (σ(s_ij) - c_ij) x_i / Σ_batch sw_i,
  *   b[j] ← b[j] - η_j · Σ_batch sw_i (σ(s_ij) - c_ij) / Σ_batch sw_i   (when fit_intercept),
- * every gradient taken at the weights before the batch: phase one scores the batch's paths into
- * gbuf (batch · max_depth), phase two applies them.
- *
- * order: the rows of the epoch, batch after batch (n of them). norm2[j] = ‖V[j]‖², kept up to date
- * (when reg > 0) for the penalty term of the reported batch objective.
- * Returns Σ_batches f_batch · rows(batch), f_batch = batch nll / Σ_batch sw + λ/2 ‖W‖² at the weights
- * the batch saw; NaN when a batch objective is not finite or exceeds explode (that batch is not
- * applied) or an update is not finite (the caller restores its snapshot and lowers the rate). */
-static LUCE_DISPATCH double luce_tree_sgd_epoch(const luce_rows *rows, const int64_t *y, const double *sw,
-                                                const int64_t *order, ptrdiff_t n, ptrdiff_t batch_size,
-                                                const int64_t *paths, const int8_t *codes, const int64_t *depths,
-                                                ptrdiff_t max_depth, double *V, double *b, double *scale,
-                                                double *norm2, const double *rate, ptrdiff_t n_nodes, double lr,
-                                                double reg, int fit_intercept, double explode, double *gbuf)
+ * every gradient taken at the weights before the batch. norm2[j] = ‖V[j]‖² follows the updates (when
+ * reg > 0) for the penalty term of the batch objective. Batch buffers gbuf, lbuf: (batch · max_depth),
+ * row t - start, level l at (t - start)·max_depth + l. */
+
+/* Step one, for row order[t] of the batch starting at start: its path's gradients w_i (σ(s) - c) into
+ * gbuf and losses -w_i log σ(±s) into lbuf, at the weights before the batch (rows are independent). */
+static LUCE_DISPATCH void luce_tree_sgd_row(const luce_rows *rows, const int64_t *y, const double *sw,
+                                            const int64_t *order, ptrdiff_t t, ptrdiff_t start, const int64_t *paths,
+                                            const int8_t *codes, const int64_t *depths, ptrdiff_t max_depth,
+                                            const double *V, const double *b, const double *scale, double *gbuf,
+                                            double *lbuf)
 {
-    const ptrdiff_t d = rows->d;
-    double total = 0.0;
-    for (ptrdiff_t start = 0; start < n; start += batch_size) {
-        const ptrdiff_t stop = start + batch_size < n ? start + batch_size : n;
-        double nll = 0.0, weight = 0.0;
-        for (ptrdiff_t t = start; t < stop; t++) { /* phase one: the path gradients at the old weights */
-            const int64_t i = order[t], k = y[i];
-            const double w_i = sw ? sw[i] : 1.0;
-            weight += w_i;
-            for (int64_t level = 0; level < depths[k]; level++) {
-                const int64_t node = paths[k * max_depth + level];
-                const double s = scale[node] * luce_row_dot(rows, i, V + node * d) + b[node];
-                const int code = codes[k * max_depth + level];
-                nll -= w_i * luce_log_sigmoid(code ? s : -s);
-                gbuf[(t - start) * max_depth + level] = w_i * (luce_sigmoid(s) - code);
-            }
-        }
-        double penalty = 0.0;
-        if (reg > 0.0)
-            for (ptrdiff_t j = 0; j < n_nodes; j++) penalty += scale[j] * scale[j] * norm2[j];
-        const int empty = !(weight > 0.0); /* a batch of zero-weight rows: only the penalty acts */
-        const double f = (empty ? 0.0 : nll / weight) + 0.5 * reg * penalty;
-        if (!(f <= explode)) return NAN; /* also catches NaN */
-        total += f * (double)(stop - start);
-        if (reg > 0.0) {
-            for (ptrdiff_t j = 0; j < n_nodes; j++) {
-                scale[j] *= 1.0 - lr * rate[j] * reg;
-                if (fabs(scale[j]) < 1e-9) { /* fold the scale into the row before it underflows */
-                    double *v = V + j * d;
-                    for (ptrdiff_t c = 0; c < d; c++) v[c] *= scale[j];
-                    norm2[j] = luce_dense_dot(v, v, d);
-                    scale[j] = 1.0;
-                }
-            }
-        }
-        if (empty) continue;
-        int finite = 1;
-        for (ptrdiff_t t = start; t < stop; t++) { /* phase two: apply the batch's steps */
-            const int64_t i = order[t], k = y[i];
-            for (int64_t level = 0; level < depths[k]; level++) {
-                const int64_t node = paths[k * max_depth + level];
-                const double step = lr * rate[node] * gbuf[(t - start) * max_depth + level] / weight;
-                const double c = step / scale[node];
-                double *v = V + node * d;
-                if (reg > 0.0)
-                    norm2[node] += luce_row_axpy_norm(rows, i, -c, v);
-                else
-                    luce_row_axpy(rows, i, -c, v);
-                if (fit_intercept) b[node] -= step;
-                finite &= isfinite(c) && isfinite(b[node]);
-            }
-        }
-        if (!finite) return NAN;
+    const int64_t i = order[t], k = y[i];
+    const double w_i = sw ? sw[i] : 1.0;
+    for (int64_t level = 0; level < depths[k]; level++) {
+        const int64_t node = paths[k * max_depth + level];
+        const double s = scale[node] * luce_row_dot(rows, i, V + node * rows->d) + b[node];
+        const int code = codes[k * max_depth + level];
+        lbuf[(t - start) * max_depth + level] = -w_i * luce_log_sigmoid(code ? s : -s);
+        gbuf[(t - start) * max_depth + level] = w_i * (luce_sigmoid(s) - code);
     }
-    return total;
+}
+
+/* Step two (one thread): the batch objective f (its rows' losses summed in row order, so the value does
+ * not depend on the threads) and the batch weight *weight; then, unless f is not finite or exceeds
+ * explode (the batch is then not applied: returns f for the caller to stop), the weight decay of every
+ * node. A batch of zero-weight rows has only the penalty. */
+static LUCE_DISPATCH double luce_tree_sgd_decay(const int64_t *y, const double *sw, const int64_t *order,
+                                                ptrdiff_t start, ptrdiff_t stop, const int64_t *depths,
+                                                ptrdiff_t max_depth, const double *lbuf, double *V, ptrdiff_t d,
+                                                double *scale, double *norm2, const double *rate, ptrdiff_t n_nodes,
+                                                double lr, double reg, double explode, double *weight)
+{
+    double nll = 0.0, total_weight = 0.0;
+    for (ptrdiff_t t = start; t < stop; t++) {
+        const int64_t i = order[t];
+        total_weight += sw ? sw[i] : 1.0;
+        for (int64_t level = 0; level < depths[y[i]]; level++) nll += lbuf[(t - start) * max_depth + level];
+    }
+    double penalty = 0.0;
+    if (reg > 0.0)
+        for (ptrdiff_t j = 0; j < n_nodes; j++) penalty += scale[j] * scale[j] * norm2[j];
+    *weight = total_weight;
+    const double f = (total_weight > 0.0 ? nll / total_weight : 0.0) + 0.5 * reg * penalty;
+    if (!(f <= explode) || !(reg > 0.0)) return f; /* !(f <= explode) also catches NaN */
+    for (ptrdiff_t j = 0; j < n_nodes; j++) {
+        scale[j] *= 1.0 - lr * rate[j] * reg;
+        if (fabs(scale[j]) < 1e-9) { /* fold the scale into the row before it underflows */
+            double *v = V + j * d;
+            for (ptrdiff_t c = 0; c < d; c++) v[c] *= scale[j];
+            norm2[j] = luce_dense_dot(v, v, d);
+            scale[j] = 1.0;
+        }
+    }
+    return f;
+}
+
+/* Step three: apply the batch's steps to the nodes j with j % n_parts == part (each part on its own
+ * thread; a node's updates come in row order whatever the threads, so the result does not depend on
+ * them). Returns 0 when a step or bias is not finite. */
+static LUCE_DISPATCH int luce_tree_sgd_apply(const luce_rows *rows, const int64_t *y, const int64_t *order,
+                                             ptrdiff_t start, ptrdiff_t stop, const int64_t *paths,
+                                             const int64_t *depths, ptrdiff_t max_depth, double *V, double *b,
+                                             const double *scale, double *norm2, const double *rate, double lr,
+                                             double reg, int fit_intercept, double weight, const double *gbuf,
+                                             int64_t part, int64_t n_parts)
+{
+    int finite = 1;
+    for (ptrdiff_t t = start; t < stop; t++) {
+        const int64_t i = order[t], k = y[i];
+        for (int64_t level = 0; level < depths[k]; level++) {
+            const int64_t node = paths[k * max_depth + level];
+            if (node % n_parts != part) continue;
+            const double step = lr * rate[node] * gbuf[(t - start) * max_depth + level] / weight;
+            const double c = step / scale[node];
+            double *v = V + node * rows->d;
+            if (reg > 0.0)
+                norm2[node] += luce_row_axpy_norm(rows, i, -c, v);
+            else
+                luce_row_axpy(rows, i, -c, v);
+            if (fit_intercept) b[node] -= step;
+            finite &= isfinite(c) && isfinite(b[node]);
+        }
+    }
+    return finite;
 }
 
 /* Log-probability of every class from one row's node scores s (K-1), top down: lp (K-1) is scratch
