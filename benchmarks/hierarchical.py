@@ -21,11 +21,11 @@ Models, all on the same data, side by side:
   ``--threads`` threads) on the raw tokens when the ``fasttext`` package imports (``pip install
   fasttext-wheel``); it learns its own 50-dimensional embedding of the words, reported as it is.
 
-Columns: train time (s, the whole fit including the tree and TF-IDF is not counted: it is shared),
-top-1 and top-5 accuracy on held-out documents, and predict time per 1,000 documents (ms, top 5:
-``predict_topk`` for the trees, ``predict_proba`` + partial sort for the full softmax, ``predict(k=5)``
-for fastText). Rows whose parameters and optimiser state would exceed ``--max-gb`` are skipped and
-say so. The machine may be shared: compare ratios from one run.
+Columns: train time (s: the whole fit, the tree included; the TF-IDF transform is shared and not
+counted), top-1 and top-5 accuracy on held-out documents, and predict time per 1,000 documents (ms,
+top 5: ``predict_topk(beam=--beam)`` for the trees, ``predict_proba`` + partial sort for the full
+softmax, ``predict(k=5)`` for fastText). Rows whose parameters and optimiser state would exceed
+``--max-gb`` are skipped and say so. The machine may be shared: compare ratios from one run.
 
 Run: python benchmarks/hierarchical.py [--quick] [--classes 2000 10000] [--docs 100000]
 """
@@ -87,7 +87,7 @@ def _topk_hits(top, y):
     return float(np.mean(top[:, 0] == y)), float(np.mean(np.any(top == y[:, None], axis=1)))
 
 
-def run_luce(est, X, y, X_test, y_test):
+def run_luce(est, X, y, X_test, y_test, beam=None):
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a fixed budget of epochs/iterations: ConvergenceWarning expected
@@ -95,7 +95,7 @@ def run_luce(est, X, y, X_test, y_test):
     train = time.perf_counter() - t0
     t0 = time.perf_counter()
     if hasattr(est, "predict_topk"):
-        top = est.predict_topk(X_test, 5)
+        top = est.predict_topk(X_test, 5, beam=beam)
     else:
         proba = est.predict_proba(X_test)
         part = np.argpartition(-proba, 4, axis=1)[:, :5]
@@ -156,6 +156,7 @@ def main():
     p.add_argument("--class-zipf", type=float, default=0.5)
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--tree-epochs", type=int, default=5, help="sgd epochs of the luce label trees")
+    p.add_argument("--beam", type=int, default=10, help="beam width of the trees' top 5 (0: exact search)")
     p.add_argument("--lbfgs-iter", type=int, default=50)
     p.add_argument("--reg", type=float, default=1e-6, help="reg_strength of the luce models")
     p.add_argument("--threads", type=int, default=2)
@@ -218,7 +219,8 @@ def main():
                 continue
             with threadpool_limits(args.threads):
                 warm_up(cls(**{**params, "max_iter": 1}), X, y)
-                train, top1, top5, pred = run_luce(cls(reg_strength=args.reg, **params), X, y, X_test, y_test)
+                est = cls(reg_strength=args.reg, **params)
+                train, top1, top5, pred = run_luce(est, X, y, X_test, y_test, args.beam or None)
             print(f"| {name} | {train:.1f} | {top1:.3f} | {top5:.3f} | {pred:.1f} |", flush=True)
         if fasttext is not None:
             for loss in ("hs", "softmax"):
