@@ -512,6 +512,22 @@ def test_path_only_sgd_equals_the_shared_dense_sgd(tree, layout, rng):
     np.testing.assert_allclose(fast.node_intercept_, ref.node_intercept_, rtol=1e-9, atol=1e-13)
 
 
+def test_path_only_sgd_halves_the_step_as_the_shared_sgd(rng):
+    # A step far too large: both solvers roll back to the best epoch's start and halve it, the same way.
+    X, y = blobs(rng, n_classes=8, n=300, d=4)
+    params = dict(solver="sgd", momentum=0.0, learning_rate=500.0, max_iter=12, tol=0.0, random_state=0)
+    fits = {}
+    for name in ("reference", "compiled"):
+        with use_backend(name), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            with pytest.warns(RuntimeWarning, match="halving"):
+                fits[name] = HierarchicalSoftmaxClassifier(**params).fit(30 * X, y)
+    ref, fast = fits["reference"], fits["compiled"]
+    assert fast.learning_rate_ == ref.learning_rate_ < 500.0
+    np.testing.assert_allclose(fast.loss_curve_, ref.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(fast.node_coef_, ref.node_coef_, rtol=1e-8, atol=1e-10)
+
+
 def test_node_scales_equalise_the_curvature_bounds(rng):
     _, y = blobs(rng, n_classes=20, n=500, d=4)
     w = rng.uniform(0.5, 2.0, 500)
