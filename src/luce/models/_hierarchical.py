@@ -326,13 +326,15 @@ def path_sgd(
         f0 = epoch(state, first, 0.0, math.inf) / first.shape[0]  # lr 0: the state does not change
     best_loss = f0 if math.isfinite(f0) else math.inf
     best_snapshot = snapshot(state)
+    unchanged = True  # the state still equals best_snapshot: the first epoch's start is that copy
     theta_now = theta0 if validation is not None else None
     rules = _solvers._StopRules(tol, n_iter_no_change, threshold, validation, theta_now, "epochs")
     halvings, warned = 0, False
     converged, message, n_epochs, loss = False, f"reached max_iter={max_iter}", 0, math.inf
     while n_epochs < max_iter:
         explode = _solvers._explode_limit(best_loss if math.isfinite(best_loss) else 0.0, objective.n_classes)
-        start = snapshot(state)
+        start = best_snapshot if unchanged else snapshot(state)
+        unchanged = False
         order = _batch_order(rng, n, batch)
         with np.errstate(over="ignore", invalid="ignore"):
             loss = epoch(state, order, lr, explode) / n
@@ -349,13 +351,16 @@ def path_sgd(
             )
             for dst, src in zip(state, best_snapshot, strict=True):
                 np.copyto(dst, src)
-            spare.append(start)
+            if start is not best_snapshot:
+                spare.append(start)
+            unchanged = True
             rules.plateau.count = 0
             continue
         if loss < best_loss:
-            spare.append(best_snapshot)
+            if start is not best_snapshot:
+                spare.append(best_snapshot)
             best_loss, best_snapshot = loss, start
-        else:
+        elif start is not best_snapshot:
             spare.append(start)
         n_epochs += 1
         if callback is not None:
@@ -802,6 +807,13 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         self.n_iter_ += 1
         self.learning_rate_ = float(result.learning_rate)
         return self
+
+    def _store(self, objective, theta, dtype):
+        # As the shared _store, without copying a weight matrix that unpack has just made.
+        coef, intercept = objective.unpack(theta)
+        self.node_coef_ = np.array(coef, dtype=dtype, order="C", copy=np.shares_memory(coef, theta) or None)
+        b = np.zeros(objective.n_classes) if intercept is None else intercept
+        self.node_intercept_ = np.array(b, dtype=dtype, copy=True)
 
     def _fitted_shape(self):
         if not hasattr(self, "node_coef_") or not hasattr(self, "classes_"):
