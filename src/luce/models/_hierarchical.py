@@ -52,12 +52,6 @@ __all__ = ["HierarchicalSoftmaxClassifier", "TreeObjective"]
 
 # Elements of the (rows x internal nodes) block of node scores in predict_proba.
 _SCORE_BLOCK = 1 << 21
-# Threads of the path-only sgd epoch. One: the kernel can split each batch between threads (the same
-# bits on any number), but that costs two barriers per batch, and on the shared 2-core machine (load
-# 5) an epoch of 100,000 text rows, 2,000 classes took 0.62 s on one thread against 7.6 s on two at
-# batch 200 (0.95 s against 2.5 s at batch 2,000): a descheduled thread stalls every barrier.
-# Measured with a loop over _heads.sgd_epoch(..., n_threads) on the data of benchmarks/hierarchical.py.
-_SGD_THREADS = 1
 
 
 _NO_DATA = np.empty(0)
@@ -300,8 +294,9 @@ def path_sgd(
 
     def epoch(state, order, lr, explode):
         V, b, scale, norm2 = state
+        threads = _dispatch.TREE_SGD_THREADS
         return kernel(*rows, objective.y, sw, order, batch, t.paths, t.codes, t.depths, V, b, scale, norm2,
-                      rate, lr, lam, objective.fit_intercept, explode, _SGD_THREADS)  # fmt: skip
+                      rate, lr, lam, objective.fit_intercept, explode, threads)  # fmt: skip
 
     # Snapshots (the start of each epoch, the best epoch's start) reuse their buffers: a fresh array of
     # the weights' size costs its page faults each time (1.6 GB at 10,000 classes of 20,000 words).
