@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 import luce
 from luce import HierarchicalSoftmaxClassifier
 from luce._kernels import _heads, use_backend
-from luce.heads._hierarchical import huffman_tree, kmeans_tree, tree_from_arrays
+from luce.heads._hierarchical import edge_rows, huffman_tree, kmeans_tree, tree_from_arrays, widen
 from luce.models._hierarchical import TreeObjective, _row_args, node_scales
 
 # -- references written here, independent of the kernels -------------------------------------------
@@ -126,7 +126,7 @@ def test_tree_from_arrays_round_trip_and_corruption(rng):
         tree_from_arrays(**bad, n_classes=9)
     bad = tree.as_dict()
     bad["children"] = np.where(bad["children"] == -1, -2, bad["children"])
-    with pytest.raises(ValueError, match="binary tree"):
+    with pytest.raises(ValueError, match="do not describe a tree"):
         tree_from_arrays(**bad, n_classes=9)
 
 
@@ -370,7 +370,16 @@ def test_best_first_search_scores_few_nodes(rng):
     logp = np.empty((300, 1))
     visited = np.empty(300, dtype=np.int64)
     _heads.topk_best_first(
-        *_row_args(Xc), clf.node_coef_, clf.node_intercept_, clf.tree_children_, 1, idx, logp, visited, 2
+        *_row_args(Xc),
+        clf.node_coef_,
+        clf.node_intercept_,
+        clf.tree_children_,
+        edge_rows(clf.tree_children_),
+        1,
+        idx,
+        logp,
+        visited,
+        2,
     )
     assert np.median(visited) <= 2 * clf.tree_depths_.max() < 63
     np.testing.assert_array_equal(clf.classes_[idx[:, 0]], clf.predict(Xc))
@@ -407,7 +416,9 @@ def test_loss_gradient_kernel_matches_finite_differences(layout, rng):
     W, b = rng.standard_normal((4, 3)), rng.standard_normal(4)
     gW, gb = np.zeros_like(W), np.zeros_like(b)
     rows = _row_args(X if layout == "dense" else scipy.sparse.csr_matrix(X))
-    loss = _heads.loss_grad(*rows, y, sw, tree.paths, tree.codes, tree.depths, W, b, gW, gb)
+    loss = _heads.loss_grad(
+        *rows, y, sw, tree.children, tree.edge_row, tree.paths, tree.codes, tree.depths, W, b, gW, gb
+    )
     theta = np.concatenate([W.ravel(), b])
     assert loss == pytest.approx(brute_objective(theta, X, y, sw, tree, 0.0), rel=1e-13)
     h = 1e-5
@@ -460,8 +471,8 @@ def test_sgd_epoch_equals_dense_minibatch_sgd(lam, lr_low, lr_high, layout, rng)
         V, bk, scale = W0.copy(), b0.copy(), np.ones(8)
         norm2 = np.sum(V * V, axis=1)
         got = _heads.sgd_epoch(
-            *rows, y, sw, order, batch, tree.paths, tree.codes, tree.depths, V, bk, scale, norm2, rate, lr,
-            lam, True, np.inf, n_threads,
+            *rows, y, sw, order, batch, tree.children, tree.edge_row, tree.paths, tree.codes, tree.depths,
+            V, bk, scale, norm2, rate, lr, lam, True, np.inf, n_threads,
         )  # fmt: skip
         runs.append((got, V, bk, scale, norm2))
     for other in runs[1:]:  # the threads split the nodes, each node's steps in row order: the same bits
@@ -483,8 +494,8 @@ def test_sgd_epoch_stops_before_a_batch_that_explodes(rng):
     V, b = 50.0 * rng.standard_normal((4, 3)), np.zeros(4)
     before = V.copy()
     got = _heads.sgd_epoch(
-        *_row_args(X), y, np.empty(0), np.arange(40), 40, tree.paths, tree.codes, tree.depths, V, b,
-        np.ones(4), np.sum(V * V, axis=1), np.ones(4), 0.1, 0.0, True, 1.0,
+        *_row_args(X), y, np.empty(0), np.arange(40), 40, tree.children, tree.edge_row, tree.paths,
+        tree.codes, tree.depths, V, b, np.ones(4), np.sum(V * V, axis=1), np.ones(4), 0.1, 0.0, True, 1.0,
     )  # fmt: skip
     assert math.isnan(got)
     np.testing.assert_array_equal(V, before)  # the one batch was not applied

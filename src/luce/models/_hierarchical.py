@@ -37,11 +37,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._kernels import _dispatch
 from ..heads._hierarchical import (
+    edge_rows,
     huffman_tree,
     kmeans_tree,
     reference_log_proba,
     reference_loss_grad,
     reference_topk,
+    widen,
 )
 from . import _solvers
 from . import _validation as v
@@ -147,7 +149,7 @@ class TreeObjective(LinearObjective):
     ):
         self.y = np.asarray(y, dtype=np.int64)
         self.tree = tree
-        self.n_classes = tree.children.shape[0]
+        self.n_classes = tree.depths.shape[0] - 1  # weight rows: one per child but each node's first
         self._setup(_as_rows(X), sample_weight, reg_strength, fit_intercept, block_rows)
         self.node_scale = None if node_scale is None else np.asarray(node_scale, dtype=np.float64)
 
@@ -204,7 +206,8 @@ class TreeObjective(LinearObjective):
             g_coef = np.zeros_like(coef)
             g_int = np.zeros(coef.shape[0])
             sw_arg = _NO_DATA if sw is None else np.ascontiguousarray(sw, dtype=np.float64)
-            loss = kernel(*_row_args(X), y, sw_arg, t.paths, t.codes, t.depths, coef, b, g_coef, g_int)
+            tree = (t.children, t.edge_row, t.paths, t.codes, t.depths)
+            loss = kernel(*_row_args(X), y, sw_arg, *tree, coef, b, g_coef, g_int)
         if not gradient:
             return float(loss), None, None
         return float(loss), g_coef, (g_int if intercept is not None else None)
@@ -239,8 +242,9 @@ def _blocked_reference_loss_grad(X, y, sw, tree, coef, b):
     for r0 in range(0, X.shape[0], step):
         rows = slice(r0, r0 + step)
         part = reference_loss_grad(
-            X[rows], y[rows], None if sw is None else sw[rows], tree.paths, tree.codes, tree.depths, coef, b
-        )
+            X[rows], y[rows], None if sw is None else sw[rows], tree.children, tree.edge_row, tree.paths,
+            tree.codes, tree.depths, coef, b,
+        )  # fmt: skip
         loss += part[0]
         g_coef += part[1]
         g_int += part[2]
@@ -295,8 +299,9 @@ def path_sgd(
     def epoch(state, order, lr, explode):
         V, b, scale, norm2 = state
         threads = _dispatch.TREE_SGD_THREADS
-        return kernel(*rows, objective.y, sw, order, batch, t.paths, t.codes, t.depths, V, b, scale, norm2,
-                      rate, lr, lam, objective.fit_intercept, explode, threads)  # fmt: skip
+        tree = (t.children, t.edge_row, t.paths, t.codes, t.depths)
+        return kernel(*rows, objective.y, sw, order, batch, *tree, V, b, scale, norm2, rate, lr, lam,
+                      objective.fit_intercept, explode, threads)  # fmt: skip
 
     # Snapshots (the start of each epoch, the best epoch's start) reuse their buffers: a fresh array of
     # the weights' size costs its page faults each time (1.6 GB at 10,000 classes of 20,000 words).
@@ -378,6 +383,12 @@ def path_sgd(
     )
 
 
+def node_curvature(tree):
+    """A bound on the curvature of a node's loss in its scores: 1/4 for the sigmoid of two children,
+    1/2 for a softmax over more (the largest eigenvalue of ``diag(p) - ppᵀ``)."""
+    return 0.25 if tree.children.shape[1] == 2 else 0.5
+
+
 def node_scales(tree, class_mass, lambda_max, row_norm2, reg_strength, min_share=0.0):
     r"""The diagonal preconditioner of gd/sgd on the tree: ``s_j = sqrt(max(1, (Λ/4 + λ) / (π_j R²/4 + λ)))``.
 
@@ -399,11 +410,13 @@ def node_scales(tree, class_mass, lambda_max, row_norm2, reg_strength, min_share
     mass = np.zeros(tree.children.shape[0])
     for k in range(depths.shape[0]):
         mass[paths[k, : depths[k]]] += class_mass[k]
-    share = mass / max(float(np.sum(class_mass)), 1e-300)
+    rows_per_node = np.sum(tree.children != 0, axis=1) - 1
+    share = np.repeat(mass, rows_per_node) / max(float(np.sum(class_mass)), 1e-300)  # per weight row
     share = np.where(share > 0, np.maximum(share, min_share), 0.0)
-    top = lambda_max / 4.0 + reg_strength
+    c = node_curvature(tree)
+    top = c * lambda_max + reg_strength
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = top / (share * row_norm2 / 4.0 + reg_strength)
+        ratio = top / (c * share * row_norm2 + reg_strength)
     ratio = np.where((share > 0) & np.isfinite(ratio), ratio, 1.0)
     return np.sqrt(np.maximum(ratio, 1.0))
 
@@ -533,6 +546,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         **PARAMETERS,
         "class_weight": v.ClassWeight(),
         "tree": v.Options("huffman", "kmeans"),
+        "branching": v.Int(2),
     }
     _coef_names = ("node_coef_", "node_intercept_")
 
@@ -556,6 +570,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         random_state=None,
         verbose=0,
         tree="huffman",
+        branching=2,
     ):
         self.reg_strength = reg_strength
         self.solver = solver
@@ -574,6 +589,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         self.random_state = random_state
         self.verbose = verbose
         self.tree = tree
+        self.branching = branching
 
     # -- the seams of the fit skeleton (LinearClassifier.fit): the tree ------------------------------
     def _validate_xy(self, X, y, reset):
@@ -604,11 +620,14 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
             tree = _TreeArrays(self.tree_children_, self.tree_parents_, self.tree_paths_, self.tree_codes_,
                                self.tree_depths_)  # fmt: skip
             counts = self.class_counts_
-        elif settings.tree == "kmeans":
-            centroids = class_centroids(X, targets.index, k, sample_weight)
-            tree = kmeans_tree(centroids, random_state=settings.random_state)
         else:
-            tree = huffman_tree(counts)
+            if settings.tree == "kmeans":
+                centroids = class_centroids(X, targets.index, k, sample_weight)
+                tree = kmeans_tree(centroids, random_state=settings.random_state)
+            else:
+                tree = huffman_tree(counts)
+            if settings.branching > 2:
+                tree = widen(tree, settings.branching)
         extra = {
             "class_counts_": counts,
             "tree_children_": tree.children,
@@ -663,15 +682,20 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         node_mass = np.zeros(n_internal)
         for j in range(n_internal - 1, -1, -1):  # children have larger numbers than their parent
             for c in children[j]:
-                node_mass[j] += mass[-c - 1] if c < 0 else node_mass[c]
+                node_mass[j] += mass[-c - 1] if c < 0 else (node_mass[c] if c > 0 else 0.0)
 
         def side_mass(c):
             return mass[-c - 1] if c < 0 else node_mass[c]
 
-        left = np.array([side_mass(c) for c in children[:, 0]])
-        right = np.array([side_mass(c) for c in children[:, 1]])
         tiny = 1e-12 * max(float(mass.sum()), 1e-300)
-        theta[objective.n_coef :] = np.log((right + tiny) / (left + tiny))  # the weights stay zero
+        # log(mass of child e / mass of child 0) for the children e >= 1 of each node, in row order
+        biases = [
+            np.log((side_mass(c) + tiny) / (side_mass(kids[0]) + tiny))
+            for kids in children
+            for c in kids[1:]
+            if c
+        ]
+        theta[objective.n_coef :] = biases  # the weights stay zero
         if objective.node_scale is not None:
             theta[objective.n_coef :] /= objective.node_scale
         return theta
@@ -685,13 +709,22 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         cached = getattr(self, "_gram_norm", None)  # from _prepare_targets, on the same rows unless split
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
             gram = cached[1] if cached and cached[0] == objective.n_samples else _solvers.gram_norm(objective)
-            lipschitz = gram / 4.0 + objective.reg_strength
+            lipschitz = node_curvature(objective.tree) * gram + objective.reg_strength
         if not np.isfinite(lipschitz):
             raise ValueError(
                 "learning_rate='auto' cannot be computed: the features are so large that X^T X overflows; "
                 "scale the features or pass a numeric learning_rate"
             )
         return (1.0 - momentum) / lipschitz if lipschitz > 0 else 1.0 - momentum
+
+    def _check_settings(self, settings):
+        b = settings.branching
+        if b > 64 or b & (b - 1):
+            raise ValueError(f"branching must be a power of two in [2, 64], got {b!r}")
+        if b > 2 and settings.solver == "newton-cg":
+            raise ValueError(
+                "solver='newton-cg' needs branching=2 (its Hessian products are the binary tree's)"
+            )
 
     def _run_solver(self, objective, theta0, settings, rng, validation, report):
         """sgd without momentum runs :func:`path_sgd` (only the nodes on each batch's paths change);
@@ -826,29 +859,35 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         W = np.ascontiguousarray(self.node_coef_, dtype=np.float64)
         b = np.ascontiguousarray(self.node_intercept_, dtype=np.float64)
         children = np.ascontiguousarray(self.tree_children_, dtype=np.int64)
-        if W.shape != (children.shape[0], self.n_features_in_) or b.shape != (children.shape[0],):
+        rows = self.classes_.shape[0] - 1
+        if (
+            W.shape != (rows, self.n_features_in_)
+            or b.shape != (rows,)
+            or children.ndim != 2
+            or int(np.sum(children != 0)) != rows + children.shape[0]
+        ):
             raise ValueError(
                 f"node_coef_ {W.shape}, node_intercept_ {b.shape} and tree_children_ {children.shape} "
                 "are inconsistent"
             )
-        return W, b, children
+        return W, b, children, edge_rows(children)
 
     def predict_log_proba(self, X):
         """Log-probability of every class, ``(n_samples, K)``: ``O(d·K)`` per row (all node scores)."""
         X = self._check_X(X)
-        W, b, children = self._tree_arrays()
-        out = np.empty((X.shape[0], children.shape[0] + 1))
-        step = max(1, _SCORE_BLOCK // max(1, children.shape[0]))
+        W, b, children, edge_row = self._tree_arrays()
+        out = np.empty((X.shape[0], W.shape[0] + 1))
+        step = max(1, _SCORE_BLOCK // max(1, W.shape[0]))
         kernel = _dispatch.lookup("tree_log_proba", W)
         for r0 in range(0, X.shape[0], step):
             scores = np.asarray(X[r0 : r0 + step] @ W.T)
             scores += b
             if kernel is None:
                 out[r0 : r0 + step] = reference_log_proba(
-                    scores, self.tree_paths_, self.tree_codes_, self.tree_depths_
+                    scores, children, edge_row, self.tree_paths_, self.tree_codes_, self.tree_depths_
                 )
             else:
-                kernel(scores, children, out[r0 : r0 + step], _dispatch.kernel_threads())
+                kernel(scores, children, edge_row, out[r0 : r0 + step], _dispatch.kernel_threads())
         return out
 
     def predict_proba(self, X):
@@ -895,7 +934,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
 
     def _topk(self, X, k, beam=None):
         """Class indices and log-probabilities of the ``k`` best classes of each row, best first."""
-        W, b, children = self._tree_arrays()
+        W, b, children, edge_row = self._tree_arrays()
         kernel = _dispatch.lookup("tree_topk" if beam is None else "tree_topk_beam", W)
         if kernel is None:
             return reference_topk(self.predict_log_proba(X), k)
@@ -903,7 +942,9 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         logp = np.empty((X.shape[0], k))
         visited = np.empty(X.shape[0], dtype=np.int64)
         width = () if beam is None else (beam,)
-        kernel(*_row_args(X), W, b, children, k, *width, idx, logp, visited, _dispatch.kernel_threads())
+        kernel(
+            *_row_args(X), W, b, children, edge_row, k, *width, idx, logp, visited, _dispatch.kernel_threads()
+        )
         return idx, logp
 
     def predict(self, X):
@@ -921,3 +962,4 @@ class _TreeArrays:
             np.ascontiguousarray(a, dtype=np.int64) for a in (children, parents, paths, depths)
         )
         self.codes = np.ascontiguousarray(codes, dtype=np.int8)
+        self.edge_row = edge_rows(self.children)
