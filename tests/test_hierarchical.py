@@ -294,6 +294,25 @@ def test_topk_and_predict_equal_argsort_of_predict_proba(fitted, k, backend):
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
 
 
+def weight_rows(children):
+    """The weight row of each node's child 1, counted out node by node (n_j - 1 rows each)."""
+    rows, next_row = [], 0
+    for kids in children:
+        rows.append(next_row)
+        next_row += int(np.count_nonzero(kids)) - 1
+    return rows
+
+
+def node_log_softmax(W, b, children, node, X):
+    """(n, n_children): log-probabilities of a node's children, the first child's score 0."""
+    kids = [c for c in children[node] if c != 0]
+    r = weight_rows(children)[node]
+    z = np.column_stack(
+        [np.zeros(X.shape[0])] + [X @ W[r + e - 1] + b[r + e - 1] for e in range(1, len(kids))]
+    )
+    return kids, scipy.special.log_softmax(z, axis=1)
+
+
 def python_beam_search(W, b, children, x, k, beam):
     """Level-by-level beam search written out in Python: expand every frontier node, keep the ``beam``
     most probable internal children as the next frontier, collect leaves; the k most probable leaves."""
@@ -301,12 +320,28 @@ def python_beam_search(W, b, children, x, k, beam):
     while frontier:
         nxt = []
         for key, node in frontier:
-            s = float(x @ W[node] + b[node])
-            for child, branch in ((children[node, 0], log_expit(-s)), (children[node, 1], log_expit(s))):
+            kids, logp = node_log_softmax(W, b, children, node, x[None, :])
+            for child, branch in zip(kids, logp[0], strict=True):
                 (leaves if child < 0 else nxt).append((key + branch, child))
         frontier = sorted(nxt, key=lambda t: -t[0])[:beam]
     best = sorted(leaves, key=lambda t: -t[0])[:k]
     return [-c - 1 for _, c in best], [v for v, _ in best]
+
+
+def brute_proba_softmax_walk(W, b, children, X):
+    """P(k | x) for every class as the product of the node softmax probabilities met walking down
+    ``children`` from the root (any number of children per node)."""
+    out = np.zeros((X.shape[0], W.shape[0] + 1))
+    stack = [(0, np.ones(X.shape[0]))]
+    while stack:
+        node, reach = stack.pop()
+        kids, logp = node_log_softmax(W, b, children, node, X)
+        for e, child in enumerate(kids):
+            if child < 0:
+                out[:, -child - 1] = reach * np.exp(logp[:, e])
+            else:
+                stack.append((child, reach * np.exp(logp[:, e])))
+    return out
 
 
 @pytest.mark.parametrize(("k", "beam"), [(1, 1), (3, 3), (5, 8), (3, 64)])
@@ -833,3 +868,147 @@ def test_concurrent_predictions_from_threads_agree(rng):
     for t in threads:
         t.join()
     assert len(bad) == 80 and not any(bad)
+
+
+# -- wider nodes: a softmax over 4, 8, ... children ---------------------------------------------------
+
+
+@pytest.mark.parametrize("branching", [4, 8])
+@pytest.mark.parametrize("base", ["huffman", "kmeans"])
+def test_widen_collapses_binary_levels(branching, base, rng):
+    counts = rng.integers(1, 100, 50)
+    binary = (
+        huffman_tree(counts)
+        if base == "huffman"
+        else kmeans_tree(rng.standard_normal((50, 4)), random_state=0)
+    )
+    wide = widen(binary, branching)
+    checked = tree_from_arrays(**wide.as_dict(), n_classes=50)  # a consistent tree over the 50 classes
+    np.testing.assert_array_equal(checked.paths, wide.paths)
+    assert wide.children.shape[1] <= branching and np.all(np.count_nonzero(wide.children, axis=1) >= 2)
+    levels = branching.bit_length() - 1
+    np.testing.assert_array_equal(wide.depths, -(-binary.depths // levels))  # ceil(depth / levels)
+    # every class keeps the group of leaves it shared with its binary-tree neighbours at the bottom
+    for k in range(50):
+        assert wide.children[wide.paths[k, wide.depths[k] - 1], wide.codes[k, wide.depths[k] - 1]] == -k - 1
+    assert np.sum(np.count_nonzero(wide.children, axis=1) - 1) == 49  # K - 1 weight rows
+    with pytest.raises(ValueError, match="power of two"):
+        widen(binary, 6)
+
+
+@pytest.fixture(scope="module", params=["huffman-4", "kmeans-4", "kmeans-8-csr"])
+def wide_fit(request):
+    rng = np.random.default_rng(11)
+    X, y = blobs(rng, n_classes=30, n=1200, d=6, spread=2.0)
+    tree, branching, *layout = request.param.split("-")
+    if layout:
+        X[rng.random(X.shape) < 0.3] = 0.0
+        X = scipy.sparse.csr_matrix(X)
+    clf = HierarchicalSoftmaxClassifier(
+        reg_strength=1e-3, max_iter=60, tol=1e-5, tree=tree, branching=int(branching), random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    return clf, X[:150]
+
+
+def test_wide_tree_predict_proba_is_the_product_of_node_softmaxes(wide_fit, backend):
+    clf, X = wide_fit
+    assert clf.tree_children_.shape[1] > 2 and clf.node_coef_.shape == (29, 6)
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    walked = brute_proba_softmax_walk(clf.node_coef_, clf.node_intercept_, clf.tree_children_, dense(X))
+    np.testing.assert_allclose(walked.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(proba, walked, rtol=1e-10, atol=1e-15)
+    assert (
+        clf.score(X, clf.predict(X)) == 1.0 and np.mean(clf.predict(X) == clf.classes_[proba.argmax(1)]) == 1
+    )
+
+
+@pytest.mark.parametrize("k", [1, 4, 30])
+def test_wide_tree_topk_is_exact_and_beam_equals_a_python_beam_search(wide_fit, k, backend):
+    clf, X = wide_fit
+    proba = clf.predict_proba(X)
+    order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+    labels, top_p = clf.predict_topk(X, k, return_proba=True)
+    np.testing.assert_array_equal(labels, clf.classes_[order])
+    np.testing.assert_allclose(top_p, np.take_along_axis(proba, order, axis=1), rtol=1e-12)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
+    beamed = np.searchsorted(clf.classes_, clf.predict_topk(X, k, beam=max(k, 2)))
+    if backend == "compiled":
+        Xd, W, b, children = dense(X), clf.node_coef_, clf.node_intercept_, clf.tree_children_
+        for r in range(0, 150, 11):
+            np.testing.assert_array_equal(
+                beamed[r], python_beam_search(W, b, children, Xd[r], k, max(k, 2))[0]
+            )
+
+
+@pytest.mark.parametrize("layout", ["dense", "csr"])
+def test_wide_tree_loss_gradient_kernel_matches_finite_differences(layout, rng):
+    X, y = blobs(rng, n_classes=11, n=40, d=3)
+    X[rng.random(X.shape) < 0.4] = 0.0
+    tree = widen(huffman_tree(np.bincount(y)), 4)
+    sw = rng.uniform(0.5, 2.0, 40)
+    W, b = rng.standard_normal((10, 3)), rng.standard_normal(10)
+
+    def objective(theta):
+        p = brute_proba_softmax_walk(theta[:30].reshape(10, 3), theta[30:], tree.children, X)
+        return -np.sum(sw * np.log(p[np.arange(40), y]))
+
+    gW, gb = np.zeros_like(W), np.zeros_like(b)
+    rows = _row_args(X if layout == "dense" else scipy.sparse.csr_matrix(X))
+    args = (tree.children, tree.edge_row, tree.paths, tree.codes, tree.depths)
+    loss = _heads.loss_grad(*rows, y, sw, *args, W, b, gW, gb)
+    theta = np.concatenate([W.ravel(), b])
+    assert loss == pytest.approx(objective(theta), rel=1e-12)
+    h = 1e-5
+    fd = np.empty_like(theta)
+    for j in range(theta.size):
+        e = np.zeros_like(theta)
+        e[j] = h
+        vals = [objective(theta + s * e) for s in (2, 1, -1, -2)]
+        fd[j] = (-vals[0] + 8 * vals[1] - 8 * vals[2] + vals[3]) / (12 * h)
+    np.testing.assert_allclose(np.concatenate([gW.ravel(), gb]), fd, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_wide_tree_trains_the_same_on_both_backends(solver, rng):
+    # The reference backend's loss and gradient score every weight row in NumPy; the compiled one
+    # follows the paths in C (sgd: the path-only epoch against the shared dense sgd).
+    X, y = text_like(rng, n=600, d=200, n_classes=24)
+    params = dict(reg_strength=1e-2, solver=solver, momentum=0.0, batch_size=50, max_iter=4, tol=0.0,
+                  tree="kmeans", branching=8, random_state=0)  # fmt: skip
+    fits = {}
+    for name in ("reference", "compiled"):
+        with use_backend(name), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits[name] = HierarchicalSoftmaxClassifier(**params).fit(X, y)
+    ref, fast = fits["reference"], fits["compiled"]
+    np.testing.assert_allclose(fast.loss_curve_, ref.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(fast.node_coef_, ref.node_coef_, rtol=1e-8, atol=1e-11)
+
+
+def test_wide_tree_learns_and_round_trips(rng, tmp_path):
+    X, y, X_test, y_test = circle_classes(rng, n_classes=16)
+    wide = HierarchicalSoftmaxClassifier(reg_strength=1e-4, tree="kmeans", branching=4, max_iter=300,
+                                         random_state=0)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        wide.fit(X, y)
+    assert wide.tree_depths_.max() == 2 and wide.score(X_test, y_test) >= 0.97
+    pytest.importorskip("safetensors")
+    loaded = luce.load(luce.save(wide, tmp_path / "wide.luce"))
+    assert loaded.get_params() == wide.get_params()
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), wide.predict_proba(X_test))
+    np.testing.assert_array_equal(
+        loaded.predict_topk(X_test, 3, beam=4), wide.predict_topk(X_test, 3, beam=4)
+    )
+
+
+def test_branching_errors(rng):
+    X, y = blobs(rng, n_classes=5, n=60, d=2)
+    with pytest.raises(ValueError, match="power of two"):
+        HierarchicalSoftmaxClassifier(branching=3).fit(X, y)
+    with pytest.raises(ValueError, match="newton-cg"):
+        HierarchicalSoftmaxClassifier(branching=4, solver="newton-cg").fit(X, y)

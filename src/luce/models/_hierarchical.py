@@ -422,7 +422,7 @@ def node_scales(tree, class_mass, lambda_max, row_norm2, reg_strength, min_share
 
 
 class HierarchicalSoftmaxClassifier(LinearClassifier):
-    r"""Multinomial linear classifier with a hierarchical (binary-tree) softmax output layer.
+    r"""Multinomial linear classifier with a hierarchical softmax output layer (a tree over the classes).
 
     The classes are the leaves of a binary tree, built by Huffman coding of their frequencies in the
     training data (as fastText) or by balanced k-means of their centroids (as probabilistic label
@@ -464,6 +464,13 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         separates two groups of similar classes: usually much more accurate for many classes, paths of
         ``⌈log2 K⌉`` nodes. Huffman is the default because it needs no pass over the features and
         keeps the fastText behaviour; choose ``"kmeans"`` when accuracy matters.
+    branching : int, power of two in [2, 64], default 2
+        Children per node. ``2``: the binary tree, a sigmoid per node. More: every node of the binary
+        tree takes its descendants ``log2(branching)`` levels down as children
+        (:func:`luce.heads._hierarchical.widen`) and chooses among them by a small softmax (scores
+        ``0`` for the first child and ``w·x + b`` for the others): paths ``log2(branching)`` times
+        shorter, ``O(d·L·branching)`` per example, and each decision is one multinomial split instead of
+        a cascade of binary ones. Still ``K - 1`` weight vectors; newton-cg needs ``branching=2``.
     class_weight : dict, "balanced" or None, default None
         Multiplies the sample weights of each class (scikit-learn's convention). The Huffman tree is
         built from the weighted class mass.
@@ -475,13 +482,15 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names (pandas).
     node_coef_ : ndarray, shape (K - 1, n_features)
-        Weight vector of each internal node (breadth-first order: node 0 is the root).
+        Weight vector of each internal node (breadth-first order: node 0 is the root); with
+        ``branching > 2``, of each child but the first of each node, node after node.
     node_intercept_ : ndarray, shape (K - 1,)
-        Bias of each internal node (zeros when ``fit_intercept=False``).
+        The biases of those weight vectors (zeros when ``fit_intercept=False``).
     tree_children_, tree_parents_, tree_paths_, tree_codes_, tree_depths_ : ndarray of int
-        The tree as arrays (see :mod:`luce.heads._hierarchical`): children ``(K-1, 2)`` (``c < 0`` is
-        the leaf of class ``-c-1``), parents ``(K-1,)``, the root-to-leaf paths and branch codes
-        ``(K, L)`` padded with ``-1``/``0``, and the depths ``(K,)``.
+        The tree as arrays (see :mod:`luce.heads._hierarchical`): children ``(n_internal, arity)``
+        (``c < 0`` is the leaf of class ``-c-1``, ``0`` pads; a binary tree has ``K - 1`` nodes),
+        parents ``(n_internal,)``, the root-to-leaf paths and child indices ``(K, L)`` padded with
+        ``-1``/``0``, and the depths ``(K,)``.
     class_counts_ : ndarray, shape (K,)
         The training mass of each class (sample times class weights, scaled so the largest weight is
         1): the frequencies the Huffman tree is built from (also kept for the k-means tree).
