@@ -12,11 +12,11 @@ top-1 at 2,000 classes): measured at 2,000 classes, fastText hs reached 0.736 to
 
 Models, all on the same data, side by side:
 
-* luce ``HierarchicalSoftmaxClassifier`` with the Huffman tree and with the k-means tree, by sgd
-  without momentum (``--tree-epochs`` epochs: the path-only epochs, ``O(nnz·L)`` per document) and
-  lbfgs, and luce ``SoftmaxRegression`` (the full softmax), by sgd (``--epochs`` epochs) and lbfgs
-  (``--lbfgs-iter`` iterations), on the sparse TF-IDF rows (CSR, sublinear tf, L2-normalised; never
-  densified);
+* luce ``HierarchicalSoftmaxClassifier`` with the Huffman tree and with the k-means tree
+  (``--branching`` children per node), by sgd without momentum (``--tree-epochs`` epochs: the
+  path-only epochs, ``O(nnz·L)`` per document) and lbfgs, and luce ``SoftmaxRegression`` (the full
+  softmax), by sgd (``--epochs`` epochs) and lbfgs (``--lbfgs-iter`` iterations), on the sparse TF-IDF
+  rows (CSR, sublinear tf, L2-normalised; never densified);
 * fastText supervised (``-loss hs`` and ``-loss softmax``, lr 0.5, dim 50, ``--epochs`` epochs,
   ``--threads`` threads) on the raw tokens when the ``fasttext`` package imports (``pip install
   fasttext-wheel``); it learns its own 50-dimensional embedding of the words, reported as it is.
@@ -157,6 +157,7 @@ def main():
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--tree-epochs", type=int, default=5, help="sgd epochs of the luce label trees")
     p.add_argument("--beam", type=int, default=10, help="beam width of the trees' top 5 (0: exact search)")
+    p.add_argument("--branching", type=int, nargs="+", default=[2], help="children per tree node (rows)")
     p.add_argument("--lbfgs-iter", type=int, default=50)
     p.add_argument("--reg", type=float, default=1e-6, help="reg_strength of the luce models")
     p.add_argument("--threads", type=int, default=2)
@@ -195,14 +196,14 @@ def main():
         print("| model | train s | top-1 | top-5 | predict ms / 1,000 docs |")
         print("|---|---|---|---|---|")
         rows = {
-            "luce hierarchical, huffman tree, sgd": (
-                HierarchicalSoftmaxClassifier,
-                dict(tree="huffman", **tree_sgd),
-            ),
-            "luce hierarchical, k-means tree, sgd": (
-                HierarchicalSoftmaxClassifier,
-                dict(tree="kmeans", **tree_sgd),
-            ),
+            **{
+                f"luce hierarchical, {label} tree{'' if b == 2 else f', branching {b}'}, sgd": (
+                    HierarchicalSoftmaxClassifier,
+                    dict(tree=tree, branching=b, **tree_sgd),
+                )
+                for b in args.branching
+                for tree, label in (("huffman", "huffman"), ("kmeans", "k-means"))
+            },
             "luce hierarchical, k-means tree, lbfgs": (
                 HierarchicalSoftmaxClassifier,
                 dict(tree="kmeans", **lbfgs),
