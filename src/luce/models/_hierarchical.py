@@ -1,4 +1,4 @@
-r"""HierarchicalSoftmaxClassifier: a linear classifier whose output layer is a binary tree over the classes.
+r"""HierarchicalSoftmaxClassifier: a linear classifier whose output layer is a tree over the classes.
 
 Objective (the SoftmaxRegression contract, with the tree's likelihood in place of the softmax):
 
@@ -11,7 +11,8 @@ with one weight vector per internal node (``K - 1`` of them), the path ``n_1 …
 class ``y_i`` (see :mod:`luce.heads._hierarchical`), sample weights ``w_i`` and ``λ = reg_strength``
 (intercepts are never penalised). An example's loss and gradient touch only the ``L`` nodes on its path:
 ``O(d·L)`` work, ``L`` about the entropy of the class frequencies in bits (≤ ``log2 K + 1`` for
-near-uniform classes) instead of ``O(d·K)`` for a full softmax.
+near-uniform classes) instead of ``O(d·K)`` for a full softmax. With ``branching > 2`` each term is
+the log-softmax of the child taken among a node's children (see :mod:`luce.heads._hierarchical`).
 
 The estimator runs the fit skeleton every luce linear estimator shares (:mod:`luce.models._base`:
 validation, weights, solvers, warnings, defaults); this module keeps only the tree. Its objective,
@@ -399,7 +400,9 @@ def node_scales(tree, class_mass, lambda_max, row_norm2, reg_strength, min_share
     largest eigenvalue of the weighted Gram matrix of all rows). Scaling node ``j``'s parameters by
     ``s_j`` multiplies its curvature by ``s_j²``: the scales bring every node up to the curvature the
     step size was made for, and never above it, so any step size stable without them stays stable.
-    Nodes no training weight reaches keep ``s_j = 1``.
+    Nodes no training weight reaches keep ``s_j = 1``. With wider nodes the scales are per weight row
+    (each row of node ``j`` gets its share) and the curvature bound is 1/2 (:func:`node_curvature`)
+    in place of 1/4. Returns one scale per weight row (``K - 1``).
 
     ``min_share``: the smallest share assumed (sgd passes ``1/batch_size``). The bound holds for the
     full gradient; a mini-batch that holds one row of a class rarer than ``1/batch_size`` gives its
@@ -427,8 +430,9 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
     The classes are the leaves of a binary tree, built by Huffman coding of their frequencies in the
     training data (as fastText) or by balanced k-means of their centroids (as probabilistic label
     trees); each of the ``K - 1`` internal nodes has a weight vector and sends an
-    example right with probability ``σ(w_j·x + b_j)``. A class's probability is the product of the
-    branch probabilities along its path, so
+    example right with probability ``σ(w_j·x + b_j)`` (with ``branching > 2``, to each of its children
+    by a small softmax). A class's probability is the product of the branch probabilities along its
+    path, so (binary tree)
 
     .. math:: P(y = k \mid x) = \prod_{l=1}^{L_k} \sigma\big((2c_{k,l} - 1)(w_{n_l}\cdot x + b_{n_l})\big),
               \qquad \sum_k P(y = k \mid x) = 1.
