@@ -558,6 +558,26 @@ def test_path_only_sgd_equals_the_shared_dense_sgd(tree, layout, rng):
     np.testing.assert_allclose(fast.node_intercept_, ref.node_intercept_, rtol=1e-9, atol=1e-13)
 
 
+def test_path_only_sgd_with_zero_weight_batches_equals_the_shared_sgd(rng):
+    # 60% of the rows weigh nothing: about 1 batch of 4 in 8 has only the penalty (weight decay) to apply.
+    X, y = text_like(rng, n=300, d=100, n_classes=6)
+    sw = np.where(rng.random(300) < 0.6, 0.0, rng.uniform(0.5, 2.0, 300))
+    sw[:6] = 1.0
+    params = dict(reg_strength=0.05, solver="sgd", momentum=0.0, batch_size=4, max_iter=3, tol=0.0,
+                  random_state=1)  # fmt: skip
+    fits = {}
+    for name in ("reference", "compiled"):
+        with use_backend(name), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)  # the automatic step is halved: on both
+            fits[name] = HierarchicalSoftmaxClassifier(**params).fit(X, y, sw)
+    ref, fast = fits["reference"], fits["compiled"]
+    assert fast.learning_rate_ == ref.learning_rate_
+    np.testing.assert_allclose(fast.loss_curve_, ref.loss_curve_, rtol=1e-11)
+    np.testing.assert_allclose(fast.node_coef_, ref.node_coef_, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(fast.node_intercept_, ref.node_intercept_, rtol=1e-9, atol=1e-13)
+
+
 def test_path_only_sgd_halves_the_step_as_the_shared_sgd(rng):
     # A step far too large: both solvers roll back to the best epoch's start and halve it, the same way.
     X, y = blobs(rng, n_classes=8, n=300, d=4)
