@@ -286,12 +286,18 @@ def path_sgd(
     """
     n = objective.n_samples
     batch = _solvers._resolve_batch_size(batch_size, n)
-    coef, intercept = objective.unpack(theta0)
-    # unpack's result is new when it scales the nodes; a view of the caller's theta0 is copied
-    fresh = not np.shares_memory(coef, theta0) and coef.flags.c_contiguous and coef.dtype == np.float64
-    V = coef if fresh else np.array(coef, dtype=np.float64, order="C", copy=True)
-    b = np.zeros(V.shape[0]) if intercept is None else np.array(intercept, dtype=np.float64, copy=True)
-    rate = np.ones(V.shape[0]) if objective.node_scale is None else np.square(objective.node_scale)
+
+    def initial_state():
+        """``(V, b, scale, norm2)`` at ``theta0``."""
+        coef, intercept = objective.unpack(theta0)
+        # unpack's result is new when it scales the nodes; a view of the caller's theta0 is copied
+        fresh = not np.shares_memory(coef, theta0) and coef.flags.c_contiguous and coef.dtype == np.float64
+        V = coef if fresh else np.array(coef, dtype=np.float64, order="C", copy=True)
+        b = np.zeros(V.shape[0]) if intercept is None else np.array(intercept, dtype=np.float64, copy=True)
+        return V, b, np.ones(V.shape[0]), np.einsum("ij,ij->i", V, V)
+
+    state = initial_state()
+    rate = np.ones(state[0].shape[0]) if objective.node_scale is None else np.square(objective.node_scale)
     rows = _row_args(objective.X)
     sw = _NO_DATA if objective.sample_weight is None else np.asarray(objective.sample_weight, np.float64)
     t = objective.tree
@@ -305,8 +311,18 @@ def path_sgd(
                       objective.fit_intercept, explode, threads)  # fmt: skip
 
     # Snapshots (the start of each epoch, the best epoch's start) reuse their buffers: a fresh array of
-    # the weights' size costs its page faults each time (1.6 GB at 10,000 classes of 20,000 words).
+    # the weights' size costs its page faults each time (1.6 GB at 10,000 classes of 20,000 words). The
+    # starting point is never copied: INITIAL stands for it and a rollback to it rebuilds it from theta0.
     spare = []
+    INITIAL = ()
+
+    def restore(state, snap):
+        for dst, src in zip(state, initial_state() if snap is INITIAL else snap, strict=True):
+            np.copyto(dst, src)
+
+    def release(snap):
+        if snap is not INITIAL:
+            spare.append(snap)
 
     def snapshot(state):
         buffers = spare.pop() if spare else tuple(np.empty_like(a) for a in state)
@@ -319,15 +335,14 @@ def path_sgd(
         W = np.multiply(V, scale[:, None], out=V if final else None)
         return objective.pack(W, b if objective.fit_intercept else None)
 
-    state = (V, b, np.ones(V.shape[0]), np.einsum("ij,ij->i", V, V))
     lr = float(learning_rate)
     # The loss at the start, on the batch the shared sgd draws for it: one batch with a zero step.
     first = np.sort(rng.permutation(n)[:batch])
     with np.errstate(over="ignore", invalid="ignore"):
         f0 = epoch(state, first, 0.0, math.inf) / first.shape[0]  # lr 0: the state does not change
     best_loss = f0 if math.isfinite(f0) else math.inf
-    best_snapshot = snapshot(state)
-    unchanged = True  # the state still equals best_snapshot: the first epoch's start is that copy
+    best_snapshot = INITIAL
+    unchanged = True  # the state still equals best_snapshot: the epoch's start needs no copy
     theta_now = theta0 if validation is not None else None
     rules = _solvers._StopRules(tol, n_iter_no_change, threshold, validation, theta_now, "epochs")
     halvings, warned = 0, False
@@ -350,19 +365,18 @@ def path_sgd(
                 warned,
                 "the loss non-finite or explode (a batch over 10x, or an epoch over 2x, the best epoch's)",
             )
-            for dst, src in zip(state, best_snapshot, strict=True):
-                np.copyto(dst, src)
+            restore(state, best_snapshot)
             if start is not best_snapshot:
-                spare.append(start)
+                release(start)
             unchanged = True
             rules.plateau.count = 0
             continue
         if loss < best_loss:
             if start is not best_snapshot:
-                spare.append(best_snapshot)
+                release(best_snapshot)
             best_loss, best_snapshot = loss, start
         elif start is not best_snapshot:
-            spare.append(start)
+            release(start)
         n_epochs += 1
         if callback is not None:
             callback(n_epochs, loss)
