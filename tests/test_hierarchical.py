@@ -14,8 +14,8 @@ from sklearn.linear_model import LogisticRegression
 
 import luce
 from luce import HierarchicalSoftmaxClassifier
-from luce._kernels import _numba_heads
-from luce.heads._hierarchical import huffman_tree, kmeans_tree, tree_from_arrays
+from luce._kernels import _heads, use_backend
+from luce.heads._hierarchical import edge_rows, huffman_tree, kmeans_tree, tree_from_arrays, widen
 from luce.models._hierarchical import TreeObjective, _row_args, node_scales
 
 # -- references written here, independent of the kernels -------------------------------------------
@@ -126,7 +126,7 @@ def test_tree_from_arrays_round_trip_and_corruption(rng):
         tree_from_arrays(**bad, n_classes=9)
     bad = tree.as_dict()
     bad["children"] = np.where(bad["children"] == -1, -2, bad["children"])
-    with pytest.raises(ValueError, match="binary tree"):
+    with pytest.raises(ValueError, match="do not describe a tree"):
         tree_from_arrays(**bad, n_classes=9)
 
 
@@ -268,7 +268,7 @@ def dense(X):
     return X.toarray() if scipy.sparse.issparse(X) else X
 
 
-def test_predict_proba_is_exact_and_normalised(fitted):
+def test_predict_proba_is_exact_and_normalised(fitted, backend):
     clf, X = fitted
     proba = clf.predict_proba(X)
     assert proba.shape == (200, 40)
@@ -284,7 +284,7 @@ def test_predict_proba_is_exact_and_normalised(fitted):
 
 
 @pytest.mark.parametrize("k", [1, 3, 40])
-def test_topk_and_predict_equal_argsort_of_predict_proba(fitted, k):
+def test_topk_and_predict_equal_argsort_of_predict_proba(fitted, k, backend):
     clf, X = fitted
     proba = clf.predict_proba(X)
     order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
@@ -292,6 +292,88 @@ def test_topk_and_predict_equal_argsort_of_predict_proba(fitted, k):
     np.testing.assert_array_equal(labels, clf.classes_[order])
     np.testing.assert_allclose(top_p, np.take_along_axis(proba, order, axis=1), rtol=1e-12)
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
+
+
+def weight_rows(children):
+    """The weight row of each node's child 1, counted out node by node (n_j - 1 rows each)."""
+    rows, next_row = [], 0
+    for kids in children:
+        rows.append(next_row)
+        next_row += int(np.count_nonzero(kids)) - 1
+    return rows
+
+
+def node_log_softmax(W, b, children, node, X):
+    """(n, n_children): log-probabilities of a node's children, the first child's score 0."""
+    kids = [c for c in children[node] if c != 0]
+    r = weight_rows(children)[node]
+    z = np.column_stack(
+        [np.zeros(X.shape[0])] + [X @ W[r + e - 1] + b[r + e - 1] for e in range(1, len(kids))]
+    )
+    return kids, scipy.special.log_softmax(z, axis=1)
+
+
+def python_beam_search(W, b, children, x, k, beam):
+    """Level-by-level beam search written out in Python: expand every frontier node, keep the ``beam``
+    most probable internal children as the next frontier, collect leaves; the k most probable leaves."""
+    frontier, leaves = [(0.0, 0)], []
+    while frontier:
+        nxt = []
+        for key, node in frontier:
+            kids, logp = node_log_softmax(W, b, children, node, x[None, :])
+            for child, branch in zip(kids, logp[0], strict=True):
+                (leaves if child < 0 else nxt).append((key + branch, child))
+        frontier = sorted(nxt, key=lambda t: -t[0])[:beam]
+    best = sorted(leaves, key=lambda t: -t[0])[:k]
+    return [-c - 1 for _, c in best], [v for v, _ in best]
+
+
+def brute_proba_softmax_walk(W, b, children, X):
+    """P(k | x) for every class as the product of the node softmax probabilities met walking down
+    ``children`` from the root (any number of children per node)."""
+    out = np.zeros((X.shape[0], W.shape[0] + 1))
+    stack = [(0, np.ones(X.shape[0]))]
+    while stack:
+        node, reach = stack.pop()
+        kids, logp = node_log_softmax(W, b, children, node, X)
+        for e, child in enumerate(kids):
+            if child < 0:
+                out[:, -child - 1] = reach * np.exp(logp[:, e])
+            else:
+                stack.append((child, reach * np.exp(logp[:, e])))
+    return out
+
+
+@pytest.mark.parametrize(("k", "beam"), [(1, 1), (3, 3), (5, 8), (3, 64)])
+def test_beam_search_equals_a_python_beam_search(fitted, k, beam, backend):
+    clf, X = fitted
+    labels, top_p = clf.predict_topk(X, k, return_proba=True, beam=beam)
+    proba = clf.predict_proba(X)
+    idx = np.searchsorted(clf.classes_, labels)
+    # whatever the beam keeps, the probabilities returned are the exact ones, in decreasing order
+    np.testing.assert_allclose(top_p, np.take_along_axis(proba, idx, axis=1), rtol=1e-12)
+    assert np.all(np.diff(top_p, axis=1) <= 0) and all(len(set(row)) == k for row in idx)
+    if backend == "reference" or beam >= 40:  # the reference, and a beam as wide as the tree: exact
+        order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+        np.testing.assert_array_equal(idx, order)
+        return
+    Xd = dense(X)
+    for r in range(0, 200, 7):
+        classes, _ = python_beam_search(
+            clf.node_coef_, clf.node_intercept_, clf.tree_children_, Xd[r], k, beam
+        )
+        np.testing.assert_array_equal(idx[r], classes)
+
+
+def test_beam_search_misses_classes_only_when_narrow(fitted):
+    clf, X = fitted
+    exact = clf.predict_topk(X, 5)
+    hits = np.mean(
+        [len(set(a) & set(b)) / 5 for a, b in zip(exact, clf.predict_topk(X, 5, beam=5), strict=True)]
+    )
+    assert 0.5 <= hits < 1.0  # a beam of 5 loses some of the exact top 5 on 40 overlapping blobs
+    with pytest.raises(ValueError, match="beam must be None or an int >= k=3"):
+        clf.predict_topk(X, 3, beam=2)
 
 
 def test_log_sigmoid_form_keeps_saturated_branches_finite(fitted):
@@ -322,8 +404,17 @@ def test_best_first_search_scores_few_nodes(rng):
     idx = np.empty((300, 1), dtype=np.int64)
     logp = np.empty((300, 1))
     visited = np.empty(300, dtype=np.int64)
-    _numba_heads.topk_best_first(
-        *_row_args(Xc), clf.node_coef_, clf.node_intercept_, clf.tree_children_, 1, idx, logp, visited
+    _heads.topk_best_first(
+        *_row_args(Xc),
+        clf.node_coef_,
+        clf.node_intercept_,
+        clf.tree_children_,
+        edge_rows(clf.tree_children_),
+        1,
+        idx,
+        logp,
+        visited,
+        2,
     )
     assert np.median(visited) <= 2 * clf.tree_depths_.max() < 63
     np.testing.assert_array_equal(clf.classes_[idx[:, 0]], clf.predict(Xc))
@@ -332,7 +423,7 @@ def test_best_first_search_scores_few_nodes(rng):
 # -- solvers ----------------------------------------------------------------------------------------
 
 
-def test_lbfgs_reaches_the_optimum_of_the_brute_force_objective(rng):
+def test_lbfgs_reaches_the_optimum_of_the_brute_force_objective(rng, backend):
     X, y = blobs(rng, n_classes=6, n=300, d=3, spread=1.5)
     sw = rng.uniform(0.5, 2.0, 300)
     lam = 1e-2
@@ -360,7 +451,9 @@ def test_loss_gradient_kernel_matches_finite_differences(layout, rng):
     W, b = rng.standard_normal((4, 3)), rng.standard_normal(4)
     gW, gb = np.zeros_like(W), np.zeros_like(b)
     rows = _row_args(X if layout == "dense" else scipy.sparse.csr_matrix(X))
-    loss = _numba_heads.loss_grad(*rows, y, sw, tree.paths, tree.codes, tree.depths, W, b, gW, gb)
+    loss = _heads.loss_grad(
+        *rows, y, sw, tree.children, tree.edge_row, tree.paths, tree.codes, tree.depths, W, b, gW, gb
+    )
     theta = np.concatenate([W.ravel(), b])
     assert loss == pytest.approx(brute_objective(theta, X, y, sw, tree, 0.0), rel=1e-13)
     h = 1e-5
@@ -374,45 +467,131 @@ def test_loss_gradient_kernel_matches_finite_differences(layout, rng):
 
 
 @pytest.mark.parametrize(
-    ("lam", "lr_low", "lr_high"),
-    [(0.05, 0.1, 0.5), (1.0, 0.95, 0.97)],
-    ids=["decay", "decay-factor-folded-back"],  # (1 - ηλ)^7 < 1e-9 forces the fold of the scale into V
+    ("lam", "lr_low", "lr_high", "layout"),
+    [(0.05, 0.1, 0.5, "dense"), (0.05, 0.1, 0.5, "csr"), (1.0, 0.95, 0.97, "csr"), (0.0, 0.1, 0.5, "csr")],
+    ids=["decay", "decay-csr", "decay-factor-folded-back", "no-decay"],  # (1 - ηλ)^7 < 1e-9: the fold
 )
-def test_sgd_epoch_equals_dense_minibatch_sgd(lam, lr_low, lr_high, rng):
-    """Sparse updates + the scalar weight-decay factor are exactly dense mini-batch SGD on f."""
+def test_sgd_epoch_equals_dense_minibatch_sgd(lam, lr_low, lr_high, layout, rng):
+    """Path-only updates + the per-node weight-decay factors are exactly dense mini-batch SGD on f."""
     X, y = blobs(rng, n_classes=9, n=50, d=4)
+    X[rng.random(X.shape) < 0.3] = 0.0
     tree = huffman_tree(np.bincount(y))
     sw = rng.uniform(0.5, 2.0, 50)
-    sw /= sw.mean()
     batch = 8
     order = rng.permutation(50)
-    lrs = rng.uniform(lr_low, lr_high, 7)
+    lr = rng.uniform(lr_low, lr_high)
+    rate = rng.uniform(0.9, 1.0, 8)  # per-node step multipliers (the node preconditioner)
+    rate[0] = 1.0
     W0, b0 = rng.standard_normal((8, 4)), rng.standard_normal(8)
-    # dense reference: gradient of the batch's mean loss + the penalty on every node, then a step
-    W, b = W0.copy(), b0.copy()
-    for step, start in enumerate(range(0, 50, batch)):
+    # dense reference: gradient of the batch's weighted mean loss + the penalty on every node, then a step
+    W, b, total = W0.copy(), b0.copy(), 0.0
+    for start in range(0, 50, batch):
         rows = order[start : start + batch]
-        gW, gb = np.zeros_like(W), np.zeros_like(b)
+        gW, gb, nll = np.zeros_like(W), np.zeros_like(b), 0.0
         for i in rows:
             nodes = tree.paths[y[i], : tree.depths[y[i]]]
             codes = tree.codes[y[i], : tree.depths[y[i]]]
-            g = sw[i] * (1 / (1 + np.exp(-(W[nodes] @ X[i] + b[nodes]))) - codes)
+            s = W[nodes] @ X[i] + b[nodes]
+            nll -= sw[i] * np.sum(log_expit((2.0 * codes - 1.0) * s))
+            g = sw[i] * (expit(s) - codes)
             np.add.at(gW, nodes, g[:, None] * X[i])
             np.add.at(gb, nodes, g)
-        W = W - lrs[step] * (gW / len(rows) + lam * W)
-        b = b - lrs[step] * gb / len(rows)
-    V, bk = W0.copy(), b0.copy()
-    gbuf, gbbuf = np.zeros_like(V), np.zeros(8)
-    mark, touched = np.zeros(8, np.uint8), np.empty(8, np.int64)
-    _, scale = _numba_heads.sgd_epoch(
-        X, y, sw, order, tree.paths, tree.codes, tree.depths, V, bk, 1.0, lrs, lam, batch, True,
-        gbuf, gbbuf, mark, touched, np.inf,
-    )  # fmt: skip
-    if lam == 1.0:  # without the fold the factor would have fallen below 1e-9
-        assert scale >= 1e-9 > np.prod(1 - lrs * lam)
-    np.testing.assert_allclose(scale * V, W, rtol=1e-11, atol=1e-14)
+        weight = sw[rows].sum()
+        total += len(rows) * (nll / weight + 0.5 * lam * np.sum(W * W))
+        W = W - lr * rate[:, None] * (gW / weight + lam * W)
+        b = b - lr * rate * gb / weight
+    rows = _row_args(X if layout == "dense" else scipy.sparse.csr_matrix(X))
+    runs = []
+    for n_threads in (1, 2, 3):
+        V, bk, scale = W0.copy(), b0.copy(), np.ones(8)
+        norm2 = np.sum(V * V, axis=1)
+        got = _heads.sgd_epoch(
+            *rows, y, sw, order, batch, tree.children, tree.edge_row, tree.paths, tree.codes, tree.depths,
+            V, bk, scale, norm2, rate, lr, lam, True, np.inf, n_threads,
+        )  # fmt: skip
+        runs.append((got, V, bk, scale, norm2))
+    for other in runs[1:]:  # the threads split the nodes, each node's steps in row order: the same bits
+        assert other[0] == runs[0][0]
+        for a, b_ in zip(other[1:], runs[0][1:], strict=True):
+            np.testing.assert_array_equal(a, b_)
+    if lam == 1.0:  # without the fold the factors would have fallen below 1e-9
+        assert np.all(np.abs(scale) >= 1e-9) and (1 - lr * rate[0] * lam) ** 7 < 1e-9
+    np.testing.assert_allclose(scale[:, None] * V, W, rtol=1e-11, atol=1e-14)
     np.testing.assert_allclose(bk, b, rtol=1e-12, atol=1e-14)
-    assert not gbuf.any() and not mark.any()
+    if lam > 0:  # the penalty's row norms are kept only when there is a penalty
+        np.testing.assert_allclose(norm2, np.sum(V * V, axis=1), rtol=1e-9, atol=1e-12)
+    assert got == pytest.approx(total, rel=1e-12)
+
+
+def test_sgd_epoch_stops_before_a_batch_that_explodes(rng):
+    X, y = blobs(rng, n_classes=5, n=40, d=3)
+    tree = huffman_tree(np.bincount(y))
+    V, b = 50.0 * rng.standard_normal((4, 3)), np.zeros(4)
+    before = V.copy()
+    got = _heads.sgd_epoch(
+        *_row_args(X), y, np.empty(0), np.arange(40), 40, tree.children, tree.edge_row, tree.paths,
+        tree.codes, tree.depths, V, b, np.ones(4), np.sum(V * V, axis=1), np.ones(4), 0.1, 0.0, True, 1.0,
+    )  # fmt: skip
+    assert math.isnan(got)
+    np.testing.assert_array_equal(V, before)  # the one batch was not applied
+
+
+@pytest.mark.parametrize("tree", ["huffman", "kmeans"])
+@pytest.mark.parametrize("layout", ["dense", "csr"])
+def test_path_only_sgd_equals_the_shared_dense_sgd(tree, layout, rng):
+    # The reference backend trains with the shared solver (every node's weights each batch, NumPy
+    # gradients); the compiled one with the path-only epoch kernel: the same iterates and loss curve.
+    X, y = text_like(rng, n=600, d=200, n_classes=24)
+    X = X if layout == "csr" else X.toarray()
+    sw = rng.uniform(0.2, 2.0, 600)
+    params = dict(reg_strength=1e-2, solver="sgd", momentum=0.0, batch_size=50, max_iter=4, tol=0.0,
+                  tree=tree, random_state=0)  # fmt: skip
+    fits = {}
+    for name in ("reference", "compiled"):
+        with use_backend(name), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits[name] = HierarchicalSoftmaxClassifier(**params).fit(X, y, sw)
+    ref, fast = fits["reference"], fits["compiled"]
+    assert fast.n_iter_ == ref.n_iter_ == 4
+    np.testing.assert_allclose(fast.loss_curve_, ref.loss_curve_, rtol=1e-12)
+    np.testing.assert_allclose(fast.node_coef_, ref.node_coef_, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(fast.node_intercept_, ref.node_intercept_, rtol=1e-9, atol=1e-13)
+
+
+def test_path_only_sgd_with_zero_weight_batches_equals_the_shared_sgd(rng):
+    # 60% of the rows weigh nothing: about 1 batch of 4 in 8 has only the penalty (weight decay) to apply.
+    X, y = text_like(rng, n=300, d=100, n_classes=6)
+    sw = np.where(rng.random(300) < 0.6, 0.0, rng.uniform(0.5, 2.0, 300))
+    sw[:6] = 1.0
+    params = dict(reg_strength=0.05, solver="sgd", momentum=0.0, batch_size=4, max_iter=3, tol=0.0,
+                  random_state=1)  # fmt: skip
+    fits = {}
+    for name in ("reference", "compiled"):
+        with use_backend(name), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)  # the automatic step is halved: on both
+            fits[name] = HierarchicalSoftmaxClassifier(**params).fit(X, y, sw)
+    ref, fast = fits["reference"], fits["compiled"]
+    assert fast.learning_rate_ == ref.learning_rate_
+    np.testing.assert_allclose(fast.loss_curve_, ref.loss_curve_, rtol=1e-11)
+    np.testing.assert_allclose(fast.node_coef_, ref.node_coef_, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(fast.node_intercept_, ref.node_intercept_, rtol=1e-9, atol=1e-13)
+
+
+def test_path_only_sgd_halves_the_step_as_the_shared_sgd(rng):
+    # A step far too large: both solvers roll back to the best epoch's start and halve it, the same way.
+    X, y = blobs(rng, n_classes=8, n=300, d=4)
+    params = dict(solver="sgd", momentum=0.0, learning_rate=500.0, max_iter=12, tol=0.0, random_state=0)
+    fits = {}
+    for name in ("reference", "compiled"):
+        with use_backend(name), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            with pytest.warns(RuntimeWarning, match="halving"):
+                fits[name] = HierarchicalSoftmaxClassifier(**params).fit(30 * X, y)
+    ref, fast = fits["reference"], fits["compiled"]
+    assert fast.learning_rate_ == ref.learning_rate_ < 500.0
+    np.testing.assert_allclose(fast.loss_curve_, ref.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(fast.node_coef_, ref.node_coef_, rtol=1e-8, atol=1e-10)
 
 
 def test_node_scales_equalise_the_curvature_bounds(rng):
@@ -618,7 +797,9 @@ def test_every_shared_solver_reaches_the_brute_force_optimum(solver, rng):
 
 def test_warm_start_keeps_the_tree_and_continues(rng):
     X, y = blobs(rng, n_classes=6, n=300, d=3)
-    clf = HierarchicalSoftmaxClassifier(reg_strength=1e-2, tol=1e-8, warm_start=True).fit(X, y)
+    # max_iter: the reweighted refit needs 98-101 lbfgs iterations to reach tol=1e-8, depending on the
+    # last bits of the log σ evaluations (Numba's libm or the kernels' exp/log1p)
+    clf = HierarchicalSoftmaxClassifier(reg_strength=1e-2, tol=1e-8, max_iter=300, warm_start=True).fit(X, y)
     children = clf.tree_children_.copy()
     sw = np.where(y == 0, 50.0, 1.0)  # other class mass: a cold fit would build another tree
     assert not np.array_equal(huffman_tree(np.bincount(y, weights=sw)).children, children)
@@ -627,3 +808,227 @@ def test_warm_start_keeps_the_tree_and_continues(rng):
     again = HierarchicalSoftmaxClassifier(reg_strength=1e-2, tol=1e-8, warm_start=True).fit(X, y)
     again.fit(X, y)
     assert again.n_iter_ <= 1
+
+
+# -- streams ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tree", ["huffman", "kmeans"])
+def test_partial_fit_is_one_sgd_epoch_per_call(tree, rng):
+    # The compiled backend runs the path-only epoch, the reference one the shared dense sgd: the same
+    # steps, call after call (the rng carries over between calls in both).
+    X, y = text_like(rng, n=500, d=300, n_classes=16)
+    params = dict(reg_strength=1e-3, solver="sgd", momentum=0.0, batch_size=64, tree=tree, random_state=3)
+    fits = {}
+    for name in ("reference", "compiled"):
+        with use_backend(name):
+            clf = HierarchicalSoftmaxClassifier(**params).partial_fit(X[:200], y[:200], classes=np.arange(16))
+            fits[name] = clf.partial_fit(X[200:], y[200:]).partial_fit(X[:300], y[:300])
+    ref, fast = fits["reference"], fits["compiled"]
+    np.testing.assert_array_equal(fast.tree_children_, ref.tree_children_)
+    assert fast.n_iter_ == ref.n_iter_ == 3 and len(fast.loss_curve_) == 3
+    np.testing.assert_allclose(fast.loss_curve_, ref.loss_curve_, rtol=1e-12)
+    np.testing.assert_allclose(fast.node_coef_, ref.node_coef_, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(fast.node_intercept_, ref.node_intercept_, rtol=1e-9, atol=1e-13)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_partial_fit_learns_a_stream_with_late_classes(momentum, rng):
+    X, y = text_like(rng, n=2400, d=600, n_classes=12)
+    X_test, y_test = X[2000:], y[2000:]
+    names = np.array([f"c{k:02d}" for k in range(12)])
+    late = y >= 10  # classes 10 and 11 appear only after the first chunk
+    order = np.concatenate([np.flatnonzero(~late[:2000])[:400], rng.permutation(2000)])
+    clf = HierarchicalSoftmaxClassifier(reg_strength=1e-4, momentum=momentum, tree="kmeans", random_state=0)
+    clf.partial_fit(X[order[:400]], names[y[order[:400]]], classes=names)
+    assert clf.n_iter_ == 1 and clf.classes_.tolist() == names.tolist()
+    for _ in range(4):
+        for start in range(400, order.size, 400):
+            rows = order[start : start + 400]
+            clf.partial_fit(X[rows], names[y[rows]])
+    assert clf.n_iter_ == 1 + 4 * 5 and len(clf.loss_curve_) == clf.n_iter_
+    batch = HierarchicalSoftmaxClassifier(reg_strength=1e-4, max_iter=300).fit(X[:2000], names[y[:2000]])
+    assert clf.score(X_test, names[y_test]) >= batch.score(X_test, names[y_test]) - 0.05
+    assert np.mean(clf.predict(X_test[y_test >= 10]) == names[y_test[y_test >= 10]]) >= 0.8
+
+
+def test_partial_fit_errors(rng):
+    X, y = blobs(rng, n_classes=3, n=30, d=2)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        HierarchicalSoftmaxClassifier().partial_fit(X, y)
+    clf = HierarchicalSoftmaxClassifier().partial_fit(X[:10], y[:10], classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="not the same as on the last call"):
+        clf.partial_fit(X, y, classes=[0, 1, 2, 3])
+    with pytest.raises(ValueError, match="labels not in classes"):
+        clf.partial_fit(X[:3], [0, 1, 7])
+    with pytest.raises(ValueError, match="features"):
+        clf.partial_fit(X[:, :1], y)
+    with pytest.raises(ValueError, match="balanced"):
+        HierarchicalSoftmaxClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1, 2])
+
+
+def test_concurrent_predictions_from_threads_agree(rng):
+    # The kernels release the GIL and run OpenMP inside: eight Python threads predicting at once get
+    # the single-threaded answers.
+    import threading
+
+    X, y = text_like(rng, n=600, d=300, n_classes=20)
+    clf = HierarchicalSoftmaxClassifier(reg_strength=1e-3, tree="kmeans", random_state=0).fit(X, y)
+    ref_p, ref_top = clf.predict_proba(X), clf.predict_topk(X, 3)
+    bad = []
+
+    def work():
+        for _ in range(5):
+            bad.append(not np.array_equal(clf.predict_proba(X), ref_p))
+            bad.append(not np.array_equal(clf.predict_topk(X, 3), ref_top))
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(bad) == 80 and not any(bad)
+
+
+# -- wider nodes: a softmax over 4, 8, ... children ---------------------------------------------------
+
+
+@pytest.mark.parametrize("branching", [4, 8])
+@pytest.mark.parametrize("base", ["huffman", "kmeans"])
+def test_widen_collapses_binary_levels(branching, base, rng):
+    counts = rng.integers(1, 100, 50)
+    binary = (
+        huffman_tree(counts)
+        if base == "huffman"
+        else kmeans_tree(rng.standard_normal((50, 4)), random_state=0)
+    )
+    wide = widen(binary, branching)
+    checked = tree_from_arrays(**wide.as_dict(), n_classes=50)  # a consistent tree over the 50 classes
+    np.testing.assert_array_equal(checked.paths, wide.paths)
+    assert wide.children.shape[1] <= branching and np.all(np.count_nonzero(wide.children, axis=1) >= 2)
+    levels = branching.bit_length() - 1
+    np.testing.assert_array_equal(wide.depths, -(-binary.depths // levels))  # ceil(depth / levels)
+    # every class keeps the group of leaves it shared with its binary-tree neighbours at the bottom
+    for k in range(50):
+        assert wide.children[wide.paths[k, wide.depths[k] - 1], wide.codes[k, wide.depths[k] - 1]] == -k - 1
+    assert np.sum(np.count_nonzero(wide.children, axis=1) - 1) == 49  # K - 1 weight rows
+    with pytest.raises(ValueError, match="power of two"):
+        widen(binary, 6)
+
+
+@pytest.fixture(scope="module", params=["huffman-4", "kmeans-4", "kmeans-8-csr"])
+def wide_fit(request):
+    rng = np.random.default_rng(11)
+    X, y = blobs(rng, n_classes=30, n=1200, d=6, spread=2.0)
+    tree, branching, *layout = request.param.split("-")
+    if layout:
+        X[rng.random(X.shape) < 0.3] = 0.0
+        X = scipy.sparse.csr_matrix(X)
+    clf = HierarchicalSoftmaxClassifier(
+        reg_strength=1e-3, max_iter=60, tol=1e-5, tree=tree, branching=int(branching), random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    return clf, X[:150]
+
+
+def test_wide_tree_predict_proba_is_the_product_of_node_softmaxes(wide_fit, backend):
+    clf, X = wide_fit
+    assert clf.tree_children_.shape[1] > 2 and clf.node_coef_.shape == (29, 6)
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    walked = brute_proba_softmax_walk(clf.node_coef_, clf.node_intercept_, clf.tree_children_, dense(X))
+    np.testing.assert_allclose(walked.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(proba, walked, rtol=1e-10, atol=1e-15)
+    assert (
+        clf.score(X, clf.predict(X)) == 1.0 and np.mean(clf.predict(X) == clf.classes_[proba.argmax(1)]) == 1
+    )
+
+
+@pytest.mark.parametrize("k", [1, 4, 30])
+def test_wide_tree_topk_is_exact_and_beam_equals_a_python_beam_search(wide_fit, k, backend):
+    clf, X = wide_fit
+    proba = clf.predict_proba(X)
+    order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+    labels, top_p = clf.predict_topk(X, k, return_proba=True)
+    np.testing.assert_array_equal(labels, clf.classes_[order])
+    np.testing.assert_allclose(top_p, np.take_along_axis(proba, order, axis=1), rtol=1e-12)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
+    beamed = np.searchsorted(clf.classes_, clf.predict_topk(X, k, beam=max(k, 2)))
+    if backend == "compiled":
+        Xd, W, b, children = dense(X), clf.node_coef_, clf.node_intercept_, clf.tree_children_
+        for r in range(0, 150, 11):
+            np.testing.assert_array_equal(
+                beamed[r], python_beam_search(W, b, children, Xd[r], k, max(k, 2))[0]
+            )
+
+
+@pytest.mark.parametrize("layout", ["dense", "csr"])
+def test_wide_tree_loss_gradient_kernel_matches_finite_differences(layout, rng):
+    X, y = blobs(rng, n_classes=11, n=40, d=3)
+    X[rng.random(X.shape) < 0.4] = 0.0
+    tree = widen(huffman_tree(np.bincount(y)), 4)
+    sw = rng.uniform(0.5, 2.0, 40)
+    W, b = rng.standard_normal((10, 3)), rng.standard_normal(10)
+
+    def objective(theta):
+        p = brute_proba_softmax_walk(theta[:30].reshape(10, 3), theta[30:], tree.children, X)
+        return -np.sum(sw * np.log(p[np.arange(40), y]))
+
+    gW, gb = np.zeros_like(W), np.zeros_like(b)
+    rows = _row_args(X if layout == "dense" else scipy.sparse.csr_matrix(X))
+    args = (tree.children, tree.edge_row, tree.paths, tree.codes, tree.depths)
+    loss = _heads.loss_grad(*rows, y, sw, *args, W, b, gW, gb)
+    theta = np.concatenate([W.ravel(), b])
+    assert loss == pytest.approx(objective(theta), rel=1e-12)
+    h = 1e-5
+    fd = np.empty_like(theta)
+    for j in range(theta.size):
+        e = np.zeros_like(theta)
+        e[j] = h
+        vals = [objective(theta + s * e) for s in (2, 1, -1, -2)]
+        fd[j] = (-vals[0] + 8 * vals[1] - 8 * vals[2] + vals[3]) / (12 * h)
+    np.testing.assert_allclose(np.concatenate([gW.ravel(), gb]), fd, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_wide_tree_trains_the_same_on_both_backends(solver, rng):
+    # The reference backend's loss and gradient score every weight row in NumPy; the compiled one
+    # follows the paths in C (sgd: the path-only epoch against the shared dense sgd).
+    X, y = text_like(rng, n=600, d=200, n_classes=24)
+    params = dict(reg_strength=1e-2, solver=solver, momentum=0.0, batch_size=50, max_iter=4, tol=0.0,
+                  tree="kmeans", branching=8, random_state=0)  # fmt: skip
+    fits = {}
+    for name in ("reference", "compiled"):
+        with use_backend(name), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits[name] = HierarchicalSoftmaxClassifier(**params).fit(X, y)
+    ref, fast = fits["reference"], fits["compiled"]
+    np.testing.assert_allclose(fast.loss_curve_, ref.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(fast.node_coef_, ref.node_coef_, rtol=1e-8, atol=1e-11)
+
+
+def test_wide_tree_learns_and_round_trips(rng, tmp_path):
+    X, y, X_test, y_test = circle_classes(rng, n_classes=16)
+    wide = HierarchicalSoftmaxClassifier(reg_strength=1e-4, tree="kmeans", branching=4, max_iter=300,
+                                         random_state=0)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        wide.fit(X, y)
+    assert wide.tree_depths_.max() == 2 and wide.score(X_test, y_test) >= 0.97
+    pytest.importorskip("safetensors")
+    loaded = luce.load(luce.save(wide, tmp_path / "wide.luce"))
+    assert loaded.get_params() == wide.get_params()
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), wide.predict_proba(X_test))
+    np.testing.assert_array_equal(
+        loaded.predict_topk(X_test, 3, beam=4), wide.predict_topk(X_test, 3, beam=4)
+    )
+
+
+def test_branching_errors(rng):
+    X, y = blobs(rng, n_classes=5, n=60, d=2)
+    with pytest.raises(ValueError, match="power of two"):
+        HierarchicalSoftmaxClassifier(branching=3).fit(X, y)
+    with pytest.raises(ValueError, match="newton-cg"):
+        HierarchicalSoftmaxClassifier(branching=4, solver="newton-cg").fit(X, y)

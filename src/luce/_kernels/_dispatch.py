@@ -80,7 +80,22 @@ _REGISTRY: dict[str, tuple[str, str, int]] = {
     "sparsemax": ("_sparse", "sparsemax_rows", MIN_ROWWISE_SIZE),
     "entmax15": ("_sparse", "entmax15_rows", MIN_ROWWISE_SIZE),
     "entmax_bisect": ("_sparse", "entmax_bisect_rows", MIN_ROWWISE_SIZE),
+    # The label tree (luce.models._hierarchical): a kernel scores only the nodes on the paths it needs, the
+    # reference every node (O(d·K) per row instead of O(d·L)), so the kernels run at every size.
+    "tree_loss_grad": ("_heads", "loss_grad", 0),
+    "tree_sgd_epoch": ("_heads", "sgd_epoch", 0),
+    "tree_log_proba": ("_heads", "log_proba_from_scores", 0),
+    "tree_topk": ("_heads", "topk_best_first", 0),
+    "tree_topk_beam": ("_heads", "topk_beam", 0),
 }
+# Threads of the label tree's path-only sgd epoch (not kernel_threads()): the kernel can split each batch
+# between threads (the same bits on any number), but that costs two barriers per batch, and on the
+# shared 2-core machine (load 5) an epoch of 100,000 text rows, 2,000 classes took 0.62 s on one thread
+# against 7.6 s on two at batch 200 (0.95 s against 2.5 s at batch 2,000): a descheduled thread stalls
+# every barrier. Measured with a loop over _heads.sgd_epoch(..., n_threads) on the data of
+# benchmarks/hierarchical.py; to be measured again on an idle machine.
+TREE_SGD_THREADS = 1
+
 _modules: dict[str, object] = {}
 
 

@@ -14,19 +14,30 @@ leaf at the end of its path ``n_1 … n_L`` (root first) with codes ``c_l ∈ {0
 Since ``σ(s) + σ(-s) = 1`` at every node, the leaf probabilities sum to one exactly (in exact
 arithmetic), with no normaliser over the ``K`` classes.
 
+Trees with more children per node (:func:`widen`, the ``branching`` of the classifier) put a small
+softmax at each node: child ``e`` of a node with ``n`` children gets the probability
+``softmax(z)_e`` of the scores ``z_0 = 0`` (the first child is the reference) and ``z_e = w·x + b``, one
+weight vector per child but the first. A tree over ``K`` classes has ``K - 1`` weight vectors whatever
+its branching; with two children per node this is the sigmoid tree above (``P(child 1) = σ(z_1)``).
+
 The tree is stored as plain integer arrays (a model file holds them as tensors):
 
-``children`` (K-1, 2)
-    the left (code 0) and right (code 1) child of each internal node; ``c >= 0`` is an internal node,
-    ``c < 0`` the leaf of class ``-c - 1``.
-``parents`` (K-1,)
+``children`` (n_internal, arity)
+    the children of each internal node in order (code 0, 1, ...), padded with ``0`` (the root is
+    nobody's child); ``c > 0`` is an internal node, ``c < 0`` the leaf of class ``-c - 1``. A binary
+    tree has ``K - 1`` internal nodes and arity 2.
+``parents`` (n_internal,)
     the parent of each internal node, ``-1`` for the root. Internal nodes are numbered breadth first,
     so the root is node 0 and every parent comes before its children.
 ``paths``, ``codes`` (K, L)
-    the internal nodes from the root to each class's leaf and the branch taken at each, padded with
+    the internal nodes from the root to each class's leaf and the child taken at each, padded with
     ``-1`` / ``0`` beyond the class's depth; ``L`` is the largest depth.
 ``depths`` (K,)
     the path length of each class.
+
+The weight vector of child ``e >= 1`` of node ``j`` is row ``edge_row[j] + e - 1``
+(:func:`edge_rows`): node after node in breadth-first order, so a binary tree's node ``j`` owns row
+``j``.
 """
 
 from __future__ import annotations
@@ -35,13 +46,24 @@ import heapq
 
 import numpy as np
 
-__all__ = ["HuffmanTree", "huffman_tree", "kmeans_tree", "log_sigmoid_np", "tree_from_arrays"]
+__all__ = [
+    "HuffmanTree",
+    "edge_rows",
+    "huffman_tree",
+    "kmeans_tree",
+    "log_sigmoid_np",
+    "reference_log_proba",
+    "reference_loss_grad",
+    "reference_topk",
+    "tree_from_arrays",
+    "widen",
+]
 
 
 class HuffmanTree:
     """The arrays of a binary tree over ``n_classes`` leaves (see the module docstring)."""
 
-    __slots__ = ("children", "codes", "depths", "parents", "paths")
+    __slots__ = ("children", "codes", "depths", "edge_row", "parents", "paths")
 
     def __init__(self, children, parents, paths, codes, depths):
         self.children = children
@@ -49,6 +71,12 @@ class HuffmanTree:
         self.paths = paths
         self.codes = codes
         self.depths = depths
+        self.edge_row = edge_rows(children)
+
+    @property
+    def arity(self) -> int:
+        """The most children a node has (2 for a binary tree)."""
+        return self.children.shape[1]
 
     @property
     def n_classes(self) -> int:
@@ -124,11 +152,12 @@ def _breadth_first(raw_children, root) -> HuffmanTree:
         for child in raw_children[node]:
             if child >= 0:
                 queue.append(child)
-    children = np.empty((n_internal, 2), dtype=np.int64)
+    arity = max(len(kids) for kids in raw_children)
+    children = np.zeros((n_internal, arity), dtype=np.int64)
     parents = np.full(n_internal, -1, dtype=np.int64)
-    for old, (a, b) in enumerate(raw_children):
+    for old, kids in enumerate(raw_children):
         j = new_id[old]
-        for side, child in enumerate((a, b)):
+        for side, child in enumerate(kids):
             if child >= 0:
                 children[j, side] = new_id[child]
                 parents[new_id[child]] = j
@@ -240,18 +269,21 @@ def kmeans_tree(centroids, *, random_state=None, max_iter=20) -> HuffmanTree:
 
 def _paths_from_children(children, parents) -> HuffmanTree:
     n_internal = children.shape[0]
-    n_classes = n_internal + 1
+    n_classes = int(np.sum(children < 0))
     depth_node = np.zeros(n_internal, dtype=np.int64)
     for j in range(1, n_internal):  # parents precede children
         depth_node[j] = depth_node[parents[j]] + 1
     leaf_parent = np.empty(n_classes, dtype=np.int64)
     leaf_code = np.empty(n_classes, dtype=np.int8)
+    code_in_parent = np.zeros(n_internal, dtype=np.int8)
     for j in range(n_internal):
-        for side in (0, 1):
+        for side in range(children.shape[1]):
             c = children[j, side]
             if c < 0:
                 leaf_parent[-c - 1] = j
                 leaf_code[-c - 1] = side
+            elif c > 0:
+                code_in_parent[c] = side
     depths = depth_node[leaf_parent] + 1
     max_depth = int(depths.max())
     paths = np.full((n_classes, max_depth), -1, dtype=np.int64)
@@ -261,15 +293,54 @@ def _paths_from_children(children, parents) -> HuffmanTree:
         while node >= 0:
             paths[k, level] = node
             codes[k, level] = code
-            parent = parents[node]
-            if parent >= 0:
-                code = 0 if children[parent, 0] == node else 1
-            node, level = parent, level - 1
+            code = code_in_parent[node]
+            node, level = parents[node], level - 1
     return HuffmanTree(children, parents, paths, codes, depths)
 
 
+def edge_rows(children):
+    """The weight row of each node's child 1: ``n_j - 1`` rows per node ``j`` with ``n_j`` children, in
+    node order (a binary tree: ``0, 1, ..., K - 2``)."""
+    children = np.asarray(children)
+    per_node = np.sum(children != 0, axis=1) - 1
+    return np.concatenate([[0], np.cumsum(per_node)[:-1]]).astype(np.int64)
+
+
+def widen(tree, branching) -> HuffmanTree:
+    """The tree with ``branching`` (a power of two) children per node: every node of ``tree`` (binary)
+    takes as children its descendants ``log2(branching)`` levels down, so a node's softmax chooses among
+    the groups the binary tree's splits made (leaves met on the way stay children: nodes near the
+    leaves, and Huffman trees, have fewer). Depths shrink by that factor.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from luce.heads._hierarchical import huffman_tree, widen
+    >>> wide = widen(huffman_tree(np.ones(16)), 4)
+    >>> wide.depths.max(), wide.children.shape  # 16 classes: a root of 4 nodes of 4 leaves
+    (np.int64(2), (5, 4))
+    """
+    levels = int(branching).bit_length() - 1
+    if branching < 2 or 1 << levels != branching:
+        raise ValueError(f"branching must be a power of two >= 2, got {branching!r}")
+    binary = tree.children
+    if binary.shape[1] != 2:
+        raise ValueError("widen takes a binary tree")
+    raw_children = []
+
+    def build(node):
+        frontier = [node]
+        for _ in range(levels):
+            frontier = [c for x in frontier for c in (binary[x] if x >= 0 else (x,))]
+        kids = [c if c < 0 else build(c) for c in frontier]
+        raw_children.append(kids)
+        return len(raw_children) - 1
+
+    return _breadth_first(raw_children, build(0))
+
+
 def tree_from_arrays(children, parents, paths, codes, depths, n_classes) -> HuffmanTree:
-    """Rebuild a tree from stored arrays, checking that they describe one binary tree over the classes.
+    """Rebuild a tree from stored arrays, checking that they describe one tree over the classes.
 
     Raises ValueError naming the inconsistent array (a model file that was edited or truncated).
     """
@@ -284,22 +355,27 @@ def tree_from_arrays(children, parents, paths, codes, depths, n_classes) -> Huff
         if arr.dtype.kind not in "iu":
             raise ValueError(f"tree array {name} must be integer, got dtype {arr.dtype}")
     ch = arrays["children"].astype(np.int64)
-    if ch.shape != (n_classes - 1, 2):
-        raise ValueError(f"tree array children must have shape ({n_classes - 1}, 2), got {ch.shape}")
     par = arrays["parents"].astype(np.int64)
-    if par.shape != (n_classes - 1,):
-        raise ValueError(f"tree array parents must have shape ({n_classes - 1},), got {par.shape}")
+    n_internal = par.shape[0] if par.ndim == 1 else -1
+    if n_internal < 1 or ch.ndim != 2 or ch.shape[0] != n_internal or not 2 <= ch.shape[1] <= 64:
+        raise ValueError(
+            f"tree arrays children {ch.shape} and parents {par.shape} must have shapes (n_internal, 2..64) "
+            "and (n_internal,)"
+        )
     leaves = np.sort(-ch[ch < 0] - 1)
-    internal = np.sort(ch[ch >= 0])
+    internal = np.sort(ch[ch > 0])
+    present = ch != 0
     if not (
         np.array_equal(leaves, np.arange(n_classes))
-        and np.array_equal(internal, np.arange(1, n_classes - 1))
+        and np.array_equal(internal, np.arange(1, n_internal))
         and par[0] == -1
-        and np.all(par[1:] < np.arange(1, n_classes - 1))
+        and np.all(par[1:] < np.arange(1, n_internal))
         and np.all(par[1:] >= 0)
+        and np.all(present[:, :2])  # every node has two children at least, padding only at the end
+        and np.all(present[:, :-1] >= present[:, 1:])
     ):
-        raise ValueError("tree arrays children/parents do not describe a binary tree over the classes")
-    for j in range(1, n_classes - 1):
+        raise ValueError("tree arrays children/parents do not describe a tree over the classes")
+    for j in range(1, n_internal):
         if j not in ch[par[j]]:
             raise ValueError("tree arrays children/parents disagree")
     rebuilt = _paths_from_children(ch, par)
@@ -312,3 +388,63 @@ def tree_from_arrays(children, parents, paths, codes, depths, n_classes) -> Huff
 def log_sigmoid_np(s):
     """``log σ(s) = -log1p(exp(-|s|)) + min(s, 0)``: accurate for every ``s`` (no overflow, no 0·inf)."""
     return np.minimum(s, 0.0) - np.log1p(np.exp(-np.abs(s)))
+
+
+# -- the NumPy references of the compiled kernels (luce._kernels._heads), for the "reference" backend --
+
+
+def _node_log_softmax(S, children, edge_row):
+    """``(n, n_internal, arity)``: the log-probability of each child of each node from the weight rows'
+    scores ``S (n, K-1)`` (``z_0 = 0``, ``z_e = S[:, edge_row + e - 1]``; -inf for padding)."""
+    n_internal, arity = children.shape
+    present = children != 0
+    cols = np.where(present[:, 1:], edge_row[:, None] + np.arange(arity - 1), 0)
+    Z = np.full((S.shape[0], n_internal, arity), -np.inf)
+    Z[:, :, 0] = 0.0
+    Z[:, :, 1:] = np.where(present[:, 1:], S[:, cols], -np.inf)
+    m = Z.max(axis=2, keepdims=True)
+    shifted = Z - m
+    top = np.argmax(Z, axis=2)[..., None]
+    others = np.exp(shifted)
+    np.put_along_axis(others, top, 0.0, axis=2)
+    return shifted - np.log1p(others.sum(axis=2, keepdims=True))
+
+
+def reference_log_proba(S, children, edge_row, paths, codes, depths):
+    """Log-probability of every class ``(n, K)`` from the weight rows' scores ``S (n, K-1)``: the sum of
+    the log-softmax terms along each class's stored path (``O(K·L)`` per row)."""
+    with np.errstate(invalid="ignore"):  # -inf - -inf never happens: z_0 = 0 bounds the max
+        logp = _node_log_softmax(S, children, edge_row)
+    on_path = np.arange(paths.shape[1]) < depths[:, None]  # (K, L)
+    nodes = np.where(on_path, paths, 0)
+    terms = logp[:, nodes, codes]  # (n, K, L)
+    return np.sum(terms, axis=2, where=on_path)
+
+
+def reference_loss_grad(X, y, sw, children, edge_row, paths, codes, depths, W, b):
+    """``(Σ_i sw_i·(-log P(y_i | x_i)), gW, gb)`` from every weight row's score (``O(d·K)`` per row, as
+    the kernel's path sums give in ``O(d·L)``); ``X`` dense or CSR, ``sw`` None for weights 1."""
+    n = X.shape[0]
+    sw = np.ones(n) if sw is None else sw
+    scores = np.asarray(X @ W.T) + b
+    logp = _node_log_softmax(scores, children, edge_row)  # (n, n_internal, arity)
+    on_path = np.arange(paths.shape[1]) < depths[y][:, None]  # (n, L)
+    nodes = np.where(on_path, paths[y], 0)
+    code = codes[y].astype(np.int64)
+    rows = np.broadcast_to(np.arange(n)[:, None], nodes.shape)
+    loss = -np.sum(sw[:, None] * logp[rows, nodes, code], where=on_path)
+    # d(-log P(c))/dz_e = P(e) - [e = c] at every node on the path, for the children e >= 1
+    G = np.zeros_like(scores)  # each node appears at most once on a path
+    arity = children.shape[1]
+    for e in range(1, arity):
+        has = on_path & (children[nodes, e] != 0)
+        g = sw[:, None] * (np.exp(logp[rows, nodes, e]) - (code == e))
+        G[rows[has], (edge_row[nodes] + e - 1)[has]] = g[has]
+    return float(loss), np.asarray(X.T @ G).T, G.sum(axis=0)
+
+
+def reference_topk(log_proba, k):
+    """The ``k`` largest log-probabilities of each row and their classes, largest first (ties by class
+    order), from the full table."""
+    idx = np.argsort(-log_proba, axis=1, kind="stable")[:, :k]
+    return idx, np.take_along_axis(log_proba, idx, axis=1)

@@ -1,4 +1,4 @@
-r"""HierarchicalSoftmaxClassifier: a linear classifier whose output layer is a binary tree over the classes.
+r"""HierarchicalSoftmaxClassifier: a linear classifier whose output layer is a tree over the classes.
 
 Objective (the SoftmaxRegression contract, with the tree's likelihood in place of the softmax):
 
@@ -11,18 +11,22 @@ with one weight vector per internal node (``K - 1`` of them), the path ``n_1 …
 class ``y_i`` (see :mod:`luce.heads._hierarchical`), sample weights ``w_i`` and ``λ = reg_strength``
 (intercepts are never penalised). An example's loss and gradient touch only the ``L`` nodes on its path:
 ``O(d·L)`` work, ``L`` about the entropy of the class frequencies in bits (≤ ``log2 K + 1`` for
-near-uniform classes) instead of ``O(d·K)`` for a full softmax.
+near-uniform classes) instead of ``O(d·K)`` for a full softmax. With ``branching > 2`` each term is
+the log-softmax of the child taken among a node's children (see :mod:`luce.heads._hierarchical`).
 
 The estimator runs the fit skeleton every luce linear estimator shares (:mod:`luce.models._base`:
 validation, weights, solvers, warnings, defaults); this module keeps only the tree. Its objective,
 :class:`TreeObjective`, is the shared linear objective (row blocks, weights, penalty, intercept, the
 flat parameter vector) with the tree as its head: one weight vector per internal node, and per row
-block the path sums of a Numba kernel (:func:`luce._kernels._numba_heads.loss_grad`, ``O(d·L)`` per
-row). Every solver of :mod:`luce.models._solvers` trains it (lbfgs, newton-cg, gd, sgd).
+block the path sums of a compiled kernel (``tree_loss_grad`` of :mod:`luce._kernels._dispatch`, C in
+``csrc/heads.h``; ``O(d·L)`` per row). Every solver of :mod:`luce.models._solvers` trains it (lbfgs,
+newton-cg, gd, sgd); sgd without momentum runs :func:`path_sgd`, whose epochs touch only the nodes on
+each row's path.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import ClassVar
 
@@ -32,10 +36,19 @@ from scipy.special import expit
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..heads._hierarchical import huffman_tree, kmeans_tree
+from .._kernels import _dispatch
+from ..heads._hierarchical import (
+    edge_rows,
+    huffman_tree,
+    kmeans_tree,
+    reference_log_proba,
+    reference_loss_grad,
+    reference_topk,
+    widen,
+)
 from . import _solvers
 from . import _validation as v
-from ._base import PARAMETERS, LinearClassifier, Targets
+from ._base import PARAMETERS, LinearClassifier, Targets, _blas_threads_for, settings_of
 from ._objective import LinearObjective
 
 __all__ = ["HierarchicalSoftmaxClassifier", "TreeObjective"]
@@ -44,23 +57,17 @@ __all__ = ["HierarchicalSoftmaxClassifier", "TreeObjective"]
 _SCORE_BLOCK = 1 << 21
 
 
-def _kernels():
-    from .._kernels import _numba_heads  # Numba loads here, on first fit/predict
-
-    return _numba_heads
-
-
-_NO_ROWS = np.empty((0, 0))
 _NO_DATA = np.empty(0)
 _NO_INDEX = np.empty(0, dtype=np.int64)
 
 
 def _row_args(X):
     """The rows as the path kernels take them: ``(X, data, indices, indptr)``, dense ``X`` with empty
-    CSR arrays, or a CSR matrix's arrays (int64 indices) with an empty ``X``. CSR is never densified."""
+    CSR arrays, or a CSR matrix's arrays (int64 indices) with an ``X`` of shape ``(0, n_features)``.
+    CSR is never densified."""
     if sp.issparse(X):
         return (
-            _NO_ROWS,
+            np.empty((0, X.shape[1])),
             np.ascontiguousarray(X.data, dtype=np.float64),
             np.ascontiguousarray(X.indices, dtype=np.int64),
             np.ascontiguousarray(X.indptr, dtype=np.int64),
@@ -95,7 +102,7 @@ class TreeObjective(LinearObjective):
     ``f(θ) = Σ_i w_i (-log P(y_i | x_i)) / Σ_i w_i + λ/2 ‖W‖²`` with one weight vector per internal node
     (``n_classes`` here is the number of weight vectors, ``K - 1``, the name the solvers read). Only the
     per-block hooks are the tree's: :meth:`_block_sums` sums a row block's path losses and gradients with
-    the Numba kernel (``O(d·L)`` per row); :meth:`_block_hessp` forms the block's node scores
+    the compiled kernel (``O(d·L)`` per row); :meth:`_block_hessp` forms the block's node scores
     (``O(d·K)`` per row, used by newton-cg only) and keeps the curvature ``σ(s)σ(-s)`` of the nodes on
     each row's path.
 
@@ -143,7 +150,7 @@ class TreeObjective(LinearObjective):
     ):
         self.y = np.asarray(y, dtype=np.int64)
         self.tree = tree
-        self.n_classes = tree.children.shape[0]
+        self.n_classes = tree.depths.shape[0] - 1  # weight rows: one per child but each node's first
         self._setup(_as_rows(X), sample_weight, reg_strength, fit_intercept, block_rows)
         self.node_scale = None if node_scale is None else np.asarray(node_scale, dtype=np.float64)
 
@@ -191,22 +198,17 @@ class TreeObjective(LinearObjective):
     def _block_sums(self, X, y, sw, coef, intercept, gradient, rng):
         # rng is accepted for the shared contract and unused: no dropout in the tree.
         t = self.tree
-        g_coef = np.zeros_like(coef)
-        g_int = np.zeros(coef.shape[0])
-        b = np.zeros(coef.shape[0]) if intercept is None else np.ascontiguousarray(intercept)
-        sw = np.ones(X.shape[0]) if sw is None else sw
-        loss = _kernels().loss_grad(
-            *_row_args(X),
-            y,
-            sw,
-            t.paths,
-            t.codes,
-            t.depths,
-            np.ascontiguousarray(coef),
-            b,
-            g_coef,
-            g_int,
-        )
+        coef = np.ascontiguousarray(coef, dtype=np.float64)
+        b = np.zeros(coef.shape[0]) if intercept is None else np.ascontiguousarray(intercept, np.float64)
+        kernel = _dispatch.lookup("tree_loss_grad", coef)
+        if kernel is None:
+            loss, g_coef, g_int = _blocked_reference_loss_grad(X, y, sw, t, coef, b)
+        else:
+            g_coef = np.zeros_like(coef)
+            g_int = np.zeros(coef.shape[0])
+            sw_arg = _NO_DATA if sw is None else np.ascontiguousarray(sw, dtype=np.float64)
+            tree = (t.children, t.edge_row, t.paths, t.codes, t.depths)
+            loss = kernel(*_row_args(X), y, sw_arg, *tree, coef, b, g_coef, g_int)
         if not gradient:
             return float(loss), None, None
         return float(loss), g_coef, (g_int if intercept is not None else None)
@@ -233,7 +235,176 @@ class TreeObjective(LinearObjective):
         return np.asarray(X.T @ r).T, (r.sum(axis=0) if intercept is not None else None)
 
 
-def node_scales(tree, class_mass, lambda_max, row_norm2, reg_strength):
+def _blocked_reference_loss_grad(X, y, sw, tree, coef, b):
+    """:func:`~luce.heads._hierarchical.reference_loss_grad` over row blocks of at most
+    ``_SCORE_BLOCK`` node scores (the reference scores every node)."""
+    step = max(1, _SCORE_BLOCK // max(1, coef.shape[0]))
+    loss, g_coef, g_int = 0.0, np.zeros_like(coef), np.zeros(coef.shape[0])
+    for r0 in range(0, X.shape[0], step):
+        rows = slice(r0, r0 + step)
+        part = reference_loss_grad(
+            X[rows], y[rows], None if sw is None else sw[rows], tree.children, tree.edge_row, tree.paths,
+            tree.codes, tree.depths, coef, b,
+        )  # fmt: skip
+        loss += part[0]
+        g_coef += part[1]
+        g_int += part[2]
+    return loss, g_coef, g_int
+
+
+def _batch_order(rng, n, batch_size):
+    """The rows of one epoch as the shared sgd visits them: a permutation, sorted within each batch."""
+    order = rng.permutation(n)
+    for start in range(0, n, batch_size):
+        order[start : start + batch_size].sort()
+    return order
+
+
+def path_sgd(
+    objective,
+    theta0,
+    *,
+    kernel,
+    learning_rate,
+    batch_size,
+    max_iter,
+    tol,
+    n_iter_no_change,
+    threshold=None,
+    callback=None,
+    rng,
+    validation=None,
+):
+    """Mini-batch SGD (no momentum) that touches only the nodes on each batch's paths.
+
+    The same iterates, loss curve, stopping rules and divergence handling as the shared
+    :func:`luce.models._solvers.sgd` with ``momentum=0`` (and the same draws from ``rng``), at
+    ``O(nnz·L)`` per row instead of ``O(K·d)`` per batch: the epoch kernel (``_heads.sgd_epoch``, C in
+    csrc/heads.h) keeps the weights as ``scale_j · V_j`` so that the weight decay of every node is one
+    multiply, and scatters each row's gradient into the ``L`` rows of ``V`` on its path. The node
+    preconditioner of the objective (``node_scale``) becomes a per-node step ``η·s_j²`` there.
+    """
+    n = objective.n_samples
+    batch = _solvers._resolve_batch_size(batch_size, n)
+
+    def initial_state():
+        """``(V, b, scale, norm2)`` at ``theta0``."""
+        coef, intercept = objective.unpack(theta0)
+        # unpack's result is new when it scales the nodes; a view of the caller's theta0 is copied
+        fresh = not np.shares_memory(coef, theta0) and coef.flags.c_contiguous and coef.dtype == np.float64
+        V = coef if fresh else np.array(coef, dtype=np.float64, order="C", copy=True)
+        b = np.zeros(V.shape[0]) if intercept is None else np.array(intercept, dtype=np.float64, copy=True)
+        return V, b, np.ones(V.shape[0]), np.einsum("ij,ij->i", V, V)
+
+    state = initial_state()
+    rate = np.ones(state[0].shape[0]) if objective.node_scale is None else np.square(objective.node_scale)
+    rows = _row_args(objective.X)
+    sw = _NO_DATA if objective.sample_weight is None else np.asarray(objective.sample_weight, np.float64)
+    t = objective.tree
+    lam = objective.reg_strength
+
+    def epoch(state, order, lr, explode):
+        V, b, scale, norm2 = state
+        threads = _dispatch.TREE_SGD_THREADS
+        tree = (t.children, t.edge_row, t.paths, t.codes, t.depths)
+        return kernel(*rows, objective.y, sw, order, batch, *tree, V, b, scale, norm2, rate, lr, lam,
+                      objective.fit_intercept, explode, threads)  # fmt: skip
+
+    # Snapshots (the start of each epoch, the best epoch's start) reuse their buffers: a fresh array of
+    # the weights' size costs its page faults each time (1.6 GB at 10,000 classes of 20,000 words). The
+    # starting point is never copied: INITIAL stands for it and a rollback to it rebuilds it from theta0.
+    spare = []
+    INITIAL = ()
+
+    def restore(state, snap):
+        for dst, src in zip(state, initial_state() if snap is INITIAL else snap, strict=True):
+            np.copyto(dst, src)
+
+    def release(snap):
+        if snap is not INITIAL:
+            spare.append(snap)
+
+    def snapshot(state):
+        buffers = spare.pop() if spare else tuple(np.empty_like(a) for a in state)
+        for dst, src in zip(buffers, state, strict=True):
+            np.copyto(dst, src)
+        return buffers
+
+    def theta_of(state, final=False):
+        V, b, scale, _ = state
+        W = np.multiply(V, scale[:, None], out=V if final else None)
+        return objective.pack(W, b if objective.fit_intercept else None)
+
+    lr = float(learning_rate)
+    # The loss at the start, on the batch the shared sgd draws for it: one batch with a zero step.
+    first = np.sort(rng.permutation(n)[:batch])
+    with np.errstate(over="ignore", invalid="ignore"):
+        f0 = epoch(state, first, 0.0, math.inf) / first.shape[0]  # lr 0: the state does not change
+    best_loss = f0 if math.isfinite(f0) else math.inf
+    best_snapshot = INITIAL
+    unchanged = True  # the state still equals best_snapshot: the epoch's start needs no copy
+    theta_now = theta0 if validation is not None else None
+    rules = _solvers._StopRules(tol, n_iter_no_change, threshold, validation, theta_now, "epochs")
+    halvings, warned = 0, False
+    converged, message, n_epochs, loss = False, f"reached max_iter={max_iter}", 0, math.inf
+    while n_epochs < max_iter:
+        explode = _solvers._explode_limit(best_loss if math.isfinite(best_loss) else 0.0, objective.n_classes)
+        start = best_snapshot if unchanged else snapshot(state)
+        unchanged = False
+        order = _batch_order(rng, n, batch)
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss = epoch(state, order, lr, explode) / n
+        if not math.isfinite(loss) or loss > 2.0 * best_loss + 0.1:
+            halvings += 1
+            lr *= 0.5
+            if halvings > _solvers._MAX_HALVINGS:
+                raise _solvers._diverged_error(learning_rate, lr)
+            warned = _solvers._warn_halving(
+                learning_rate,
+                lr,
+                warned,
+                "the loss non-finite or explode (a batch over 10x, or an epoch over 2x, the best epoch's)",
+            )
+            restore(state, best_snapshot)
+            if start is not best_snapshot:
+                release(start)
+            unchanged = True
+            rules.plateau.count = 0
+            continue
+        if loss < best_loss:
+            if start is not best_snapshot:
+                release(best_snapshot)
+            best_loss, best_snapshot = loss, start
+        elif start is not best_snapshot:
+            release(start)
+        n_epochs += 1
+        if callback is not None:
+            callback(n_epochs, loss)
+        stop = rules.check(loss, theta_of(state) if validation is not None else None)
+        if stop is not None:
+            converged, message = True, stop
+            break
+    spare.clear()
+    best_snapshot = start = None  # free the snapshots before the final weights are packed
+    theta = rules.final_theta(theta_of(state, final=True))
+    if converged and threshold is None and validation is None and loss > 1.5 * best_loss + tol:
+        converged = False
+        message = (
+            f"the epoch loss oscillates (last {loss:.4g}, best {best_loss:.4g}) instead of settling; "
+            f"lower learning_rate (now {lr:.3g})"
+        )
+    return _solvers.SolverResult(
+        theta, n_epochs, converged, message, learning_rate=lr, state={}, **rules.curves()
+    )
+
+
+def node_curvature(tree):
+    """A bound on the curvature of a node's loss in its scores: 1/4 for the sigmoid of two children,
+    1/2 for a softmax over more (the largest eigenvalue of ``diag(p) - ppᵀ``)."""
+    return 0.25 if tree.children.shape[1] == 2 else 0.5
+
+
+def node_scales(tree, class_mass, lambda_max, row_norm2, reg_strength, min_share=0.0):
     r"""The diagonal preconditioner of gd/sgd on the tree: ``s_j = sqrt(max(1, (Λ/4 + λ) / (π_j R²/4 + λ)))``.
 
     A mini-batch gradient of node ``j`` is averaged over the whole batch but only the share ``π_j`` of
@@ -243,35 +414,47 @@ def node_scales(tree, class_mass, lambda_max, row_norm2, reg_strength):
     largest eigenvalue of the weighted Gram matrix of all rows). Scaling node ``j``'s parameters by
     ``s_j`` multiplies its curvature by ``s_j²``: the scales bring every node up to the curvature the
     step size was made for, and never above it, so any step size stable without them stays stable.
-    Nodes no training weight reaches keep ``s_j = 1``.
+    Nodes no training weight reaches keep ``s_j = 1``. With wider nodes the scales are per weight row
+    (each row of node ``j`` gets its share) and the curvature bound is 1/2 (:func:`node_curvature`)
+    in place of 1/4. Returns one scale per weight row (``K - 1``).
+
+    ``min_share``: the smallest share assumed (sgd passes ``1/batch_size``). The bound holds for the
+    full gradient; a mini-batch that holds one row of a class rarer than ``1/batch_size`` gives its
+    nodes the curvature of a ``1/batch_size`` share, and a scale made for ``π_j`` would overshoot by
+    ``1/(π_j·batch_size)`` there (measured: 10,000 Zipf classes of text diverged twice in 5 epochs).
     """
     paths, depths = tree.paths, tree.depths
     mass = np.zeros(tree.children.shape[0])
     for k in range(depths.shape[0]):
         mass[paths[k, : depths[k]]] += class_mass[k]
-    share = mass / max(float(np.sum(class_mass)), 1e-300)
-    top = lambda_max / 4.0 + reg_strength
+    rows_per_node = np.sum(tree.children != 0, axis=1) - 1
+    share = np.repeat(mass, rows_per_node) / max(float(np.sum(class_mass)), 1e-300)  # per weight row
+    share = np.where(share > 0, np.maximum(share, min_share), 0.0)
+    c = node_curvature(tree)
+    top = c * lambda_max + reg_strength
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = top / (share * row_norm2 / 4.0 + reg_strength)
+        ratio = top / (c * share * row_norm2 + reg_strength)
     ratio = np.where((share > 0) & np.isfinite(ratio), ratio, 1.0)
     return np.sqrt(np.maximum(ratio, 1.0))
 
 
 class HierarchicalSoftmaxClassifier(LinearClassifier):
-    r"""Multinomial linear classifier with a hierarchical (binary-tree) softmax output layer.
+    r"""Multinomial linear classifier with a hierarchical softmax output layer (a tree over the classes).
 
     The classes are the leaves of a binary tree, built by Huffman coding of their frequencies in the
     training data (as fastText) or by balanced k-means of their centroids (as probabilistic label
     trees); each of the ``K - 1`` internal nodes has a weight vector and sends an
-    example right with probability ``σ(w_j·x + b_j)``. A class's probability is the product of the
-    branch probabilities along its path, so
+    example right with probability ``σ(w_j·x + b_j)`` (with ``branching > 2``, to each of its children
+    by a small softmax). A class's probability is the product of the branch probabilities along its
+    path, so (binary tree)
 
     .. math:: P(y = k \mid x) = \prod_{l=1}^{L_k} \sigma\big((2c_{k,l} - 1)(w_{n_l}\cdot x + b_{n_l})\big),
               \qquad \sum_k P(y = k \mid x) = 1.
 
-    Training costs ``O(d·L)`` per example (``L ≈ log2 K``), prediction of the most probable class or
-    the top ``k`` uses best-first search over the tree; only :meth:`predict_proba` (every class) costs
-    ``O(d·K)`` per row.
+    Training costs ``O(d·L)`` per example (``L ≈ log2 K``; ``O(nnz·L)`` for sparse rows, also per sgd
+    epoch with ``momentum=0``, and :meth:`partial_fit` for streams), prediction of the most probable
+    class or the top ``k`` uses best-first (exact) or beam search over the tree; only
+    :meth:`predict_proba` (every class) costs ``O(d·K)`` per row.
 
     Parameters
     ----------
@@ -299,6 +482,13 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         separates two groups of similar classes: usually much more accurate for many classes, paths of
         ``⌈log2 K⌉`` nodes. Huffman is the default because it needs no pass over the features and
         keeps the fastText behaviour; choose ``"kmeans"`` when accuracy matters.
+    branching : int, power of two in [2, 64], default 2
+        Children per node. ``2``: the binary tree, a sigmoid per node. More: every node of the binary
+        tree takes its descendants ``log2(branching)`` levels down as children
+        (:func:`luce.heads._hierarchical.widen`) and chooses among them by a small softmax (scores
+        ``0`` for the first child and ``w·x + b`` for the others): paths ``log2(branching)`` times
+        shorter, ``O(d·L·branching)`` per example, and each decision is one multinomial split instead of
+        a cascade of binary ones. Still ``K - 1`` weight vectors; newton-cg needs ``branching=2``.
     class_weight : dict, "balanced" or None, default None
         Multiplies the sample weights of each class (scikit-learn's convention). The Huffman tree is
         built from the weighted class mass.
@@ -310,13 +500,15 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names (pandas).
     node_coef_ : ndarray, shape (K - 1, n_features)
-        Weight vector of each internal node (breadth-first order: node 0 is the root).
+        Weight vector of each internal node (breadth-first order: node 0 is the root); with
+        ``branching > 2``, of each child but the first of each node, node after node.
     node_intercept_ : ndarray, shape (K - 1,)
-        Bias of each internal node (zeros when ``fit_intercept=False``).
+        The biases of those weight vectors (zeros when ``fit_intercept=False``).
     tree_children_, tree_parents_, tree_paths_, tree_codes_, tree_depths_ : ndarray of int
-        The tree as arrays (see :mod:`luce.heads._hierarchical`): children ``(K-1, 2)`` (``c < 0`` is
-        the leaf of class ``-c-1``), parents ``(K-1,)``, the root-to-leaf paths and branch codes
-        ``(K, L)`` padded with ``-1``/``0``, and the depths ``(K,)``.
+        The tree as arrays (see :mod:`luce.heads._hierarchical`): children ``(n_internal, arity)``
+        (``c < 0`` is the leaf of class ``-c-1``, ``0`` pads; a binary tree has ``K - 1`` nodes),
+        parents ``(n_internal,)``, the root-to-leaf paths and child indices ``(K, L)`` padded with
+        ``-1``/``0``, and the depths ``(K,)``.
     class_counts_ : ndarray, shape (K,)
         The training mass of each class (sample times class weights, scaled so the largest weight is
         1): the frequencies the Huffman tree is built from (also kept for the k-means tree).
@@ -328,16 +520,21 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
     The accuracy trade-off: the tree replaces one softmax over ``K`` classes by ``≈ log2 K`` binary
     decisions, each a linear split of the classes below a node into two groups. That is only as good
     as the groups are linearly separable. The Huffman tree groups classes by frequency alone, so on
-    many classes its nodes must separate unrelated mixtures and top-1 accuracy falls far below the
-    full softmax (issue 17 measured 0.53–0.56 against 0.83–0.85 with 10,000 classes). The k-means
-    tree groups similar classes: on the text task of ``benchmarks/hierarchical.py`` (lbfgs) its top-1
-    was 0.5 points below the full softmax's with 200 classes and 2 points below with 1,000.
+    many classes its nodes must separate unrelated mixtures (issue 17 measured top-1 0.53–0.56 against
+    the full softmax's 0.83–0.85 on dense data with 10,000 classes); the k-means tree groups similar
+    classes and wins wherever class means are reliable (separable clusters). On the sparse text task of
+    ``benchmarks/hierarchical.py`` (TF-IDF, Zipf class frequencies, 5 path-only sgd epochs) both beat
+    fastText's ``-loss hs`` (top-1 0.92 against 0.75 at 2,000 classes, 0.64 against 0.23 at 10,000),
+    and the Huffman tree was the more accurate at 10,000 classes (0.64 against 0.56): the means of
+    classes seen in one or two documents are noise. See the table in docs/api.md.
 
     A mini-batch gradient reaches a node only through the rows passing through it, so with one step
     size a node at depth ``l`` would learn ``2^l`` times slower than the root; gd and sgd therefore
-    precondition each node by that share (:func:`node_scales`; the optimum does not change). The shared
-    mini-batch ``sgd`` still updates every node's full weight vector each step (``O(K·d)`` per batch,
-    as for the full softmax), so its epochs cost far more than the ``O(nnz·L)`` per row of the loss.
+    precondition each node by that share (:func:`node_scales`; the optimum does not change). With
+    ``momentum=0``, ``sgd`` touches only the nodes on each row's path (:func:`path_sgd`: ``O(nnz·L)``
+    per row, the weight decay a per-node scale factor), fastText's training cost; with momentum or
+    Adam the shared mini-batch ``sgd`` updates every node's full weight vector each step (``O(K·d)``
+    per batch, as for the full softmax), which costs far more on many classes.
 
     Every fitted attribute is a NumPy array, a list or a plain scalar, so the model file format of
     :func:`luce.save` stores it without pickle. Input is dense or sparse (CSR; the bag-of-words or TF-IDF
@@ -376,6 +573,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         **PARAMETERS,
         "class_weight": v.ClassWeight(),
         "tree": v.Options("huffman", "kmeans"),
+        "branching": v.Int(2),
     }
     _coef_names = ("node_coef_", "node_intercept_")
 
@@ -399,6 +597,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         random_state=None,
         verbose=0,
         tree="huffman",
+        branching=2,
     ):
         self.reg_strength = reg_strength
         self.solver = solver
@@ -417,6 +616,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         self.random_state = random_state
         self.verbose = verbose
         self.tree = tree
+        self.branching = branching
 
     # -- the seams of the fit skeleton (LinearClassifier.fit): the tree ------------------------------
     def _validate_xy(self, X, y, reset):
@@ -437,20 +637,24 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         y_idx = y_idx.astype(np.int64)
         return Targets(y_idx, classes, y_idx)
 
-    def _prepare_targets(self, targets, sample_weight, settings, X):
+    def _prepare_targets(self, targets, sample_weight, settings, X, prior=0.0):
         """The label tree: Huffman of each class's training mass, or balanced k-means of the class
         centroids of ``X`` (a warm start keeps the previous tree)."""
         k = targets.classes.shape[0]
-        counts = mass = np.bincount(targets.index, weights=sample_weight, minlength=k).astype(np.float64)
+        mass = np.bincount(targets.index, weights=sample_weight, minlength=k).astype(np.float64)
+        counts = mass = mass + prior
         if settings.warm_start and hasattr(self, "tree_children_"):
             tree = _TreeArrays(self.tree_children_, self.tree_parents_, self.tree_paths_, self.tree_codes_,
                                self.tree_depths_)  # fmt: skip
             counts = self.class_counts_
-        elif settings.tree == "kmeans":
-            centroids = class_centroids(X, targets.index, k, sample_weight)
-            tree = kmeans_tree(centroids, random_state=settings.random_state)
         else:
-            tree = huffman_tree(counts)
+            if settings.tree == "kmeans":
+                centroids = class_centroids(X, targets.index, k, sample_weight)
+                tree = kmeans_tree(centroids, random_state=settings.random_state)
+            else:
+                tree = huffman_tree(counts)
+            if settings.branching > 2:
+                tree = widen(tree, settings.branching)
         extra = {
             "class_counts_": counts,
             "tree_children_": tree.children,
@@ -460,6 +664,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
             "tree_depths_": tree.depths,
             "_tree": tree,
             "_node_scale": None,
+            "_gram_norm": None,
         }
         if settings.solver in ("gd", "sgd"):
             probe = TreeObjective(X, targets.values, tree, sample_weight=sample_weight,
@@ -471,8 +676,13 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
             if sample_weight is not None:  # rows of weight 0 add no curvature
                 rows2 = rows2[sample_weight > 0]
             row_norm2 = float(np.max(rows2, initial=0.0)) + settings.fit_intercept
+            extra["_gram_norm"] = (X.shape[0], lambda_max)  # the automatic step reuses it (same rows)
             if np.isfinite(lambda_max) and row_norm2 > 0:
-                extra["_node_scale"] = node_scales(tree, mass, lambda_max, row_norm2, settings.reg_strength)
+                floor = 1.0 / _solvers._resolve_batch_size(settings.batch_size, X.shape[0])
+                floor = floor if settings.solver == "sgd" else 0.0
+                extra["_node_scale"] = node_scales(
+                    tree, mass, lambda_max, row_norm2, settings.reg_strength, min_share=floor
+                )
         return Targets(targets.values, targets.classes, targets.index, extra)
 
     def _make_objective(self, X, targets, sample_weight, settings, validation):
@@ -486,30 +696,36 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
             node_scale=targets.extra["_node_scale"],
         )
 
-    def _initial_theta(self, objective, targets):
+    def _initial_theta(self, objective, targets, prior=0.0):
         """Zero weights and, with an intercept, the biases of the intercept-only optimum:
         ``log(right mass / left mass)`` at every node, so the branches start at the class frequencies."""
         theta = np.zeros(objective.n_params)
         if not objective.fit_intercept:
             return theta
         sw = objective.sample_weight
-        mass = np.bincount(objective.y, weights=sw, minlength=objective.n_classes + 1)
+        mass = np.bincount(objective.y, weights=sw, minlength=objective.n_classes + 1) + prior
         children = objective.tree.children
         n_internal = children.shape[0]
         node_mass = np.zeros(n_internal)
         for j in range(n_internal - 1, -1, -1):  # children have larger numbers than their parent
             for c in children[j]:
-                node_mass[j] += mass[-c - 1] if c < 0 else node_mass[c]
+                node_mass[j] += mass[-c - 1] if c < 0 else (node_mass[c] if c > 0 else 0.0)
 
         def side_mass(c):
             return mass[-c - 1] if c < 0 else node_mass[c]
 
-        left = np.array([side_mass(c) for c in children[:, 0]])
-        right = np.array([side_mass(c) for c in children[:, 1]])
         tiny = 1e-12 * max(float(mass.sum()), 1e-300)
-        return objective.pack(
-            np.zeros((n_internal, objective.n_features)), np.log((right + tiny) / (left + tiny))
-        )
+        # log(mass of child e / mass of child 0) for the children e >= 1 of each node, in row order
+        biases = [
+            np.log((side_mass(c) + tiny) / (side_mass(kids[0]) + tiny))
+            for kids in children
+            for c in kids[1:]
+            if c
+        ]
+        theta[objective.n_coef :] = biases  # the weights stay zero
+        if objective.node_scale is not None:
+            theta[objective.n_coef :] /= objective.node_scale
+        return theta
 
     def _auto_learning_rate(self, objective, settings):
         """``1/L`` with ``L = λ_max(X̃ᵀWX̃/Σw)/4 + λ`` (a node's logistic curvature is at most 1/4 and a
@@ -517,14 +733,142 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         momentum = settings.momentum if settings.solver == "sgd" else 0.0
         if momentum == "adam":
             return 1e-3
+        cached = getattr(self, "_gram_norm", None)  # from _prepare_targets, on the same rows unless split
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
-            lipschitz = _solvers.gram_norm(objective) / 4.0 + objective.reg_strength
+            gram = cached[1] if cached and cached[0] == objective.n_samples else _solvers.gram_norm(objective)
+            lipschitz = node_curvature(objective.tree) * gram + objective.reg_strength
         if not np.isfinite(lipschitz):
             raise ValueError(
                 "learning_rate='auto' cannot be computed: the features are so large that X^T X overflows; "
                 "scale the features or pass a numeric learning_rate"
             )
         return (1.0 - momentum) / lipschitz if lipschitz > 0 else 1.0 - momentum
+
+    def _check_settings(self, settings):
+        b = settings.branching
+        if b > 64 or b & (b - 1):
+            raise ValueError(f"branching must be a power of two in [2, 64], got {b!r}")
+        if b > 2 and settings.solver == "newton-cg":
+            raise ValueError(
+                "solver='newton-cg' needs branching=2 (its Hessian products are the binary tree's)"
+            )
+
+    def _run_solver(self, objective, theta0, settings, rng, validation, report):
+        """sgd without momentum runs :func:`path_sgd` (only the nodes on each batch's paths change);
+        the other solvers, and sgd with momentum or Adam, the shared ones."""
+        if settings.solver == "sgd":
+            lr = settings.learning_rate
+            if lr == "auto":
+                lr = self._auto_learning_rate(objective, settings)
+            result = self._sgd_solver(objective, theta0, settings, lr, max_iter=settings.max_iter,
+                                      tol=settings.tol, n_iter_no_change=settings.n_iter_no_change,
+                                      threshold=settings.threshold, callback=report, rng=rng,
+                                      validation=validation)  # fmt: skip
+            if result is not None:
+                return result
+        return super()._run_solver(objective, theta0, settings, rng, validation, report)
+
+    def _sgd_solver(self, objective, theta0, settings, lr, **common):
+        """Path-only sgd (:func:`path_sgd`) where it applies: no momentum, compiled kernels; else None."""
+        kernel = _dispatch.lookup("tree_sgd_epoch", theta0)
+        momentum = settings.momentum
+        if kernel is None or isinstance(momentum, str) or momentum != 0:
+            return None
+        return path_sgd(objective, theta0, kernel=kernel, learning_rate=lr, batch_size=settings.batch_size,
+                        **common)  # fmt: skip
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One sgd epoch on ``(X, y)`` (whatever ``solver`` is), for data that arrive in chunks.
+
+        ``classes`` must list every label on the first call (or come from a previous ``fit``). The first
+        call builds the tree from its chunk: Huffman from the chunk's class mass (classes it lacks get
+        the deepest leaves), k-means from the chunk's class means (classes it lacks get leaves wherever
+        the balanced splits put them); later calls keep it, as ``warm_start``. Uses ``learning_rate``
+        (``"auto"``: from the first chunk, then kept in ``learning_rate_``), ``momentum`` (``0``: the
+        path-only epoch of :func:`path_sgd`; otherwise the shared sgd, whose optimiser memory carries
+        over between calls) and ``batch_size``.
+
+        Returns
+        -------
+        self
+        """
+        p = settings_of(self)
+        first = not hasattr(self, "node_coef_")
+        if first and classes is None and not hasattr(self, "classes_"):
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        X, y = self._validate_xy(X, y, reset=first)
+        if classes is not None:
+            cls, _ = v.unique_labels(np.asarray(classes))
+            if cls.shape[0] < 2:
+                raise ValueError(f"classes must hold at least 2 classes, got {cls!r}")
+            if hasattr(self, "classes_") and not np.array_equal(cls, self.classes_):
+                raise ValueError(
+                    f"`classes={cls!r}` is not the same as on the last call to partial_fit: {self.classes_!r}"
+                )
+        else:
+            cls = self.classes_
+        y_idx = np.clip(np.searchsorted(cls, y), 0, cls.shape[0] - 1)
+        if not np.all(cls[y_idx] == y):
+            unknown = np.setdiff1d(np.unique(y), cls)
+            raise ValueError(f"y contains labels not in classes: {unknown!r} (classes are {cls!r})")
+        if self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not supported for partial_fit (the class frequencies of a stream "
+                "are unknown); pass a dict, e.g. from sklearn.utils.class_weight.compute_class_weight"
+            )
+        sw = v.check_sample_weight(sample_weight, X.shape[0], np.float64)
+        if isinstance(self.class_weight, dict):
+            sw = v.class_sample_weight(sw, p.class_weight, y_idx, cls, y)
+        y_idx = y_idx.astype(np.int64)
+        if first:
+            # As for sgd: the node scales of the preconditioner come from the first chunk. Every class
+            # counts one example more (Laplace's rule): a class the chunk lacks starts as rare, not as
+            # impossible (a bias of -28 that sgd would take many epochs to undo).
+            targets = self._prepare_targets(Targets(y_idx, cls, y_idx), sw, p.replace(solver="sgd"), X, 1.0)
+            self.classes_ = cls
+            for name, value in targets.extra.items():
+                setattr(self, name, value)
+            self.n_iter_, self.loss_curve_ = 0, []
+            self.validation_loss_curve_ = self.best_validation_loss_ = None
+            self.learning_rate_ = None
+            self._optimizer_state = {}
+        tree = getattr(self, "_tree", None)
+        if tree is None:  # after fit with a loaded model: the tree from its arrays
+            tree = self._tree = _TreeArrays(self.tree_children_, self.tree_parents_, self.tree_paths_,
+                                            self.tree_codes_, self.tree_depths_)  # fmt: skip
+        extra = {"_tree": tree, "_node_scale": getattr(self, "_node_scale", None)}
+        targets = Targets(y_idx, cls, y_idx, extra)
+        objective = self._make_objective(X, targets, sw, p, False)
+        if first:
+            theta = self._initial_theta(objective, targets, prior=1.0)
+        else:
+            theta = objective.pack(self.node_coef_, self.node_intercept_ if p.fit_intercept else None)
+        lr = self.learning_rate_
+        if lr is None:
+            lr = self._auto_learning_rate(objective, p) if p.learning_rate == "auto" else p.learning_rate
+        if not hasattr(self, "_sgd_rng"):
+            self._sgd_rng = self._rng()
+        common = dict(max_iter=1, tol=0.0, n_iter_no_change=1, threshold=None, rng=self._sgd_rng,
+                      callback=self._reporter(p.verbose, self.loss_curve_, offset=self.n_iter_))  # fmt: skip
+        with _blas_threads_for(objective):
+            result = self._sgd_solver(objective, theta, p, lr, **common)
+            if result is None:
+                state = getattr(self, "_optimizer_state", None)
+                result = _solvers.sgd(objective, theta, learning_rate=lr, momentum=p.momentum,
+                                      batch_size=p.batch_size, state={} if state is None else state,
+                                      **common)  # fmt: skip
+        self._optimizer_state = result.state
+        self._store(objective, result.theta, X.dtype)
+        self.n_iter_ += 1
+        self.learning_rate_ = float(result.learning_rate)
+        return self
+
+    def _store(self, objective, theta, dtype):
+        # As the shared _store, without copying a weight matrix that unpack has just made.
+        coef, intercept = objective.unpack(theta)
+        self.node_coef_ = np.array(coef, dtype=dtype, order="C", copy=np.shares_memory(coef, theta) or None)
+        b = np.zeros(objective.n_classes) if intercept is None else intercept
+        self.node_intercept_ = np.array(b, dtype=dtype, copy=True)
 
     def _fitted_shape(self):
         if not hasattr(self, "node_coef_") or not hasattr(self, "classes_"):
@@ -542,35 +886,50 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         W = np.ascontiguousarray(self.node_coef_, dtype=np.float64)
         b = np.ascontiguousarray(self.node_intercept_, dtype=np.float64)
         children = np.ascontiguousarray(self.tree_children_, dtype=np.int64)
-        if W.shape != (children.shape[0], self.n_features_in_) or b.shape != (children.shape[0],):
+        rows = self.classes_.shape[0] - 1
+        if (
+            W.shape != (rows, self.n_features_in_)
+            or b.shape != (rows,)
+            or children.ndim != 2
+            or int(np.sum(children != 0)) != rows + children.shape[0]
+        ):
             raise ValueError(
                 f"node_coef_ {W.shape}, node_intercept_ {b.shape} and tree_children_ {children.shape} "
                 "are inconsistent"
             )
-        return W, b, children
+        return W, b, children, edge_rows(children)
 
     def predict_log_proba(self, X):
         """Log-probability of every class, ``(n_samples, K)``: ``O(d·K)`` per row (all node scores)."""
         X = self._check_X(X)
-        W, b, children = self._tree_arrays()
-        out = np.empty((X.shape[0], children.shape[0] + 1))
-        step = max(1, _SCORE_BLOCK // max(1, children.shape[0]))
-        k = _kernels()
+        W, b, children, edge_row = self._tree_arrays()
+        out = np.empty((X.shape[0], W.shape[0] + 1))
+        step = max(1, _SCORE_BLOCK // max(1, W.shape[0]))
+        kernel = _dispatch.lookup("tree_log_proba", W)
         for r0 in range(0, X.shape[0], step):
             scores = np.asarray(X[r0 : r0 + step] @ W.T)
             scores += b
-            k.log_proba_from_scores(scores, children, out[r0 : r0 + step])
+            if kernel is None:
+                out[r0 : r0 + step] = reference_log_proba(
+                    scores, children, edge_row, self.tree_paths_, self.tree_codes_, self.tree_depths_
+                )
+            else:
+                kernel(scores, children, edge_row, out[r0 : r0 + step], _dispatch.kernel_threads())
         return out
 
     def predict_proba(self, X):
         """Probability of every class, ``(n_samples, K)``; each row sums to one (the tree is normalised)."""
         return np.exp(self.predict_log_proba(X))
 
-    def predict_topk(self, X, k, *, return_proba=False):
-        """The ``k`` most probable classes of each row, most probable first, by best-first tree search.
+    def predict_topk(self, X, k, *, return_proba=False, beam=None):
+        """The ``k`` most probable classes of each row, most probable first, by tree search.
 
-        Nodes are scored only as the search reaches them (a max-heap on path log-probabilities), so
-        a confident row costs about ``O(d·k·L)`` instead of ``O(d·K)``.
+        Exact by default: best-first search scores nodes only as it reaches them (a max-heap on path
+        log-probabilities), so a confident row costs about ``O(d·k·L)`` instead of ``O(d·K)``, an
+        uncertain one more (every node more probable than the ``k``-th class). With ``beam``, a beam
+        search expands only the ``beam`` most probable nodes of each level: at most ``beam·L`` node
+        scores per row whatever the model's confidence, but a class whose ancestor fell out of the beam
+        is missed (the probabilities returned are still exact).
 
         Parameters
         ----------
@@ -578,6 +937,9 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         k : int, 1 <= k <= n_classes
         return_proba : bool, default False
             Also return the probabilities of those classes.
+        beam : int >= k or None, default None
+            The beam width; None: the exact search. (The reference backend, which scores every node
+            anyway, always returns the exact top ``k``.)
 
         Returns
         -------
@@ -590,16 +952,26 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         n_classes = self.classes_.shape[0]
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= n_classes:
             raise ValueError(f"k must be an int in [1, n_classes={n_classes}], got {k!r}")
-        idx, logp = self._topk(X, int(k))
+        integral = isinstance(beam, numbers.Integral) and not isinstance(beam, bool)
+        if beam is not None and not (integral and beam >= k):
+            raise ValueError(f"beam must be None or an int >= k={k}, got {beam!r}")
+        idx, logp = self._topk(X, int(k), None if beam is None else int(beam))
         labels = self.classes_[idx]
         return (labels, np.exp(logp)) if return_proba else labels
 
-    def _topk(self, X, k):
-        W, b, children = self._tree_arrays()
+    def _topk(self, X, k, beam=None):
+        """Class indices and log-probabilities of the ``k`` best classes of each row, best first."""
+        W, b, children, edge_row = self._tree_arrays()
+        kernel = _dispatch.lookup("tree_topk" if beam is None else "tree_topk_beam", W)
+        if kernel is None:
+            return reference_topk(self.predict_log_proba(X), k)
         idx = np.empty((X.shape[0], k), dtype=np.int64)
         logp = np.empty((X.shape[0], k))
         visited = np.empty(X.shape[0], dtype=np.int64)
-        _kernels().topk_best_first(*_row_args(X), W, b, children, k, idx, logp, visited)
+        width = () if beam is None else (beam,)
+        kernel(
+            *_row_args(X), W, b, children, edge_row, k, *width, idx, logp, visited, _dispatch.kernel_threads()
+        )
         return idx, logp
 
     def predict(self, X):
@@ -613,6 +985,8 @@ class _TreeArrays:
     """A fitted tree read back from the estimator's ``tree_*_`` arrays (for a warm start)."""
 
     def __init__(self, children, parents, paths, codes, depths):
-        self.children, self.parents, self.paths, self.codes, self.depths = (
-            np.asarray(a, dtype=np.int64) for a in (children, parents, paths, codes, depths)
+        self.children, self.parents, self.paths, self.depths = (
+            np.ascontiguousarray(a, dtype=np.int64) for a in (children, parents, paths, depths)
         )
+        self.codes = np.ascontiguousarray(codes, dtype=np.int8)
+        self.edge_row = edge_rows(self.children)
