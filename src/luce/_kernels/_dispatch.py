@@ -74,6 +74,20 @@ _kernels = None
 # operation -> (extension module in luce._kernels, function, size threshold): the whole dispatch table.
 # The size is counted by the caller's ``size`` argument of lookup (default: the array's elements).
 _REGISTRY: dict[str, tuple[str, str, int]] = {}
+
+# The fit engine's block kernels (models/_objective.py; csrc/linear.h). The size is the block's
+# rows × classes (CSR: nonzeros × classes). CSR: always (SciPy's products hold the GIL and make the
+# logits and the gradient in separate passes). Dense: the fused head replaces about six NumPy passes
+# over the logits, so it pays from a few hundred elements as the softmax kernels do.
+_REGISTRY.update(
+    {
+        "linear_csr_softmax": ("_linear", "csr_softmax", 0),
+        "linear_csr_softmax_hessp": ("_linear", "csr_softmax_hessp", 0),
+        "linear_dense_softmax": ("_linear", "dense_softmax", MIN_KERNEL_SIZE),
+        "linear_dense_curvature_product": ("_linear", "dense_curvature_product", MIN_KERNEL_SIZE),
+        "linear_transpose_scale_add": ("_linear", "transpose_scale_add", 1 << 16),
+    }
+)
 _modules: dict[str, object] = {}
 
 

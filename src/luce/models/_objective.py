@@ -71,7 +71,6 @@ with ``sw_sum = Σ w_i`` over all rows.
 from __future__ import annotations
 
 import collections
-import contextlib
 import math
 import os
 import threading
@@ -79,6 +78,7 @@ import threading
 import numpy as np
 import scipy.sparse as sp
 
+from .._kernels import _dispatch
 from .._threads import blas_threads, one_blas_thread
 from ..functional import log_softmax
 from ._validation import scaled_sample_weight
@@ -127,14 +127,6 @@ def _forget_pools():
 os.register_at_fork(after_in_child=_forget_pools)
 
 
-def _worker_init():
-    # Numba's thread count is per thread: a worker's softmax kernels run on that worker alone.
-    with contextlib.suppress(ImportError):
-        import numba
-
-        numba.set_num_threads(1)
-
-
 def _pool(n_threads):
     """A process-wide pool of ``n_threads`` workers (one per width, made on first use)."""
     with _pools_lock:
@@ -142,7 +134,7 @@ def _pool(n_threads):
         if pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            pool = ThreadPoolExecutor(n_threads, thread_name_prefix="luce-block", initializer=_worker_init)
+            pool = ThreadPoolExecutor(n_threads, thread_name_prefix="luce-block")
             _pools[n_threads] = pool
     return pool
 
@@ -162,15 +154,15 @@ def reduce_blocks(task, blocks, n_threads):
     """``Σ task(block)`` over ``blocks`` (each result a tuple of floats, arrays or None), added in block
     order whatever ``n_threads`` is: bitwise the same result for any number of threads.
 
-    The blocks run on a pool of ``n_threads`` workers (one worker runs them in order) with BLAS limited
-    to one thread; at most ``2·n_threads`` results wait to be added, so memory stays ``O(n_threads)``
-    partial sums. Even one thread is a pool worker: its Numba kernels then run on one thread too.
+    The blocks run on a pool of ``n_threads`` workers (one worker runs them in order) with BLAS and the
+    compiled kernels limited to one thread (:func:`luce._kernels._dispatch.serial_kernels`); at most
+    ``2·n_threads`` results wait to be added, so memory stays ``O(n_threads)`` partial sums.
     """
     pool = _pool(max(1, n_threads))
     errstate = np.geterr()  # NumPy's error state is per thread: the workers take the caller's
 
     def run(block):
-        with np.errstate(**errstate):
+        with np.errstate(**errstate), _dispatch.serial_kernels():
             return task(block)
 
     total = None
@@ -255,6 +247,12 @@ class SoftmaxHead:
         ``mask (rows, K)`` multiplies the logits before the softmax (logit dropout) and the gradient
         after it (the chain rule through the mask).
         """
+        if mask is None:
+            kernel = _row_kernel("linear_dense_softmax", Z)
+            if kernel is not None:
+                mode = _linear_mode("RESIDUAL" if gradient else "LOSS")
+                loss = kernel(Z, None, _index(y), _weights(sw, Z.dtype), self.label_smoothing, mode, None)
+                return loss, (Z if gradient else None)
         rows, k = Z.shape
         if mask is not None:
             Z *= mask
@@ -283,12 +281,20 @@ class SoftmaxHead:
 
     def curvature(self, Z, y):
         """The state the Hessian products at these logits need: the probabilities ``p (rows, K)``."""
+        kernel = _row_kernel("linear_dense_softmax", Z)
+        if kernel is not None:
+            kernel(Z, None, None, None, 0.0, _linear_mode("PROBABILITIES"), None)
+            return Z
         log_softmax(Z, axis=-1, out=Z)
         self._probabilities(Z)
         return Z
 
     def curvature_product(self, P, U, y, sw):
         """``w_i (diag p_i - p_i p_iᵀ) u_i`` written over ``U (rows, K)``."""
+        kernel = _row_kernel("linear_dense_curvature_product", U)
+        if kernel is not None and P.flags.c_contiguous and P.dtype == U.dtype:
+            kernel(P, U, None, _weights(sw, U.dtype), None)
+            return U
         pu = np.einsum("ij,ij->i", P, U)
         U -= pu[:, None]
         U *= P
@@ -298,7 +304,108 @@ class SoftmaxHead:
 
     def hessian_product(self, Z, U, y, sw):
         """``w_i (diag p_i - p_i p_iᵀ) u_i`` written over ``U (rows, K)``; overwrites the logits ``Z``."""
-        return self.curvature_product(self.curvature(Z, y), U, y, sw)
+        P = self.curvature(Z, y)
+        return self.curvature_product(np.ascontiguousarray(P), U, y, sw)
+
+    # -- the compiled CSR passes (csrc/linear.h): logits, head and gradient scatter in one row loop ------
+    def csr_sums(self, X, y, sw, coef_t, intercept, gradient):
+        """``(Σ w_i CE_i, Σ w_i (p_i - q_i) x_iᵀ, Σ w_i (p_i - q_i))`` of a CSR block by the compiled
+        kernel (the gradient ``(K, n_features)`` as the transpose of its ``n_features × K``
+        accumulator), or None when the reference must run."""
+        kernel = _csr_kernel("linear_csr_softmax", X, coef_t)
+        if kernel is None:
+            return None
+        d, k = coef_t.shape
+        dt = X.dtype
+        Gt = np.zeros((d, k), dtype=dt) if gradient else None
+        gb = np.zeros(k) if gradient and intercept is not None else None
+        loss = kernel(
+            X.data,
+            X.indices,
+            _indptr(X),
+            k,
+            coef_t.reshape(-1),
+            _weights(intercept, dt),
+            _index(y),
+            _weights(sw, dt),
+            self.label_smoothing,
+            gradient,
+            None if Gt is None else Gt.reshape(-1),
+            gb,
+        )
+        if not gradient:
+            return loss, None, None
+        return loss, Gt.T, (None if gb is None else gb.astype(dt))
+
+    def csr_hessp(self, X, sw, coef_t, intercept, vec_t, vec_intercept, state=None, make_state=True):
+        """The Hessian-vector sums ``(Σ r_i x_iᵀ, Σ r_i)`` of a CSR block by the compiled kernel, or None.
+
+        ``state``: None (each row's probabilities in scratch) or a ``(rows, K)`` array that receives
+        them (``make_state``) or holds them (Newton-CG's later products at the same point).
+        """
+        kernel = _csr_kernel("linear_csr_softmax_hessp", X, vec_t)
+        if kernel is None:
+            return None
+        d, k = vec_t.shape
+        dt = X.dtype
+        Ht = np.zeros((d, k), dtype=dt)
+        hb = np.zeros(k) if intercept is not None else None
+        kernel(
+            X.data,
+            X.indices,
+            _indptr(X),
+            X.shape[0],
+            k,
+            None if coef_t is None else coef_t.reshape(-1),
+            _weights(intercept, dt),
+            vec_t.reshape(-1),
+            _weights(vec_intercept, dt),
+            None if state is None else state.reshape(-1),
+            make_state,
+            _weights(sw, dt),
+            Ht.reshape(-1),
+            hb,
+        )
+        return Ht.T, (None if hb is None else hb.astype(dt))
+
+
+def _linear_mode(name):
+    from .._kernels import _linear
+
+    return getattr(_linear, name)
+
+
+def _row_kernel(op, Z):
+    """The compiled kernel ``op`` for a logit block ``Z`` (contiguous rows), or None."""
+    if Z.ndim != 2 or (Z.shape[1] > 1 and Z.strides[1] != Z.itemsize):
+        return None
+    return _dispatch.lookup(op, Z)
+
+
+def _csr_kernel(op, X, coef_t):
+    """The compiled kernel ``op`` for CSR block ``X`` and coefficients ``coef_t (n_features, K)``, or
+    None (the reference runs): other dtypes, or indices that are neither int32 nor int64."""
+    if X.indices.dtype not in (np.int32, np.int64) or coef_t.dtype != X.dtype:
+        return None
+    if not (coef_t.flags.c_contiguous and X.data.flags.c_contiguous and X.indices.flags.c_contiguous):
+        return None
+    return _dispatch.lookup(op, X.data, size=X.nnz * coef_t.shape[1])
+
+
+def _index(y):
+    return np.ascontiguousarray(y, dtype=np.intp)
+
+
+def _weights(w, dtype):
+    return None if w is None else np.ascontiguousarray(w, dtype=dtype)
+
+
+def _indptr(X):
+    """A CSR block's row pointers as int64, starting at 0 (a copy of ``rows + 1`` entries at most)."""
+    indptr = X.indptr
+    if indptr[0] != 0:
+        indptr = indptr - indptr[0]
+    return np.ascontiguousarray(indptr, dtype=np.int64)
 
 
 def linear_block_sums(head, X, t, sw, coef, intercept, *, gradient=True, mask=None, coef_t=None):
@@ -307,6 +414,10 @@ def linear_block_sums(head, X, t, sw, coef, intercept, *, gradient=True, mask=No
     ``coef_t`` is ``coef.T`` made C-contiguous (an evaluation makes it once for all its blocks).
     """
     coef_t = np.ascontiguousarray(coef.T) if coef_t is None else coef_t
+    if sp.issparse(X) and mask is None and hasattr(head, "csr_sums"):
+        sums = head.csr_sums(X, t, sw, coef_t, intercept, gradient)
+        if sums is not None:
+            return sums
     Z = _logits(X, coef_t, intercept)
     loss, G = head.loss_gradient(Z, t, sw, gradient, mask)
     if not gradient:
@@ -314,13 +425,25 @@ def linear_block_sums(head, X, t, sw, coef, intercept, *, gradient=True, mask=No
     return loss, _times_x(G, X), (G.sum(axis=0) if intercept is not None else None)
 
 
-def linear_block_hessp(head, X, t, sw, coef, intercept, vec_coef, vec_intercept, *, stacked=None):
+def _contiguous_t(coef, dtype):
+    return np.ascontiguousarray(coef.T, dtype=dtype)
+
+
+def linear_block_hessp(
+    head, X, t, sw, coef, intercept, vec_coef, vec_intercept, *, stacked=None, transposed=None
+):
     """The Hessian-vector sums ``(Σ r_i x_iᵀ, Σ r_i)`` of one row block for any head.
 
     The logits and the directional logits come from one product ``X_b @ [W; V]ᵀ``; ``stacked`` is
-    ``[W; V]ᵀ`` made once per evaluation.
+    ``[W; V]ᵀ`` made once per evaluation. A CSR block of a head with compiled kernels reads
+    ``transposed = (Wᵀ, Vᵀ)`` (each C-contiguous, made once per evaluation) instead.
     """
     k = coef.shape[0]
+    if sp.issparse(X) and hasattr(head, "csr_hessp"):
+        coef_t, vec_t = transposed or (_contiguous_t(coef, X.dtype), _contiguous_t(vec_coef, X.dtype))
+        sums = head.csr_hessp(X, sw, coef_t, intercept, vec_t, vec_intercept)
+        if sums is not None:
+            return sums
     if stacked is None:
         stacked = np.ascontiguousarray(np.concatenate([coef, vec_coef]).T)
     both = _logits(X, stacked, None)
@@ -518,6 +641,22 @@ def _default_block_rows(X, n_classes):
     return max(64, int(rows))
 
 
+def _scaled_plus(g, scale, reg, coef, out):
+    """``out = scale·g + reg·coef`` (``reg`` 0: no second term), the scalars in the data dtype.
+
+    ``g`` of the CSR kernels is the transpose of a C-contiguous ``(n_features, K)`` sum: a tiled
+    compiled transpose replaces NumPy's strided copy (3-10x slower at 50k × 50)."""
+    dt = out.dtype
+    if g.flags.f_contiguous and not g.flags.c_contiguous and g.dtype == dt and coef.flags.c_contiguous:
+        kernel = _dispatch.lookup("linear_transpose_scale_add", out)
+        if kernel is not None:
+            kernel(g.T, float(dt.type(scale)), float(dt.type(reg)), coef if reg else None, out)
+            return
+    np.multiply(g, np.asarray(scale, dtype=dt), out=out)
+    if reg:
+        out += np.asarray(reg, dtype=dt) * coef
+
+
 def _csr_rows(X, start, stop):
     """Rows ``start:stop`` of CSR ``X`` on views of ``X``'s data and indices (SciPy's slicing copies)."""
     a, b = X.indptr[start], X.indptr[stop]
@@ -585,11 +724,19 @@ class LinearObjective(ParameterVector):
     def _threads(self):
         if self.n_threads is not None:
             return self.n_threads
-        if self._csr_blocks is not None:
+        if self._csr_blocks is not None and not self._csr_compiled():
             # SciPy's sparse products hold the GIL (measured: two CSR x dense products on two threads
             # take as long as one after the other), so more threads would only queue behind it.
             return 1
         return blas_threads()
+
+    def _csr_compiled(self):
+        """Whether CSR blocks run the head's compiled kernels (which release the GIL)."""
+        if self._csr_blocks is None or not hasattr(self.head, "csr_sums"):
+            return False
+        return (
+            _dispatch.lookup("linear_csr_softmax", self.X.data, size=self.X.nnz * self.n_classes) is not None
+        )
 
     def _mask(self, rng, rows):
         """The logit-dropout mask ``(n_classes, rows)`` of one block, or None (no dropout / no rng)."""
@@ -609,6 +756,24 @@ class LinearObjective(ParameterVector):
             cached = (coefs, np.ascontiguousarray(stacked.T))
             self._cache["t"] = cached
         return cached[1]
+
+    def _transposed_each(self, *coefs):
+        """``(coefs[0]ᵀ, coefs[1]ᵀ, ...)`` each C-contiguous, made once per evaluation (CSR kernels)."""
+        cached = self._cache.get("each")
+        same = cached is not None and len(cached[0]) == len(coefs)
+        if not same or any(a is not b for a, b in zip(cached[0], coefs, strict=True)):
+            cached = (coefs, tuple(np.ascontiguousarray(c.T) for c in coefs))
+            self._cache["each"] = cached
+        return cached[1]
+
+    def _prepare_hessp(self, coef, vec_coef, need_coef=True):
+        """Make the transposed coefficients the blocks of a Hessian product read (before the threads)."""
+        if self._csr_compiled():
+            self._transposed_each(coef, vec_coef)
+        elif need_coef:
+            self._transposed(coef, vec_coef)
+        else:
+            self._transposed(vec_coef)
 
     # -- the per-block hooks ----------------------------------------------------------------------------
     def _block_sums(self, X, y, sw, coef, intercept, gradient, rng):
@@ -636,8 +801,13 @@ class LinearObjective(ParameterVector):
             intercept,
             vec_coef,
             vec_intercept,
-            stacked=self._transposed(coef, vec_coef),
+            **self._hessp_operands(coef, vec_coef),
         )
+
+    def _hessp_operands(self, coef, vec_coef):
+        if self._csr_compiled():
+            return {"transposed": self._transposed_each(coef, vec_coef)}
+        return {"stacked": self._transposed(coef, vec_coef)}
 
     # -- evaluation -------------------------------------------------------------------------------------
     def _sums(self, X, y, sw, coef, intercept, gradient, rng):
@@ -663,10 +833,7 @@ class LinearObjective(ParameterVector):
         if g_coef is None:
             return value, None
         grad = np.empty(self.n_params, dtype=self.dtype)
-        gc = grad[: self.n_coef].reshape(coef.shape)
-        np.multiply(g_coef, np.asarray(1.0 / sw_sum, dtype=self.dtype), out=gc)
-        if self.reg_strength:
-            gc += np.asarray(self.reg_strength, dtype=self.dtype) * coef
+        _scaled_plus(g_coef, 1.0 / sw_sum, self.reg_strength, coef, grad[: self.n_coef].reshape(coef.shape))
         if self.fit_intercept:
             np.multiply(g_int, np.asarray(1.0 / sw_sum, dtype=self.dtype), out=grad[self.n_coef :])
         return value, grad
@@ -713,6 +880,15 @@ class LinearObjective(ParameterVector):
         s = self._slices[i]
         X = self._x_block(s)
         t = self.y[s]
+        sw = None if self.sample_weight is None else self.sample_weight[s]
+        if self._csr_compiled():
+            coef_t, vec_t = self._transposed_each(coef, vec_coef)
+            make = states[i] is None
+            state = np.empty((X.shape[0], self.n_classes), dtype=self.dtype) if make else states[i]
+            sums = self.head.csr_hessp(X, sw, coef_t, intercept, vec_t, vec_intercept, state, make)
+            if sums is not None:
+                states[i] = state
+                return sums
         if states[i] is None:
             both = _logits(X, self._transposed(coef, vec_coef), None)
             k = coef.shape[0]
@@ -724,7 +900,6 @@ class LinearObjective(ParameterVector):
             U = _logits(X, self._transposed(vec_coef), None)
         if vec_intercept is not None:
             U += vec_intercept
-        sw = None if self.sample_weight is None else self.sample_weight[s]
         R = self.head.curvature_product(states[i], U, t, sw)
         return _times_x(R, X), (R.sum(axis=0) if intercept is not None else None)
 
@@ -734,12 +909,12 @@ class LinearObjective(ParameterVector):
         v_coef, v_int = self.unpack(vec)
         states = self._curvature_cache(theta)
         if states is None:
-            self._transposed(coef, v_coef)
+            self._prepare_hessp(coef, v_coef)
             total = reduce_blocks(
                 lambda s: self._block_hessp(s, coef, intercept, v_coef, v_int), self._slices, self._threads()
             )
         else:
-            self._transposed(coef, v_coef) if any(x is None for x in states) else self._transposed(v_coef)
+            self._prepare_hessp(coef, v_coef, need_coef=any(x is None for x in states))
             total = reduce_blocks(
                 lambda i: self._block_hessp_cached(i, states, coef, intercept, v_coef, v_int),
                 range(len(self._slices)),
@@ -748,10 +923,9 @@ class LinearObjective(ParameterVector):
         h_coef = np.zeros_like(coef) if total is None else total[0]
         h_int = None if intercept is None else (np.zeros_like(intercept) if total is None else total[1])
         out = np.empty(self.n_params, dtype=self.dtype)
-        oc = out[: self.n_coef].reshape(coef.shape)
-        np.multiply(h_coef, np.asarray(1.0 / self.sw_sum, dtype=self.dtype), out=oc)
-        if self.reg_strength:
-            oc += np.asarray(self.reg_strength, dtype=self.dtype) * v_coef
+        _scaled_plus(
+            h_coef, 1.0 / self.sw_sum, self.reg_strength, v_coef, out[: self.n_coef].reshape(coef.shape)
+        )
         if h_int is not None:
             np.multiply(h_int, np.asarray(1.0 / self.sw_sum, dtype=self.dtype), out=out[self.n_coef :])
         return out
@@ -790,8 +964,6 @@ class LinearObjective(ParameterVector):
             size = self.n_features + self.fit_intercept
             return np.zeros(size if diagonal else (size, size))
         return total[0] / self.sw_sum
-
-
 
 
 class Objective(LinearObjective):

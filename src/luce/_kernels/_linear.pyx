@@ -1,0 +1,229 @@
+"""The fit engine's block kernels (csrc/linear.h): the softmax head on CSR row blocks (logits, loss,
+residual and gradient scatter-add in one pass; Hessian products) and on dense logit blocks.
+
+Every function is serial and releases the GIL: the fit engine runs blocks on its own threads. The
+Python callers (models/_objective.py) check shapes and dtypes; arrays are C-contiguous, ``y`` is
+``np.intp``, ``indptr`` the block's int64 row pointers (starting at 0), ``indices`` int32 or int64.
+Accumulators (``Gt``, ``Ht``: ``n_features × K``; ``gb``: ``K`` float64) are added into, not zeroed.
+"""
+
+from libc.stdint cimport int64_t
+
+import numpy as np
+
+cdef extern from "linear.h" nogil:
+    double luce_csr_softmax_f64(const double *data, const void *indices, int wide, const int64_t *indptr,
+                                Py_ssize_t rows, Py_ssize_t K, const double *Wt, const double *b,
+                                const Py_ssize_t *y, const double *sw, double eps, int grad, double *z,
+                                double *Gt, double *gb)
+    double luce_csr_softmax_f32(const float *data, const void *indices, int wide, const int64_t *indptr,
+                                Py_ssize_t rows, Py_ssize_t K, const float *Wt, const float *b,
+                                const Py_ssize_t *y, const float *sw, double eps, int grad, float *z,
+                                float *Gt, double *gb)
+    void luce_csr_softmax_hessp_f64(const double *data, const void *indices, int wide, const int64_t *indptr,
+                                    Py_ssize_t rows, Py_ssize_t K, const double *Wt, const double *b,
+                                    const double *Vt, const double *v, double *P, Py_ssize_t p_stride,
+                                    int make_state, const double *sw, double *u, double *Ht, double *hb)
+    void luce_csr_softmax_hessp_f32(const float *data, const void *indices, int wide, const int64_t *indptr,
+                                    Py_ssize_t rows, Py_ssize_t K, const float *Wt, const float *b,
+                                    const float *Vt, const float *v, float *P, Py_ssize_t p_stride,
+                                    int make_state, const float *sw, float *u, float *Ht, double *hb)
+    double luce_dense_softmax_f64(double *Z, Py_ssize_t rows, Py_ssize_t K, Py_ssize_t ldz, const double *b,
+                                  const Py_ssize_t *y, const double *sw, double eps, int mode, double *gb)
+    double luce_dense_softmax_f32(float *Z, Py_ssize_t rows, Py_ssize_t K, Py_ssize_t ldz, const float *b,
+                                  const Py_ssize_t *y, const float *sw, double eps, int mode, double *gb)
+    void luce_dense_curvature_product_f64(const double *P, double *U, Py_ssize_t rows, Py_ssize_t K, Py_ssize_t ldu,
+                                          const double *v, const double *sw, double *hb)
+    void luce_dense_curvature_product_f32(const float *P, float *U, Py_ssize_t rows, Py_ssize_t K, Py_ssize_t ldu,
+                                          const float *v, const float *sw, double *hb)
+    void luce_transpose_scale_add_f64(const double *Gt, Py_ssize_t d, Py_ssize_t K, double s, double lam,
+                                      const double *W, double *out)
+    void luce_transpose_scale_add_f32(const float *Gt, Py_ssize_t d, Py_ssize_t K, float s, float lam,
+                                      const float *W, float *out)
+
+ctypedef fused real:
+    float
+    double
+
+# What a dense row pass leaves in the logits (csrc/linear.h).
+LOSS, RESIDUAL, PROBABILITIES = 0, 1, 2
+
+
+cdef const void *_index_pointer(indices, int *wide) except? NULL:
+    """The address of CSR column indices (int32 or int64, C-contiguous: never copied)."""
+    cdef const int[::1] i32
+    cdef const int64_t[::1] i64
+    if indices.shape[0] == 0:
+        wide[0] = 0
+        return NULL
+    if indices.dtype == np.int32:
+        i32 = indices
+        wide[0] = 0
+        return &i32[0]
+    if indices.dtype == np.int64:
+        i64 = indices
+        wide[0] = 1
+        return &i64[0]
+    raise TypeError(f"CSR indices must be int32 or int64, got {indices.dtype}")
+
+
+def csr_softmax(const real[::1] data, indices, const int64_t[::1] indptr, Py_ssize_t K, const real[::1] Wt,
+                const real[::1] b, const Py_ssize_t[::1] y, const real[::1] sw, double eps, bint grad,
+                real[::1] Gt, double[::1] gb):
+    """``Σ w_i CE_i`` (float64) of a CSR row block; with ``grad`` adds ``Σ x_i ⊗ w_i (p_i - q_i)`` into
+    the flat ``Gt (n_features × K)`` and ``Σ w_i (p_i - q_i)`` into ``gb`` (None: no intercept).
+    ``Wt``: ``coef.T`` (n_features × K) flat; ``b``, ``sw`` may be None."""
+    cdef Py_ssize_t rows = y.shape[0]
+    cdef int wide = 0
+    cdef const void *idx = _index_pointer(indices, &wide)
+    cdef real[::1] z = np.empty(max(K, 1), dtype=np.float64 if real is double else np.float32)
+    cdef const real *bp = NULL
+    if b is not None:
+        bp = &b[0]
+    cdef const real *swp = NULL
+    if sw is not None:
+        swp = &sw[0]
+    cdef real *gp = NULL
+    if Gt is not None and Gt.shape[0] != 0:
+        gp = &Gt[0]
+    cdef double *gbp = NULL
+    if gb is not None:
+        gbp = &gb[0]
+    cdef const real *dp = NULL
+    if data.shape[0] != 0:
+        dp = &data[0]
+    cdef const real *wp = NULL
+    if Wt.shape[0] != 0:
+        wp = &Wt[0]
+    cdef double loss = 0.0
+    if rows == 0 or K == 0:
+        return 0.0
+    with nogil:
+        if real is double:
+            loss = luce_csr_softmax_f64(dp, idx, wide, &indptr[0], rows, K, wp, bp, &y[0], swp, eps, grad,
+                                        &z[0], gp, gbp)
+        else:
+            loss = luce_csr_softmax_f32(dp, idx, wide, &indptr[0], rows, K, wp, bp, &y[0], swp, eps, grad,
+                                        &z[0], gp, gbp)
+    return loss
+
+
+def csr_softmax_hessp(const real[::1] data, indices, const int64_t[::1] indptr, Py_ssize_t rows,
+                      Py_ssize_t K, const real[::1] Wt, const real[::1] b, const real[::1] Vt, const real[::1] v,
+                      real[::1] P, bint make_state, const real[::1] sw, real[::1] Ht, double[::1] hb):
+    """Adds the Hessian-vector sums of a CSR row block into ``Ht`` (flat n_features × K) and ``hb``
+    (None: no intercept). ``P``: the block's probabilities (rows × K flat; computed from ``Wt``, ``b``
+    when ``make_state``, else read), or None to compute each row's into scratch."""
+    cdef int wide = 0
+    cdef const void *idx = _index_pointer(indices, &wide)
+    cdef real[::1] u = np.empty(max(K, 1), dtype=np.float64 if real is double else np.float32)
+    cdef real[::1] scratch
+    cdef Py_ssize_t p_stride = K
+    if P is None:
+        scratch = np.empty(max(K, 1), dtype=np.float64 if real is double else np.float32)
+        P, p_stride, make_state = scratch, 0, True
+    cdef const real *bp = NULL
+    if b is not None:
+        bp = &b[0]
+    cdef const real *vp = NULL
+    if v is not None:
+        vp = &v[0]
+    cdef const real *swp = NULL
+    if sw is not None:
+        swp = &sw[0]
+    cdef const real *wp = NULL
+    if Wt is not None and Wt.shape[0] != 0:
+        wp = &Wt[0]
+    cdef const real *vtp = NULL
+    if Vt.shape[0] != 0:
+        vtp = &Vt[0]
+    cdef const real *dp = NULL
+    if data.shape[0] != 0:
+        dp = &data[0]
+    cdef real *hp = NULL
+    if Ht.shape[0] != 0:
+        hp = &Ht[0]
+    cdef double *hbp = NULL
+    if hb is not None:
+        hbp = &hb[0]
+    if rows == 0 or K == 0:
+        return
+    with nogil:
+        if real is double:
+            luce_csr_softmax_hessp_f64(dp, idx, wide, &indptr[0], rows, K, wp, bp, vtp, vp, &P[0], p_stride,
+                                       make_state, swp, &u[0], hp, hbp)
+        else:
+            luce_csr_softmax_hessp_f32(dp, idx, wide, &indptr[0], rows, K, wp, bp, vtp, vp, &P[0], p_stride,
+                                       make_state, swp, &u[0], hp, hbp)
+
+
+def dense_softmax(real[:, :] Z, const real[::1] b, const Py_ssize_t[::1] y, const real[::1] sw, double eps,
+                  int mode, double[::1] gb):
+    """The softmax head on a logit block ``Z (rows, K)`` (contiguous rows, any row stride), in place, after adding ``b``
+    (None: none). Returns ``Σ w_i CE_i`` (float64; 0 for PROBABILITIES) and leaves ``w (p - q)``
+    (RESIDUAL, summed into ``gb`` unless None), ``p`` (PROBABILITIES) or the logits (LOSS) in ``Z``."""
+    cdef Py_ssize_t rows = Z.shape[0], K = Z.shape[1], ldz = Z.strides[0] // sizeof(real)
+    if K > 1 and Z.strides[1] != sizeof(real):
+        raise ValueError("dense_softmax needs contiguous rows")
+    cdef const real *bp = NULL
+    if b is not None:
+        bp = &b[0]
+    cdef const real *swp = NULL
+    if sw is not None:
+        swp = &sw[0]
+    cdef const Py_ssize_t *yp = NULL
+    if y is not None:
+        yp = &y[0]
+    cdef double *gbp = NULL
+    if gb is not None:
+        gbp = &gb[0]
+    cdef double loss = 0.0
+    if rows == 0 or K == 0:
+        return 0.0
+    with nogil:
+        if real is double:
+            loss = luce_dense_softmax_f64(&Z[0, 0], rows, K, ldz, bp, yp, swp, eps, mode, gbp)
+        else:
+            loss = luce_dense_softmax_f32(&Z[0, 0], rows, K, ldz, bp, yp, swp, eps, mode, gbp)
+    return loss
+
+
+def dense_curvature_product(const real[:, ::1] P, real[:, :] U, const real[::1] v, const real[::1] sw,
+                            double[::1] hb):
+    """``U ← w_i p_i ⊙ (u_i - p_iᵀu_i)`` row by row after ``U += v`` (None: nothing added); the rows'
+    sum added into ``hb`` unless None."""
+    cdef Py_ssize_t rows = U.shape[0], K = U.shape[1], ldu = U.strides[0] // sizeof(real)
+    if K > 1 and U.strides[1] != sizeof(real):
+        raise ValueError("dense_curvature_product needs contiguous rows")
+    cdef const real *vp = NULL
+    if v is not None:
+        vp = &v[0]
+    cdef const real *swp = NULL
+    if sw is not None:
+        swp = &sw[0]
+    cdef double *hbp = NULL
+    if hb is not None:
+        hbp = &hb[0]
+    if rows == 0 or K == 0:
+        return
+    with nogil:
+        if real is double:
+            luce_dense_curvature_product_f64(&P[0, 0], &U[0, 0], rows, K, ldu, vp, swp, hbp)
+        else:
+            luce_dense_curvature_product_f32(&P[0, 0], &U[0, 0], rows, K, ldu, vp, swp, hbp)
+
+
+def transpose_scale_add(const real[:, ::1] Gt, double s, double lam, const real[:, ::1] W, real[:, ::1] out):
+    """``out = s·Gtᵀ + lam·W`` for ``Gt (d, K)``, ``W`` and ``out (K, d)`` (``W`` None: ``out = s·Gtᵀ``),
+    the scalars rounded to the arrays' dtype first."""
+    cdef Py_ssize_t d = Gt.shape[0], K = Gt.shape[1]
+    cdef const real *wp = NULL
+    if W is not None and W.shape[0] != 0:
+        wp = &W[0, 0]
+    if d == 0 or K == 0:
+        return
+    with nogil:
+        if real is double:
+            luce_transpose_scale_add_f64(&Gt[0, 0], d, K, s, lam, wp, &out[0, 0])
+        else:
+            luce_transpose_scale_add_f32(&Gt[0, 0], d, K, <float>s, <float>lam, wp, &out[0, 0])

@@ -1,0 +1,180 @@
+/* The block kernels of linear.h for one element type: included once per LUCE_T (double, float) with
+ * LUCE_SFX (f64, f32), LUCE_EXP (that type's luce_exp) and LUCE_LOG_TINY (the probability clamp). */
+#define LUCE_FN(name) LUCE_CAT(name, LUCE_SFX)
+
+/* z += a·w over K entries (one nonzero of a CSR row times its feature's K weights). */
+LUCE_INLINE void LUCE_FN(luce_axpy_)(LUCE_T a, const LUCE_T *LUCE_RESTRICT w, LUCE_T *LUCE_RESTRICT z, ptrdiff_t K)
+{
+    for (ptrdiff_t k = 0; k < K; k++) z[k] = (LUCE_T)LUCE_FMA(a, w[k], z[k]);
+}
+
+/* The softmax head on one row of logits z (K entries), target class y, label smoothing eps, weight w.
+ * Returns the row's cross-entropy (unweighted, float64; 0 for LUCE_ROW_PROBABILITIES) and leaves in z:
+ * nothing new (LOSS), w·(p - q) (RESIDUAL) or p (PROBABILITIES). q = (1 - eps)·onehot(y) + eps/K. */
+LUCE_INLINE double LUCE_FN(luce_softmax_row_)(LUCE_T *LUCE_RESTRICT z, ptrdiff_t K, ptrdiff_t y, double eps,
+                                              LUCE_T w, int mode)
+{
+    LUCE_T m = z[0];
+    double zsum = 0.0;
+    for (ptrdiff_t k = 0; k < K; k++) {
+        m = z[k] > m ? z[k] : m;
+        zsum += (double)z[k];
+    }
+    double s = 0.0;
+    for (ptrdiff_t k = 0; k < K; k++) s += (double)LUCE_EXP(z[k] - m);
+    const double lse = (double)m + log(s);
+    double loss = 0.0;
+    if (mode != LUCE_ROW_PROBABILITIES) {
+        loss = (1.0 - eps) * (lse - (double)z[y]);
+        if (eps != 0.0) loss += eps * (lse - zsum / (double)K);
+    }
+    if (mode == LUCE_ROW_LOSS) return loss;
+    const LUCE_T lse_t = (LUCE_T)lse;
+    for (ptrdiff_t k = 0; k < K; k++) {
+        const LUCE_T logp = z[k] - lse_t;
+        z[k] = LUCE_EXP(logp > LUCE_LOG_TINY ? logp : LUCE_LOG_TINY);
+    }
+    if (mode == LUCE_ROW_PROBABILITIES) return 0.0;
+    if (eps != 0.0) {
+        const LUCE_T share = (LUCE_T)(eps / (double)K);
+        for (ptrdiff_t k = 0; k < K; k++) z[k] -= share;
+    }
+    z[y] -= (LUCE_T)(1.0 - eps);
+    if (w != (LUCE_T)1)
+        for (ptrdiff_t k = 0; k < K; k++) z[k] *= w;
+    return loss;
+}
+
+/* r ← w·p ⊙ (u - pᵀu) over K entries: one row of the softmax Hessian times u (written over u). */
+LUCE_INLINE void LUCE_FN(luce_curvature_row_)(const LUCE_T *LUCE_RESTRICT p, LUCE_T *LUCE_RESTRICT u,
+                                              ptrdiff_t K, LUCE_T w)
+{
+    double pu = 0.0;
+    for (ptrdiff_t k = 0; k < K; k++) pu += (double)p[k] * (double)u[k];
+    const LUCE_T put = (LUCE_T)pu;
+    for (ptrdiff_t k = 0; k < K; k++) u[k] = (u[k] - put) * p[k] * w;
+}
+
+/* z = b (or 0) + Σ_t x_t Wt[j_t, :] over one CSR row (nonzeros lo..hi). */
+LUCE_INLINE void LUCE_FN(luce_csr_row_logits_)(const LUCE_T *LUCE_RESTRICT data, const void *indices, int wide,
+                                               int64_t lo, int64_t hi, const LUCE_T *LUCE_RESTRICT Wt,
+                                               const LUCE_T *LUCE_RESTRICT b, LUCE_T *LUCE_RESTRICT z,
+                                               ptrdiff_t K)
+{
+    for (ptrdiff_t k = 0; k < K; k++) z[k] = b ? b[k] : (LUCE_T)0;
+    for (int64_t t = lo; t < hi; t++)
+        LUCE_FN(luce_axpy_)(data[t], Wt + luce_index(indices, wide, t) * K, z, K);
+}
+
+/* Gt[j_t, :] += x_t r over one CSR row; sums r into gb (float64) when gb is not NULL. */
+LUCE_INLINE void LUCE_FN(luce_csr_row_scatter_)(const LUCE_T *LUCE_RESTRICT data, const void *indices, int wide,
+                                                int64_t lo, int64_t hi, const LUCE_T *LUCE_RESTRICT r,
+                                                LUCE_T *LUCE_RESTRICT Gt, double *LUCE_RESTRICT gb, ptrdiff_t K)
+{
+    for (int64_t t = lo; t < hi; t++)
+        LUCE_FN(luce_axpy_)(data[t], r, Gt + luce_index(indices, wide, t) * K, K);
+    if (gb)
+        for (ptrdiff_t k = 0; k < K; k++) gb[k] += (double)r[k];
+}
+
+/* Loss and gradient sums of a CSR block: returns Σ w_i CE_i (float64); with grad, adds
+ * Σ_i x_i ⊗ w_i (p_i - q_i) into Gt (d × K) and Σ_i w_i (p_i - q_i) into gb (K, float64; may be NULL).
+ * z: K entries of scratch. b, sw may be NULL (no intercept, unit weights). */
+static LUCE_DISPATCH double LUCE_FN(luce_csr_softmax_)(const LUCE_T *data, const void *indices, int wide,
+                                                      const int64_t *indptr, ptrdiff_t rows, ptrdiff_t K,
+                                                      const LUCE_T *Wt, const LUCE_T *b, const intptr_t *y,
+                                                      const LUCE_T *sw, double eps, int grad, LUCE_T *z,
+                                                      LUCE_T *Gt, double *gb)
+{
+    double total = 0.0;
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        const LUCE_T w = sw ? sw[i] : (LUCE_T)1;
+        LUCE_FN(luce_csr_row_logits_)(data, indices, wide, indptr[i], indptr[i + 1], Wt, b, z, K);
+        const double loss = LUCE_FN(luce_softmax_row_)(z, K, y[i], eps, w, grad ? LUCE_ROW_RESIDUAL : LUCE_ROW_LOSS);
+        total += sw ? (double)w * loss : loss;
+        if (grad) LUCE_FN(luce_csr_row_scatter_)(data, indices, wide, indptr[i], indptr[i + 1], z, Gt, gb, K);
+    }
+    return total;
+}
+
+/* Hessian-vector sums of a CSR block: adds Σ_i x_i ⊗ w_i p_i ⊙ (u_i - p_iᵀu_i) into Ht (d × K) and the
+ * rows' sum into hb (float64, may be NULL), u_i = Vt x_i + v. The probabilities p_i are row i of P
+ * (row stride p_stride: 0 reuses one K-row of scratch); with make_state they are computed first from
+ * Wt, b (and kept in P), otherwise read from P (Newton-CG's later products at the same point). */
+static LUCE_DISPATCH void LUCE_FN(luce_csr_softmax_hessp_)(const LUCE_T *data, const void *indices, int wide,
+                                                         const int64_t *indptr, ptrdiff_t rows, ptrdiff_t K,
+                                                         const LUCE_T *Wt, const LUCE_T *b, const LUCE_T *Vt,
+                                                         const LUCE_T *v, LUCE_T *P, ptrdiff_t p_stride,
+                                                         int make_state, const LUCE_T *sw, LUCE_T *u,
+                                                         LUCE_T *Ht, double *hb)
+{
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        LUCE_T *p = P + i * p_stride;
+        if (make_state) {
+            LUCE_FN(luce_csr_row_logits_)(data, indices, wide, indptr[i], indptr[i + 1], Wt, b, p, K);
+            LUCE_FN(luce_softmax_row_)(p, K, 0, 0.0, (LUCE_T)1, LUCE_ROW_PROBABILITIES);
+        }
+        LUCE_FN(luce_csr_row_logits_)(data, indices, wide, indptr[i], indptr[i + 1], Vt, v, u, K);
+        LUCE_FN(luce_curvature_row_)(p, u, K, sw ? sw[i] : (LUCE_T)1);
+        LUCE_FN(luce_csr_row_scatter_)(data, indices, wide, indptr[i], indptr[i + 1], u, Ht, hb, K);
+    }
+}
+
+/* The softmax head on a dense block of logits Z (rows × K, row stride ldz) after adding b (may be NULL):
+ * returns Σ w_i CE_i (float64, 0 for probabilities) and leaves the residuals w (p - q) (mode
+ * RESIDUAL, their column sums added into gb when not NULL), the probabilities (PROBABILITIES) or the
+ * logits (LOSS) in Z. */
+static LUCE_DISPATCH double LUCE_FN(luce_dense_softmax_)(LUCE_T *Z, ptrdiff_t rows, ptrdiff_t K, ptrdiff_t ldz,
+                                                        const LUCE_T *b, const intptr_t *y, const LUCE_T *sw,
+                                                        double eps, int mode, double *gb)
+{
+    double total = 0.0;
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        LUCE_T *z = Z + i * ldz;
+        const LUCE_T w = sw ? sw[i] : (LUCE_T)1;
+        if (b)
+            for (ptrdiff_t k = 0; k < K; k++) z[k] += b[k];
+        const double loss = LUCE_FN(luce_softmax_row_)(z, K, y ? y[i] : 0, eps, w, mode);
+        total += sw ? (double)w * loss : loss;
+        if (mode == LUCE_ROW_RESIDUAL && gb)
+            for (ptrdiff_t k = 0; k < K; k++) gb[k] += (double)z[k];
+    }
+    return total;
+}
+
+/* U ← w_i p_i ⊙ (u_i - p_iᵀu_i) row by row (U += v first when v is not NULL); the rows' sum into hb
+ * (float64) when not NULL. P: rows × K, C order; U: rows × K, row stride ldu. */
+static LUCE_DISPATCH void LUCE_FN(luce_dense_curvature_product_)(const LUCE_T *P, LUCE_T *U, ptrdiff_t rows,
+                                                                ptrdiff_t K, ptrdiff_t ldu, const LUCE_T *v,
+                                                                const LUCE_T *sw, double *hb)
+{
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        LUCE_T *u = U + i * ldu;
+        if (v)
+            for (ptrdiff_t k = 0; k < K; k++) u[k] += v[k];
+        LUCE_FN(luce_curvature_row_)(P + i * K, u, K, sw ? sw[i] : (LUCE_T)1);
+        if (hb)
+            for (ptrdiff_t k = 0; k < K; k++) hb[k] += (double)u[k];
+    }
+}
+
+/* out[k, j] = s·Gt[j, k] + lam·W[k, j] (W may be NULL: no penalty term): the gradient of coef
+ * (K × d) finished from the CSR blocks' d × K sums, a tiled transpose so that both sides stream
+ * (NumPy's strided copy of a transposed 20 MB array reads one element per cache line). */
+static LUCE_DISPATCH void LUCE_FN(luce_transpose_scale_add_)(const LUCE_T *Gt, ptrdiff_t d, ptrdiff_t K, LUCE_T s,
+                                                            LUCE_T lam, const LUCE_T *W, LUCE_T *out)
+{
+    const ptrdiff_t tile = LUCE_TRANSPOSE_TILE;
+    for (ptrdiff_t j0 = 0; j0 < d; j0 += tile) {
+        const ptrdiff_t j1 = j0 + tile < d ? j0 + tile : d;
+        for (ptrdiff_t k = 0; k < K; k++) {
+            LUCE_T *o = out + k * d;
+            for (ptrdiff_t j = j0; j < j1; j++) {
+                const LUCE_T g = Gt[j * K + k] * s;
+                o[j] = W ? g + lam * W[k * d + j] : g;
+            }
+        }
+    }
+}
+
+#undef LUCE_FN
