@@ -86,6 +86,7 @@ _REGISTRY.update(
         "linear_dense_softmax": ("_linear", "dense_softmax", MIN_KERNEL_SIZE),
         "linear_dense_curvature_product": ("_linear", "dense_curvature_product", MIN_KERNEL_SIZE),
         "linear_transpose_scale_add": ("_linear", "transpose_scale_add", 1 << 16),
+        "linear_csr_softmax_rows": ("_linear", "csr_softmax_rows", 0),
     }
 )
 _modules: dict[str, object] = {}

@@ -40,6 +40,20 @@ cdef extern from "linear.h" nogil:
                                       const double *W, double *out)
     void luce_transpose_scale_add_f32(const float *Gt, Py_ssize_t d, Py_ssize_t K, float s, float lam,
                                       const float *W, float *out)
+    double luce_csr_softmax_rows_f64(const double *data, const void *indices, int wide, const int64_t *indptr,
+                                     Py_ssize_t rows, Py_ssize_t K, const double *Vt, double scale,
+                                     const double *b, const Py_ssize_t *y, const double *sw, double eps,
+                                     double *R)
+    double luce_csr_softmax_rows_f32(const float *data, const void *indices, int wide, const int64_t *indptr,
+                                     Py_ssize_t rows, Py_ssize_t K, const float *Vt, float scale,
+                                     const float *b, const Py_ssize_t *y, const float *sw, double eps,
+                                     float *R)
+    double luce_csc_update_f64(const double *csc_data, const int64_t *csc_rows, const int64_t *csc_indptr,
+                               const int64_t *cols, Py_ssize_t n_cols, Py_ssize_t K, const double *R, double alpha,
+                               double *Vt)
+    double luce_csc_update_f32(const float *csc_data, const int64_t *csc_rows, const int64_t *csc_indptr,
+                               const int64_t *cols, Py_ssize_t n_cols, Py_ssize_t K, const float *R, float alpha,
+                               float *Vt)
 
 ctypedef fused real:
     float
@@ -227,3 +241,51 @@ def transpose_scale_add(const real[:, ::1] Gt, double s, double lam, const real[
             luce_transpose_scale_add_f64(&Gt[0, 0], d, K, s, lam, wp, &out[0, 0])
         else:
             luce_transpose_scale_add_f32(&Gt[0, 0], d, K, <float>s, <float>lam, wp, &out[0, 0])
+
+
+def csr_softmax_rows(const real[::1] data, indices, const int64_t[::1] indptr, const real[:, ::1] Vt, double scale,
+                     const real[::1] b, const Py_ssize_t[::1] y, const real[::1] sw, double eps, real[:, ::1] R):
+    """``Σ w_i CE_i`` (float64) of CSR rows with logits ``scale·(Vt x_i) + b``; their residuals
+    ``w_i (p_i - q_i)`` into ``R (rows, K)``. ``b``, ``sw`` may be None."""
+    cdef Py_ssize_t rows = R.shape[0], K = R.shape[1]
+    cdef int wide = 0
+    cdef const void *idx = _index_pointer(indices, &wide)
+    cdef const real *bp = NULL
+    cdef const real *swp = NULL
+    cdef const real *dp = NULL
+    cdef double loss = 0.0
+    if b is not None:
+        bp = &b[0]
+    if sw is not None:
+        swp = &sw[0]
+    if data.shape[0] != 0:
+        dp = &data[0]
+    if rows == 0 or K == 0:
+        return 0.0
+    with nogil:
+        if real is double:
+            loss = luce_csr_softmax_rows_f64(dp, idx, wide, &indptr[0], rows, K, &Vt[0, 0], scale, bp, &y[0], swp,
+                                             eps, &R[0, 0])
+        else:
+            loss = luce_csr_softmax_rows_f32(dp, idx, wide, &indptr[0], rows, K, &Vt[0, 0], <float>scale, bp, &y[0],
+                                             swp, eps, &R[0, 0])
+    return loss
+
+
+def csc_update(const real[::1] csc_data, const int64_t[::1] csc_rows, const int64_t[::1] csc_indptr,
+               const int64_t[::1] cols, const real[:, ::1] R, double alpha, real[:, ::1] Vt):
+    """``Vt[cols[c]] += alpha·Σ_i x_ic·R[i]`` for a batch in CSC form restricted to its non-empty
+    columns ``cols`` (``csc_indptr`` has ``len(cols) + 1`` entries); returns the change of
+    ``Σ ‖Vt[j]‖²`` over those rows (float64)."""
+    cdef Py_ssize_t n = cols.shape[0], K = Vt.shape[1]
+    cdef double change = 0.0
+    if n == 0 or K == 0:
+        return 0.0
+    with nogil:
+        if real is double:
+            change = luce_csc_update_f64(&csc_data[0], &csc_rows[0], &csc_indptr[0], &cols[0], n, K, &R[0, 0],
+                                         alpha, &Vt[0, 0])
+        else:
+            change = luce_csc_update_f32(&csc_data[0], &csc_rows[0], &csc_indptr[0], &cols[0], n, K, &R[0, 0],
+                                         <float>alpha, &Vt[0, 0])
+    return change

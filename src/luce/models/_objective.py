@@ -84,6 +84,7 @@ from ..functional import log_softmax
 from ._validation import scaled_sample_weight
 
 __all__ = [
+    "LazySparseSGD",
     "LinearObjective",
     "Objective",
     "ParameterVector",
@@ -1043,3 +1044,101 @@ class Objective(LinearObjective):
             compute_gradient=gradient,
             coef_t=self._transposed(coef),
         )
+
+    def lazy_sgd(self, theta):
+        """A :class:`LazySparseSGD` starting at ``theta`` when plain SGD steps on this objective can cost
+        O(batch nonzeros × n_classes) (CSR ``X`` and the compiled kernels), else None."""
+        if not sp.issparse(self.X) or self.X.indices.dtype not in (np.int32, np.int64):
+            return None
+        size = self.X.nnz * self.n_classes
+        if _dispatch.lookup("linear_csr_softmax_rows", self.X.data, size=size) is None:
+            return None
+        return LazySparseSGD(self, theta)
+
+
+def _batch_columns(X):
+    """A CSR batch by columns, only its non-empty ones: ``(values, row numbers, column pointers,
+    columns)``, rows increasing within a column (a stable sort of the indices; O(nnz log nnz))."""
+    order = np.argsort(X.indices, kind="stable")
+    by_column = X.indices[order]
+    rows = np.repeat(np.arange(X.shape[0], dtype=np.int64), np.diff(X.indptr))[order]
+    cols, starts = np.unique(by_column, return_index=True)
+    pointers = np.append(starts, by_column.size).astype(np.int64)
+    return np.ascontiguousarray(X.data[order]), rows, pointers, cols.astype(np.int64)
+
+
+class LazySparseSGD:
+    r"""Plain mini-batch SGD steps on CSR rows in O(batch nonzeros × n_classes) each (issue 17).
+
+    A step ``θ ← θ - η ∇f_B(θ)`` of the mini-batch objective ``f_B = Σ_B w ℓ / Σ_B w + λ/2 ‖W‖²`` moves
+    only the columns of ``W`` that the batch's rows touch, apart from the weight decay ``W ← (1 - ηλ) W``,
+    which touches all of them. The decay is kept as a scalar: ``W = s·V`` with ``V`` stored
+    ``(n_features, n_classes)`` (a feature's class weights contiguous, for the kernels' gathers and
+    scatters), so a step is ``s ← (1 - ηλ) s`` and ``V[j] -= η/(s Σ_B w) · Σ_i x_ij r_i`` for the touched
+    ``j`` (the scaled representation of Shalev-Shwartz et al., "Pegasos", ICML 2007, and of Bottou,
+    "Stochastic gradient descent tricks", 2012). ``s`` is folded back into ``V`` when it falls below
+    ``_FOLD_SCALE``. ``‖V‖²`` for the penalty term of ``f_B`` is kept up to date from the touched columns.
+    The same steps as the dense-gradient path up to rounding (tests/test_solvers.py checks it);
+    momentum and Adam move every parameter at every step, so they stay on the dense path.
+    """
+
+    _FOLD_SCALE = 1e-6
+
+    def __init__(self, objective, theta):
+        self.obj = objective
+        from .._kernels import _linear
+
+        self._kernels = _linear
+        coef, intercept = objective.unpack(theta)
+        self.V = np.empty(coef.shape[::-1], dtype=objective.dtype)
+        _linear.transpose_scale_add(np.ascontiguousarray(coef), 1.0, 0.0, None, self.V)
+        self.scale = 1.0
+        self.intercept = None if intercept is None else np.array(intercept, copy=True)
+        self.sq_norm = float(np.sum(self.V * self.V, dtype=np.float64))
+
+    def step(self, rows, learning_rate):
+        """One step on the rows ``rows`` (sorted); returns ``(f_B before the step, finite)``, where
+        ``finite`` is False when the loss, the gradient or the new coefficients are not finite (the
+        coefficients are then unusable: the caller restarts from a snapshot)."""
+        o, dt = self.obj, self.obj.dtype
+        X = o.X[rows]
+        y = np.ascontiguousarray(o.y[rows])
+        sw = None if o.sample_weight is None else np.ascontiguousarray(o.sample_weight[rows])
+        sw_sum = float(len(rows)) if sw is None else float(np.sum(sw, dtype=np.float64))
+        indptr = _indptr(X)
+        R = np.empty((len(rows), o.n_classes), dtype=dt)
+        loss = self._kernels.csr_softmax_rows(
+            X.data, X.indices, indptr, self.V, self.scale, self.intercept, y, sw, o.label_smoothing, R
+        )
+        if sw_sum <= 0:  # a batch of zero-weight rows: only the penalty acts
+            loss, sw_sum = 0.0, 1.0
+            R[...] = 0
+        value = loss / sw_sum + 0.5 * o.reg_strength * self.scale**2 * self.sq_norm
+        if not math.isfinite(value) or not np.all(np.isfinite(R)):
+            return value, False
+        decay = 1.0 - learning_rate * o.reg_strength
+        if decay == 0.0:
+            self.V[...] = 0
+            self.scale, self.sq_norm, decay = 1.0, 0.0, 1.0
+        elif abs(self.scale * decay) < self._FOLD_SCALE:
+            self.V *= dt.type(self.scale * decay)
+            self.scale, decay = 1.0, 1.0
+            self.sq_norm = float(np.sum(self.V * self.V, dtype=np.float64))
+        self.scale *= decay
+        alpha = -learning_rate / (sw_sum * self.scale)
+        self.sq_norm += self._kernels.csc_update(*_batch_columns(X), R, alpha, self.V)
+        if self.intercept is not None:
+            g_int = R.sum(axis=0) * dt.type(1.0 / sw_sum)
+            self.intercept -= dt.type(learning_rate) * g_int
+        finite = math.isfinite(self.scale) and math.isfinite(self.sq_norm)  # not if a weight is not
+        return value, bool(finite and (self.intercept is None or np.all(np.isfinite(self.intercept))))
+
+    def theta(self):
+        """The flat parameter vector ``[s·Vᵀ, b]`` (data dtype)."""
+        o = self.obj
+        theta = np.empty(o.n_params, dtype=o.dtype)
+        coef = theta[: o.n_coef].reshape(o.n_classes, o.n_features)
+        self._kernels.transpose_scale_add(self.V, float(o.dtype.type(self.scale)), 0.0, None, coef)
+        if self.intercept is not None:
+            theta[o.n_coef :] = self.intercept
+        return theta

@@ -617,7 +617,9 @@ def sgd_epoch(objective, theta, state, *, learning_rate, momentum, batch_size, r
 
     ``state`` holds the optimiser's memory (momentum velocity or Adam moments) and is updated in place.
     Returns ``(mean mini-batch objective, new theta)``; raises ``_NonFinite`` when a batch loss is not
-    finite or exceeds ``explode``.
+    finite or exceeds ``explode``. Plain steps (no momentum or Adam, no dropout) on CSR data cost
+    O(batch nonzeros × K) each (the objective's ``lazy_sgd``); momentum and Adam update every parameter
+    at every step, so they take the dense-gradient path, O(n_features × K) per batch.
     """
     n = objective.n_samples
     b = _resolve_batch_size(batch_size, n)
@@ -626,6 +628,9 @@ def sgd_epoch(objective, theta, state, *, learning_rate, momentum, batch_size, r
     dt = objective.dtype
     lr = np.asarray(learning_rate, dtype=dt)
     theta = np.array(theta, dtype=dt, copy=True)
+    lazy = _lazy_steps(objective, theta, momentum)
+    if lazy is not None:
+        return _lazy_epoch(lazy, order, b, float(lr), explode)
     total, weight = 0.0, 0.0
     for start in range(0, n, b):
         rows = np.sort(order[start : start + b])
@@ -659,6 +664,27 @@ def sgd_epoch(objective, theta, state, *, learning_rate, momentum, batch_size, r
         total += f * w
         weight += w
     return total / weight, theta
+
+
+def _lazy_steps(objective, theta, momentum):
+    """The sparse steps of plain SGD (no momentum, no Adam, no dropout) when the objective has them:
+    O(batch nonzeros × K) per batch instead of O(n_features × K) (see ``LazySparseSGD``)."""
+    if momentum or objective.logit_dropout > 0 or not hasattr(objective, "lazy_sgd"):
+        return None
+    return objective.lazy_sgd(theta)
+
+
+def _lazy_epoch(lazy, order, batch, lr, explode):
+    """:func:`sgd_epoch` on lazy sparse steps: the same batches, the same checks."""
+    total, weight = 0.0, 0.0
+    for start in range(0, len(order), batch):
+        rows = np.sort(order[start : start + batch])
+        f, finite = lazy.step(rows, lr)
+        if not finite or f > explode:
+            raise _NonFinite
+        total += f * len(rows)
+        weight += len(rows)
+    return total / weight, lazy.theta()
 
 
 def _copy_state(state):

@@ -158,6 +158,49 @@ static LUCE_DISPATCH void LUCE_FN(luce_dense_curvature_product_)(const LUCE_T *P
     }
 }
 
+/* Mini-batch SGD on CSR rows, O(nonzeros × K) per batch (models/_solvers.py, lazy weight decay
+ * W = scale·V): the residuals R (rows × K, C order) of the rows' logits z_i = scale·(Vt x_i) + b
+ * (b may be NULL); returns Σ w_i CE_i (float64). */
+static LUCE_DISPATCH double LUCE_FN(luce_csr_softmax_rows_)(const LUCE_T *data, const void *indices, int wide,
+                                                           const int64_t *indptr, ptrdiff_t rows, ptrdiff_t K,
+                                                           const LUCE_T *Vt, LUCE_T scale, const LUCE_T *b,
+                                                           const intptr_t *y, const LUCE_T *sw, double eps,
+                                                           LUCE_T *R)
+{
+    double total = 0.0;
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        LUCE_T *z = R + i * K;
+        const LUCE_T w = sw ? sw[i] : (LUCE_T)1;
+        LUCE_FN(luce_csr_row_logits_)(data, indices, wide, indptr[i], indptr[i + 1], Vt, NULL, z, K);
+        for (ptrdiff_t k = 0; k < K; k++) z[k] = b ? scale * z[k] + b[k] : scale * z[k];
+        const double loss = LUCE_FN(luce_softmax_row_)(z, K, y[i], eps, w, LUCE_ROW_RESIDUAL);
+        total += sw ? (double)w * loss : loss;
+    }
+    return total;
+}
+
+/* The sparse SGD step's update, column by column: for each listed column j (with its nonzeros
+ * csc_indptr[c]..csc_indptr[c + 1] in the batch's CSC form: row numbers csc_rows, values csc_data),
+ * Vt[j, :] += alpha·Σ_i x_ij·R[i, :] (rows in increasing order, as a row-wise scatter would add them).
+ * Returns Σ_j (‖Vt[j]‖² after - before) (float64) for the penalty: one visit of each touched row. */
+static LUCE_DISPATCH double LUCE_FN(luce_csc_update_)(const LUCE_T *csc_data, const int64_t *csc_rows,
+                                                     const int64_t *csc_indptr, const int64_t *cols,
+                                                     ptrdiff_t n_cols, ptrdiff_t K, const LUCE_T *R,
+                                                     LUCE_T alpha, LUCE_T *Vt)
+{
+    double change = 0.0;
+    for (ptrdiff_t c = 0; c < n_cols; c++) {
+        LUCE_T *v = Vt + cols[c] * K;
+        double before = 0.0, after = 0.0;
+        for (ptrdiff_t k = 0; k < K; k++) before += (double)v[k] * (double)v[k];
+        for (int64_t t = csc_indptr[c]; t < csc_indptr[c + 1]; t++)
+            LUCE_FN(luce_axpy_)(alpha * csc_data[t], R + csc_rows[t] * K, v, K);
+        for (ptrdiff_t k = 0; k < K; k++) after += (double)v[k] * (double)v[k];
+        change += after - before;
+    }
+    return change;
+}
+
 /* out[k, j] = s·Gt[j, k] + lam·W[k, j] (W may be NULL: no penalty term): the gradient of coef
  * (K × d) finished from the CSR blocks' d × K sums, a tiled transpose so that both sides stream
  * (NumPy's strided copy of a transposed 20 MB array reads one element per cache line). */
