@@ -21,13 +21,13 @@ cdef extern from "linear.h" nogil:
                                 const Py_ssize_t *y, const float *sw, double eps, int grad, float *z,
                                 float *Gt, double *gb)
     void luce_csr_softmax_hessp_f64(const double *data, const void *indices, int wide, const int64_t *indptr,
-                                    Py_ssize_t rows, Py_ssize_t K, const double *Wt, const double *b,
-                                    const double *Vt, const double *v, double *P, Py_ssize_t p_stride,
-                                    int make_state, const double *sw, double *u, double *Ht, double *hb)
+                                    Py_ssize_t rows, Py_ssize_t K, const double *Wt, const double *Vt, Py_ssize_t ld,
+                                    const double *b, const double *v, double *P, Py_ssize_t p_stride, int make_state,
+                                    const double *sw, double *u, double *Ht, double *hb)
     void luce_csr_softmax_hessp_f32(const float *data, const void *indices, int wide, const int64_t *indptr,
-                                    Py_ssize_t rows, Py_ssize_t K, const float *Wt, const float *b,
-                                    const float *Vt, const float *v, float *P, Py_ssize_t p_stride,
-                                    int make_state, const float *sw, float *u, float *Ht, double *hb)
+                                    Py_ssize_t rows, Py_ssize_t K, const float *Wt, const float *Vt, Py_ssize_t ld,
+                                    const float *b, const float *v, float *P, Py_ssize_t p_stride, int make_state,
+                                    const float *sw, float *u, float *Ht, double *hb)
     double luce_dense_softmax_f64(double *Z, Py_ssize_t rows, Py_ssize_t K, Py_ssize_t ldz, const double *b,
                                   const Py_ssize_t *y, const double *sw, double eps, int mode, double *gb)
     double luce_dense_softmax_f32(float *Z, Py_ssize_t rows, Py_ssize_t K, Py_ssize_t ldz, const float *b,
@@ -123,51 +123,56 @@ def csr_softmax(const real[::1] data, indices, const int64_t[::1] indptr, Py_ssi
 
 
 def csr_softmax_hessp(const real[::1] data, indices, const int64_t[::1] indptr, Py_ssize_t rows,
-                      Py_ssize_t K, const real[::1] Wt, const real[::1] b, const real[::1] Vt, const real[::1] v,
-                      real[::1] P, bint make_state, const real[::1] sw, real[::1] Ht, double[::1] hb):
+                      const real[:, ::1] WVt, const real[::1] b, const real[::1] v, real[::1] P, bint make_state,
+                      const real[::1] sw, real[::1] Ht, double[::1] hb):
     """Adds the Hessian-vector sums of a CSR row block into ``Ht`` (flat n_features × K) and ``hb``
-    (None: no intercept). ``P``: the block's probabilities (rows × K flat; computed from ``Wt``, ``b``
-    when ``make_state``, else read), or None to compute each row's into scratch."""
+    (None: no intercept). With ``make_state``, ``WVt`` is ``[W; V]ᵀ`` (n_features × 2K) and the
+    probabilities are computed into ``P`` (rows × K flat; None: per-row scratch); otherwise ``WVt``
+    is ``Vᵀ`` (n_features × K) and ``P`` holds the probabilities."""
     cdef int wide = 0
     cdef const void *idx = _index_pointer(indices, &wide)
+    cdef Py_ssize_t K = WVt.shape[1] // 2 if make_state else WVt.shape[1]
+    cdef Py_ssize_t ld = WVt.shape[1]
     cdef real[::1] u = np.empty(max(K, 1), dtype=np.float64 if real is double else np.float32)
     cdef real[::1] scratch
     cdef Py_ssize_t p_stride = K
     if P is None:
+        if not make_state:
+            raise ValueError("csr_softmax_hessp needs P without make_state")
         scratch = np.empty(max(K, 1), dtype=np.float64 if real is double else np.float32)
-        P, p_stride, make_state = scratch, 0, True
+        P, p_stride = scratch, 0
     cdef const real *bp = NULL
+    cdef const real *vp = NULL
+    cdef const real *swp = NULL
+    cdef const real *dp = NULL
+    cdef const real *wp = NULL
+    cdef const real *vtp = NULL
+    cdef real *hp = NULL
+    cdef double *hbp = NULL
     if b is not None:
         bp = &b[0]
-    cdef const real *vp = NULL
     if v is not None:
         vp = &v[0]
-    cdef const real *swp = NULL
     if sw is not None:
         swp = &sw[0]
-    cdef const real *wp = NULL
-    if Wt is not None and Wt.shape[0] != 0:
-        wp = &Wt[0]
-    cdef const real *vtp = NULL
-    if Vt.shape[0] != 0:
-        vtp = &Vt[0]
-    cdef const real *dp = NULL
     if data.shape[0] != 0:
         dp = &data[0]
-    cdef real *hp = NULL
+    if WVt.shape[0] != 0 and K != 0:
+        vtp = &WVt[0, 0]
+        if make_state:
+            wp, vtp = &WVt[0, 0], &WVt[0, K]
     if Ht.shape[0] != 0:
         hp = &Ht[0]
-    cdef double *hbp = NULL
     if hb is not None:
         hbp = &hb[0]
     if rows == 0 or K == 0:
         return
     with nogil:
         if real is double:
-            luce_csr_softmax_hessp_f64(dp, idx, wide, &indptr[0], rows, K, wp, bp, vtp, vp, &P[0], p_stride,
+            luce_csr_softmax_hessp_f64(dp, idx, wide, &indptr[0], rows, K, wp, vtp, ld, bp, vp, &P[0], p_stride,
                                        make_state, swp, &u[0], hp, hbp)
         else:
-            luce_csr_softmax_hessp_f32(dp, idx, wide, &indptr[0], rows, K, wp, bp, vtp, vp, &P[0], p_stride,
+            luce_csr_softmax_hessp_f32(dp, idx, wide, &indptr[0], rows, K, wp, vtp, ld, bp, vp, &P[0], p_stride,
                                        make_state, swp, &u[0], hp, hbp)
 
 

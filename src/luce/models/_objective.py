@@ -28,20 +28,29 @@ The engine
 ----------
 One evaluation reads ``X`` once. ``X`` is cut once, at construction, into row blocks of about
 ``_BLOCK_BYTES`` (a dense block is re-read from cache by the gradient product; a CSR block is a view
-of ``X``'s arrays, never a copy). Per block: the logits (one GEMM, ``X_b @ Wᵀ``; for the Hessian
-product ``X_b @ [W; V]ᵀ`` gives both logits at once), the head on the logits (luce's own
-:func:`~luce.functional.log_softmax` kernel for the softmax head), and the gradient product
-``Gᵀ X_b`` while ``X_b`` is still in cache. A CSR block uses SciPy's CSR×dense product for the
-logits and ``X_bᵀ @ G`` (a CSC×dense product on the same arrays, no copy) for the gradient. Hessian
-products at one point (Newton-CG's inner loop) keep each block's curvature state (the probabilities)
-after the first, so the later ones skip the logits of ``W`` and the softmax.
+of ``X``'s arrays, never a copy). Per dense block: the logits (one BLAS GEMM, ``X_b @ Wᵀ``; for the
+Hessian product ``X_b @ [W; V]ᵀ`` gives both logits at once), the head on the logits (the softmax
+head: one compiled pass per row, ``csrc/linear.h``: max, log-sum-exp, loss and ``w (p - q)``), and the
+gradient product ``Gᵀ X_b`` while ``X_b`` is still in cache. A CSR block of the softmax head runs one
+compiled row loop (``csrc/linear.h``): each row's logits from the rows of ``Wᵀ`` its nonzeros select
+(``Wᵀ`` stored ``n_features × K``, a feature's K weights contiguous), the head while the K logits
+are in cache, and the scatter-add of ``x_ij (p_i - q_i)`` into the block's ``n_features × K``
+gradient; the finished gradient is transposed once per evaluation (tiled). Other heads, and the
+``"reference"`` backend, use SciPy's CSR×dense product for the logits and ``X_bᵀ @ G`` (a CSC×dense
+product on the same arrays, no copy) for the gradient. Hessian products at one point (Newton-CG's
+inner loop) keep each block's curvature state (the probabilities) after the first, so the later
+ones skip the logits of ``W`` and the softmax.
 
-Blocks run on a thread pool (NumPy's GEMMs and ufuncs release the GIL), with BLAS and Numba limited to
-one thread inside the workers. SciPy's sparse products hold the GIL, so CSR data runs on one thread
-unless ``n_threads`` asks for more. The block partition does not depend on
-the number of threads, and the blocks' partial sums are added in block order, so every result is
-bitwise the same for any number of threads. ``n_threads`` (default: the current BLAS thread limit, so
-``threadpoolctl.threadpool_limits`` governs the engine too) sets the pool's width.
+Blocks run on a thread pool (NumPy's GEMMs and ufuncs and the compiled kernels release the GIL), with
+BLAS and the compiled kernels limited to one thread inside the workers
+(:func:`luce._kernels._dispatch.serial_kernels`). SciPy's sparse products hold the GIL, so CSR data on
+the reference path runs on one thread unless ``n_threads`` asks for more. The block partition does
+not depend on the number of threads, and the blocks' partial sums are added in block order, so every
+result is bitwise the same for any number of threads. ``n_threads`` (default: the current BLAS
+thread limit, so ``threadpoolctl.threadpool_limits`` governs the engine too) sets the pool's width.
+
+Mini-batch SGD on CSR data (:class:`LazySparseSGD`) moves only the columns a batch touches, with the
+weight decay kept as a scalar factor: O(batch nonzeros × K) per plain step.
 
 Block contract (what a distributed evaluator reuses)
 ----------------------------------------------------
@@ -338,16 +347,17 @@ class SoftmaxHead:
             return loss, None, None
         return loss, Gt.T, (None if gb is None else gb.astype(dt))
 
-    def csr_hessp(self, X, sw, coef_t, intercept, vec_t, vec_intercept, state=None, make_state=True):
+    def csr_hessp(self, X, sw, WVt, intercept, vec_intercept, state=None, make_state=True):
         """The Hessian-vector sums ``(Σ r_i x_iᵀ, Σ r_i)`` of a CSR block by the compiled kernel, or None.
 
-        ``state``: None (each row's probabilities in scratch) or a ``(rows, K)`` array that receives
-        them (``make_state``) or holds them (Newton-CG's later products at the same point).
+        ``make_state``: ``WVt = [W; V]ᵀ`` (n_features × 2K), the probabilities are computed (into
+        ``state (rows, K)`` when given); otherwise ``WVt = Vᵀ`` and ``state`` holds them (Newton-CG's
+        later products at the same point).
         """
-        kernel = _csr_kernel("linear_csr_softmax_hessp", X, vec_t)
+        kernel = _csr_kernel("linear_csr_softmax_hessp", X, WVt)
         if kernel is None:
             return None
-        d, k = vec_t.shape
+        d, k = WVt.shape[0], WVt.shape[1] // 2 if make_state else WVt.shape[1]
         dt = X.dtype
         Ht = np.zeros((d, k), dtype=dt)
         hb = np.zeros(k) if intercept is not None else None
@@ -356,10 +366,8 @@ class SoftmaxHead:
             X.indices,
             _indptr(X),
             X.shape[0],
-            k,
-            None if coef_t is None else coef_t.reshape(-1),
+            WVt,
             _weights(intercept, dt),
-            vec_t.reshape(-1),
             _weights(vec_intercept, dt),
             None if state is None else state.reshape(-1),
             make_state,
@@ -426,27 +434,19 @@ def linear_block_sums(head, X, t, sw, coef, intercept, *, gradient=True, mask=No
     return loss, _times_x(G, X), (G.sum(axis=0) if intercept is not None else None)
 
 
-def _contiguous_t(coef, dtype):
-    return np.ascontiguousarray(coef.T, dtype=dtype)
-
-
-def linear_block_hessp(
-    head, X, t, sw, coef, intercept, vec_coef, vec_intercept, *, stacked=None, transposed=None
-):
+def linear_block_hessp(head, X, t, sw, coef, intercept, vec_coef, vec_intercept, *, stacked=None):
     """The Hessian-vector sums ``(Σ r_i x_iᵀ, Σ r_i)`` of one row block for any head.
 
     The logits and the directional logits come from one product ``X_b @ [W; V]ᵀ``; ``stacked`` is
-    ``[W; V]ᵀ`` made once per evaluation. A CSR block of a head with compiled kernels reads
-    ``transposed = (Wᵀ, Vᵀ)`` (each C-contiguous, made once per evaluation) instead.
+    ``[W; V]ᵀ`` made once per evaluation (a CSR block of a head with compiled kernels gathers its rows).
     """
     k = coef.shape[0]
-    if sp.issparse(X) and hasattr(head, "csr_hessp"):
-        coef_t, vec_t = transposed or (_contiguous_t(coef, X.dtype), _contiguous_t(vec_coef, X.dtype))
-        sums = head.csr_hessp(X, sw, coef_t, intercept, vec_t, vec_intercept)
-        if sums is not None:
-            return sums
     if stacked is None:
         stacked = np.ascontiguousarray(np.concatenate([coef, vec_coef]).T)
+    if sp.issparse(X) and hasattr(head, "csr_hessp"):
+        sums = head.csr_hessp(X, sw, stacked, intercept, vec_intercept)
+        if sums is not None:
+            return sums
     both = _logits(X, stacked, None)
     Z, U = both[:, :k], both[:, k:]
     if intercept is not None:
@@ -758,24 +758,6 @@ class LinearObjective(ParameterVector):
             self._cache["t"] = cached
         return cached[1]
 
-    def _transposed_each(self, *coefs):
-        """``(coefs[0]ᵀ, coefs[1]ᵀ, ...)`` each C-contiguous, made once per evaluation (CSR kernels)."""
-        cached = self._cache.get("each")
-        same = cached is not None and len(cached[0]) == len(coefs)
-        if not same or any(a is not b for a, b in zip(cached[0], coefs, strict=True)):
-            cached = (coefs, tuple(np.ascontiguousarray(c.T) for c in coefs))
-            self._cache["each"] = cached
-        return cached[1]
-
-    def _prepare_hessp(self, coef, vec_coef, need_coef=True):
-        """Make the transposed coefficients the blocks of a Hessian product read (before the threads)."""
-        if self._csr_compiled():
-            self._transposed_each(coef, vec_coef)
-        elif need_coef:
-            self._transposed(coef, vec_coef)
-        else:
-            self._transposed(vec_coef)
-
     # -- the per-block hooks ----------------------------------------------------------------------------
     def _block_sums(self, X, y, sw, coef, intercept, gradient, rng):
         mask = self._mask(rng, X.shape[0])
@@ -802,13 +784,8 @@ class LinearObjective(ParameterVector):
             intercept,
             vec_coef,
             vec_intercept,
-            **self._hessp_operands(coef, vec_coef),
+            stacked=self._transposed(coef, vec_coef),
         )
-
-    def _hessp_operands(self, coef, vec_coef):
-        if self._csr_compiled():
-            return {"transposed": self._transposed_each(coef, vec_coef)}
-        return {"stacked": self._transposed(coef, vec_coef)}
 
     # -- evaluation -------------------------------------------------------------------------------------
     def _sums(self, X, y, sw, coef, intercept, gradient, rng):
@@ -883,10 +860,10 @@ class LinearObjective(ParameterVector):
         t = self.y[s]
         sw = None if self.sample_weight is None else self.sample_weight[s]
         if self._csr_compiled():
-            coef_t, vec_t = self._transposed_each(coef, vec_coef)
             make = states[i] is None
             state = np.empty((X.shape[0], self.n_classes), dtype=self.dtype) if make else states[i]
-            sums = self.head.csr_hessp(X, sw, coef_t, intercept, vec_t, vec_intercept, state, make)
+            WVt = self._transposed(coef, vec_coef) if make else self._transposed(vec_coef)
+            sums = self.head.csr_hessp(X, sw, WVt, intercept, vec_intercept, state, make)
             if sums is not None:
                 states[i] = state
                 return sums
@@ -910,12 +887,12 @@ class LinearObjective(ParameterVector):
         v_coef, v_int = self.unpack(vec)
         states = self._curvature_cache(theta)
         if states is None:
-            self._prepare_hessp(coef, v_coef)
+            self._transposed(coef, v_coef)
             total = reduce_blocks(
                 lambda s: self._block_hessp(s, coef, intercept, v_coef, v_int), self._slices, self._threads()
             )
         else:
-            self._prepare_hessp(coef, v_coef, need_coef=any(x is None for x in states))
+            self._transposed(coef, v_coef) if any(x is None for x in states) else self._transposed(v_coef)
             total = reduce_blocks(
                 lambda i: self._block_hessp_cached(i, states, coef, intercept, v_coef, v_int),
                 range(len(self._slices)),

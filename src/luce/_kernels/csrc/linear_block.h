@@ -98,23 +98,33 @@ static LUCE_DISPATCH double LUCE_FN(luce_csr_softmax_)(const LUCE_T *data, const
 }
 
 /* Hessian-vector sums of a CSR block: adds Σ_i x_i ⊗ w_i p_i ⊙ (u_i - p_iᵀu_i) into Ht (d × K) and the
- * rows' sum into hb (float64, may be NULL), u_i = Vt x_i + v. The probabilities p_i are row i of P
- * (row stride p_stride: 0 reuses one K-row of scratch); with make_state they are computed first from
- * Wt, b (and kept in P), otherwise read from P (Newton-CG's later products at the same point). */
+ * rows' sum into hb (float64, may be NULL), u_i = V x_i + v. Feature j's weights are Wt + j·ld and
+ * Vt + j·ld: with make_state, Wt and Vt interleaved (the rows of [W; V]ᵀ, ld = 2K) so that one gather of
+ * a 2K row gives both logits, and the probabilities p_i = softmax(W x_i + b) are computed into row i
+ * of P (row stride p_stride: 0 reuses one K-row of scratch); without, p_i is read from P (Newton-CG's
+ * later products at the same point) and Wt is not used (ld = K). */
 static LUCE_DISPATCH void LUCE_FN(luce_csr_softmax_hessp_)(const LUCE_T *data, const void *indices, int wide,
                                                          const int64_t *indptr, ptrdiff_t rows, ptrdiff_t K,
-                                                         const LUCE_T *Wt, const LUCE_T *b, const LUCE_T *Vt,
-                                                         const LUCE_T *v, LUCE_T *P, ptrdiff_t p_stride,
-                                                         int make_state, const LUCE_T *sw, LUCE_T *u,
-                                                         LUCE_T *Ht, double *hb)
+                                                         const LUCE_T *Wt, const LUCE_T *Vt, ptrdiff_t ld,
+                                                         const LUCE_T *b, const LUCE_T *v, LUCE_T *P,
+                                                         ptrdiff_t p_stride, int make_state, const LUCE_T *sw,
+                                                         LUCE_T *u, LUCE_T *Ht, double *hb)
 {
     for (ptrdiff_t i = 0; i < rows; i++) {
-        LUCE_T *p = P + i * p_stride;
+        LUCE_T *LUCE_RESTRICT p = P + i * p_stride;
+        for (ptrdiff_t k = 0; k < K; k++) u[k] = v ? v[k] : (LUCE_T)0;
         if (make_state) {
-            LUCE_FN(luce_csr_row_logits_)(data, indices, wide, indptr[i], indptr[i + 1], Wt, b, p, K);
+            for (ptrdiff_t k = 0; k < K; k++) p[k] = b ? b[k] : (LUCE_T)0;
+            for (int64_t t = indptr[i]; t < indptr[i + 1]; t++) {
+                const ptrdiff_t row = luce_index(indices, wide, t) * ld;
+                LUCE_FN(luce_axpy_)(data[t], Wt + row, p, K);
+                LUCE_FN(luce_axpy_)(data[t], Vt + row, u, K);
+            }
             LUCE_FN(luce_softmax_row_)(p, K, 0, 0.0, (LUCE_T)1, LUCE_ROW_PROBABILITIES);
+        } else {
+            for (int64_t t = indptr[i]; t < indptr[i + 1]; t++)
+                LUCE_FN(luce_axpy_)(data[t], Vt + luce_index(indices, wide, t) * ld, u, K);
         }
-        LUCE_FN(luce_csr_row_logits_)(data, indices, wide, indptr[i], indptr[i + 1], Vt, v, u, K);
         LUCE_FN(luce_curvature_row_)(p, u, K, sw ? sw[i] : (LUCE_T)1);
         LUCE_FN(luce_csr_row_scatter_)(data, indices, wide, indptr[i], indptr[i + 1], u, Ht, hb, K);
     }
