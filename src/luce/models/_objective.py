@@ -610,11 +610,34 @@ def unpack_params(theta, n_classes, n_features, fit_intercept):
 
 
 class ParameterVector:
-    """``pack``/``unpack`` of the flat parameter vector, for the in-memory and the Dask objectives.
+    """The flat parameter vector (``pack``/``unpack``) and the finishing arithmetic of the block sums
+    (weighted mean, penalty), shared by the in-memory and the Dask objectives.
 
-    The class using it sets ``n_classes``, ``n_features``, ``n_coef``, ``n_params``, ``fit_intercept``
-    and ``dtype``.
+    The class using it sets ``n_classes``, ``n_features``, ``n_coef``, ``n_params``, ``fit_intercept``,
+    ``reg_strength`` and ``dtype``.
     """
+
+    def finish_sums(self, coef, loss, g_coef, g_int, sw_sum):
+        """``(f, ∇f)`` from the block sums: ``f = loss / Σw + λ/2 ‖W‖²``, ``∇_W f = g_coef / Σw + λ W``,
+        ``∇_b f = g_int / Σw`` (``∇f`` None when ``g_coef`` is None; flat, data dtype)."""
+        value = loss / sw_sum + 0.5 * self.reg_strength * float(np.sum(coef * coef, dtype=np.float64))
+        if g_coef is None:
+            return value, None
+        grad = np.empty(self.n_params, dtype=self.dtype)
+        _scaled_plus(g_coef, 1.0 / sw_sum, self.reg_strength, coef, grad[: self.n_coef].reshape(coef.shape))
+        if self.fit_intercept:
+            np.multiply(g_int, np.asarray(1.0 / sw_sum, dtype=self.dtype), out=grad[self.n_coef :])
+        return value, grad
+
+    def finish_hessp(self, v_coef, h_coef, h_int, sw_sum):
+        """``H·v`` (flat, data dtype) from the block sums: ``h_coef / Σw + λ V`` and ``h_int / Σw``."""
+        out = np.empty(self.n_params, dtype=self.dtype)
+        _scaled_plus(
+            h_coef, 1.0 / sw_sum, self.reg_strength, v_coef, out[: self.n_coef].reshape(v_coef.shape)
+        )
+        if self.fit_intercept and h_int is not None:
+            np.multiply(h_int, np.asarray(1.0 / sw_sum, dtype=self.dtype), out=out[self.n_coef :])
+        return out
 
     def unpack(self, theta):
         """``(coef, intercept)`` views of ``theta`` in the data dtype (``intercept`` None without one)."""
@@ -806,16 +829,6 @@ class LinearObjective(ParameterVector):
             return 0.0, g_coef, g_int
         return total[0], total[1], total[2]
 
-    def _finish(self, coef, loss, g_coef, g_int, sw_sum):
-        value = loss / sw_sum + 0.5 * self.reg_strength * float(np.sum(coef * coef, dtype=np.float64))
-        if g_coef is None:
-            return value, None
-        grad = np.empty(self.n_params, dtype=self.dtype)
-        _scaled_plus(g_coef, 1.0 / sw_sum, self.reg_strength, coef, grad[: self.n_coef].reshape(coef.shape))
-        if self.fit_intercept:
-            np.multiply(g_int, np.asarray(1.0 / sw_sum, dtype=self.dtype), out=grad[self.n_coef :])
-        return value, grad
-
     def loss_gradient(self, theta, *, rng=None):
         """``(f(theta), ∇f(theta))``: a float and a flat array in the data dtype, in one pass over ``X``.
 
@@ -823,13 +836,13 @@ class LinearObjective(ParameterVector):
         """
         coef, intercept = self.unpack(theta)
         loss, g_coef, g_int = self._sums(self.X, self.y, self.sample_weight, coef, intercept, True, rng)
-        return self._finish(coef, loss, g_coef, g_int, self.sw_sum)
+        return self.finish_sums(coef, loss, g_coef, g_int, self.sw_sum)
 
     def loss(self, theta):
         """``f(theta)`` (a float)."""
         coef, intercept = self.unpack(theta)
         loss, _, _ = self._sums(self.X, self.y, self.sample_weight, coef, intercept, False, None)
-        return self._finish(coef, loss, None, None, self.sw_sum)[0]
+        return self.finish_sums(coef, loss, None, None, self.sw_sum)[0]
 
     def gradient(self, theta):
         """``∇f(theta)`` (flat, data dtype)."""
@@ -900,13 +913,7 @@ class LinearObjective(ParameterVector):
             )
         h_coef = np.zeros_like(coef) if total is None else total[0]
         h_int = None if intercept is None else (np.zeros_like(intercept) if total is None else total[1])
-        out = np.empty(self.n_params, dtype=self.dtype)
-        _scaled_plus(
-            h_coef, 1.0 / self.sw_sum, self.reg_strength, v_coef, out[: self.n_coef].reshape(coef.shape)
-        )
-        if h_int is not None:
-            np.multiply(h_int, np.asarray(1.0 / self.sw_sum, dtype=self.dtype), out=out[self.n_coef :])
-        return out
+        return self.finish_hessp(v_coef, h_coef, h_int, self.sw_sum)
 
     def batch_loss_gradient(self, theta, rows, *, rng=None):
         """Objective and gradient on the rows ``rows`` only (a mini-batch), normalised by their weight.
@@ -924,7 +931,7 @@ class LinearObjective(ParameterVector):
             g_coef[...] = 0
             if g_int is not None:
                 g_int[...] = 0
-        return self._finish(coef, loss, g_coef, g_int, sw_sum)
+        return self.finish_sums(coef, loss, g_coef, g_int, sw_sum)
 
     def gram(self, *, diagonal=False):
         """``Σ w_i x̃_i x̃_iᵀ / Σ w_i`` (float64): the engine's blocks, their sums added in block order."""

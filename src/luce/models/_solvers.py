@@ -254,7 +254,9 @@ def _scipy_minimize(objective, theta0, *, method, max_iter, tol, callback, preco
         # The loss of float32 data is a float64 mean of float32-rounded row terms: its noise is about
         # eps32 / sqrt(n) (independent roundings average out); stall at that level, not at eps32, which
         # stopped float32 fits at ~3e-7 relative objective (1.9e-5 on a wide set).
-        ftol = max(_FTOL, float(np.finfo(objective.dtype).eps) / math.sqrt(max(objective.n_samples, 1)))
+        # (An objective that does not know its rows, as the Dask one, keeps eps32.)
+        n_rows = max(getattr(objective, "n_samples", 1), 1)
+        ftol = max(_FTOL, float(np.finfo(objective.dtype).eps) / math.sqrt(n_rows))
         stalled = previous - tracker.last_f <= ftol * max(abs(previous), abs(tracker.last_f), 1)
         if stalled and gmax <= _precision_floor(objective.dtype, tracker.last_f):
             # A stalled f alone is no reason to stop (inexact Newton steps can make tiny progress far
