@@ -29,6 +29,10 @@
 #define LUCE_CAT_(a, b) a##b
 #define LUCE_CAT(a, b) LUCE_CAT_(a, b)
 
+/* Partial results per row reduction (csrc/linear_block.h): fixes the summation order, so changing it
+ * changes results in the last bits (8: one AVX-512 vector of doubles, two AVX2 ones). */
+#define LUCE_LANES 8
+
 /* What a row pass leaves in the logits. */
 enum { LUCE_ROW_LOSS = 0, LUCE_ROW_RESIDUAL = 1, LUCE_ROW_PROBABILITIES = 2 };
 
@@ -38,21 +42,25 @@ LUCE_INLINE ptrdiff_t luce_index(const void *indices, int wide, ptrdiff_t t)
 }
 
 #define LUCE_T double
+#define LUCE_FMA_T LUCE_FMA
 #define LUCE_SFX f64
 #define LUCE_EXP luce_exp_f64
 #define LUCE_LOG_TINY (-707.3964185322641) /* log(DBL_MIN) + 1 */
 #include "linear_block.h"
 #undef LUCE_T
+#undef LUCE_FMA_T
 #undef LUCE_SFX
 #undef LUCE_EXP
 #undef LUCE_LOG_TINY
 
 #define LUCE_T float
+#define LUCE_FMA_T LUCE_FMAF
 #define LUCE_SFX f32
 #define LUCE_EXP luce_exp_f32
 #define LUCE_LOG_TINY (-86.33655f) /* log(FLT_MIN) + 1 */
 #include "linear_block.h"
 #undef LUCE_T
+#undef LUCE_FMA_T
 #undef LUCE_SFX
 #undef LUCE_EXP
 #undef LUCE_LOG_TINY

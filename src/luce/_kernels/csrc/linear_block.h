@@ -1,11 +1,89 @@
 /* The block kernels of linear.h for one element type: included once per LUCE_T (double, float) with
- * LUCE_SFX (f64, f32), LUCE_EXP (that type's luce_exp) and LUCE_LOG_TINY (the probability clamp). */
+ * LUCE_SFX (f64, f32), LUCE_FMA_T (that type's fused multiply-add), LUCE_EXP (that type's luce_exp) and
+ * LUCE_LOG_TINY (the probability clamp). */
 #define LUCE_FN(name) LUCE_CAT(name, LUCE_SFX)
+
+/* Asks for the cache lines of a feature's K weights a few nonzeros ahead: the rows a CSR row selects
+ * are scattered over an n_features × K array far larger than the caches, and the hardware prefetchers
+ * do not follow an index list. */
+LUCE_INLINE void LUCE_FN(luce_prefetch_row_)(const LUCE_T *row, ptrdiff_t K, int write)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    const ptrdiff_t step = 64 / (ptrdiff_t)sizeof(LUCE_T); /* one cache line */
+    for (ptrdiff_t k = 0; k < K + step - 1; k += step) {
+        const LUCE_T *line = row + (k < K ? k : K - 1);
+        if (write)
+            __builtin_prefetch(line, 1);
+        else
+            __builtin_prefetch(line, 0);
+    }
+#else
+    (void)row, (void)K, (void)write;
+#endif
+}
 
 /* z += a·w over K entries (one nonzero of a CSR row times its feature's K weights). */
 LUCE_INLINE void LUCE_FN(luce_axpy_)(LUCE_T a, const LUCE_T *LUCE_RESTRICT w, LUCE_T *LUCE_RESTRICT z, ptrdiff_t K)
 {
-    for (ptrdiff_t k = 0; k < K; k++) z[k] = (LUCE_T)LUCE_FMA(a, w[k], z[k]);
+    for (ptrdiff_t k = 0; k < K; k++) z[k] = LUCE_FMA_T(a, w[k], z[k]);
+}
+
+/* Row reductions in LUCE_LANES interleaved partial results (lane l takes entries k ≡ l mod LUCE_LANES),
+ * combined pairwise at the end: a fixed order, the same on every ISA clone, that GCC vectorises
+ * (without -ffast-math it keeps a single running sum scalar, as its order is part of the result). */
+LUCE_INLINE double LUCE_FN(luce_lanes_total_)(const double *part)
+{
+    double t[LUCE_LANES];
+    for (int l = 0; l < LUCE_LANES; l++) t[l] = part[l];
+    for (int width = LUCE_LANES / 2; width > 0; width /= 2)
+        for (int l = 0; l < width; l++) t[l] += t[l + width];
+    return t[0];
+}
+
+/* max_k z[k] (NaN entries are skipped; they make the sum of exps NaN) and Σ_k z[k] (float64). */
+LUCE_INLINE LUCE_T LUCE_FN(luce_max_sum_)(const LUCE_T *LUCE_RESTRICT z, ptrdiff_t K, double *sum)
+{
+    LUCE_T mx[LUCE_LANES];
+    double sm[LUCE_LANES];
+    for (int l = 0; l < LUCE_LANES; l++) mx[l] = -INFINITY, sm[l] = 0.0;
+    ptrdiff_t k = 0;
+    for (; k + LUCE_LANES <= K; k += LUCE_LANES)
+        for (int l = 0; l < LUCE_LANES; l++) {
+            mx[l] = z[k + l] > mx[l] ? z[k + l] : mx[l];
+            sm[l] += (double)z[k + l];
+        }
+    for (int l = 0; k + l < K; l++) {
+        mx[l] = z[k + l] > mx[l] ? z[k + l] : mx[l];
+        sm[l] += (double)z[k + l];
+    }
+    LUCE_T m = mx[0];
+    for (int l = 1; l < LUCE_LANES; l++) m = mx[l] > m ? mx[l] : m;
+    *sum = LUCE_FN(luce_lanes_total_)(sm);
+    return m;
+}
+
+/* Σ_k exp(z[k] - m) (float64). */
+LUCE_INLINE double LUCE_FN(luce_sum_exp_)(const LUCE_T *LUCE_RESTRICT z, ptrdiff_t K, LUCE_T m)
+{
+    double sm[LUCE_LANES];
+    for (int l = 0; l < LUCE_LANES; l++) sm[l] = 0.0;
+    ptrdiff_t k = 0;
+    for (; k + LUCE_LANES <= K; k += LUCE_LANES)
+        for (int l = 0; l < LUCE_LANES; l++) sm[l] += (double)LUCE_EXP(z[k + l] - m);
+    for (int l = 0; k + l < K; l++) sm[l] += (double)LUCE_EXP(z[k + l] - m);
+    return LUCE_FN(luce_lanes_total_)(sm);
+}
+
+/* Σ_k a[k]·b[k] (float64). */
+LUCE_INLINE double LUCE_FN(luce_dot_)(const LUCE_T *LUCE_RESTRICT a, const LUCE_T *LUCE_RESTRICT b, ptrdiff_t K)
+{
+    double sm[LUCE_LANES];
+    for (int l = 0; l < LUCE_LANES; l++) sm[l] = 0.0;
+    ptrdiff_t k = 0;
+    for (; k + LUCE_LANES <= K; k += LUCE_LANES)
+        for (int l = 0; l < LUCE_LANES; l++) sm[l] = LUCE_FMA((double)a[k + l], (double)b[k + l], sm[l]);
+    for (int l = 0; k + l < K; l++) sm[l] = LUCE_FMA((double)a[k + l], (double)b[k + l], sm[l]);
+    return LUCE_FN(luce_lanes_total_)(sm);
 }
 
 /* The softmax head on one row of logits z (K entries), target class y, label smoothing eps, weight w.
@@ -14,15 +92,9 @@ LUCE_INLINE void LUCE_FN(luce_axpy_)(LUCE_T a, const LUCE_T *LUCE_RESTRICT w, LU
 LUCE_INLINE double LUCE_FN(luce_softmax_row_)(LUCE_T *LUCE_RESTRICT z, ptrdiff_t K, ptrdiff_t y, double eps,
                                               LUCE_T w, int mode)
 {
-    LUCE_T m = z[0];
-    double zsum = 0.0;
-    for (ptrdiff_t k = 0; k < K; k++) {
-        m = z[k] > m ? z[k] : m;
-        zsum += (double)z[k];
-    }
-    double s = 0.0;
-    for (ptrdiff_t k = 0; k < K; k++) s += (double)LUCE_EXP(z[k] - m);
-    const double lse = (double)m + log(s);
+    double zsum;
+    const LUCE_T m = LUCE_FN(luce_max_sum_)(z, K, &zsum);
+    const double lse = (double)m + log(LUCE_FN(luce_sum_exp_)(z, K, m));
     double loss = 0.0;
     if (mode != LUCE_ROW_PROBABILITIES) {
         loss = (1.0 - eps) * (lse - (double)z[y]);
@@ -49,9 +121,7 @@ LUCE_INLINE double LUCE_FN(luce_softmax_row_)(LUCE_T *LUCE_RESTRICT z, ptrdiff_t
 LUCE_INLINE void LUCE_FN(luce_curvature_row_)(const LUCE_T *LUCE_RESTRICT p, LUCE_T *LUCE_RESTRICT u,
                                               ptrdiff_t K, LUCE_T w)
 {
-    double pu = 0.0;
-    for (ptrdiff_t k = 0; k < K; k++) pu += (double)p[k] * (double)u[k];
-    const LUCE_T put = (LUCE_T)pu;
+    const LUCE_T put = (LUCE_T)LUCE_FN(luce_dot_)(p, u, K);
     for (ptrdiff_t k = 0; k < K; k++) u[k] = (u[k] - put) * p[k] * w;
 }
 
@@ -62,8 +132,11 @@ LUCE_INLINE void LUCE_FN(luce_csr_row_logits_)(const LUCE_T *LUCE_RESTRICT data,
                                                ptrdiff_t K)
 {
     for (ptrdiff_t k = 0; k < K; k++) z[k] = b ? b[k] : (LUCE_T)0;
-    for (int64_t t = lo; t < hi; t++)
+    for (int64_t t = lo; t < hi; t++) {
+        if (t + LUCE_PREFETCH_AHEAD < hi)
+            LUCE_FN(luce_prefetch_row_)(Wt + luce_index(indices, wide, t + LUCE_PREFETCH_AHEAD) * K, K, 0);
         LUCE_FN(luce_axpy_)(data[t], Wt + luce_index(indices, wide, t) * K, z, K);
+    }
 }
 
 /* Gt[j_t, :] += x_t r over one CSR row; sums r into gb (float64) when gb is not NULL. */
@@ -71,8 +144,11 @@ LUCE_INLINE void LUCE_FN(luce_csr_row_scatter_)(const LUCE_T *LUCE_RESTRICT data
                                                 int64_t lo, int64_t hi, const LUCE_T *LUCE_RESTRICT r,
                                                 LUCE_T *LUCE_RESTRICT Gt, double *LUCE_RESTRICT gb, ptrdiff_t K)
 {
-    for (int64_t t = lo; t < hi; t++)
+    for (int64_t t = lo; t < hi; t++) {
+        if (t + LUCE_PREFETCH_AHEAD < hi)
+            LUCE_FN(luce_prefetch_row_)(Gt + luce_index(indices, wide, t + LUCE_PREFETCH_AHEAD) * K, K, 1);
         LUCE_FN(luce_axpy_)(data[t], r, Gt + luce_index(indices, wide, t) * K, K);
+    }
     if (gb)
         for (ptrdiff_t k = 0; k < K; k++) gb[k] += (double)r[k];
 }
@@ -201,12 +277,10 @@ static LUCE_DISPATCH double LUCE_FN(luce_csc_update_)(const LUCE_T *csc_data, co
     double change = 0.0;
     for (ptrdiff_t c = 0; c < n_cols; c++) {
         LUCE_T *v = Vt + cols[c] * K;
-        double before = 0.0, after = 0.0;
-        for (ptrdiff_t k = 0; k < K; k++) before += (double)v[k] * (double)v[k];
+        const double before = LUCE_FN(luce_dot_)(v, v, K);
         for (int64_t t = csc_indptr[c]; t < csc_indptr[c + 1]; t++)
             LUCE_FN(luce_axpy_)(alpha * csc_data[t], R + csc_rows[t] * K, v, K);
-        for (ptrdiff_t k = 0; k < K; k++) after += (double)v[k] * (double)v[k];
-        change += after - before;
+        change += LUCE_FN(luce_dot_)(v, v, K) - before;
     }
     return change;
 }
