@@ -2,7 +2,7 @@
  * constants (csrc/luce_tuning.h): 20,000 rows × 30 nonzeros at cubic-skewed columns of a 50,000 × 50
  * weight array (text-like: a few frequent features, a long tail), best of 5, float64 and float32.
  *
- *   gcc -O3 -std=gnu11 -march=native -fno-math-errno -DLUCE_NO_DISPATCH [-DLUCE_PREFETCH_AHEAD=N] \
+ *   gcc -O3 -std=gnu11 -march=native -fno-math-errno -Wno-unused-function -DLUCE_NO_DISPATCH [-DLUCE_PREFETCH_AHEAD=N] \
  *       -I src/luce/_kernels/csrc benchmarks/csr_kernel.c -o /tmp/csr_kernel -lm && /tmp/csr_kernel
  */
 #include "linear.h"
