@@ -308,11 +308,14 @@ def _sparse_problem(rng, dtype=np.float64, n=97, d=30, K=4):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize(
-    ("lr", "reg"), [(0.3, 0.05), (0.5, 1.5), (0.5, 2.0)], ids=["decay", "fold-scale", "decay-to-zero"]
+    ("lr", "reg", "momentum"),
+    [(0.3, 0.05, 0.0), (0.5, 1.5, 0.0), (0.5, 2.0, 0.0), (0.3, 0.05, 0.9), (0.2, 0.5, 0.5)],
+    ids=["decay", "fold-scale", "decay-to-zero", "momentum", "momentum-strong-decay"],
 )
-def test_sparse_sgd_steps_equal_the_dense_gradient_steps(rng, monkeypatch, dtype, lr, reg):
-    """The lazy sparse steps (W = s·V, only touched columns move) against the dense-gradient steps of
-    the reference path, same batches; 'fold-scale' folds s back into V, 'decay-to-zero' has ηλ = 1."""
+def test_sparse_sgd_steps_equal_the_dense_gradient_steps(rng, monkeypatch, dtype, lr, reg, momentum):
+    """The lazy sparse steps (only touched columns move; plain: W = s·V; heavy-ball: stale columns
+    caught up by powers of the step's linear map) against the dense-gradient steps of the reference
+    path, same batches; 'fold-scale' folds s back into V, 'decay-to-zero' has ηλ = 1."""
     from luce._kernels import use_backend
 
     X, y, sw = _sparse_problem(rng, dtype)
@@ -320,30 +323,33 @@ def test_sparse_sgd_steps_equal_the_dense_gradient_steps(rng, monkeypatch, dtype
     out = {}
     for backend in ("reference", "compiled"):
         obj = Objective(X, y, 4, sample_weight=sw, reg_strength=reg, label_smoothing=0.1)
-        theta, losses = theta0, []
+        theta, losses, state = theta0, [], {}
         with use_backend(backend):
             if backend == "compiled":  # the lazy path never forms a dense gradient
                 monkeypatch.setattr(obj, "batch_loss_gradient", None)
             epoch_rng = np.random.default_rng(5)
             for _ in range(3):
                 loss, theta = _solvers.sgd_epoch(
-                    obj, theta, {}, learning_rate=lr, momentum=0.0, batch_size=10, rng=epoch_rng
+                    obj, theta, state, learning_rate=lr, momentum=momentum, batch_size=10, rng=epoch_rng
                 )
                 losses.append(loss)
-        out[backend] = (np.array(losses), theta)
-    rtol = 1e-11 if dtype == np.float64 else 2e-4
+        out[backend] = (np.array(losses), theta, state.get("velocity"))
+    rtol = 1e-10 if dtype == np.float64 else 2e-4
     np.testing.assert_allclose(out["compiled"][0], out["reference"][0], rtol=rtol)
     np.testing.assert_allclose(out["compiled"][1], out["reference"][1], rtol=rtol, atol=rtol)
     assert out["compiled"][1].dtype == dtype
+    if momentum:
+        np.testing.assert_allclose(out["compiled"][2], out["reference"][2], rtol=rtol, atol=rtol)
 
 
-def test_sparse_sgd_keeps_momentum_and_adam_on_the_dense_path(rng):
+def test_sparse_sgd_keeps_adam_dropout_and_dense_data_on_the_dense_path(rng):
     X, y, _ = _sparse_problem(rng)
     obj = Objective(X, y, 4, reg_strength=0.01)
     theta = np.zeros(obj.n_params)
-    assert _solvers._lazy_steps(obj, theta, 0.0) is not None
-    assert _solvers._lazy_steps(obj, theta, 0.9) is None
+    assert type(_solvers._lazy_steps(obj, theta, 0.0)).__name__ == "LazySparseSGD"
+    assert type(_solvers._lazy_steps(obj, theta, 0.9, {}, 0.1, 10)).__name__ == "LazyMomentumSGD"
     assert _solvers._lazy_steps(obj, theta, "adam") is None
+    assert _solvers._lazy_steps(Objective(X, y, 4, logit_dropout=0.2), theta, 0.0) is None
     assert _solvers._lazy_steps(Objective(X.toarray(), y, 4), theta, 0.0) is None
 
 

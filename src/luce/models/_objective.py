@@ -93,6 +93,7 @@ from ..functional import log_softmax
 from ._validation import scaled_sample_weight
 
 __all__ = [
+    "LazyMomentumSGD",
     "LazySparseSGD",
     "LinearObjective",
     "Objective",
@@ -1029,14 +1030,18 @@ class Objective(LinearObjective):
             coef_t=self._transposed(coef),
         )
 
-    def lazy_sgd(self, theta):
-        """A :class:`LazySparseSGD` starting at ``theta`` when plain SGD steps on this objective can cost
-        O(batch nonzeros × n_classes) (CSR ``X`` and the compiled kernels), else None."""
+    def lazy_sgd(self, theta, *, momentum=0.0, velocity=None, learning_rate=None, n_steps=0):
+        """Steps of SGD that cost O(batch nonzeros × n_classes) each (CSR ``X`` and the compiled
+        kernels), starting at ``theta``: a :class:`LazySparseSGD` (no momentum) or a
+        :class:`LazyMomentumSGD` (heavy-ball ``momentum`` from ``velocity``, one ``learning_rate``
+        for ``n_steps`` steps); None when they do not apply."""
         if not sp.issparse(self.X) or self.X.indices.dtype not in (np.int32, np.int64):
             return None
         size = self.X.nnz * self.n_classes
         if _dispatch.lookup("linear_csr_softmax_rows", self.X.data, size=size) is None:
             return None
+        if momentum:
+            return LazyMomentumSGD(self, theta, velocity, momentum, learning_rate, n_steps)
         return LazySparseSGD(self, theta)
 
 
@@ -1126,3 +1131,106 @@ class LazySparseSGD:
         if self.intercept is not None:
             theta[o.n_coef :] = self.intercept
         return theta
+
+
+class LazyMomentumSGD:
+    r"""Heavy-ball SGD steps on CSR rows in O(batch nonzeros × n_classes) each (issue 17).
+
+    The dense step is ``v ← βv - η(g_B + λθ)``, ``θ ← θ + v`` for every parameter. A column ``j`` of
+    ``W`` that the batch does not touch has ``g_B = 0``, so its pair ``(θ_j, v_j)`` follows the same
+    linear map ``M = [[1 - ηλ, β], [-ηλ, β]]`` at every such step. Each column keeps the step it was
+    last brought to (its stamp); a batch applies ``M^m`` (``m`` steps missed, powers precomputed for
+    the epoch) and its gradient to the columns it touches only, and the epoch's end brings every
+    column up to date. The penalty ``λ/2 ‖W‖²`` of each mini-batch objective comes from per-stamp sums
+    of ``θ·θ``, ``θ·v`` and ``v·v`` (a stale column's ``θ`` is the first row of ``M^m`` applied to
+    its pair). The same steps as the dense-gradient path up to rounding (tests/test_solvers.py);
+    weights and velocity stored ``(n_features, n_classes)``. Adam's per-coordinate scaling has no such
+    closed form: it stays on the dense path.
+    """
+
+    def __init__(self, objective, theta, velocity, momentum, learning_rate, n_steps):
+        from .._kernels import _linear
+
+        self._kernels = _linear
+        o = self.obj = objective
+        self.learning_rate, self.momentum = float(learning_rate), float(momentum)
+        coef, intercept = o.unpack(theta)
+        v_coef, v_int = o.unpack(np.zeros(o.n_params, o.dtype) if velocity is None else velocity)
+        self.W = np.empty((o.n_features, o.n_classes), dtype=o.dtype)
+        self.V = np.empty_like(self.W)
+        _linear.transpose_scale_add(np.ascontiguousarray(coef), 1.0, 0.0, None, self.W)
+        _linear.transpose_scale_add(np.ascontiguousarray(v_coef), 1.0, 0.0, None, self.V)
+        self.intercept = None if intercept is None else np.array(intercept, copy=True)
+        self.v_intercept = None if v_int is None else np.array(v_int, copy=True)
+        self.stamps = np.zeros(o.n_features, dtype=np.int64)
+        decay = self.learning_rate * o.reg_strength
+        M = np.array([[1.0 - decay, self.momentum], [-decay, self.momentum]])
+        self.powers = np.empty((n_steps + 2, 4))
+        P = np.eye(2)
+        for m in range(n_steps + 2):
+            self.powers[m] = P.ravel()
+            P = M @ P
+        self.sums = np.zeros((n_steps + 2, 3))
+        W, V = self.W.ravel(), self.V.ravel()
+        self.sums[0] = [W @ W, W @ V, V @ V] if W.size else 0.0
+        self.t = 0
+
+    def _sq_norm(self):
+        """``‖W‖²`` at the current step (every column, stale ones through ``M^m``)."""
+        P = self.powers[self.t - np.arange(self.t + 1)]
+        S = self.sums[: self.t + 1]
+        return float(
+            np.sum(P[:, 0] ** 2 * S[:, 0] + 2 * P[:, 0] * P[:, 1] * S[:, 1] + P[:, 1] ** 2 * S[:, 2])
+        )
+
+    def step(self, rows, learning_rate):
+        """One step on the rows ``rows`` (sorted); returns ``(f_B before the step, finite)``."""
+        o, dt = self.obj, self.obj.dtype
+        if learning_rate != self.learning_rate:
+            raise ValueError("LazyMomentumSGD runs one learning rate per epoch")
+        X = o.X[rows]
+        y = np.ascontiguousarray(o.y[rows])
+        sw = None if o.sample_weight is None else np.ascontiguousarray(o.sample_weight[rows])
+        sw_sum = float(len(rows)) if sw is None else float(np.sum(sw, dtype=np.float64))
+        columns = _batch_columns(X)
+        # The batch's columns to this step first: the logits read them.
+        self._kernels.momentum_catch_up(
+            self.W, self.V, columns[3], self.stamps, self.t, self.powers, self.sums
+        )
+        R = np.empty((len(rows), o.n_classes), dtype=dt)
+        loss = self._kernels.csr_softmax_rows(
+            X.data, X.indices, _indptr(X), self.W, 1.0, self.intercept, y, sw, o.label_smoothing, R
+        )
+        if sw_sum <= 0:  # a batch of zero-weight rows: only the penalty acts
+            loss, sw_sum = 0.0, 1.0
+            R[...] = 0
+        value = loss / sw_sum + 0.5 * o.reg_strength * self._sq_norm()
+        if not math.isfinite(value) or not np.all(np.isfinite(R)):
+            return value, False
+        alpha = -learning_rate / sw_sum
+        self._kernels.csc_momentum_update(
+            *columns, R, alpha, self.W, self.V, self.stamps, self.t, self.powers, self.sums
+        )
+        self.t += 1
+        if self.intercept is not None:
+            g_int = R.sum(axis=0) * dt.type(1.0 / sw_sum)
+            self.v_intercept *= dt.type(self.momentum)
+            self.v_intercept -= dt.type(learning_rate) * g_int
+            self.intercept += self.v_intercept
+        finite = bool(np.all(np.isfinite(self.sums[self.t])))
+        return value, finite and (self.intercept is None or bool(np.all(np.isfinite(self.intercept))))
+
+    def finish(self):
+        """``(theta, velocity)`` flat, every column brought to the last step."""
+        o = self.obj
+        every = np.arange(o.n_features, dtype=np.int64)
+        self._kernels.momentum_catch_up(self.W, self.V, every, self.stamps, self.t, self.powers, None)
+        out = []
+        for M, b in ((self.W, self.intercept), (self.V, self.v_intercept)):
+            flat = np.empty(o.n_params, dtype=o.dtype)
+            coef = flat[: o.n_coef].reshape(o.n_classes, o.n_features)
+            self._kernels.transpose_scale_add(M, 1.0, 0.0, None, coef)
+            if b is not None:
+                flat[o.n_coef :] = b
+            out.append(flat)
+        return out[0], out[1]

@@ -621,9 +621,9 @@ def sgd_epoch(objective, theta, state, *, learning_rate, momentum, batch_size, r
 
     ``state`` holds the optimiser's memory (momentum velocity or Adam moments) and is updated in place.
     Returns ``(mean mini-batch objective, new theta)``; raises ``_NonFinite`` when a batch loss is not
-    finite or exceeds ``explode``. Plain steps (no momentum or Adam, no dropout) on CSR data cost
-    O(batch nonzeros × K) each (the objective's ``lazy_sgd``); momentum and Adam update every parameter
-    at every step, so they take the dense-gradient path, O(n_features × K) per batch.
+    finite or exceeds ``explode``. Plain and heavy-ball steps (no dropout) on CSR data cost
+    O(batch nonzeros × K) each (the objective's ``lazy_sgd``: untouched columns are brought up to date
+    lazily); Adam's per-coordinate steps take the dense-gradient path, O(n_features × K) per batch.
     """
     n = objective.n_samples
     b = _resolve_batch_size(batch_size, n)
@@ -632,9 +632,9 @@ def sgd_epoch(objective, theta, state, *, learning_rate, momentum, batch_size, r
     dt = objective.dtype
     lr = np.asarray(learning_rate, dtype=dt)
     theta = np.array(theta, dtype=dt, copy=True)
-    lazy = _lazy_steps(objective, theta, momentum)
+    lazy = _lazy_steps(objective, theta, momentum, state, float(lr), -(-n // b))
     if lazy is not None:
-        return _lazy_epoch(lazy, order, b, float(lr), explode)
+        return _lazy_epoch(lazy, order, b, float(lr), explode, state)
     total, weight = 0.0, 0.0
     for start in range(0, n, b):
         rows = np.sort(order[start : start + b])
@@ -670,15 +670,19 @@ def sgd_epoch(objective, theta, state, *, learning_rate, momentum, batch_size, r
     return total / weight, theta
 
 
-def _lazy_steps(objective, theta, momentum):
-    """The sparse steps of plain SGD (no momentum, no Adam, no dropout) when the objective has them:
-    O(batch nonzeros × K) per batch instead of O(n_features × K) (see ``LazySparseSGD``)."""
-    if momentum or objective.logit_dropout > 0 or not hasattr(objective, "lazy_sgd"):
+def _lazy_steps(objective, theta, momentum, state=None, learning_rate=None, n_steps=0):
+    """The sparse steps of SGD (plain or heavy-ball, no Adam, no dropout) when the objective has them:
+    O(batch nonzeros × K) per batch instead of O(n_features × K) (``LazySparseSGD``,
+    ``LazyMomentumSGD``)."""
+    if momentum == "adam" or objective.logit_dropout > 0 or not hasattr(objective, "lazy_sgd"):
         return None
-    return objective.lazy_sgd(theta)
+    velocity = None if state is None else state.get("velocity")
+    return objective.lazy_sgd(
+        theta, momentum=momentum, velocity=velocity, learning_rate=learning_rate, n_steps=n_steps
+    )
 
 
-def _lazy_epoch(lazy, order, batch, lr, explode):
+def _lazy_epoch(lazy, order, batch, lr, explode, state):
     """:func:`sgd_epoch` on lazy sparse steps: the same batches, the same checks."""
     total, weight = 0.0, 0.0
     for start in range(0, len(order), batch):
@@ -688,7 +692,11 @@ def _lazy_epoch(lazy, order, batch, lr, explode):
             raise _NonFinite
         total += f * len(rows)
         weight += len(rows)
-    return total / weight, lazy.theta()
+    if hasattr(lazy, "finish"):
+        theta, state["velocity"] = lazy.finish()
+    else:
+        theta = lazy.theta()
+    return total / weight, theta
 
 
 def _copy_state(state):
