@@ -57,17 +57,15 @@ cdef extern from "linear.h" nogil:
     void luce_csc_momentum_update_f64(const double *csc_data, const int64_t *csc_rows, const int64_t *csc_indptr,
                                       const int64_t *cols, Py_ssize_t n_cols, Py_ssize_t K, const double *R,
                                       double alpha, double *theta, double *velocity, int64_t *stamps, int64_t t,
-                                      const double *powers, double *sums, double *acc)
+                                      const double *powers, double *gram, double *acc)
     void luce_csc_momentum_update_f32(const float *csc_data, const int64_t *csc_rows, const int64_t *csc_indptr,
                                       const int64_t *cols, Py_ssize_t n_cols, Py_ssize_t K, const float *R,
                                       float alpha, float *theta, float *velocity, int64_t *stamps, int64_t t,
-                                      const double *powers, double *sums, float *acc)
+                                      const double *powers, double *gram, float *acc)
     void luce_momentum_catch_up_f64(double *theta, double *velocity, Py_ssize_t K, const int64_t *cols,
-                                    Py_ssize_t n_cols, int64_t *stamps, int64_t t, const double *powers,
-                                    double *sums)
+                                    Py_ssize_t n_cols, int64_t *stamps, int64_t t, const double *powers)
     void luce_momentum_catch_up_f32(float *theta, float *velocity, Py_ssize_t K, const int64_t *cols,
-                                    Py_ssize_t n_cols, int64_t *stamps, int64_t t, const double *powers,
-                                    double *sums)
+                                    Py_ssize_t n_cols, int64_t *stamps, int64_t t, const double *powers)
 
 ctypedef fused real:
     float
@@ -312,46 +310,39 @@ def csc_update(const real[::1] csc_data, const int64_t[::1] csc_rows, const int6
 
 def csc_momentum_update(const real[::1] csc_data, const int64_t[::1] csc_rows, const int64_t[::1] csc_indptr,
                         const int64_t[::1] cols, const real[:, ::1] R, double alpha, real[:, ::1] theta,
-                        real[:, ::1] velocity, int64_t[::1] stamps, int64_t t, const double[:, ::1] powers,
-                        double[:, ::1] sums):
+                        real[:, ::1] velocity, int64_t[::1] stamps, int64_t t, const double[:, ::1] powers):
     """The heavy-ball step ``t`` on the touched columns ``cols``, already brought to step ``t``
-    (csrc/linear_block.h): ``theta``, ``velocity`` (n_features × K), ``stamps`` (n_features) and the
-    per-stamp sums ``(m, 3)`` of θ·θ, θ·v, v·v are updated in place; ``powers (m, 4)``: ``M^m``."""
+    (csrc/linear_block.h): ``theta``, ``velocity`` (n_features × K) and ``stamps`` are updated in place;
+    ``powers (m, 4)``: ``M^m``. Returns the columns' ``(θ·θ, θ·v, v·v)`` before and after the step."""
     cdef Py_ssize_t n = cols.shape[0], K = theta.shape[1]
     cdef real[::1] acc = np.empty(max(K, 1), dtype=np.float64 if real is double else np.float32)
+    cdef double[::1] gram = np.zeros(6)
     if n == 0 or K == 0:
-        return
-    if t + 1 >= powers.shape[0] or t + 1 >= sums.shape[0]:
-        raise ValueError("powers and sums need t + 2 rows")
+        return np.asarray(gram[:3]), np.asarray(gram[3:])
+    if powers.shape[0] < 2:
+        raise ValueError("powers needs M^0 and M^1")
     with nogil:
         if real is double:
             luce_csc_momentum_update_f64(&csc_data[0], &csc_rows[0], &csc_indptr[0], &cols[0], n, K, &R[0, 0],
                                          alpha, &theta[0, 0], &velocity[0, 0], &stamps[0], t, &powers[0, 0],
-                                         &sums[0, 0], &acc[0])
+                                         &gram[0], &acc[0])
         else:
             luce_csc_momentum_update_f32(&csc_data[0], &csc_rows[0], &csc_indptr[0], &cols[0], n, K, &R[0, 0],
                                          <float>alpha, &theta[0, 0], &velocity[0, 0], &stamps[0], t,
-                                         &powers[0, 0], &sums[0, 0], &acc[0])
+                                         &powers[0, 0], &gram[0], &acc[0])
+    return np.asarray(gram[:3]), np.asarray(gram[3:])
 
 
 def momentum_catch_up(real[:, ::1] theta, real[:, ::1] velocity, const int64_t[::1] cols, int64_t[::1] stamps,
-                      int64_t t, const double[:, ::1] powers, double[:, ::1] sums):
-    """Brings the columns ``cols`` of ``theta`` and ``velocity`` to step ``t`` (in place; their group
-    sums move along unless ``sums`` is None)."""
+                      int64_t t, const double[:, ::1] powers):
+    """Brings the columns ``cols`` of ``theta`` and ``velocity`` to step ``t`` (in place)."""
     cdef Py_ssize_t n = cols.shape[0], K = theta.shape[1]
-    cdef double *sp = NULL
-    if sums is not None:
-        if t >= sums.shape[0]:
-            raise ValueError("sums needs t + 1 rows")
-        sp = &sums[0, 0]
     if n == 0 or K == 0:
         return
     if t >= powers.shape[0]:
         raise ValueError("powers needs t + 1 rows")
     with nogil:
         if real is double:
-            luce_momentum_catch_up_f64(&theta[0, 0], &velocity[0, 0], K, &cols[0], n, &stamps[0], t, &powers[0, 0],
-                                       sp)
+            luce_momentum_catch_up_f64(&theta[0, 0], &velocity[0, 0], K, &cols[0], n, &stamps[0], t, &powers[0, 0])
         else:
-            luce_momentum_catch_up_f32(&theta[0, 0], &velocity[0, 0], K, &cols[0], n, &stamps[0], t, &powers[0, 0],
-                                       sp)
+            luce_momentum_catch_up_f32(&theta[0, 0], &velocity[0, 0], K, &cols[0], n, &stamps[0], t, &powers[0, 0])

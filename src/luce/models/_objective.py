@@ -1141,11 +1141,12 @@ class LazyMomentumSGD:
     linear map ``M = [[1 - ηλ, β], [-ηλ, β]]`` at every such step. Each column keeps the step it was
     last brought to (its stamp); a batch applies ``M^m`` (``m`` steps missed, powers precomputed for
     the epoch) and its gradient to the columns it touches only, and the epoch's end brings every
-    column up to date. The penalty ``λ/2 ‖W‖²`` of each mini-batch objective comes from per-stamp sums
-    of ``θ·θ``, ``θ·v`` and ``v·v`` (a stale column's ``θ`` is the first row of ``M^m`` applied to
-    its pair). The same steps as the dense-gradient path up to rounding (tests/test_solvers.py);
-    weights and velocity stored ``(n_features, n_classes)``. Adam's per-coordinate scaling has no such
-    closed form: it stays on the dense path.
+    column up to date. The penalty ``λ/2 ‖W‖²`` of each mini-batch objective comes from the 2 × 2 Gram
+    matrix of the pairs over all columns, kept up to date in O(1) per step: the untouched columns'
+    part moves by ``M G Mᵀ``, the touched ones' is measured before and after their step. The same
+    steps as the dense-gradient path up to rounding (tests/test_solvers.py); weights and velocity
+    stored ``(n_features, n_classes)``. Adam's per-coordinate scaling has no such closed form: it
+    stays on the dense path.
     """
 
     def __init__(self, objective, theta, velocity, momentum, learning_rate, n_steps):
@@ -1170,18 +1171,16 @@ class LazyMomentumSGD:
         for m in range(n_steps + 2):
             self.powers[m] = P.ravel()
             P = M @ P
-        self.sums = np.zeros((n_steps + 2, 3))
+        self.M = M
         W, V = self.W.ravel(), self.V.ravel()
-        self.sums[0] = [W @ W, W @ V, V @ V] if W.size else 0.0
+        # The 2 × 2 Gram matrix [[θ·θ, θ·v], [θ·v, v·v]] of all columns as of the current step (stale
+        # ones included: an untouched column's pair moves by M, its Gram matrix by M G Mᵀ).
+        self.gram = self._gram(W @ W, W @ V, V @ V)
         self.t = 0
 
-    def _sq_norm(self):
-        """``‖W‖²`` at the current step (every column, stale ones through ``M^m``)."""
-        P = self.powers[self.t - np.arange(self.t + 1)]
-        S = self.sums[: self.t + 1]
-        return float(
-            np.sum(P[:, 0] ** 2 * S[:, 0] + 2 * P[:, 0] * P[:, 1] * S[:, 1] + P[:, 1] ** 2 * S[:, 2])
-        )
+    @staticmethod
+    def _gram(w_w, w_v, v_v):
+        return np.array([[w_w, w_v], [w_v, v_v]])
 
     def step(self, rows, learning_rate):
         """One step on the rows ``rows`` (sorted); returns ``(f_B before the step, finite)``."""
@@ -1194,9 +1193,7 @@ class LazyMomentumSGD:
         sw_sum = float(len(rows)) if sw is None else float(np.sum(sw, dtype=np.float64))
         columns = _batch_columns(X)
         # The batch's columns to this step first: the logits read them.
-        self._kernels.momentum_catch_up(
-            self.W, self.V, columns[3], self.stamps, self.t, self.powers, self.sums
-        )
+        self._kernels.momentum_catch_up(self.W, self.V, columns[3], self.stamps, self.t, self.powers)
         R = np.empty((len(rows), o.n_classes), dtype=dt)
         loss = self._kernels.csr_softmax_rows(
             X.data, X.indices, _indptr(X), self.W, 1.0, self.intercept, y, sw, o.label_smoothing, R
@@ -1204,27 +1201,28 @@ class LazyMomentumSGD:
         if sw_sum <= 0:  # a batch of zero-weight rows: only the penalty acts
             loss, sw_sum = 0.0, 1.0
             R[...] = 0
-        value = loss / sw_sum + 0.5 * o.reg_strength * self._sq_norm()
+        value = loss / sw_sum + 0.5 * o.reg_strength * float(self.gram[0, 0])
         if not math.isfinite(value) or not np.all(np.isfinite(R)):
             return value, False
         alpha = -learning_rate / sw_sum
-        self._kernels.csc_momentum_update(
-            *columns, R, alpha, self.W, self.V, self.stamps, self.t, self.powers, self.sums
+        before, after = self._kernels.csc_momentum_update(
+            *columns, R, alpha, self.W, self.V, self.stamps, self.t, self.powers
         )
+        self.gram = self.M @ (self.gram - self._gram(*before)) @ self.M.T + self._gram(*after)
         self.t += 1
         if self.intercept is not None:
             g_int = R.sum(axis=0) * dt.type(1.0 / sw_sum)
             self.v_intercept *= dt.type(self.momentum)
             self.v_intercept -= dt.type(learning_rate) * g_int
             self.intercept += self.v_intercept
-        finite = bool(np.all(np.isfinite(self.sums[self.t])))
+        finite = bool(np.all(np.isfinite(after)))
         return value, finite and (self.intercept is None or bool(np.all(np.isfinite(self.intercept))))
 
     def finish(self):
         """``(theta, velocity)`` flat, every column brought to the last step."""
         o = self.obj
         every = np.arange(o.n_features, dtype=np.int64)
-        self._kernels.momentum_catch_up(self.W, self.V, every, self.stamps, self.t, self.powers, None)
+        self._kernels.momentum_catch_up(self.W, self.V, every, self.stamps, self.t, self.powers)
         out = []
         for M, b in ((self.W, self.intercept), (self.V, self.v_intercept)):
             flat = np.empty(o.n_params, dtype=o.dtype)

@@ -288,15 +288,12 @@ static LUCE_DISPATCH double LUCE_FN(luce_csc_update_)(const LUCE_T *csc_data, co
 /* Heavy-ball SGD on CSR batches with lazy columns (models/_objective.py, LazyMomentumSGD): a column j
  * of the weights (theta, row j) and of the velocity (velocity, row j) that no batch touched since
  * step stamps[j] follows the linear map M = [[1 - ηλ, β], [-ηλ, β]] on (θ, v) once per step; powers
- * holds M^m row-major (4 doubles each) for m = 0, 1, ... . Each column's (θ·θ, θ·v, v·v) is counted
- * in the group sums[3·stamp ...] of its stamp, so that the penalty ‖θ‖² of all columns is known
- * without visiting them. */
-LUCE_INLINE void LUCE_FN(luce_momentum_group_)(const LUCE_T *w, const LUCE_T *v, ptrdiff_t K, double *sums,
-                                              double sign)
+ * holds M^m row-major (4 doubles each) for m = 0, 1, ... . */
+LUCE_INLINE void LUCE_FN(luce_momentum_gram_)(const LUCE_T *w, const LUCE_T *v, ptrdiff_t K, double *gram)
 {
-    sums[0] += sign * LUCE_FN(luce_dot_)(w, w, K);
-    sums[1] += sign * LUCE_FN(luce_dot_)(w, v, K);
-    sums[2] += sign * LUCE_FN(luce_dot_)(v, v, K);
+    gram[0] += LUCE_FN(luce_dot_)(w, w, K);
+    gram[1] += LUCE_FN(luce_dot_)(w, v, K);
+    gram[2] += LUCE_FN(luce_dot_)(v, v, K);
 }
 
 /* (θ, v) ← M^m (θ, v) over one column's K entries, plus add to both (add may be NULL). */
@@ -311,41 +308,40 @@ LUCE_INLINE void LUCE_FN(luce_momentum_map_)(LUCE_T *LUCE_RESTRICT w, LUCE_T *LU
     }
 }
 
-/* Brings the listed columns to step t: (θ_j, v_j) ← M^(t - stamps[j]) (θ_j, v_j), stamp ← t (their
- * group sums move along; sums may be NULL). */
+/* Brings the listed columns to step t: (θ_j, v_j) ← M^(t - stamps[j]) (θ_j, v_j), stamp ← t. */
 static LUCE_DISPATCH void LUCE_FN(luce_momentum_catch_up_)(LUCE_T *theta, LUCE_T *velocity, ptrdiff_t K,
                                                           const int64_t *cols, ptrdiff_t n_cols, int64_t *stamps,
-                                                          int64_t t, const double *powers, double *sums)
+                                                          int64_t t, const double *powers)
 {
     for (ptrdiff_t c = 0; c < n_cols; c++) {
         const int64_t s = stamps[cols[c]];
         if (s == t) continue;
-        LUCE_T *w = theta + cols[c] * K, *v = velocity + cols[c] * K;
-        if (sums) LUCE_FN(luce_momentum_group_)(w, v, K, sums + 3 * s, -1.0);
-        LUCE_FN(luce_momentum_map_)(w, v, K, powers + 4 * (t - s), (LUCE_T)0, NULL);
-        if (sums) LUCE_FN(luce_momentum_group_)(w, v, K, sums + 3 * t, 1.0);
+        LUCE_FN(luce_momentum_map_)(theta + cols[c] * K, velocity + cols[c] * K, K, powers + 4 * (t - s),
+                                    (LUCE_T)0, NULL);
         stamps[cols[c]] = t;
     }
 }
 
 /* Step t on the touched columns (already brought to step t): (θ, v) ← M (θ, v) + alpha·Σ_i x_ic·R[i]
- * on both (alpha = -η / Σw), stamp ← t + 1, group sums moved from t to t + 1. acc: K of scratch. */
+ * on both (alpha = -η / Σw), stamp ← t + 1. Adds the columns' (θ·θ, θ·v, v·v) before the step into
+ * gram[0..2] and after it into gram[3..5] (the caller keeps the 2 × 2 Gram matrix of all columns:
+ * untouched ones move by M G Mᵀ). acc: K entries of scratch. */
 static LUCE_DISPATCH void LUCE_FN(luce_csc_momentum_update_)(const LUCE_T *csc_data, const int64_t *csc_rows,
                                                             const int64_t *csc_indptr, const int64_t *cols,
                                                             ptrdiff_t n_cols, ptrdiff_t K, const LUCE_T *R,
                                                             LUCE_T alpha, LUCE_T *theta, LUCE_T *velocity,
                                                             int64_t *stamps, int64_t t, const double *powers,
-                                                            double *sums, LUCE_T *acc)
+                                                            double *gram, LUCE_T *acc)
 {
     for (ptrdiff_t c = 0; c < n_cols; c++) {
         LUCE_T *w = theta + cols[c] * K, *v = velocity + cols[c] * K;
-        LUCE_FN(luce_momentum_group_)(w, v, K, sums + 3 * t, -1.0);
+        LUCE_FN(luce_momentum_gram_)(w, v, K, gram);
         for (ptrdiff_t k = 0; k < K; k++) acc[k] = 0;
         for (int64_t u = csc_indptr[c]; u < csc_indptr[c + 1]; u++)
             LUCE_FN(luce_axpy_)(csc_data[u], R + csc_rows[u] * K, acc, K);
         LUCE_FN(luce_momentum_map_)(w, v, K, powers + 4, alpha, acc);
         stamps[cols[c]] = t + 1;
-        LUCE_FN(luce_momentum_group_)(w, v, K, sums + 3 * (t + 1), 1.0);
+        LUCE_FN(luce_momentum_gram_)(w, v, K, gram + 3);
     }
 }
 
