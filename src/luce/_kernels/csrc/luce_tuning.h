@@ -14,7 +14,7 @@
 #define LUCE_TRANSPOSE_TILE 256
 
 /* Nonzeros ahead whose weight rows (logits) and gradient rows (scatter) the CSR kernels prefetch.
- * Command: benchmarks/csr_kernel.c (its header comment; -DLUCE_PREFETCH_AHEAD=N). Three alternating
+ * Command: benchmarks/linear_kernels.c (its header comment; -DLUCE_PREFETCH_AHEAD=N). Three alternating
  * runs on the 2-core machine under load 7, float64 / float32: no prefetch (the loops without the
  * prefetch calls) 161-200 / 165-234 ms; 1 ahead: 112-157 / 68-93 ms; 2 ahead: 29-137 / 20-92 ms;
  * 4 and 8 ahead (one run): 168 / 118 and 197 / 103 ms. */
