@@ -18,6 +18,9 @@ Data (seeded, generated here):
   ``log1p(count)`` with unit-norm rows (tf-idf style), 50 classes drawn from a planted softmax model;
 * ``wide``: ``make_classification(2_000, 5_000, n_informative=50, n_classes=10)``, standardised.
 
+``--sgd`` times instead one sgd epoch on sparse data with 2,000 classes for a growing number of rows
+(compiled O(batch nonzeros × K) steps against the reference path's dense gradients).
+
 Each fit is timed once, after an untimed small fit of the same estimator (one-time costs: luce loads
 its compiled kernels, about 3 s in a fresh process). Run ``python benchmarks/fit.py`` (minutes) or
 ``--quick`` (small sizes, under a minute). The machines are shared and noisy: compare the ratios
@@ -231,15 +234,45 @@ def run_fit(make, X, y):
     return elapsed, model, counts
 
 
+def sgd_scaling(quick):
+    """One sgd epoch (a ``partial_fit`` call after a first one) on sparse text-like data with many
+    classes, against the number of rows: a step costs O(batch nonzeros × K) on the compiled path
+    (issue 17), O(n_features × K) on the reference path's dense gradient."""
+    from luce._kernels import use_backend
+
+    p, k, sizes = (2_000, 200, (500, 1_000)) if quick else (20_000, 2_000, (2_000, 4_000, 8_000))
+    print(f"\nsgd epoch, CSR ~30 nonzeros/row, {p} features, {k} classes (partial_fit, one epoch)")
+    print(f"{'rows':>6} {'backend':<10} {'momentum':>8} {'epoch s':>8} {'ms / 1000 rows':>15}")
+    for n in sizes:
+        X, y = sparse_data(n, p, 30, k)
+        classes = np.unique(y)
+        for backend in ("compiled", "reference"):
+            if backend == "reference" and n > sizes[1]:
+                continue  # minutes
+            for momentum in (0.0, 0.9):
+                clf = SoftmaxRegression(solver="sgd", momentum=momentum, learning_rate=0.5, random_state=0)
+                with use_backend(backend), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    clf.partial_fit(X, y, classes=classes)
+                    start = time.perf_counter()
+                    clf.partial_fit(X, y)
+                    elapsed = time.perf_counter() - start
+                print(f"{n:>6} {backend:<10} {momentum:>8} {elapsed:>8.2f} {1e6 * elapsed / n:>15.1f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (under a minute)")
+    parser.add_argument("--sgd", action="store_true", help="only the sparse sgd epoch against the rows")
     parser.add_argument("--datasets", default="dense,raw,sparse,wide")
     parser.add_argument("--dtypes", default="float64,float32")
     parser.add_argument(
         "--solvers", default=None, help="comma-separated subset, e.g. 'luce lbfgs,sklearn lbfgs'"
     )
     args = parser.parse_args()
+    if args.sgd:
+        sgd_scaling(args.quick)
+        return
 
     sizes = SIZES["quick" if args.quick else "full"]
     intelex_lr, why = intelex()

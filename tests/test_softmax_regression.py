@@ -229,6 +229,31 @@ def test_sparse_equals_dense_and_is_never_densified(solver, monkeypatch):
     np.testing.assert_allclose(sparse.predict_proba(sp.csc_matrix(X)), dense.predict_proba(X), atol=1e-8)
 
 
+@pytest.mark.parametrize("momentum", [0.0, 0.9], ids=["plain", "heavy-ball"])
+def test_sparse_sgd_and_partial_fit_equal_the_dense_path(momentum, monkeypatch):
+    """sgd and partial_fit on CSR input take O(batch nonzeros × K) steps (lazy weight decay, lazy
+    momentum): the same model as the dense input's dense-gradient steps, up to rounding."""
+    X, y = _load("make_classification")
+    X[np.abs(X) < 0.7] = 0.0
+    lazy = objective_module.LazyMomentumSGD if momentum else objective_module.LazySparseSGD
+    steps = []
+    real_step = lazy.step
+    monkeypatch.setattr(lazy, "step", lambda self, *a: steps.append(1) or real_step(self, *a))
+    kw = dict(solver="sgd", reg_strength=1e-2, momentum=momentum, batch_size=32, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dense = SoftmaxRegression(**kw).fit(X, y)
+        sparse = SoftmaxRegression(**kw).fit(sp.csr_matrix(X), y)
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(sparse.intercept_, dense.intercept_, rtol=1e-9, atol=1e-12)
+    classes = np.unique(y)
+    online_dense = SoftmaxRegression(**kw).partial_fit(X, y, classes=classes).partial_fit(X, y)
+    online_sparse = SoftmaxRegression(**kw).partial_fit(sp.csr_matrix(X), y, classes=classes)
+    online_sparse.partial_fit(sp.csr_matrix(X), y)
+    np.testing.assert_allclose(online_sparse.coef_, online_dense.coef_, rtol=1e-9, atol=1e-12)
+    assert len(steps) >= 7 * len(y) // 32  # every sparse epoch ran the lazy steps
+
+
 def test_sgd_converges_near_the_optimum():
     X, y = _load("iris")
     exact = SoftmaxRegression(reg_strength=1e-2, tol=1e-10).fit(X, y)

@@ -87,6 +87,16 @@ _REGISTRY: dict[str, tuple[str, str, int]] = {
     "tree_log_proba": ("_heads", "log_proba_from_scores", 0),
     "tree_topk": ("_heads", "topk_best_first", 0),
     "tree_topk_beam": ("_heads", "topk_beam", 0),
+    # The fit engine's block kernels (models/_objective.py; csrc/linear.h). The size is the block's
+    # rows × classes (CSR: nonzeros × classes). CSR: always (SciPy's products hold the GIL and make the
+    # logits and the gradient in separate passes). Dense: the fused head replaces about six NumPy passes
+    # over the logits, so it pays from a few hundred elements as the softmax kernels do.
+    "linear_csr_softmax": ("_linear", "csr_softmax", 0),
+    "linear_csr_softmax_hessp": ("_linear", "csr_softmax_hessp", 0),
+    "linear_dense_softmax": ("_linear", "dense_softmax", MIN_KERNEL_SIZE),
+    "linear_dense_curvature_product": ("_linear", "dense_curvature_product", MIN_KERNEL_SIZE),
+    "linear_transpose_scale_add": ("_linear", "transpose_scale_add", 1 << 16),
+    "linear_csr_softmax_rows": ("_linear", "csr_softmax_rows", 0),
 }
 # Threads of the label tree's path-only sgd epoch (not kernel_threads()): the kernel can split each batch
 # between threads (the same bits on any number), but that costs two barriers per batch, and on the

@@ -560,9 +560,6 @@ class DaskObjective(ParameterVector):
         self.sw_sum = total[0]
         return total
 
-    def _scaled(self, array):
-        return np.multiply(array, np.asarray(1.0 / self.sw_sum, dtype=self.dtype))
-
     def loss_gradient(self, theta, *, rng=None):
         """``(f(theta), ∇f(theta))``: a float and a flat array in the data dtype (one pass)."""
         return self._evaluate(theta, gradient=True, rng=rng)
@@ -573,17 +570,7 @@ class DaskObjective(ParameterVector):
         theta = np.asarray(theta, dtype=self.dtype)
         coef, _ = self.unpack(theta)
         w_sum, loss, g_coef, g_int = self._pass("loss_gradient" if gradient else "loss", theta)
-        value = loss / w_sum + 0.5 * self.reg_strength * float(np.sum(coef * coef, dtype=np.float64))
-        if not gradient:
-            return value, None
-        grad = np.empty(self.n_params, dtype=self.dtype)
-        gc = grad[: self.n_coef].reshape(coef.shape)
-        gc[...] = self._scaled(g_coef)
-        if self.reg_strength:
-            gc += np.asarray(self.reg_strength, dtype=self.dtype) * coef
-        if self.fit_intercept:
-            grad[self.n_coef :] = self._scaled(g_int)
-        return value, grad
+        return self.finish_sums(coef, loss, g_coef, g_int, w_sum)
 
     def loss(self, theta):
         """``f(theta)`` (a float; one pass)."""
@@ -596,16 +583,9 @@ class DaskObjective(ParameterVector):
     def hessp(self, theta, vec):
         """The Hessian-vector product ``∇²f(theta) @ vec`` (flat, data dtype; one pass)."""
         params = np.stack([np.asarray(theta, dtype=self.dtype), np.asarray(vec, dtype=self.dtype)])
-        _, h_coef, h_int = self._pass("hessp", params)
+        w_sum, h_coef, h_int = self._pass("hessp", params)
         v_coef, _ = self.unpack(params[1])
-        out = np.empty(self.n_params, dtype=self.dtype)
-        oc = out[: self.n_coef].reshape(self.n_classes, self.n_features)
-        oc[...] = self._scaled(h_coef)
-        if self.reg_strength:
-            oc += np.asarray(self.reg_strength, dtype=self.dtype) * v_coef
-        if self.fit_intercept:
-            out[self.n_coef :] = self._scaled(h_int)
-        return out
+        return self.finish_hessp(v_coef, h_coef, h_int, w_sum)
 
     def gram(self, *, diagonal=False):
         """``Σ w_i x̃_i x̃_iᵀ / Σ w_i`` (float64; the preconditioner's data factor; one pass)."""

@@ -28,20 +28,29 @@ The engine
 ----------
 One evaluation reads ``X`` once. ``X`` is cut once, at construction, into row blocks of about
 ``_BLOCK_BYTES`` (a dense block is re-read from cache by the gradient product; a CSR block is a view
-of ``X``'s arrays, never a copy). Per block: the logits (one GEMM, ``X_b @ Wᵀ``; for the Hessian
-product ``X_b @ [W; V]ᵀ`` gives both logits at once), the head on the logits (luce's own
-:func:`~luce.functional.log_softmax` kernel for the softmax head), and the gradient product
-``Gᵀ X_b`` while ``X_b`` is still in cache. A CSR block uses SciPy's CSR×dense product for the
-logits and ``X_bᵀ @ G`` (a CSC×dense product on the same arrays, no copy) for the gradient. Hessian
-products at one point (Newton-CG's inner loop) keep each block's curvature state (the probabilities)
-after the first, so the later ones skip the logits of ``W`` and the softmax.
+of ``X``'s arrays, never a copy). Per dense block: the logits (one BLAS GEMM, ``X_b @ Wᵀ``; for the
+Hessian product ``X_b @ [W; V]ᵀ`` gives both logits at once), the head on the logits (the softmax
+head: one compiled pass per row, ``csrc/linear.h``: max, log-sum-exp, loss and ``w (p - q)``), and the
+gradient product ``Gᵀ X_b`` while ``X_b`` is still in cache. A CSR block of the softmax head runs one
+compiled row loop (``csrc/linear.h``): each row's logits from the rows of ``Wᵀ`` its nonzeros select
+(``Wᵀ`` stored ``n_features × K``, a feature's K weights contiguous), the head while the K logits
+are in cache, and the scatter-add of ``x_ij (p_i - q_i)`` into the block's ``n_features × K``
+gradient; the finished gradient is transposed once per evaluation (tiled). Other heads, and the
+``"reference"`` backend, use SciPy's CSR×dense product for the logits and ``X_bᵀ @ G`` (a CSC×dense
+product on the same arrays, no copy) for the gradient. Hessian products at one point (Newton-CG's
+inner loop) keep each block's curvature state (the probabilities) after the first, so the later
+ones skip the logits of ``W`` and the softmax.
 
-Blocks run on a thread pool (NumPy's GEMMs and ufuncs release the GIL), with BLAS and Numba limited to
-one thread inside the workers. SciPy's sparse products hold the GIL, so CSR data runs on one thread
-unless ``n_threads`` asks for more. The block partition does not depend on
-the number of threads, and the blocks' partial sums are added in block order, so every result is
-bitwise the same for any number of threads. ``n_threads`` (default: the current BLAS thread limit, so
-``threadpoolctl.threadpool_limits`` governs the engine too) sets the pool's width.
+Blocks run on a thread pool (NumPy's GEMMs and ufuncs and the compiled kernels release the GIL), with
+BLAS and the compiled kernels limited to one thread inside the workers
+(:func:`luce._kernels._dispatch.serial_kernels`). SciPy's sparse products hold the GIL, so CSR data on
+the reference path runs on one thread unless ``n_threads`` asks for more. The block partition does
+not depend on the number of threads, and the blocks' partial sums are added in block order, so every
+result is bitwise the same for any number of threads. ``n_threads`` (default: the current BLAS
+thread limit, so ``threadpoolctl.threadpool_limits`` governs the engine too) sets the pool's width.
+
+Mini-batch SGD on CSR data (:class:`LazySparseSGD`) moves only the columns a batch touches, with the
+weight decay kept as a scalar factor: O(batch nonzeros × K) per plain step.
 
 Block contract (what a distributed evaluator reuses)
 ----------------------------------------------------
@@ -71,7 +80,6 @@ with ``sw_sum = Σ w_i`` over all rows.
 from __future__ import annotations
 
 import collections
-import contextlib
 import math
 import os
 import threading
@@ -79,11 +87,14 @@ import threading
 import numpy as np
 import scipy.sparse as sp
 
+from .._kernels import _dispatch
 from .._threads import blas_threads, one_blas_thread
 from ..functional import log_softmax
 from ._validation import scaled_sample_weight
 
 __all__ = [
+    "LazyMomentumSGD",
+    "LazySparseSGD",
     "LinearObjective",
     "Objective",
     "ParameterVector",
@@ -127,14 +138,6 @@ def _forget_pools():
 os.register_at_fork(after_in_child=_forget_pools)
 
 
-def _worker_init():
-    # Numba's thread count is per thread: a worker's softmax kernels run on that worker alone.
-    with contextlib.suppress(ImportError):
-        import numba
-
-        numba.set_num_threads(1)
-
-
 def _pool(n_threads):
     """A process-wide pool of ``n_threads`` workers (one per width, made on first use)."""
     with _pools_lock:
@@ -142,7 +145,7 @@ def _pool(n_threads):
         if pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            pool = ThreadPoolExecutor(n_threads, thread_name_prefix="luce-block", initializer=_worker_init)
+            pool = ThreadPoolExecutor(n_threads, thread_name_prefix="luce-block")
             _pools[n_threads] = pool
     return pool
 
@@ -162,15 +165,15 @@ def reduce_blocks(task, blocks, n_threads):
     """``Σ task(block)`` over ``blocks`` (each result a tuple of floats, arrays or None), added in block
     order whatever ``n_threads`` is: bitwise the same result for any number of threads.
 
-    The blocks run on a pool of ``n_threads`` workers (one worker runs them in order) with BLAS limited
-    to one thread; at most ``2·n_threads`` results wait to be added, so memory stays ``O(n_threads)``
-    partial sums. Even one thread is a pool worker: its Numba kernels then run on one thread too.
+    The blocks run on a pool of ``n_threads`` workers (one worker runs them in order) with BLAS and the
+    compiled kernels limited to one thread (:func:`luce._kernels._dispatch.serial_kernels`); at most
+    ``2·n_threads`` results wait to be added, so memory stays ``O(n_threads)`` partial sums.
     """
     pool = _pool(max(1, n_threads))
     errstate = np.geterr()  # NumPy's error state is per thread: the workers take the caller's
 
     def run(block):
-        with np.errstate(**errstate):
+        with np.errstate(**errstate), _dispatch.serial_kernels():
             return task(block)
 
     total = None
@@ -255,6 +258,12 @@ class SoftmaxHead:
         ``mask (rows, K)`` multiplies the logits before the softmax (logit dropout) and the gradient
         after it (the chain rule through the mask).
         """
+        if mask is None:
+            kernel = _row_kernel("linear_dense_softmax", Z)
+            if kernel is not None:
+                mode = _linear_mode("RESIDUAL" if gradient else "LOSS")
+                loss = kernel(Z, None, _index(y), _weights(sw, Z.dtype), self.label_smoothing, mode, None)
+                return loss, (Z if gradient else None)
         rows, k = Z.shape
         if mask is not None:
             Z *= mask
@@ -283,12 +292,20 @@ class SoftmaxHead:
 
     def curvature(self, Z, y):
         """The state the Hessian products at these logits need: the probabilities ``p (rows, K)``."""
+        kernel = _row_kernel("linear_dense_softmax", Z)
+        if kernel is not None:
+            kernel(Z, None, None, None, 0.0, _linear_mode("PROBABILITIES"), None)
+            return Z
         log_softmax(Z, axis=-1, out=Z)
         self._probabilities(Z)
         return Z
 
     def curvature_product(self, P, U, y, sw):
         """``w_i (diag p_i - p_i p_iᵀ) u_i`` written over ``U (rows, K)``."""
+        kernel = _row_kernel("linear_dense_curvature_product", U)
+        if kernel is not None and P.flags.c_contiguous and P.dtype == U.dtype:
+            kernel(P, U, None, _weights(sw, U.dtype), None)
+            return U
         pu = np.einsum("ij,ij->i", P, U)
         U -= pu[:, None]
         U *= P
@@ -298,7 +315,107 @@ class SoftmaxHead:
 
     def hessian_product(self, Z, U, y, sw):
         """``w_i (diag p_i - p_i p_iᵀ) u_i`` written over ``U (rows, K)``; overwrites the logits ``Z``."""
-        return self.curvature_product(self.curvature(Z, y), U, y, sw)
+        P = self.curvature(Z, y)
+        return self.curvature_product(np.ascontiguousarray(P), U, y, sw)
+
+    # -- the compiled CSR passes (csrc/linear.h): logits, head and gradient scatter in one row loop ------
+    def csr_sums(self, X, y, sw, coef_t, intercept, gradient):
+        """``(Σ w_i CE_i, Σ w_i (p_i - q_i) x_iᵀ, Σ w_i (p_i - q_i))`` of a CSR block by the compiled
+        kernel (the gradient ``(K, n_features)`` as the transpose of its ``n_features × K``
+        accumulator), or None when the reference must run."""
+        kernel = _csr_kernel("linear_csr_softmax", X, coef_t)
+        if kernel is None:
+            return None
+        d, k = coef_t.shape
+        dt = X.dtype
+        Gt = np.zeros((d, k), dtype=dt) if gradient else None
+        gb = np.zeros(k) if gradient and intercept is not None else None
+        loss = kernel(
+            X.data,
+            X.indices,
+            _indptr(X),
+            k,
+            coef_t.reshape(-1),
+            _weights(intercept, dt),
+            _index(y),
+            _weights(sw, dt),
+            self.label_smoothing,
+            gradient,
+            None if Gt is None else Gt.reshape(-1),
+            gb,
+        )
+        if not gradient:
+            return loss, None, None
+        return loss, Gt.T, (None if gb is None else gb.astype(dt))
+
+    def csr_hessp(self, X, sw, WVt, intercept, vec_intercept, state=None, make_state=True):
+        """The Hessian-vector sums ``(Σ r_i x_iᵀ, Σ r_i)`` of a CSR block by the compiled kernel, or None.
+
+        ``make_state``: ``WVt = [W; V]ᵀ`` (n_features × 2K), the probabilities are computed (into
+        ``state (rows, K)`` when given); otherwise ``WVt = Vᵀ`` and ``state`` holds them (Newton-CG's
+        later products at the same point).
+        """
+        kernel = _csr_kernel("linear_csr_softmax_hessp", X, WVt)
+        if kernel is None:
+            return None
+        d, k = WVt.shape[0], WVt.shape[1] // 2 if make_state else WVt.shape[1]
+        dt = X.dtype
+        Ht = np.zeros((d, k), dtype=dt)
+        hb = np.zeros(k) if intercept is not None else None
+        kernel(
+            X.data,
+            X.indices,
+            _indptr(X),
+            X.shape[0],
+            WVt,
+            _weights(intercept, dt),
+            _weights(vec_intercept, dt),
+            None if state is None else state.reshape(-1),
+            make_state,
+            _weights(sw, dt),
+            Ht.reshape(-1),
+            hb,
+        )
+        return Ht.T, (None if hb is None else hb.astype(dt))
+
+
+def _linear_mode(name):
+    from .._kernels import _linear
+
+    return getattr(_linear, name)
+
+
+def _row_kernel(op, Z):
+    """The compiled kernel ``op`` for a logit block ``Z`` (contiguous rows), or None."""
+    if Z.ndim != 2 or (Z.shape[1] > 1 and Z.strides[1] != Z.itemsize):
+        return None
+    return _dispatch.lookup(op, Z)
+
+
+def _csr_kernel(op, X, coef_t):
+    """The compiled kernel ``op`` for CSR block ``X`` and coefficients ``coef_t (n_features, K)``, or
+    None (the reference runs): other dtypes, or indices that are neither int32 nor int64."""
+    if X.indices.dtype not in (np.int32, np.int64) or coef_t.dtype != X.dtype:
+        return None
+    if not (coef_t.flags.c_contiguous and X.data.flags.c_contiguous and X.indices.flags.c_contiguous):
+        return None
+    return _dispatch.lookup(op, X.data, size=X.nnz * coef_t.shape[1])
+
+
+def _index(y):
+    return np.ascontiguousarray(y, dtype=np.intp)
+
+
+def _weights(w, dtype):
+    return None if w is None else np.ascontiguousarray(w, dtype=dtype)
+
+
+def _indptr(X):
+    """A CSR block's row pointers as int64, starting at 0 (a copy of ``rows + 1`` entries at most)."""
+    indptr = X.indptr
+    if indptr[0] != 0:
+        indptr = indptr - indptr[0]
+    return np.ascontiguousarray(indptr, dtype=np.int64)
 
 
 def linear_block_sums(head, X, t, sw, coef, intercept, *, gradient=True, mask=None, coef_t=None):
@@ -307,6 +424,10 @@ def linear_block_sums(head, X, t, sw, coef, intercept, *, gradient=True, mask=No
     ``coef_t`` is ``coef.T`` made C-contiguous (an evaluation makes it once for all its blocks).
     """
     coef_t = np.ascontiguousarray(coef.T) if coef_t is None else coef_t
+    if sp.issparse(X) and mask is None and hasattr(head, "csr_sums"):
+        sums = head.csr_sums(X, t, sw, coef_t, intercept, gradient)
+        if sums is not None:
+            return sums
     Z = _logits(X, coef_t, intercept)
     loss, G = head.loss_gradient(Z, t, sw, gradient, mask)
     if not gradient:
@@ -318,11 +439,15 @@ def linear_block_hessp(head, X, t, sw, coef, intercept, vec_coef, vec_intercept,
     """The Hessian-vector sums ``(Σ r_i x_iᵀ, Σ r_i)`` of one row block for any head.
 
     The logits and the directional logits come from one product ``X_b @ [W; V]ᵀ``; ``stacked`` is
-    ``[W; V]ᵀ`` made once per evaluation.
+    ``[W; V]ᵀ`` made once per evaluation (a CSR block of a head with compiled kernels gathers its rows).
     """
     k = coef.shape[0]
     if stacked is None:
         stacked = np.ascontiguousarray(np.concatenate([coef, vec_coef]).T)
+    if sp.issparse(X) and hasattr(head, "csr_hessp"):
+        sums = head.csr_hessp(X, sw, stacked, intercept, vec_intercept)
+        if sums is not None:
+            return sums
     both = _logits(X, stacked, None)
     Z, U = both[:, :k], both[:, k:]
     if intercept is not None:
@@ -486,11 +611,34 @@ def unpack_params(theta, n_classes, n_features, fit_intercept):
 
 
 class ParameterVector:
-    """``pack``/``unpack`` of the flat parameter vector, for the in-memory and the Dask objectives.
+    """The flat parameter vector (``pack``/``unpack``) and the finishing arithmetic of the block sums
+    (weighted mean, penalty), shared by the in-memory and the Dask objectives.
 
-    The class using it sets ``n_classes``, ``n_features``, ``n_coef``, ``n_params``, ``fit_intercept``
-    and ``dtype``.
+    The class using it sets ``n_classes``, ``n_features``, ``n_coef``, ``n_params``, ``fit_intercept``,
+    ``reg_strength`` and ``dtype``.
     """
+
+    def finish_sums(self, coef, loss, g_coef, g_int, sw_sum):
+        """``(f, ∇f)`` from the block sums: ``f = loss / Σw + λ/2 ‖W‖²``, ``∇_W f = g_coef / Σw + λ W``,
+        ``∇_b f = g_int / Σw`` (``∇f`` None when ``g_coef`` is None; flat, data dtype)."""
+        value = loss / sw_sum + 0.5 * self.reg_strength * float(np.sum(coef * coef, dtype=np.float64))
+        if g_coef is None:
+            return value, None
+        grad = np.empty(self.n_params, dtype=self.dtype)
+        _scaled_plus(g_coef, 1.0 / sw_sum, self.reg_strength, coef, grad[: self.n_coef].reshape(coef.shape))
+        if self.fit_intercept:
+            np.multiply(g_int, np.asarray(1.0 / sw_sum, dtype=self.dtype), out=grad[self.n_coef :])
+        return value, grad
+
+    def finish_hessp(self, v_coef, h_coef, h_int, sw_sum):
+        """``H·v`` (flat, data dtype) from the block sums: ``h_coef / Σw + λ V`` and ``h_int / Σw``."""
+        out = np.empty(self.n_params, dtype=self.dtype)
+        _scaled_plus(
+            h_coef, 1.0 / sw_sum, self.reg_strength, v_coef, out[: self.n_coef].reshape(v_coef.shape)
+        )
+        if self.fit_intercept and h_int is not None:
+            np.multiply(h_int, np.asarray(1.0 / sw_sum, dtype=self.dtype), out=out[self.n_coef :])
+        return out
 
     def unpack(self, theta):
         """``(coef, intercept)`` views of ``theta`` in the data dtype (``intercept`` None without one)."""
@@ -516,6 +664,22 @@ def _default_block_rows(X, n_classes):
         return max(64, math.ceil(nnz / per_row))
     rows = min(_BLOCK_BYTES // max(p * X.dtype.itemsize, 1), _BLOCK_ELEMENTS // max(n_classes, 1))
     return max(64, int(rows))
+
+
+def _scaled_plus(g, scale, reg, coef, out):
+    """``out = scale·g + reg·coef`` (``reg`` 0: no second term), the scalars in the data dtype.
+
+    ``g`` of the CSR kernels is the transpose of a C-contiguous ``(n_features, K)`` sum: a tiled
+    compiled transpose replaces NumPy's strided copy (3-10x slower at 50k × 50)."""
+    dt = out.dtype
+    if g.flags.f_contiguous and not g.flags.c_contiguous and g.dtype == dt and coef.flags.c_contiguous:
+        kernel = _dispatch.lookup("linear_transpose_scale_add", out)
+        if kernel is not None:
+            kernel(g.T, float(dt.type(scale)), float(dt.type(reg)), coef if reg else None, out)
+            return
+    np.multiply(g, np.asarray(scale, dtype=dt), out=out)
+    if reg:
+        out += np.asarray(reg, dtype=dt) * coef
 
 
 def _csr_rows(X, start, stop):
@@ -585,11 +749,19 @@ class LinearObjective(ParameterVector):
     def _threads(self):
         if self.n_threads is not None:
             return self.n_threads
-        if self._csr_blocks is not None:
+        if self._csr_blocks is not None and not self._csr_compiled():
             # SciPy's sparse products hold the GIL (measured: two CSR x dense products on two threads
             # take as long as one after the other), so more threads would only queue behind it.
             return 1
         return blas_threads()
+
+    def _csr_compiled(self):
+        """Whether CSR blocks run the head's compiled kernels (which release the GIL)."""
+        if self._csr_blocks is None or not hasattr(self.head, "csr_sums"):
+            return False
+        return (
+            _dispatch.lookup("linear_csr_softmax", self.X.data, size=self.X.nnz * self.n_classes) is not None
+        )
 
     def _mask(self, rng, rows):
         """The logit-dropout mask ``(n_classes, rows)`` of one block, or None (no dropout / no rng)."""
@@ -658,19 +830,6 @@ class LinearObjective(ParameterVector):
             return 0.0, g_coef, g_int
         return total[0], total[1], total[2]
 
-    def _finish(self, coef, loss, g_coef, g_int, sw_sum):
-        value = loss / sw_sum + 0.5 * self.reg_strength * float(np.sum(coef * coef, dtype=np.float64))
-        if g_coef is None:
-            return value, None
-        grad = np.empty(self.n_params, dtype=self.dtype)
-        gc = grad[: self.n_coef].reshape(coef.shape)
-        np.multiply(g_coef, np.asarray(1.0 / sw_sum, dtype=self.dtype), out=gc)
-        if self.reg_strength:
-            gc += np.asarray(self.reg_strength, dtype=self.dtype) * coef
-        if self.fit_intercept:
-            np.multiply(g_int, np.asarray(1.0 / sw_sum, dtype=self.dtype), out=grad[self.n_coef :])
-        return value, grad
-
     def loss_gradient(self, theta, *, rng=None):
         """``(f(theta), ∇f(theta))``: a float and a flat array in the data dtype, in one pass over ``X``.
 
@@ -678,13 +837,13 @@ class LinearObjective(ParameterVector):
         """
         coef, intercept = self.unpack(theta)
         loss, g_coef, g_int = self._sums(self.X, self.y, self.sample_weight, coef, intercept, True, rng)
-        return self._finish(coef, loss, g_coef, g_int, self.sw_sum)
+        return self.finish_sums(coef, loss, g_coef, g_int, self.sw_sum)
 
     def loss(self, theta):
         """``f(theta)`` (a float)."""
         coef, intercept = self.unpack(theta)
         loss, _, _ = self._sums(self.X, self.y, self.sample_weight, coef, intercept, False, None)
-        return self._finish(coef, loss, None, None, self.sw_sum)[0]
+        return self.finish_sums(coef, loss, None, None, self.sw_sum)[0]
 
     def gradient(self, theta):
         """``∇f(theta)`` (flat, data dtype)."""
@@ -713,6 +872,15 @@ class LinearObjective(ParameterVector):
         s = self._slices[i]
         X = self._x_block(s)
         t = self.y[s]
+        sw = None if self.sample_weight is None else self.sample_weight[s]
+        if self._csr_compiled():
+            make = states[i] is None
+            state = np.empty((X.shape[0], self.n_classes), dtype=self.dtype) if make else states[i]
+            WVt = self._transposed(coef, vec_coef) if make else self._transposed(vec_coef)
+            sums = self.head.csr_hessp(X, sw, WVt, intercept, vec_intercept, state, make)
+            if sums is not None:
+                states[i] = state
+                return sums
         if states[i] is None:
             both = _logits(X, self._transposed(coef, vec_coef), None)
             k = coef.shape[0]
@@ -724,7 +892,6 @@ class LinearObjective(ParameterVector):
             U = _logits(X, self._transposed(vec_coef), None)
         if vec_intercept is not None:
             U += vec_intercept
-        sw = None if self.sample_weight is None else self.sample_weight[s]
         R = self.head.curvature_product(states[i], U, t, sw)
         return _times_x(R, X), (R.sum(axis=0) if intercept is not None else None)
 
@@ -747,14 +914,7 @@ class LinearObjective(ParameterVector):
             )
         h_coef = np.zeros_like(coef) if total is None else total[0]
         h_int = None if intercept is None else (np.zeros_like(intercept) if total is None else total[1])
-        out = np.empty(self.n_params, dtype=self.dtype)
-        oc = out[: self.n_coef].reshape(coef.shape)
-        np.multiply(h_coef, np.asarray(1.0 / self.sw_sum, dtype=self.dtype), out=oc)
-        if self.reg_strength:
-            oc += np.asarray(self.reg_strength, dtype=self.dtype) * v_coef
-        if h_int is not None:
-            np.multiply(h_int, np.asarray(1.0 / self.sw_sum, dtype=self.dtype), out=out[self.n_coef :])
-        return out
+        return self.finish_hessp(v_coef, h_coef, h_int, self.sw_sum)
 
     def batch_loss_gradient(self, theta, rows, *, rng=None):
         """Objective and gradient on the rows ``rows`` only (a mini-batch), normalised by their weight.
@@ -772,7 +932,7 @@ class LinearObjective(ParameterVector):
             g_coef[...] = 0
             if g_int is not None:
                 g_int[...] = 0
-        return self._finish(coef, loss, g_coef, g_int, sw_sum)
+        return self.finish_sums(coef, loss, g_coef, g_int, sw_sum)
 
     def gram(self, *, diagonal=False):
         """``Σ w_i x̃_i x̃_iᵀ / Σ w_i`` (float64): the engine's blocks, their sums added in block order."""
@@ -790,8 +950,6 @@ class LinearObjective(ParameterVector):
             size = self.n_features + self.fit_intercept
             return np.zeros(size if diagonal else (size, size))
         return total[0] / self.sw_sum
-
-
 
 
 class Objective(LinearObjective):
@@ -871,3 +1029,206 @@ class Objective(LinearObjective):
             compute_gradient=gradient,
             coef_t=self._transposed(coef),
         )
+
+    def lazy_sgd(self, theta, *, momentum=0.0, velocity=None, learning_rate=None, n_steps=0):
+        """Steps of SGD that cost O(batch nonzeros × n_classes) each (CSR ``X`` and the compiled
+        kernels), starting at ``theta``: a :class:`LazySparseSGD` (no momentum) or a
+        :class:`LazyMomentumSGD` (heavy-ball ``momentum`` from ``velocity``, one ``learning_rate``
+        for ``n_steps`` steps); None when they do not apply."""
+        if not sp.issparse(self.X) or self.X.indices.dtype not in (np.int32, np.int64):
+            return None
+        size = self.X.nnz * self.n_classes
+        if _dispatch.lookup("linear_csr_softmax_rows", self.X.data, size=size) is None:
+            return None
+        if momentum:
+            return LazyMomentumSGD(self, theta, velocity, momentum, learning_rate, n_steps)
+        return LazySparseSGD(self, theta)
+
+
+def _batch_columns(X):
+    """A CSR batch by columns, only its non-empty ones: ``(values, row numbers, column pointers,
+    columns)``, rows increasing within a column (a stable sort of the indices; O(nnz log nnz))."""
+    order = np.argsort(X.indices, kind="stable")
+    by_column = X.indices[order]
+    rows = np.repeat(np.arange(X.shape[0], dtype=np.int64), np.diff(X.indptr))[order]
+    cols, starts = np.unique(by_column, return_index=True)
+    pointers = np.append(starts, by_column.size).astype(np.int64)
+    return np.ascontiguousarray(X.data[order]), rows, pointers, cols.astype(np.int64)
+
+
+class LazySparseSGD:
+    r"""Plain mini-batch SGD steps on CSR rows in O(batch nonzeros × n_classes) each (issue 17).
+
+    A step ``θ ← θ - η ∇f_B(θ)`` of the mini-batch objective ``f_B = Σ_B w ℓ / Σ_B w + λ/2 ‖W‖²`` moves
+    only the columns of ``W`` that the batch's rows touch, apart from the weight decay ``W ← (1 - ηλ) W``,
+    which touches all of them. The decay is kept as a scalar: ``W = s·V`` with ``V`` stored
+    ``(n_features, n_classes)`` (a feature's class weights contiguous, for the kernels' gathers and
+    scatters), so a step is ``s ← (1 - ηλ) s`` and ``V[j] -= η/(s Σ_B w) · Σ_i x_ij r_i`` for the touched
+    ``j`` (the scaled representation of Shalev-Shwartz et al., "Pegasos", ICML 2007, and of Bottou,
+    "Stochastic gradient descent tricks", 2012). ``s`` is folded back into ``V`` when it falls below
+    ``_FOLD_SCALE``. ``‖V‖²`` for the penalty term of ``f_B`` is kept up to date from the touched columns.
+    The same steps as the dense-gradient path up to rounding (tests/test_solvers.py checks it);
+    momentum and Adam move every parameter at every step, so they stay on the dense path.
+    """
+
+    _FOLD_SCALE = 1e-6
+
+    def __init__(self, objective, theta):
+        self.obj = objective
+        from .._kernels import _linear
+
+        self._kernels = _linear
+        coef, intercept = objective.unpack(theta)
+        self.V = np.empty(coef.shape[::-1], dtype=objective.dtype)
+        _linear.transpose_scale_add(np.ascontiguousarray(coef), 1.0, 0.0, None, self.V)
+        self.scale = 1.0
+        self.intercept = None if intercept is None else np.array(intercept, copy=True)
+        self.sq_norm = float(np.sum(self.V * self.V, dtype=np.float64))
+
+    def step(self, rows, learning_rate):
+        """One step on the rows ``rows`` (sorted); returns ``(f_B before the step, finite)``, where
+        ``finite`` is False when the loss, the gradient or the new coefficients are not finite (the
+        coefficients are then unusable: the caller restarts from a snapshot)."""
+        o, dt = self.obj, self.obj.dtype
+        X = o.X[rows]
+        y = np.ascontiguousarray(o.y[rows])
+        sw = None if o.sample_weight is None else np.ascontiguousarray(o.sample_weight[rows])
+        sw_sum = float(len(rows)) if sw is None else float(np.sum(sw, dtype=np.float64))
+        indptr = _indptr(X)
+        R = np.empty((len(rows), o.n_classes), dtype=dt)
+        loss = self._kernels.csr_softmax_rows(
+            X.data, X.indices, indptr, self.V, self.scale, self.intercept, y, sw, o.label_smoothing, R
+        )
+        if sw_sum <= 0:  # a batch of zero-weight rows: only the penalty acts
+            loss, sw_sum = 0.0, 1.0
+            R[...] = 0
+        value = loss / sw_sum + 0.5 * o.reg_strength * self.scale**2 * self.sq_norm
+        if not math.isfinite(value) or not np.all(np.isfinite(R)):
+            return value, False
+        decay = 1.0 - learning_rate * o.reg_strength
+        if decay == 0.0:
+            self.V[...] = 0
+            self.scale, self.sq_norm, decay = 1.0, 0.0, 1.0
+        elif abs(self.scale * decay) < self._FOLD_SCALE:
+            self.V *= dt.type(self.scale * decay)
+            self.scale, decay = 1.0, 1.0
+            self.sq_norm = float(np.sum(self.V * self.V, dtype=np.float64))
+        self.scale *= decay
+        alpha = -learning_rate / (sw_sum * self.scale)
+        self.sq_norm += self._kernels.csc_update(*_batch_columns(X), R, alpha, self.V)
+        if self.intercept is not None:
+            g_int = R.sum(axis=0) * dt.type(1.0 / sw_sum)
+            self.intercept -= dt.type(learning_rate) * g_int
+        finite = math.isfinite(self.scale) and math.isfinite(self.sq_norm)  # not if a weight is not
+        return value, bool(finite and (self.intercept is None or np.all(np.isfinite(self.intercept))))
+
+    def theta(self):
+        """The flat parameter vector ``[s·Vᵀ, b]`` (data dtype)."""
+        o = self.obj
+        theta = np.empty(o.n_params, dtype=o.dtype)
+        coef = theta[: o.n_coef].reshape(o.n_classes, o.n_features)
+        self._kernels.transpose_scale_add(self.V, float(o.dtype.type(self.scale)), 0.0, None, coef)
+        if self.intercept is not None:
+            theta[o.n_coef :] = self.intercept
+        return theta
+
+
+class LazyMomentumSGD:
+    r"""Heavy-ball SGD steps on CSR rows in O(batch nonzeros × n_classes) each (issue 17).
+
+    The dense step is ``v ← βv - η(g_B + λθ)``, ``θ ← θ + v`` for every parameter. A column ``j`` of
+    ``W`` that the batch does not touch has ``g_B = 0``, so its pair ``(θ_j, v_j)`` follows the same
+    linear map ``M = [[1 - ηλ, β], [-ηλ, β]]`` at every such step. Each column keeps the step it was
+    last brought to (its stamp); a batch applies ``M^m`` (``m`` steps missed, powers precomputed for
+    the epoch) and its gradient to the columns it touches only, and the epoch's end brings every
+    column up to date. The penalty ``λ/2 ‖W‖²`` of each mini-batch objective comes from the 2 × 2 Gram
+    matrix of the pairs over all columns, kept up to date in O(1) per step: the untouched columns'
+    part moves by ``M G Mᵀ``, the touched ones' is measured before and after their step. The same
+    steps as the dense-gradient path up to rounding (tests/test_solvers.py); weights and velocity
+    stored ``(n_features, n_classes)``. Adam's per-coordinate scaling has no such closed form: it
+    stays on the dense path.
+    """
+
+    def __init__(self, objective, theta, velocity, momentum, learning_rate, n_steps):
+        from .._kernels import _linear
+
+        self._kernels = _linear
+        o = self.obj = objective
+        self.learning_rate, self.momentum = float(learning_rate), float(momentum)
+        coef, intercept = o.unpack(theta)
+        v_coef, v_int = o.unpack(np.zeros(o.n_params, o.dtype) if velocity is None else velocity)
+        self.W = np.empty((o.n_features, o.n_classes), dtype=o.dtype)
+        self.V = np.empty_like(self.W)
+        _linear.transpose_scale_add(np.ascontiguousarray(coef), 1.0, 0.0, None, self.W)
+        _linear.transpose_scale_add(np.ascontiguousarray(v_coef), 1.0, 0.0, None, self.V)
+        self.intercept = None if intercept is None else np.array(intercept, copy=True)
+        self.v_intercept = None if v_int is None else np.array(v_int, copy=True)
+        self.stamps = np.zeros(o.n_features, dtype=np.int64)
+        decay = self.learning_rate * o.reg_strength
+        M = np.array([[1.0 - decay, self.momentum], [-decay, self.momentum]])
+        self.powers = np.empty((n_steps + 2, 4))
+        P = np.eye(2)
+        for m in range(n_steps + 2):
+            self.powers[m] = P.ravel()
+            P = M @ P
+        self.M = M
+        W, V = self.W.ravel(), self.V.ravel()
+        # The 2 × 2 Gram matrix [[θ·θ, θ·v], [θ·v, v·v]] of all columns as of the current step (stale
+        # ones included: an untouched column's pair moves by M, its Gram matrix by M G Mᵀ).
+        self.gram = self._gram(W @ W, W @ V, V @ V)
+        self.t = 0
+
+    @staticmethod
+    def _gram(w_w, w_v, v_v):
+        return np.array([[w_w, w_v], [w_v, v_v]])
+
+    def step(self, rows, learning_rate):
+        """One step on the rows ``rows`` (sorted); returns ``(f_B before the step, finite)``."""
+        o, dt = self.obj, self.obj.dtype
+        if learning_rate != self.learning_rate:
+            raise ValueError("LazyMomentumSGD runs one learning rate per epoch")
+        X = o.X[rows]
+        y = np.ascontiguousarray(o.y[rows])
+        sw = None if o.sample_weight is None else np.ascontiguousarray(o.sample_weight[rows])
+        sw_sum = float(len(rows)) if sw is None else float(np.sum(sw, dtype=np.float64))
+        columns = _batch_columns(X)
+        # The batch's columns to this step first: the logits read them.
+        self._kernels.momentum_catch_up(self.W, self.V, columns[3], self.stamps, self.t, self.powers)
+        R = np.empty((len(rows), o.n_classes), dtype=dt)
+        loss = self._kernels.csr_softmax_rows(
+            X.data, X.indices, _indptr(X), self.W, 1.0, self.intercept, y, sw, o.label_smoothing, R
+        )
+        if sw_sum <= 0:  # a batch of zero-weight rows: only the penalty acts
+            loss, sw_sum = 0.0, 1.0
+            R[...] = 0
+        value = loss / sw_sum + 0.5 * o.reg_strength * float(self.gram[0, 0])
+        if not math.isfinite(value) or not np.all(np.isfinite(R)):
+            return value, False
+        alpha = -learning_rate / sw_sum
+        before, after = self._kernels.csc_momentum_update(
+            *columns, R, alpha, self.W, self.V, self.stamps, self.t, self.powers
+        )
+        self.gram = self.M @ (self.gram - self._gram(*before)) @ self.M.T + self._gram(*after)
+        self.t += 1
+        if self.intercept is not None:
+            g_int = R.sum(axis=0) * dt.type(1.0 / sw_sum)
+            self.v_intercept *= dt.type(self.momentum)
+            self.v_intercept -= dt.type(learning_rate) * g_int
+            self.intercept += self.v_intercept
+        finite = bool(np.all(np.isfinite(after)))
+        return value, finite and (self.intercept is None or bool(np.all(np.isfinite(self.intercept))))
+
+    def finish(self):
+        """``(theta, velocity)`` flat, every column brought to the last step."""
+        o = self.obj
+        every = np.arange(o.n_features, dtype=np.int64)
+        self._kernels.momentum_catch_up(self.W, self.V, every, self.stamps, self.t, self.powers)
+        out = []
+        for M, b in ((self.W, self.intercept), (self.V, self.v_intercept)):
+            flat = np.empty(o.n_params, dtype=o.dtype)
+            coef = flat[: o.n_coef].reshape(o.n_classes, o.n_features)
+            self._kernels.transpose_scale_add(M, 1.0, 0.0, None, coef)
+            if b is not None:
+                flat[o.n_coef :] = b
+            out.append(flat)
+        return out[0], out[1]

@@ -41,7 +41,9 @@ class SoftmaxRegression(LinearClassifier):
     solver : {"lbfgs", "newton-cg", "gd", "sgd"}, default "lbfgs"
         ``"lbfgs"`` and ``"newton-cg"``: SciPy's L-BFGS-B / Newton-CG on a Kronecker-preconditioned
         parameterisation (see :mod:`luce.models._solvers`). ``"gd"``: full-batch gradient descent (the
-        tutorial). ``"sgd"``: mini-batch epochs with momentum or Adam.
+        tutorial). ``"sgd"``: mini-batch epochs with momentum or Adam; on CSR input a plain or
+        heavy-ball step (``sgd`` and ``partial_fit``) costs O(batch nonzeros × n_classes), an Adam
+        step O(n_features × n_classes).
     learning_rate : float > 0 or "auto", default "auto"
         Step size of gd/sgd. ``"auto"`` is ``1/L`` with ``L = λ_max(X̃ᵀWX̃/Σw)/2 + reg_strength`` (a bound
         on the curvature), or ``1e-3`` with Adam.
