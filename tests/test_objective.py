@@ -5,12 +5,15 @@ label_smoothing (when importable), 4th-order central finite differences of the l
 the gradient (Hessian-vector product), and the Gram matrix formed densely by NumPy.
 """
 
+import threading
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.special import log_softmax, softmax
 from threadpoolctl import threadpool_limits
 
+from luce._kernels import _dispatch
 from luce.models import _objective
 from luce.models._objective import Objective, block_gram, block_hessp, block_loss_gradient
 
@@ -405,3 +408,21 @@ def test_a_forked_child_gets_its_own_worker_threads(rng):
     expected = Objective(X, y, 3, block_rows=16, n_threads=2).loss(np.zeros(15))  # the parent's pool exists
     with multiprocessing.get_context("fork").Pool(1) as pool:
         assert pool.map_async(_loss_in_child, [(X, y)]).get(timeout=60) == [expected]
+
+
+def test_block_workers_follow_the_callers_backend(rng, monkeypatch):
+    """use_backend is a context variable: the engine's worker threads must see the caller's choice."""
+    seen = set()
+    lookup = _dispatch.lookup
+
+    def spy(op, x, size=None):
+        seen.add((threading.current_thread().name.startswith("luce-block"), _dispatch.get_backend()))
+        return lookup(op, x, size)
+
+    monkeypatch.setattr(_dispatch, "lookup", spy)
+    X, y = rng.standard_normal((400, 5)), rng.integers(0, 3, 400)
+    objective = Objective(X, y, 3, block_rows=50, n_threads=2)
+    with _dispatch.use_backend("reference"):
+        objective.loss_gradient(np.zeros(objective.n_params))
+    assert (True, "reference") in seen
+    assert {backend for _, backend in seen} == {"reference"}

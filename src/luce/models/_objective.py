@@ -80,6 +80,7 @@ with ``sw_sum = Σ w_i`` over all rows.
 from __future__ import annotations
 
 import collections
+import contextvars
 import math
 import os
 import threading
@@ -176,19 +177,24 @@ def reduce_blocks(task, blocks, n_threads):
         with np.errstate(**errstate), _dispatch.serial_kernels():
             return task(block)
 
+    def submit(block):
+        # Each block runs in a copy of the caller's context, so the backend chosen with use_backend
+        # (a context variable) holds in the workers too.
+        return pool.submit(contextvars.copy_context().run, run, block)
+
     total = None
     with one_blas_thread():
         queue = collections.deque()
         it = iter(blocks)
         for b in it:
-            queue.append(pool.submit(run, b))
+            queue.append(submit(b))
             if len(queue) >= 2 * n_threads:
                 break
         while queue:
             part = queue.popleft().result()
             nxt = next(it, None)
             if nxt is not None:
-                queue.append(pool.submit(run, nxt))
+                queue.append(submit(nxt))
             total = _add_into(total, part)
     return total
 
