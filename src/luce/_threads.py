@@ -10,6 +10,7 @@ last to leave restores the original.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 
 __all__ = ["blas_controller", "blas_threads", "one_blas_thread"]
@@ -17,18 +18,20 @@ __all__ = ["blas_controller", "blas_threads", "one_blas_thread"]
 _lock = threading.Lock()
 _users = 0
 _limiter = None
-_controller = None
+_controllers = {}
 
 
 def blas_controller():
-    """threadpoolctl's controller of NumPy's and SciPy's BLAS libraries, made once."""
-    global _controller
-    if _controller is None:
-        import scipy.linalg.blas  # noqa: F401 - SciPy's BLAS must be loaded to be seen (and limited)
+    """threadpoolctl's controller of the BLAS libraries loaded now: NumPy's, and SciPy's once
+    ``scipy.linalg`` is imported (a scan costs ~10 ms; importing SciPy's BLAS to see it cost ~400 ms
+    on the first call of functions that never use it, such as ``linear_cross_entropy``)."""
+    scipy_blas = "scipy.linalg" in sys.modules
+    controller = _controllers.get(scipy_blas)
+    if controller is None:
         from threadpoolctl import ThreadpoolController
 
-        _controller = ThreadpoolController().select(user_api="blas")
-    return _controller
+        controller = _controllers[scipy_blas] = ThreadpoolController().select(user_api="blas")
+    return controller
 
 
 def blas_threads():
