@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy.special import softmax
+from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from luce.models import _solvers
@@ -372,3 +373,27 @@ def test_float32_lbfgs_reaches_the_float64_optimum_closely():
     res = _solvers.lbfgs(obj32, np.zeros(obj32.n_params, np.float32), max_iter=2000, tol=1e-6)
     assert res.converged
     assert (obj64.loss(res.theta.astype(np.float64)) - f_best) / f_best < 1e-6
+
+
+@pytest.mark.parametrize("estimator", ["softmax", "tree"])
+def test_sgd_reference_loss_comes_from_rows_that_carry_weight(estimator):
+    """90 % zero sample weights: a first batch of only zero-weight rows made the reference loss 0, after
+    which every epoch looked divergent and the fit failed after 40 halvings."""
+    from luce import HierarchicalSoftmaxClassifier, SoftmaxRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 4))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
+    sw = np.where(rng.random(200) < 0.9, 0.0, 1.0)
+    for seed in range(6):
+        if estimator == "softmax":
+            model = SoftmaxRegression(solver="sgd", batch_size=4, random_state=seed, max_iter=20)
+        else:
+            model = HierarchicalSoftmaxClassifier(
+                solver="sgd", momentum=0, batch_size=4, random_state=seed, max_iter=20
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)  # step halvings
+            model.fit(X, y, sample_weight=sw)
+        assert model.score(X, y, sample_weight=sw) > 0.6

@@ -337,7 +337,7 @@ def path_sgd(
 
     lr = float(learning_rate)
     # The loss at the start, on the batch the shared sgd draws for it: one batch with a zero step.
-    first = np.sort(rng.permutation(n)[:batch])
+    first = _solvers.first_batch(rng, n, batch, objective.sample_weight)
     with np.errstate(over="ignore", invalid="ignore"):
         f0 = epoch(state, first, 0.0, math.inf) / first.shape[0]  # lr 0: the state does not change
     best_loss = f0 if math.isfinite(f0) else math.inf

@@ -620,6 +620,17 @@ def _resolve_batch_size(batch_size, n):
     return min(200, n) if batch_size == "auto" else max(1, min(int(batch_size), n))
 
 
+def first_batch(rng, n, batch, sample_weight):
+    """The rows whose mini-batch loss is the reference before the first epoch, drawn with one
+    permutation as an epoch draws its batches, from the rows that carry weight: a batch of zero-weight
+    rows has only the penalty, a loss of 0 at the start, after which every epoch looks divergent."""
+    order = rng.permutation(n)
+    if sample_weight is not None:
+        weighted = order[np.asarray(sample_weight)[order] > 0]
+        order = weighted if weighted.size else order
+    return np.sort(order[:batch])
+
+
 def sgd_epoch(objective, theta, state, *, learning_rate, momentum, batch_size, rng, explode=math.inf):
     """One pass of mini-batch steps over the objective's rows in a random order.
 
@@ -734,9 +745,8 @@ def sgd(
     theta = np.array(theta0, dtype=objective.dtype, copy=True)
     state = {} if state is None else state
     lr = float(learning_rate)
-    first = np.sort(
-        rng.permutation(objective.n_samples)[: _resolve_batch_size(batch_size, objective.n_samples)]
-    )
+    first = first_batch(rng, objective.n_samples, _resolve_batch_size(batch_size, objective.n_samples),
+                        objective.sample_weight)  # fmt: skip
     with np.errstate(over="ignore", invalid="ignore"):
         f0, _ = objective.batch_loss_gradient(theta, first)
     best_loss = f0 if math.isfinite(f0) else math.inf
