@@ -9,11 +9,10 @@ test-suite runs against both paths). ``"numba"``, the old name of ``"compiled"``
 ``_REGISTRY`` names, for each operation, the extension module and function that compute it and the
 size below which the reference is as fast. The environment variable ``LUCE_BACKEND`` sets the
 default. Each ``softmax``/``logsumexp`` here returns ``None`` when the reference must handle the call:
-other dtypes (float16 input arrives as float32: it is computed in float32 upstream), 0-d arrays, axes
-that are not consecutive, or Numba not importable.
+other dtypes (float16 input arrives as float32: it is computed in float32 upstream), 0-d arrays or
+axes that are not consecutive.
 
-The kernels module (and with it Numba) is imported on the first call that uses it, never at
-``import luce``.
+An extension module is imported on the first call that uses it, never at ``import luce``.
 
 Threads: :func:`use_backend` is local to the thread (and asyncio task) that enters it, a
 ``contextvars.ContextVar``; :func:`set_backend` sets the process-wide default the others follow. Every
@@ -69,11 +68,12 @@ MIN_KERNEL_SIZE = 512
 # them when they were written.
 MIN_ROWWISE_SIZE = 8192
 
-_kernels = None
-
 # operation -> (extension module in luce._kernels, function, size threshold): the whole dispatch table.
 # The size is counted by the caller's ``size`` argument of lookup (default: the array's elements).
-_REGISTRY: dict[str, tuple[str, str, int]] = {}
+_REGISTRY: dict[str, tuple[str, str, int]] = {
+    "softmax": ("_softmax", "softmax", MIN_KERNEL_SIZE),  # softmax and log_softmax
+    "logsumexp": ("_softmax", "logsumexp", MIN_KERNEL_SIZE),
+}
 _modules: dict[str, object] = {}
 
 
@@ -195,24 +195,9 @@ def kernel_launch():
             _layer_is_safe = _threading_layer_is_safe()
 
 
-def _kernels_apply(x: np.ndarray, axes: tuple[int, ...]) -> bool:
-    backend = get_backend()
-    if backend == "reference" or x.ndim == 0 or x.dtype not in (np.float32, np.float64):
-        return False
-    if tuple(axes) != tuple(range(axes[0], axes[-1] + 1)):
-        return False  # the kernels view the reduced axes as one: they must be consecutive
-    return backend == "compiled" or x.size >= MIN_KERNEL_SIZE
-
-
-def _numba():
-    global _kernels
-    if _kernels is None:
-        try:
-            from . import _numba_softmax
-        except ImportError:  # Numba missing or broken: the reference still works
-            return None
-        _kernels = _numba_softmax
-    return _kernels
+def _consecutive(x: np.ndarray, axes: tuple[int, ...]) -> bool:
+    # The kernels view the reduced axes as one: they must be consecutive (0-d arrays: the reference).
+    return x.ndim > 0 and tuple(axes) == tuple(range(axes[0], axes[-1] + 1))
 
 
 def softmax(x: np.ndarray, axes: tuple[int, ...], temperature: float, where, *, log: bool, out=None):
@@ -221,13 +206,10 @@ def softmax(x: np.ndarray, axes: tuple[int, ...], temperature: float, where, *, 
     ``axes`` sorted non-negative axes, ``where`` None or a boolean array broadcast to ``x``, ``out``
     None or a writeable array of x's shape and dtype, which is filled and returned.
     """
-    if not _kernels_apply(x, axes):
+    kernel = lookup("softmax", x)
+    if kernel is None or not _consecutive(x, axes):
         return None
-    kernels = _numba()
-    if kernels is None:
-        return None
-    with kernel_launch():
-        return kernels.softmax(x, axes, temperature, where, log, out)
+    return kernel(x, axes, temperature, where, log, out, kernel_threads())
 
 
 def logsumexp(x: np.ndarray, axes: tuple[int, ...], where, out=None):
@@ -235,10 +217,7 @@ def logsumexp(x: np.ndarray, axes: tuple[int, ...], where, out=None):
 
     ``out``: None or a writeable array of the result's size and x's dtype, keepdims shape or not.
     """
-    if not _kernels_apply(x, axes):
+    kernel = lookup("logsumexp", x)
+    if kernel is None or not _consecutive(x, axes):
         return None
-    kernels = _numba()
-    if kernels is None:
-        return None
-    with kernel_launch():
-        return kernels.logsumexp(x, axes, where, out)
+    return kernel(x, axes, where, out, kernel_threads())

@@ -1,0 +1,105 @@
+/* Short rows (last axis, n < LUCE_SM_SHORT_ROW) for one dtype: LUCE_SM_TILE rows at a time are
+ * transposed into a tile, element j of row r at tile[j*TILE + r], so that every pass below is a
+ * vector loop across rows (a row of 16 float32 would fill one vector and need a tree of shuffles per
+ * reduction). The tile is copied first and the rows written last, so out may be x. */
+
+#define T LUCE_T
+#define F LUCE_F
+#define TILE LUCE_SM_TILE
+
+/* The tile's passes: max, then sums (blocked: LUCE_SM_KC elements in the input dtype, then float64;
+ * softmax keeps exp((x - m)/t) in the tile, log_softmax (x - m)/t), then the per-row coefficient. */
+LUCE_INLINE void F(luce_sm_tile_v)(T *LUCE_RESTRICT tile, ptrdiff_t n, T t, int mode, T *LUCE_RESTRICT m,
+                                   double *LUCE_RESTRICT sum, double *LUCE_RESTRICT cnt, const int scaled)
+{
+    for (int r = 0; r < TILE; r++) m[r] = (T)-INFINITY;
+    for (ptrdiff_t j = 0; j < n; j++)
+        for (int r = 0; r < TILE; r++) m[r] = tile[j * TILE + r] > m[r] ? tile[j * TILE + r] : m[r];
+    T s1[TILE], c1[TILE];
+    for (int r = 0; r < TILE; r++) {
+        s1[r] = c1[r] = 0;
+        sum[r] = cnt[r] = 0;
+    }
+    for (ptrdiff_t j = 0; j < n; j++) {
+        T *row = tile + j * TILE;
+        for (int r = 0; r < TILE; r++) {
+            const T v = row[r];
+            const T d = scaled ? (v - m[r]) / t : v - m[r];
+            const T e = LUCE_EXP(d);
+            const int eq = v == m[r];
+            row[r] = mode == LUCE_SOFTMAX ? e : d;
+            s1[r] += eq ? (T)0 : e; /* a NaN lands here */
+            c1[r] += eq ? (T)1 : (T)0;
+        }
+        if (j % LUCE_SM_KC == LUCE_SM_KC - 1 || j == n - 1)
+            for (int r = 0; r < TILE; r++) {
+                sum[r] += (double)s1[r];
+                cnt[r] += (double)c1[r];
+                s1[r] = c1[r] = 0;
+            }
+    }
+}
+
+/* Rows r0 .. r1 of the (outer, n) view: the task of one thread. Returns -1 when out of memory. */
+static LUCE_DISPATCH int F(luce_sm_short)(const luce_sm_geo *g, const T *x, const unsigned char *mask, T *out,
+                                          ptrdiff_t r0, ptrdiff_t r1)
+{
+    const ptrdiff_t n = g->n, xo = g->xo, mo = g->mo;
+    const int mode = g->mode;
+    const T t = (T)g->t;
+    T *tile = (T *)malloc(n * TILE * sizeof(T));
+    if (tile == NULL) return -1;
+    T m[TILE], coef[TILE];
+    double sum[TILE], cnt[TILE];
+    for (ptrdiff_t a = r0; a < r1; a += TILE) {
+        const int w = r1 - a < TILE ? (int)(r1 - a) : TILE;
+        if (g->tinf) {
+            for (int r = 0; r < w; r++) {
+                const unsigned char *mr = mask ? mask + (a + r) * mo : NULL;
+                T *outr = mode == LUCE_LOGSUMEXP ? out + a + r : out + (a + r) * n;
+                F(luce_sm_slice_special)(x + (a + r) * xo, 1, mr, 1, outr, 1, n, mode, 1);
+            }
+            continue;
+        }
+        /* In: loads strided by a row, stores contiguous; rows past w are zeros (never written out). */
+        for (ptrdiff_t j = 0; j < n; j++) {
+            T *row = tile + j * TILE;
+            if (mask)
+                for (int r = 0; r < w; r++) {
+                    const T v = x[(a + r) * xo + j];
+                    row[r] = mask[(a + r) * mo + j] ? v : (T)-INFINITY;
+                }
+            else
+                for (int r = 0; r < w; r++) row[r] = x[(a + r) * xo + j];
+            for (int r = w; r < TILE; r++) row[r] = 0;
+        }
+        if (t != 1)
+            F(luce_sm_tile_v)(tile, n, t, mode, m, sum, cnt, 1);
+        else
+            F(luce_sm_tile_v)(tile, n, t, mode, m, sum, cnt, 0);
+        /* log1p form (Blanchard, Higham & Higham 2021): tail = terms below the max + (count - 1). */
+        const int log = mode == LUCE_LOG_SOFTMAX;
+        if (mode == LUCE_SOFTMAX)
+            for (int r = 0; r < TILE; r++) coef[r] = (T)(1.0 / (sum[r] + cnt[r]));
+        else
+            for (int r = 0; r < TILE; r++) coef[r] = (T)luce_log1p_f64(sum[r] + (cnt[r] - 1));
+        for (int r = 0; r < w; r++) {
+            const unsigned char *mr = mask ? mask + (a + r) * mo : NULL;
+            T *outr = mode == LUCE_LOGSUMEXP ? out + a + r : out + (a + r) * n;
+            if (!(fabs(m[r]) < INFINITY && sum[r] == sum[r])) /* row r of x is intact: rows are written in order */
+                F(luce_sm_slice_special)(x + (a + r) * xo, 1, mr, 1, outr, 1, n, mode, 0);
+            else if (mode == LUCE_LOGSUMEXP)
+                outr[0] = (T)((double)m[r] + luce_log1p_f64(sum[r] + (cnt[r] - 1)));
+            else if (log)
+                for (ptrdiff_t j = 0; j < n; j++) outr[j] = tile[j * TILE + r] - coef[r];
+            else
+                for (ptrdiff_t j = 0; j < n; j++) outr[j] = tile[j * TILE + r] * coef[r];
+        }
+    }
+    free(tile);
+    return 0;
+}
+
+#undef T
+#undef F
+#undef TILE
