@@ -8,11 +8,12 @@
 #define F LUCE_F
 #define L LUCE_SM_LANES
 
-/* Element i of the row, -inf where masked (the load is unconditional, so the loop vectorises). */
+/* Element i of the row, -inf where masked. The load is unconditional and the mask byte is compared
+ * as a float: GCC 12 vectorises a select only when it has the type of its comparison. */
 LUCE_INLINE T F(luce_row_at)(const T *x, const unsigned char *mask, ptrdiff_t i, const int masked)
 {
     const T v = x[i];
-    return (masked && !mask[i]) ? (T)-INFINITY : v;
+    return (masked && (T)mask[i] == 0) ? (T)-INFINITY : v;
 }
 
 LUCE_INLINE T F(luce_row_max_v)(const T *x, const unsigned char *mask, ptrdiff_t n, const int masked)

@@ -5,10 +5,11 @@
 #define T LUCE_T
 #define F LUCE_F
 
+/* Element i, -inf where masked (the mask byte is compared as a float: see luce_row_at). */
 LUCE_INLINE T F(luce_col_at)(const T *x, const unsigned char *mask, ptrdiff_t i, const int masked)
 {
     const T v = x[i];
-    return (masked && !mask[i]) ? (T)-INFINITY : v;
+    return (masked && (T)mask[i] == 0) ? (T)-INFINITY : v;
 }
 
 /* Per column: max m (NaN ignored), float64 sum r2 of exp((x - m)/t) below the max, count k2 at it,
@@ -19,8 +20,8 @@ LUCE_INLINE T F(luce_col_at)(const T *x, const unsigned char *mask, ptrdiff_t i,
 LUCE_INLINE void F(luce_cols_online_v)(const T *x, ptrdiff_t xn, const unsigned char *mask, ptrdiff_t mn,
                                        ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t w, T t, T *LUCE_RESTRICT m,
                                        T *LUCE_RESTRICT r1, T *LUCE_RESTRICT k1, T *LUCE_RESTRICT m2,
-                                       double *LUCE_RESTRICT r2, double *LUCE_RESTRICT k2, const int masked,
-                                       const int scaled)
+                                       double *LUCE_RESTRICT r2, double *LUCE_RESTRICT k2, T *LUCE_RESTRICT fac,
+                                       T *LUCE_RESTRICT kept, const int masked, const int scaled)
 {
     for (ptrdiff_t c = 0; c < w; c++) {
         m[c] = m2[c] = (T)-INFINITY;
@@ -59,15 +60,20 @@ LUCE_INLINE void F(luce_cols_online_v)(const T *x, ptrdiff_t xn, const unsigned 
                 }
             }
         }
+        /* Fold into float64. Two loops: GCC 12 vectorises a select only when it has the type of its
+         * comparison, so the float selects come first and the float64 loop has none. */
         for (ptrdiff_t c = 0; c < w; c++) {
-            const T fac = LUCE_EXP(scaled ? (m2[c] - m[c]) / t : m2[c] - m[c]); /* NaN for -inf - -inf: unused */
+            const T e = LUCE_EXP(scaled ? (m2[c] - m[c]) / t : m2[c] - m[c]); /* NaN for -inf - -inf: unused */
             const int grew = m[c] > m2[c];
-            const double rr = grew ? (r2[c] + k2[c]) * (double)fac : r2[c];
-            const double kk = grew ? 0.0 : k2[c];
-            r2[c] = rr + (double)r1[c];
-            k2[c] = kk + (double)k1[c];
-            r1[c] = k1[c] = 0;
+            fac[c] = grew ? e : (T)1;
+            kept[c] = grew ? (T)0 : (T)1;
             m2[c] = m[c];
+        }
+        for (ptrdiff_t c = 0; c < w; c++) {
+            /* grew: (r2 + k2)·fac (the old maxima become ordinary terms), k2 = 0; else unchanged. */
+            r2[c] = (r2[c] + (1 - (double)kept[c]) * k2[c]) * (double)fac[c] + (double)r1[c];
+            k2[c] = (double)kept[c] * k2[c] + (double)k1[c];
+            r1[c] = k1[c] = 0;
         }
     }
 }
@@ -156,9 +162,8 @@ LUCE_INLINE void F(luce_cols_write_v)(const T *x, ptrdiff_t xn, const unsigned c
 
 /* Scratch of one column task: w columns of T (8 arrays) and of double (3 arrays). */
 typedef struct {
-    T *m, *r1, *k1, *mt, *m2, *mw, *coef, *hit;
+    T *m, *r1, *k1, *mt, *fac, *kept, *mw, *coef;
     double *st0, *st1, *st2;
-    int *kind;
 } F(luce_cols_scratch);
 
 /* The column code on one block. stage 0: the whole reduced range [j0, j1) here; stage 1: the state
@@ -207,7 +212,7 @@ LUCE_INLINE void F(luce_cols_block)(const luce_sm_geo *g, const T *x, const unsi
         VARIANTS(SUM);
 #undef SUM
     } else {
-#define ONLINE(a, b) F(luce_cols_online_v)(x, xn, mask, mn, j0, j1, w, t, s.m, s.r1, s.k1, s.mt, s.st1, s.st2, a, b)
+#define ONLINE(a, b) F(luce_cols_online_v)(x, xn, mask, mn, j0, j1, w, t, s.m, s.r1, s.k1, s.mt, s.st1, s.st2, s.fac, s.kept, a, b)
         VARIANTS(ONLINE);
 #undef ONLINE
     }
@@ -226,7 +231,8 @@ LUCE_INLINE void F(luce_cols_block)(const luce_sm_geo *g, const T *x, const unsi
     /* log1p form (Blanchard, Higham & Higham 2021): tail = terms below the max + (count - 1). */
     if (mode == LUCE_LOGSUMEXP) {
         if (j0 != 0) return;
-        for (ptrdiff_t c = 0; c < w; c++) out[c] = (T)((double)s.mt[c] + luce_log1p_f64(s.st1[c] + (s.st2[c] - 1)));
+        for (ptrdiff_t c = 0; c < w; c++) s.st0[c] = luce_log1p_finite_f64(s.st1[c] + (s.st2[c] - 1));
+        for (ptrdiff_t c = 0; c < w; c++) out[c] = (T)((double)s.mt[c] + s.st0[c]);
         if (special)
             for (ptrdiff_t c = 0; c < w; c++)
                 if (!(fabs(s.mt[c]) < INFINITY && s.st1[c] == s.st1[c]))
@@ -235,7 +241,9 @@ LUCE_INLINE void F(luce_cols_block)(const luce_sm_geo *g, const T *x, const unsi
     }
     const int log = mode == LUCE_LOG_SOFTMAX;
     if (log)
-        for (ptrdiff_t c = 0; c < w; c++) s.coef[c] = (T)luce_log1p_f64(s.st1[c] + (s.st2[c] - 1));
+        for (ptrdiff_t c = 0; c < w; c++) s.st0[c] = luce_log1p_finite_f64(s.st1[c] + (s.st2[c] - 1));
+    if (log)
+        for (ptrdiff_t c = 0; c < w; c++) s.coef[c] = (T)s.st0[c];
     else
         for (ptrdiff_t c = 0; c < w; c++) s.coef[c] = (T)(1.0 / (s.st1[c] + s.st2[c]));
     for (ptrdiff_t c = 0; c < w; c++) {
@@ -304,15 +312,14 @@ static LUCE_DISPATCH int F(luce_sm_cols)(const luce_sm_geo *g, const T *x, const
     const ptrdiff_t j0 = (task % nparts) * per < g->n ? (task % nparts) * per : g->n;
     const ptrdiff_t j1 = g->n - j0 < per ? g->n : j0 + per;
     const int lse = g->mode == LUCE_LOGSUMEXP;
-    void *mem = malloc(w * (8 * sizeof(T) + 3 * sizeof(double) + sizeof(int)) + 64);
+    void *mem = malloc(w * (8 * sizeof(T) + 3 * sizeof(double)));
     if (mem == NULL) return -1;
     F(luce_cols_scratch) s;
     double *d = (double *)mem;
     s.st0 = d, s.st1 = d + w, s.st2 = d + 2 * w;
     T *a = (T *)(d + 3 * w);
     s.m = a, s.r1 = a + w, s.k1 = a + 2 * w, s.mt = a + 3 * w;
-    s.m2 = a + 4 * w, s.mw = a + 5 * w, s.coef = a + 6 * w, s.hit = a + 7 * w;
-    s.kind = (int *)(a + 8 * w);
+    s.fac = a + 4 * w, s.kept = a + 5 * w, s.mw = a + 6 * w, s.coef = a + 7 * w;
     const T *xb = x + o * g->xo + c0;
     const unsigned char *mb = mask ? mask + o * g->mo + c0 : NULL;
     T *ob = out + (lse ? o * g->inner : o * g->n * g->inner) + c0;

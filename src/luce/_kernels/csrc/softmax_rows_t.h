@@ -25,13 +25,13 @@ LUCE_INLINE void F(luce_sm_row_cached)(const T *x, const unsigned char *mask, T 
         s = F(luce_row_exp_sum_count)(x, mask, n, m, t, &count);
     if (mode == LUCE_LOGSUMEXP) {
         /* log1p form (Blanchard, Higham & Higham 2021): tail = terms below the max + (count - 1). */
-        out[0] = (T)((double)m + luce_log1p_f64(s + (count - 1)));
+        out[0] = (T)((double)m + luce_log1p_finite_f64(s + (count - 1)));
     } else if (s != s) {
         for (ptrdiff_t i = 0; i < n; i++) out[i] = (T)NAN;
     } else if (mode == LUCE_SOFTMAX) {
         F(luce_row_finish)(out, n, (T)(1.0 / s), 0);
     } else {
-        F(luce_row_finish)(out, n, (T)luce_log1p_f64(s + (count - 1)), 1);
+        F(luce_row_finish)(out, n, (T)luce_log1p_finite_f64(s + (count - 1)), 1);
     }
 }
 
@@ -105,11 +105,11 @@ LUCE_INLINE void F(luce_sm_row_long)(const T *x, const unsigned char *mask, T *o
     }
     /* log1p form (Blanchard, Higham & Higham 2021): tail = terms below the max + (count - 1). */
     if (mode == LUCE_LOGSUMEXP) {
-        out[0] = (T)((double)m + luce_log1p_f64(sum + (count - 1)));
+        out[0] = (T)((double)m + luce_log1p_finite_f64(sum + (count - 1)));
         return;
     }
     const int log = mode == LUCE_LOG_SOFTMAX;
-    const T c = log ? (T)luce_log1p_f64(sum + (count - 1)) : (T)(1.0 / (sum + count));
+    const T c = log ? (T)luce_log1p_finite_f64(sum + (count - 1)) : (T)(1.0 / (sum + count));
 #define WRITE(masked, scaled)                                                                          \
     (log ? F(luce_sm_row_write_v)(x, mask, out, n, m, t, c, 1, masked, scaled)                          \
          : F(luce_sm_row_write_v)(x, mask, out, n, m, t, c, 0, masked, scaled))

@@ -50,7 +50,7 @@ static LUCE_DISPATCH int F(luce_sm_short)(const luce_sm_geo *g, const T *x, cons
     T *tile = (T *)malloc(n * TILE * sizeof(T));
     if (tile == NULL) return -1;
     T m[TILE], coef[TILE];
-    double sum[TILE], cnt[TILE];
+    double sum[TILE], cnt[TILE], lg[TILE];
     for (ptrdiff_t a = r0; a < r1; a += TILE) {
         const int w = r1 - a < TILE ? (int)(r1 - a) : TILE;
         if (g->tinf) {
@@ -82,14 +82,16 @@ static LUCE_DISPATCH int F(luce_sm_short)(const luce_sm_geo *g, const T *x, cons
         if (mode == LUCE_SOFTMAX)
             for (int r = 0; r < TILE; r++) coef[r] = (T)(1.0 / (sum[r] + cnt[r]));
         else
-            for (int r = 0; r < TILE; r++) coef[r] = (T)luce_log1p_f64(sum[r] + (cnt[r] - 1));
+            for (int r = 0; r < TILE; r++) lg[r] = luce_log1p_finite_f64(sum[r] + (cnt[r] - 1));
+        if (mode != LUCE_SOFTMAX)
+            for (int r = 0; r < TILE; r++) coef[r] = (T)lg[r]; /* apart: GCC 12 vectorises selects of one type only */
         for (int r = 0; r < w; r++) {
             const unsigned char *mr = mask ? mask + (a + r) * mo : NULL;
             T *outr = mode == LUCE_LOGSUMEXP ? out + a + r : out + (a + r) * n;
             if (!(fabs(m[r]) < INFINITY && sum[r] == sum[r])) /* row r of x is intact: rows are written in order */
                 F(luce_sm_slice_special)(x + (a + r) * xo, 1, mr, 1, outr, 1, n, mode, 0);
             else if (mode == LUCE_LOGSUMEXP)
-                outr[0] = (T)((double)m[r] + luce_log1p_f64(sum[r] + (cnt[r] - 1)));
+                outr[0] = (T)((double)m[r] + lg[r]);
             else if (log)
                 for (ptrdiff_t j = 0; j < n; j++) outr[j] = tile[j * TILE + r] - coef[r];
             else
