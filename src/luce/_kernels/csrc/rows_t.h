@@ -106,9 +106,9 @@ LUCE_INLINE double F(luce_row_pass_v)(const T *x, const unsigned char *mask, ptr
     return F(luce_lanes_total)(sum2);
 }
 
+/* Three variants: plain; scaled (t != 1); masked, which also divides by t (exact when t == 1). */
 #define LUCE_ROW_PASS_VARIANTS(store)                                                              \
-    (mask ? (t != 1 ? F(luce_row_pass_v)(x, mask, n, m, t, out, count, store, 1, 1)                 \
-                    : F(luce_row_pass_v)(x, mask, n, m, t, out, count, store, 1, 0))                \
+    (mask ? F(luce_row_pass_v)(x, mask, n, m, t, out, count, store, 1, 1)                           \
           : (t != 1 ? F(luce_row_pass_v)(x, mask, n, m, t, out, count, store, 0, 1)                 \
                     : F(luce_row_pass_v)(x, mask, n, m, t, out, count, store, 0, 0)))
 

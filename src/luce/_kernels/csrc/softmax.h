@@ -26,12 +26,9 @@
 #ifndef LUCE_SOFTMAX_H
 #define LUCE_SOFTMAX_H
 
-#include <stdlib.h>
+#include <stddef.h>
 
-#include "luce_simd.h"
-#include "luce_exp.h"
 #include "luce_tuning.h"
-#include "rows.h"
 
 enum { LUCE_SOFTMAX = 0, LUCE_LOG_SOFTMAX = 1, LUCE_LOGSUMEXP = 2 };
 
@@ -45,26 +42,21 @@ typedef struct {
     int mode, tinf;
 } luce_sm_geo;
 
-#define LUCE_T float
-#define LUCE_F(name) name##_f32
-#define LUCE_EXP luce_exp_f32
-#include "softmax_special_t.h"
-#include "softmax_rows_t.h"
-#include "softmax_cols_t.h"
-#include "softmax_short_t.h"
-#undef LUCE_T
-#undef LUCE_F
-#undef LUCE_EXP
-
-#define LUCE_T double
-#define LUCE_F(name) name##_f64
-#define LUCE_EXP luce_exp_f64
-#include "softmax_special_t.h"
-#include "softmax_rows_t.h"
-#include "softmax_cols_t.h"
-#include "softmax_short_t.h"
-#undef LUCE_T
-#undef LUCE_F
-#undef LUCE_EXP
+/* The tasks, one thread each (softmax_f32.c, softmax_f64.c instantiate the *_t.h templates; two
+ * translation units, so that the build compiles them in parallel). Rows r0 .. r1 of the view: */
+void luce_sm_rows_f32(const luce_sm_geo *g, const float *x, const unsigned char *mask, float *out, ptrdiff_t r0,
+                      ptrdiff_t r1);
+void luce_sm_rows_f64(const luce_sm_geo *g, const double *x, const unsigned char *mask, double *out, ptrdiff_t r0,
+                      ptrdiff_t r1);
+/* Short rows r0 .. r1 through transposed tiles; -1 when out of memory for the tile. */
+int luce_sm_short_f32(const luce_sm_geo *g, const float *x, const unsigned char *mask, float *out, ptrdiff_t r0,
+                      ptrdiff_t r1);
+int luce_sm_short_f64(const luce_sm_geo *g, const double *x, const unsigned char *mask, double *out, ptrdiff_t r0,
+                      ptrdiff_t r1);
+/* Column task `task` (stage 0: whole; 1: state into parts; 2: merge parts, write); -1 when out of memory. */
+int luce_sm_cols_f32(const luce_sm_geo *g, const float *x, const unsigned char *mask, float *out, ptrdiff_t task,
+                     int stage, double *parts);
+int luce_sm_cols_f64(const luce_sm_geo *g, const double *x, const unsigned char *mask, double *out, ptrdiff_t task,
+                     int stage, double *parts);
 
 #endif

@@ -179,7 +179,8 @@ LUCE_INLINE void F(luce_cols_block)(const luce_sm_geo *g, const T *x, const unsi
     const ptrdiff_t xn = g->xn, mn = g->mn;
     const ptrdiff_t CBW = LUCE_SM_CB;
     int cached = 0;
-#define VARIANTS(call) (masked ? (scaled ? call(1, 1) : call(1, 0)) : (scaled ? call(0, 1) : call(0, 0)))
+/* Three variants: plain; scaled (t != 1); masked, which also divides by t (exact when t == 1). */
+#define VARIANTS(call) (masked ? call(1, 1) : (scaled ? call(0, 1) : call(0, 0)))
     if (stage == 2) {
         /* Merge the ranges' (max, sum, count) states. */
         for (ptrdiff_t c = 0; c < w; c++) {
@@ -302,7 +303,7 @@ LUCE_INLINE void F(luce_cols_tinf)(const luce_sm_geo *g, const T *x, const unsig
 
 /* Column task `task` of the (outer, n, inner) view: block task / nparts, range task % nparts of the
  * reduced axis. parts: (ntasks, 3, LUCE_SM_CB) doubles when nparts > 1. Returns -1 when out of memory. */
-static LUCE_DISPATCH int F(luce_sm_cols)(const luce_sm_geo *g, const T *x, const unsigned char *mask, T *out,
+LUCE_DISPATCH int F(luce_sm_cols)(const luce_sm_geo *g, const T *x, const unsigned char *mask, T *out,
                                          ptrdiff_t task, int stage, double *parts)
 {
     const ptrdiff_t nb = (g->inner + LUCE_SM_CB - 1) / LUCE_SM_CB, nparts = g->nparts;

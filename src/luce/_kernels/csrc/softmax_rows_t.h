@@ -89,8 +89,8 @@ LUCE_INLINE void F(luce_sm_row_write_v)(const T *x, const unsigned char *mask, T
     }
 }
 
-#define LUCE_VARIANTS(call)                                                        \
-    (mask ? (t != 1 ? call(1, 1) : call(1, 0)) : (t != 1 ? call(0, 1) : call(0, 0)))
+/* Three variants: plain; scaled (t != 1); masked, which also divides by t (exact when t == 1). */
+#define LUCE_VARIANTS(call) (mask ? call(1, 1) : (t != 1 ? call(0, 1) : call(0, 0)))
 
 /* A row too long for the cache path: online pass, then the write pass. */
 LUCE_INLINE void F(luce_sm_row_long)(const T *x, const unsigned char *mask, T *out, ptrdiff_t n, T t, int mode)
@@ -118,7 +118,7 @@ LUCE_INLINE void F(luce_sm_row_long)(const T *x, const unsigned char *mask, T *o
 }
 
 /* Rows r0 .. r1 of the (outer, n) view: the task of one thread. */
-static LUCE_DISPATCH void F(luce_sm_rows)(const luce_sm_geo *g, const T *x, const unsigned char *mask, T *out,
+LUCE_DISPATCH void F(luce_sm_rows)(const luce_sm_geo *g, const T *x, const unsigned char *mask, T *out,
                                           ptrdiff_t r0, ptrdiff_t r1)
 {
     const ptrdiff_t n = g->n;

@@ -41,7 +41,7 @@ LUCE_INLINE void F(luce_sm_tile_v)(T *LUCE_RESTRICT tile, ptrdiff_t n, T t, int 
 }
 
 /* Rows r0 .. r1 of the (outer, n) view: the task of one thread. Returns -1 when out of memory. */
-static LUCE_DISPATCH int F(luce_sm_short)(const luce_sm_geo *g, const T *x, const unsigned char *mask, T *out,
+LUCE_DISPATCH int F(luce_sm_short)(const luce_sm_geo *g, const T *x, const unsigned char *mask, T *out,
                                           ptrdiff_t r0, ptrdiff_t r1)
 {
     const ptrdiff_t n = g->n, xo = g->xo, mo = g->mo;
