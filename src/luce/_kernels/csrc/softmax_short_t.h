@@ -51,6 +51,7 @@ LUCE_DISPATCH int F(luce_sm_short)(const luce_sm_geo *g, const T *x, const unsig
     if (tile == NULL) return -1;
     T m[TILE], coef[TILE];
     double sum[TILE], cnt[TILE], lg[TILE];
+    int bad[TILE];
     for (ptrdiff_t a = r0; a < r1; a += TILE) {
         const int w = r1 - a < TILE ? (int)(r1 - a) : TILE;
         if (g->tinf) {
@@ -61,16 +62,28 @@ LUCE_DISPATCH int F(luce_sm_short)(const luce_sm_geo *g, const T *x, const unsig
             }
             continue;
         }
-        /* In: loads strided by a row, stores contiguous; rows past w are zeros (never written out). */
+        /* In: rows past w are zeros (never written out). Without a mask, square blocks are transposed
+         * in registers (transpose.h); the rest element by element. */
+        ptrdiff_t jb = 0, rb = 0;
+#ifdef LUCE_HAVE_SHUFFLE
+        if (!mask) {
+            rb = w / LUCE_TB * LUCE_TB;
+            jb = n / LUCE_TB * LUCE_TB;
+            for (ptrdiff_t r0 = 0; r0 < rb; r0 += LUCE_TB)
+                for (ptrdiff_t j0 = 0; j0 < jb; j0 += LUCE_TB)
+                    LUCE_TRANSPOSE(x + (a + r0) * xo + j0, xo, tile + j0 * TILE + r0, TILE);
+        }
+#endif
         for (ptrdiff_t j = 0; j < n; j++) {
             T *row = tile + j * TILE;
+            const int r_from = j < jb ? (int)rb : 0; /* the blocks above hold rows < rb of columns < jb */
             if (mask)
-                for (int r = 0; r < w; r++) {
+                for (int r = r_from; r < w; r++) {
                     const T v = x[(a + r) * xo + j];
                     row[r] = mask[(a + r) * mo + j] ? v : (T)-INFINITY;
                 }
             else
-                for (int r = 0; r < w; r++) row[r] = x[(a + r) * xo + j];
+                for (int r = r_from; r < w; r++) row[r] = x[(a + r) * xo + j];
             for (int r = w; r < TILE; r++) row[r] = 0;
         }
         if (t != 1)
@@ -78,24 +91,43 @@ LUCE_DISPATCH int F(luce_sm_short)(const luce_sm_geo *g, const T *x, const unsig
         else
             F(luce_sm_tile_v)(tile, n, t, mode, m, sum, cnt, 0);
         /* log1p form (Blanchard, Higham & Higham 2021): tail = terms below the max + (count - 1). */
-        const int log = mode == LUCE_LOG_SOFTMAX;
         if (mode == LUCE_SOFTMAX)
             for (int r = 0; r < TILE; r++) coef[r] = (T)(1.0 / (sum[r] + cnt[r]));
         else
             for (int r = 0; r < TILE; r++) lg[r] = luce_log1p_finite_f64(sum[r] + (cnt[r] - 1));
-        if (mode != LUCE_SOFTMAX)
-            for (int r = 0; r < TILE; r++) coef[r] = (T)lg[r]; /* apart: GCC 12 vectorises selects of one type only */
-        for (int r = 0; r < w; r++) {
-            const unsigned char *mr = mask ? mask + (a + r) * mo : NULL;
-            T *outr = mode == LUCE_LOGSUMEXP ? out + a + r : out + (a + r) * n;
-            if (!(fabs(m[r]) < INFINITY && sum[r] == sum[r])) /* row r of x is intact: rows are written in order */
-                F(luce_sm_slice_special)(x + (a + r) * xo, 1, mr, 1, outr, 1, n, mode, 0);
-            else if (mode == LUCE_LOGSUMEXP)
-                outr[0] = (T)((double)m[r] + lg[r]);
-            else if (log)
-                for (ptrdiff_t j = 0; j < n; j++) outr[j] = tile[j * TILE + r] - coef[r];
-            else
-                for (ptrdiff_t j = 0; j < n; j++) outr[j] = tile[j * TILE + r] * coef[r];
+        if (mode == LUCE_LOG_SOFTMAX) /* apart: GCC 12 vectorises selects of one type only */
+            for (int r = 0; r < TILE; r++) coef[r] = (T)lg[r];
+        /* The outputs are finished in the tile (SIMD across rows), then moved to the rows. */
+        if (mode == LUCE_SOFTMAX)
+            for (ptrdiff_t j = 0; j < n; j++)
+                for (int r = 0; r < TILE; r++) tile[j * TILE + r] *= coef[r];
+        else if (mode == LUCE_LOG_SOFTMAX)
+            for (ptrdiff_t j = 0; j < n; j++)
+                for (int r = 0; r < TILE; r++) tile[j * TILE + r] -= coef[r];
+        for (int r = 0; r < w; r++) bad[r] = !(fabs(m[r]) < INFINITY && sum[r] == sum[r]);
+        for (int r0 = 0; r0 < w; r0 += LUCE_TB) {
+            const int r1 = w - r0 < LUCE_TB ? w : r0 + LUCE_TB;
+            int any_bad = 0;
+            for (int r = r0; r < r1; r++) any_bad |= bad[r];
+            ptrdiff_t jdone = 0;
+#ifdef LUCE_HAVE_SHUFFLE
+            if (mode != LUCE_LOGSUMEXP && !any_bad && r1 - r0 == LUCE_TB) {
+                jdone = n / LUCE_TB * LUCE_TB;
+                for (ptrdiff_t j0 = 0; j0 < jdone; j0 += LUCE_TB)
+                    LUCE_TRANSPOSE(tile + j0 * TILE + r0, TILE, out + (a + r0) * n + j0, n);
+            }
+#endif
+            /* Row by row, in order: a special row of x is still intact when it is read (out may be x). */
+            for (int r = r0; r < r1; r++) {
+                const unsigned char *mr = mask ? mask + (a + r) * mo : NULL;
+                T *outr = mode == LUCE_LOGSUMEXP ? out + a + r : out + (a + r) * n;
+                if (bad[r])
+                    F(luce_sm_slice_special)(x + (a + r) * xo, 1, mr, 1, outr, 1, n, mode, 0);
+                else if (mode == LUCE_LOGSUMEXP)
+                    outr[0] = (T)((double)m[r] + lg[r]);
+                else
+                    for (ptrdiff_t j = jdone; j < n; j++) outr[j] = tile[j * TILE + r];
+            }
         }
     }
     free(tile);
