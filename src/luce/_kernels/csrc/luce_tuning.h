@@ -22,6 +22,8 @@
 #define LUCE_SM_CB 2048
 #define LUCE_SM_KC 16
 #define LUCE_SM_CACHE_BLOCK_BYTES (256 * 1024)
+/* Columns per segment of a row in the streaming column passes (prefetched together). */
+#define LUCE_SM_SEG 256
 /* Software prefetch distance of the streaming passes, in bytes. */
 #define LUCE_SM_PREFETCH_BYTES 4096
 

@@ -22,8 +22,8 @@ LUCE_INLINE T F(luce_row_max_v)(const T *x, const unsigned char *mask, ptrdiff_t
     for (int j = 0; j < L; j++) acc[j] = (T)-INFINITY;
     ptrdiff_t i = 0;
     for (; i + L <= n; i += L) {
-        __builtin_prefetch(x + i + LUCE_SM_PREFETCH_BYTES / sizeof(T));
-        __builtin_prefetch(x + i + LUCE_SM_PREFETCH_BYTES / sizeof(T) + L / 2);
+        for (size_t k = 0; k < L * sizeof(T); k += 64) /* every cache line, LUCE_SM_PREFETCH_BYTES ahead */
+            __builtin_prefetch((const char *)(x + i) + LUCE_SM_PREFETCH_BYTES + k);
         for (int j = 0; j < L; j++) {
             const T v = F(luce_row_at)(x, mask, i + j, masked);
             acc[j] = v > acc[j] ? v : acc[j]; /* NaN never wins */

@@ -32,31 +32,38 @@ LUCE_INLINE void F(luce_cols_online_v)(const T *x, ptrdiff_t xn, const unsigned 
     for (ptrdiff_t j = j0; j < j1; j += LUCE_SM_KC) {
         const ptrdiff_t je = j1 - j < LUCE_SM_KC ? j1 : j + LUCE_SM_KC;
         for (ptrdiff_t jj = j; jj < je; jj++) {
-            const T *xr = x + jj * xn;
-            const unsigned char *mr = masked ? mask + jj * mn : NULL;
-            for (ptrdiff_t k = 0; k < w; k += 64 / sizeof(T)) __builtin_prefetch(xr + ahead * xn + k);
-            /* Past the first rows a column's max rarely grows: a row where none does takes the
-             * plain sum (no rescale, no store of the max). */
-            int grew = 0;
-            for (ptrdiff_t c = 0; c < w; c++) grew |= F(luce_col_at)(xr, mr, c, masked) > m[c];
-            if (!grew) {
-                for (ptrdiff_t c = 0; c < w; c++) {
-                    const T v = F(luce_col_at)(xr, mr, c, masked);
-                    const T e = LUCE_EXP(scaled ? (v - m[c]) / t : v - m[c]);
-                    const int eq = v == m[c]; /* -inf == -inf is counted, and wiped once a finite max appears */
-                    r1[c] += eq ? (T)0 : e;   /* a NaN lands here */
-                    k1[c] += eq ? (T)1 : (T)0;
-                }
-            } else {
-                for (ptrdiff_t c = 0; c < w; c++) {
-                    const T v = F(luce_col_at)(xr, mr, c, masked);
-                    const T mm = m[c];
-                    const T e = LUCE_EXP(scaled ? -fabs(v - mm) / t : -fabs(v - mm));
-                    const T r = r1[c], k = k1[c];
-                    const int gt = v > mm, eq = v == mm;
-                    r1[c] = gt ? (r + k) * e : (eq ? r : r + e); /* a NaN falls to r + e */
-                    k1[c] = gt ? (T)1 : (eq ? k + 1 : k);
-                    m[c] = gt ? v : mm;
+            /* Segments of LUCE_SM_SEG columns, each prefetching its lines `ahead` rows later: short
+             * bursts of prefetches that overlap with the arithmetic (a whole row at once fills the
+             * line-fill buffers and stalls). */
+            for (ptrdiff_t c0 = 0; c0 < w; c0 += LUCE_SM_SEG) {
+                const ptrdiff_t sw = w - c0 < LUCE_SM_SEG ? w - c0 : LUCE_SM_SEG;
+                const T *xr = x + jj * xn + c0;
+                const unsigned char *mr = masked ? mask + jj * mn + c0 : NULL;
+                T *ms = m + c0, *r1s = r1 + c0, *k1s = k1 + c0;
+                for (ptrdiff_t k = 0; k < sw; k += 64 / sizeof(T)) __builtin_prefetch(xr + ahead * xn + k);
+                /* Past the first rows a column's max rarely grows: a segment where none does takes
+                 * the plain sum (no rescale, no store of the max). */
+                int grew = 0;
+                for (ptrdiff_t c = 0; c < sw; c++) grew |= F(luce_col_at)(xr, mr, c, masked) > ms[c];
+                if (!grew) {
+                    for (ptrdiff_t c = 0; c < sw; c++) {
+                        const T v = F(luce_col_at)(xr, mr, c, masked);
+                        const T e = LUCE_EXP(scaled ? (v - ms[c]) / t : v - ms[c]);
+                        const int eq = v == ms[c]; /* -inf == -inf is counted, and wiped once a finite max appears */
+                        r1s[c] += eq ? (T)0 : e;   /* a NaN lands here */
+                        k1s[c] += eq ? (T)1 : (T)0;
+                    }
+                } else {
+                    for (ptrdiff_t c = 0; c < sw; c++) {
+                        const T v = F(luce_col_at)(xr, mr, c, masked);
+                        const T mm = ms[c];
+                        const T e = LUCE_EXP(scaled ? -fabs(v - mm) / t : -fabs(v - mm));
+                        const T r = r1s[c], k = k1s[c];
+                        const int gt = v > mm, eq = v == mm;
+                        r1s[c] = gt ? (r + k) * e : (eq ? r : r + e); /* a NaN falls to r + e */
+                        k1s[c] = gt ? (T)1 : (eq ? k + 1 : k);
+                        ms[c] = gt ? v : mm;
+                    }
                 }
             }
         }
@@ -148,14 +155,17 @@ LUCE_INLINE void F(luce_cols_write_v)(const T *x, ptrdiff_t xn, const unsigned c
         const T *xr = x + j * xn;
         const unsigned char *mr = masked ? mask + j * mn : NULL;
         T *outr = out + j * on;
-        for (ptrdiff_t k = 0; k < w; k += 64 / sizeof(T)) {
-            __builtin_prefetch(xr + ahead * xn + k);
-            __builtin_prefetch(outr + ahead * on + k, 1);
-        }
-        for (ptrdiff_t c = 0; c < w; c++) {
-            const T v = F(luce_col_at)(xr, mr, c, masked);
-            const T d = scaled ? (v - mw[c]) / t : v - mw[c];
-            outr[c] = log ? d - coef[c] : LUCE_EXP(d) * coef[c];
+        for (ptrdiff_t c0 = 0; c0 < w; c0 += LUCE_SM_SEG) { /* segments, as in luce_cols_online_v */
+            const ptrdiff_t c1 = w - c0 < LUCE_SM_SEG ? w : c0 + LUCE_SM_SEG;
+            for (ptrdiff_t k = c0; k < c1; k += 64 / sizeof(T)) {
+                __builtin_prefetch(xr + ahead * xn + k);
+                __builtin_prefetch(outr + ahead * on + k, 1);
+            }
+            for (ptrdiff_t c = c0; c < c1; c++) {
+                const T v = F(luce_col_at)(xr, mr, c, masked);
+                const T d = scaled ? (v - mw[c]) / t : v - mw[c];
+                outr[c] = log ? d - coef[c] : LUCE_EXP(d) * coef[c];
+            }
         }
     }
 }
