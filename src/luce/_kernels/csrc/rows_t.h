@@ -95,7 +95,12 @@ LUCE_INLINE double F(luce_row_pass_v)(const T *x, const unsigned char *mask, ptr
         T sum[L], cnt[L];
         for (int j = 0; j < L; j++) sum[j] = cnt[j] = 0;
         ptrdiff_t i = i0;
-        for (; i + L <= i1; i += L) F(luce_row_step)(x, mask, i, L, m, t, out, sum, cnt, store, masked, scaled);
+        for (; i + L <= i1; i += L) {
+            if (store) /* the output's lines, for writing, ahead (x is in cache from the max pass) */
+                for (size_t k = 0; k < L * sizeof(T); k += 64)
+                    __builtin_prefetch((const char *)(out + i) + LUCE_SM_PREFETCH_BYTES + k, 1);
+            F(luce_row_step)(x, mask, i, L, m, t, out, sum, cnt, store, masked, scaled);
+        }
         if (i < i1) F(luce_row_step)(x, mask, i, (int)(i1 - i), m, t, out, sum, cnt, store, masked, scaled);
         for (int j = 0; j < L; j++) {
             sum2[j] += (double)sum[j];

@@ -74,18 +74,26 @@ LUCE_INLINE T F(luce_sm_row_online_v)(const T *x, const unsigned char *mask, ptr
 LUCE_INLINE void F(luce_sm_row_write_v)(const T *x, const unsigned char *mask, T *out, ptrdiff_t n, T m, T t, T c,
                                         const int log, const int masked, const int scaled)
 {
-    for (ptrdiff_t i0 = 0; i0 < n; i0 += CHUNK) {
-        const ptrdiff_t i1 = n - i0 < CHUNK ? n : i0 + CHUNK;
-        for (ptrdiff_t k = i0; k < i1; k += 64 / sizeof(T)) {
-            __builtin_prefetch(x + k + LUCE_SM_PREFETCH_BYTES / sizeof(T));
-            __builtin_prefetch(out + k + LUCE_SM_PREFETCH_BYTES / sizeof(T), 1);
+    /* Steps of L elements, each prefetching its own lines ahead: short bursts that overlap with the
+     * arithmetic (a chunk's worth at once fills the line-fill buffers and stalls). */
+    ptrdiff_t i0 = 0;
+    for (; i0 + L <= n; i0 += L) {
+        for (size_t k = 0; k < L * sizeof(T); k += 64) {
+            __builtin_prefetch((const char *)(x + i0) + LUCE_SM_PREFETCH_BYTES + k);
+            __builtin_prefetch((const char *)(out + i0) + LUCE_SM_PREFETCH_BYTES + k, 1);
         }
 #pragma GCC ivdep
-        for (ptrdiff_t i = i0; i < i1; i++) {
-            const T v = F(luce_row_at)(x, mask, i, masked);
+        for (int j = 0; j < L; j++) {
+            const T v = F(luce_row_at)(x, mask, i0 + j, masked);
             const T d = scaled ? (v - m) / t : v - m;
-            out[i] = log ? d - c : LUCE_EXP(d) * c;
+            out[i0 + j] = log ? d - c : LUCE_EXP(d) * c;
         }
+    }
+#pragma GCC ivdep
+    for (ptrdiff_t i = i0; i < n; i++) {
+        const T v = F(luce_row_at)(x, mask, i, masked);
+        const T d = scaled ? (v - m) / t : v - m;
+        out[i] = log ? d - c : LUCE_EXP(d) * c;
     }
 }
 
