@@ -24,7 +24,7 @@ First-call (cold start) times are measured by benchmarks/cold_start.py.
 
 The machine may be shared: timings are noisy, medians of ``--repeat`` runs (5). ``--quick`` uses
 shapes 16× smaller. ``--crossover`` times small arrays on both backends instead (to tune
-``luce._kernels._dispatch.MIN_KERNEL_SIZE``); ``--widths`` times float32 and float64 rows of 16 to
+``luce._kernels._dispatch.MIN_SOFTMAX_SIZE``); ``--widths`` times float32 and float64 rows of 16 to
 4096 elements (a classifier's class counts) against torch, both writing into ``out``.
 
 Run: python benchmarks/softmax.py [--quick] [--repeat 5] [--crossover | --widths]

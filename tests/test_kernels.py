@@ -121,8 +121,8 @@ def test_use_backend_compiled_reaches_the_kernels_for_small_arrays(spy):
 
 
 def test_auto_uses_the_kernels_above_the_threshold(spy):
-    small = np.ones(_dispatch.MIN_KERNEL_SIZE - 1)
-    big = np.ones(_dispatch.MIN_KERNEL_SIZE, np.float32)
+    small = np.ones(_dispatch.MIN_SOFTMAX_SIZE - 1)
+    big = np.ones(_dispatch.MIN_SOFTMAX_SIZE, np.float32)
     with use_backend("auto"):
         luce.softmax(small)
         assert spy.calls == 0

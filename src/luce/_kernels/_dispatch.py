@@ -32,6 +32,7 @@ import numpy as np
 
 __all__ = [
     "MIN_KERNEL_SIZE",
+    "MIN_SOFTMAX_SIZE",
     "kernel_threads",
     "lookup",
     "serial_kernels",
@@ -64,6 +65,10 @@ _local_backend: contextvars.ContextVar[str | None] = contextvars.ContextVar("luc
 # a few hundred elements. Measured with `python benchmarks/softmax.py --crossover` on the 2-core
 # machine: a tie at 256 elements, kernels 1.1-1.3x faster at 1024, 1.4-1.7x at 4096.
 MIN_KERNEL_SIZE = 512
+# softmax, log_softmax, logsumexp: the compiled call costs about 25 µs in all (validation included),
+# the reference about 35 µs at 64 elements (float64 4x16 rows, 2x64 rows, 16x16 columns), measured
+# with min-of-2000 timings of luce.softmax on both backends (2-core machine, under load).
+MIN_SOFTMAX_SIZE = 64
 # The row-wise maps (luce.functional._rowwise: sparsemax, entmax, ...) keep the threshold measured for
 # them when they were written.
 MIN_ROWWISE_SIZE = 8192
@@ -71,8 +76,8 @@ MIN_ROWWISE_SIZE = 8192
 # operation -> (extension module in luce._kernels, function, size threshold): the whole dispatch table.
 # The size is counted by the caller's ``size`` argument of lookup (default: the array's elements).
 _REGISTRY: dict[str, tuple[str, str, int]] = {
-    "softmax": ("_softmax", "softmax", MIN_KERNEL_SIZE),  # softmax and log_softmax
-    "logsumexp": ("_softmax", "logsumexp", MIN_KERNEL_SIZE),
+    "softmax": ("_softmax", "softmax", MIN_SOFTMAX_SIZE),  # softmax and log_softmax
+    "logsumexp": ("_softmax", "logsumexp", MIN_SOFTMAX_SIZE),
 }
 _modules: dict[str, object] = {}
 
