@@ -234,7 +234,8 @@ def test_short_rows_fast_tiles_and_special_tiles(dtype, n, rng):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_rows_of_every_length_modulo_the_vector_step(dtype, rng):
     # The row passes take LANES elements per step, then one partial step: every remainder of the
-    # 64-element step, with masks and temperatures, and a chunk of LANES·K (the float64 folds).
+    # step (and of two), with masks and temperatures, and a chunk of LANES·K (the float64 folds).
+    assert 66 > 2 * _softmax.LANES
     short = _softmax.SHORT_ROW
     for n in [*range(short, short + 66), 255, 256, 257, 1000, _softmax.CHUNK + 1]:
         x = (10 * rng.standard_normal((6, n))).astype(dtype)

@@ -43,6 +43,7 @@ SHORT_ROW = LUCE_SM_SHORT_ROW  # last-axis rows shorter than this go through tra
 TILE = LUCE_SM_TILE  # rows per transposed tile
 CB = LUCE_SM_CB  # columns per column task at most
 KC = LUCE_SM_KC  # rows between folds of the column sums into float64
+LANES = LUCE_SM_LANES  # lanes of the blocked row sums (elements per step of a row pass)
 CHUNK = LUCE_SM_LANES * LUCE_SM_K  # elements per online step of a long row
 ROW_CACHE_BYTES = LUCE_SM_ROW_CACHE_BYTES  # softmax rows up to this size: exp once, rescaled in cache
 SHORT_LOG_ROW = LUCE_SM_SHORT_LOG_ROW  # log_softmax/logsumexp rows up to this length: max first
