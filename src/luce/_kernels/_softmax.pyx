@@ -53,9 +53,10 @@ PARALLEL_MIN_SIZE = 1 << 14
 # A range of the reduced axis given to one thread is at least this long.
 MIN_ROWS_PER_PART = 256
 
-DEF ROWS = 0
-DEF COLS = 1
-DEF SHORT = 2
+cdef enum:  # the task kinds
+    ROWS = 0
+    COLS = 1
+    SHORT = 2
 
 ctypedef fused real:
     float
