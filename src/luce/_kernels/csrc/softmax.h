@@ -13,7 +13,11 @@
  *   them, with a running max, sum and count per column (no transposed copy). When there are few
  *   blocks, the reduced axis is also split in ranges whose states are merged in a second round.
  * - short rows (inner == 1, n < LUCE_SM_SHORT_ROW; softmax_short_t.h): LUCE_SM_TILE rows at a time are
- *   transposed into a tile, so SIMD runs across rows.
+ *   transposed into a tile (square blocks in registers, transpose.h), so SIMD runs across rows.
+ *
+ * Vectorisation: plain loops that GCC vectorises in each LUCE_DISPATCH clone (check with
+ * -fopt-info-vec). GCC 12 if-converts a select only when it has the type of its comparison, so
+ * mixed float/float64 selects are split into two loops, and mask bytes are compared as floats.
  *
  * Accuracy: exp from luce_exp.h only (< 0.6 ulp); sums blocked (a few terms per lane in the input
  * dtype, then float64 lanes, then a pairwise total); log_softmax and logsumexp use the log1p form:
