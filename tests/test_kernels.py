@@ -216,11 +216,12 @@ def test_code_paths_match_the_reference(dtype, shape, axis, temperature, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("n", [2, 7, 17, 31], ids=["n2", "n7", "n17", "n31"])
+@pytest.mark.parametrize("n", [2, 7, 8, 16, 17, 31], ids=["n2", "n7", "n8", "n16", "n17", "n31"])
 def test_short_rows_fast_tiles_and_special_tiles(dtype, n, rng):
     # Rows shorter than SHORT_ROW go through transposed tiles of TILE rows (sums folded every KC
-    # elements; the last tile is partial); a special row (here in the second tile) is redone alone
-    # while its neighbours keep the tile's results. Masks and temperatures on both.
+    # elements; the last tile is partial; 16x16 float32 / 8x8 float64 blocks move by register
+    # transposes, the rest element by element); a special row (here in the second tile) is redone
+    # alone while its neighbours keep the tile's results. Masks and temperatures on both.
     x = (10 * rng.standard_normal((3 * _softmax.TILE + 5, n))).astype(dtype)
     x[_softmax.TILE + 3, 1] = np.nan
     where = rng.random(x.shape) < 0.8
