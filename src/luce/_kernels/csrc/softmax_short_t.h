@@ -105,6 +105,13 @@ LUCE_DISPATCH int F(luce_sm_short)(const luce_sm_geo *g, const T *x, const unsig
             for (ptrdiff_t j = 0; j < n; j++)
                 for (int r = 0; r < TILE; r++) tile[j * TILE + r] -= coef[r];
         for (int r = 0; r < w; r++) bad[r] = !(fabs(m[r]) < INFINITY && sum[r] == sum[r]);
+        if (mode == LUCE_LOGSUMEXP) { /* one value per row, side by side: a vector loop, then the special rows */
+            for (int r = 0; r < w; r++) out[a + r] = (T)((double)m[r] + lg[r]);
+            for (int r = 0; r < w; r++)
+                if (bad[r]) F(luce_sm_slice_special)(x + (a + r) * xo, 1, mask ? mask + (a + r) * mo : NULL, 1,
+                                                     out + a + r, 1, n, mode, 0);
+            continue;
+        }
         for (int r0 = 0; r0 < w; r0 += LUCE_TB) {
             const int r1 = w - r0 < LUCE_TB ? w : r0 + LUCE_TB;
             int any_bad = 0;
