@@ -1,14 +1,17 @@
-"""softmax, log_softmax and logsumexp: luce's kernels beside NumPy, SciPy, torch and a plain copy.
+"""softmax, log_softmax and logsumexp: luce's kernels beside NumPy, SciPy, torch, ONNX Runtime and a copy.
 
 For float32 and float64 and three shapes (4096×32000 along the last axis, a 32k-vocabulary batch;
 32000×4096 along axis 0; 65536×16, many short rows), one run prints the median time of
 
-* luce (``luce.softmax`` … with the default backend: the Numba kernels at these sizes), and the same
+* luce (``luce.softmax`` … with the default backend: the compiled kernels at these sizes), and the same
   call writing into a preallocated array (``luce→out``: ``luce.softmax(x, out=buf)``),
 * numpy naive (``exp(x - max) / sum``: the textbook formula, several full-size temporaries),
 * ``scipy.special`` (``softmax``, ``log_softmax``, ``logsumexp``),
 * torch CPU (``torch.softmax`` …, ``torch.set_num_threads(2)``) when torch is importable, also with
   ``out=`` (``torch→out``),
+* ONNX Runtime (CPUExecutionProvider, 2 intra-op threads) when importable: a one-node ``Softmax`` /
+  ``LogSoftmax`` / ``ReduceLogSumExp`` model (opset 13, ``axis`` attribute) built with ``onnx.helper``,
+  run with ``run_with_ort_values`` on an ``OrtValue`` wrapping the input (no copy in),
 * ``np.copyto`` of the same array into a preallocated one: read once, write once, the floor for a
   memory-bound operation (``logsumexp`` only reads, so it can go below it),
 * ``x.copy()``: the same copy into a freshly allocated array. Every function here returns a new array,
@@ -17,24 +20,20 @@ For float32 and float64 and three shapes (4096×32000 along the last axis, a 32k
 
 and luce's time as a ratio to ``np.copyto`` and to each peer (``3.1x`` = luce is 3.1 times faster;
 ``luce→out`` is compared with ``torch→out``, everything else with ``luce``).
-It also measures the kernels' first-call time: cold (compiling, in a fresh Numba cache) and warm
-(loading the on-disk cache), each in a subprocess.
+First-call (cold start) times are measured by benchmarks/cold_start.py.
 
 The machine may be shared: timings are noisy, medians of ``--repeat`` runs (5). ``--quick`` uses
 shapes 16× smaller. ``--crossover`` times small arrays on both backends instead (to tune
-``luce._kernels._dispatch.MIN_KERNEL_SIZE``); ``--widths`` times float32 and float64 rows of 16 to
+``luce._kernels._dispatch.MIN_SOFTMAX_SIZE``); ``--widths`` times float32 and float64 rows of 16 to
 4096 elements (a classifier's class counts) against torch, both writing into ``out``.
 
-Run: python benchmarks/softmax.py [--quick] [--repeat 5] [--crossover | --widths] [--no-compile-time]
+Run: python benchmarks/softmax.py [--quick] [--repeat 5] [--crossover | --widths]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
-import tempfile
 
 import numpy as np
 import scipy.special
@@ -57,7 +56,35 @@ def numpy_naive(op, x, axis):
     return np.squeeze(m, axis) + np.log(np.sum(np.exp(x - m), axis=axis))
 
 
-def peers(x, axis, torch):
+def onnx_session(op, x, axis, threads=2):
+    """A one-node ONNX Runtime model computing ``op`` of ``x`` along ``axis`` (keepdims=0 for
+    logsumexp), on the CPU with ``threads`` intra-op threads; returns a function of no arguments."""
+    import onnxruntime as ort
+    from onnx import helper
+
+    elem = helper.np_dtype_to_tensor_dtype(x.dtype)
+    if op == "logsumexp":  # opset 13: axes is an attribute
+        node = helper.make_node("ReduceLogSumExp", ["x"], ["y"], axes=[axis], keepdims=0)
+        out_shape = [n for i, n in enumerate(x.shape) if i != axis % x.ndim]
+    else:
+        node = helper.make_node("Softmax" if op == "softmax" else "LogSoftmax", ["x"], ["y"], axis=axis)
+        out_shape = list(x.shape)
+    graph = helper.make_graph(
+        [node],
+        op,
+        [helper.make_tensor_value_info("x", elem, list(x.shape))],
+        [helper.make_tensor_value_info("y", elem, out_shape)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    value = ort.OrtValue.ortvalue_from_numpy(x)
+    return lambda: session.run_with_ort_values(["y"], {"x": value})
+
+
+def peers(x, axis, torch, onnx_ok):
     result = np.empty_like(x)
     reduced = np.empty(np.delete(x.shape, axis), x.dtype)
     out = {
@@ -82,6 +109,8 @@ def peers(x, axis, torch):
             "log_softmax": lambda: torch.log_softmax(t, dim=axis, out=t_result),
             "logsumexp": lambda: torch.logsumexp(t, dim=axis, out=t_reduced),
         }
+    if onnx_ok:
+        out["onnxruntime"] = {op: onnx_session(op, x, axis) for op in OPS}
     return out
 
 
@@ -90,8 +119,9 @@ def fmt_ms(seconds):
     return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 1 else f"{ms:.2f}"
 
 
-def table(shapes, repeat, torch):
+def table(shapes, repeat, torch, onnx_ok):
     names = ["luce", "luce→out", "numpy", "scipy"] + (["torch", "torch→out"] if torch is not None else [])
+    names += ["onnxruntime"] if onnx_ok else []
     head = ["shape", "axis", "dtype", "op", "copyto ms", "x.copy() ms"]
     head += [f"{n} ms (×copyto)" for n in names]
     head += [f"{_ours(n)} vs {n}" for n in names[2:]]
@@ -99,7 +129,7 @@ def table(shapes, repeat, torch):
     print("|" + "---|" * len(head))
     for shape, axis in shapes:
         for dtype in (np.float32, np.float64):
-            for cells in table_rows(shape, axis, dtype, names, repeat, torch):
+            for cells in table_rows(shape, axis, dtype, names, repeat, torch, onnx_ok):
                 print("| " + " | ".join(cells) + " |", flush=True)
 
 
@@ -108,12 +138,12 @@ def _ours(peer):
     return "luce→out" if peer.endswith("→out") else "luce"
 
 
-def table_rows(shape, axis, dtype, names, repeat, torch):
+def table_rows(shape, axis, dtype, names, repeat, torch, onnx_ok):
     x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32).astype(dtype)
     x *= 4
     t_copy = copyto_time(x, repeat)
     t_alloc = median_time(lambda: x.copy(), repeat, warmup=True)
-    fns = peers(x, axis, torch)
+    fns = peers(x, axis, torch, onnx_ok)
     for op in OPS:
         times = {n: median_time(fns[n][op], repeat, warmup=True) for n in names}
         cells = ["×".join(map(str, shape)), str(axis), np.dtype(dtype).name, op]
@@ -121,31 +151,6 @@ def table_rows(shape, axis, dtype, names, repeat, torch):
         cells += [f"{fmt_ms(times[n])} ({times[n] / t_copy:.2f}×)" for n in names]
         cells += [f"{times[n] / times[_ours(n)]:.1f}x" for n in names[2:]]
         yield cells
-
-
-def compile_times():
-    """First-call time of the kernels in a fresh Numba cache (compiling) and again (cache hit)."""
-    code = (
-        "import time, numpy as np, luce\n"
-        "from luce._kernels import use_backend\n"
-        "t = time.perf_counter()\n"
-        "with use_backend('numba'):\n"
-        "    for dt in (np.float32, np.float64):\n"
-        "        for shape, axis in (((8, 100), -1), ((100, 8), 0)):\n"
-        "            x = np.ones(shape, dt)\n"
-        "            luce.softmax(x, axis); luce.log_softmax(x, axis); luce.logsumexp(x, axis)\n"
-        "print(time.perf_counter() - t)\n"
-    )
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        runs = []
-        for _ in range(2):
-            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-            runs.append(float(out.stdout.strip()) if out.returncode == 0 else float("nan"))
-    print(
-        f"First call (float32 and float64, rows and columns): cold {runs[0]:.1f} s (compiling), "
-        f"warm {runs[1]:.2f} s (Numba cache on disk)\n"
-    )
 
 
 def crossover(repeat):
@@ -198,7 +203,6 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--crossover", action="store_true", help="small arrays on both backends")
     parser.add_argument("--widths", action="store_true", help="rows of 16 to 4096 elements, float32 and 64")
-    parser.add_argument("--no-compile-time", action="store_true")
     args = parser.parse_args()
     try:
         import torch
@@ -206,15 +210,21 @@ def main():
         torch.set_num_threads(2)
     except ImportError:
         torch = None
-    import numba
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime
+
+        onnx_ok = True
+    except ImportError:
+        onnx_ok = False
+    from luce._kernels import _runtime
 
     print(
-        f"numba threads: {numba.get_num_threads()}, torch: "
-        f"{'not installed' if torch is None else f'{torch.__version__}, 2 threads'}, "
+        f"luce kernels: {_runtime.isa()}, {_runtime.max_threads()} OpenMP threads; torch: "
+        f"{'not installed' if torch is None else f'{torch.__version__}, 2 threads'}; onnxruntime: "
+        f"{onnxruntime.__version__ + ', 2 threads' if onnx_ok else 'not installed'}; "
         f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}\n"
     )
-    if not args.no_compile_time:
-        compile_times()
     if args.crossover:
         crossover(args.repeat)
         return
@@ -223,7 +233,7 @@ def main():
         return
     div = 16 if args.quick else 1
     shapes = [((4096 // div, 32000), -1), ((32000, 4096 // div), 0), ((65536 // div, 16), -1)]
-    table(shapes, args.repeat, torch)
+    table(shapes, args.repeat, torch, onnx_ok)
 
 
 if __name__ == "__main__":

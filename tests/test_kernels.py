@@ -1,4 +1,4 @@
-"""The Numba kernels against the NumPy reference, the vectorisable exp against mpmath, and dispatch.
+"""The compiled kernels against the NumPy reference, their exp and log1p against mpmath, and dispatch.
 
 The full semantics suite runs on both backends in test_softmax.py; here: random shapes, axes, masks,
 temperatures, special values, dtypes and memory layouts through the kernels, the code paths inside
@@ -14,10 +14,7 @@ import numpy as np
 import pytest
 
 import luce
-from luce._kernels import _dispatch, use_backend
-
-numba = pytest.importorskip("numba")
-from luce._kernels import _numba_exp, _numba_softmax  # noqa: E402  (after the importorskip)
+from luce._kernels import _dispatch, _exp, _softmax, use_backend
 
 mpmath.mp.dps = 40
 FUNCS = ["softmax", "log_softmax", "logsumexp"]
@@ -70,17 +67,18 @@ def assert_matches_reference(name, got, ref, n):
 
 
 class KernelSpy:
-    """Counts calls into the compiled kernel entry point."""
+    """Counts calls into the compiled kernels' entry points (the functions _dispatch.lookup returns)."""
 
     def __init__(self, monkeypatch):
         self.calls = 0
-        inner = _numba_softmax._kernel
+        for name in ("softmax", "logsumexp"):
+            inner = getattr(_softmax, name)
 
-        def spy(*args):
-            self.calls += 1
-            return inner(*args)
+            def spy(*args, inner=inner):
+                self.calls += 1
+                return inner(*args)
 
-        monkeypatch.setattr(_numba_softmax, "_kernel", spy)
+            monkeypatch.setattr(_softmax, name, spy)
 
 
 @pytest.fixture
@@ -91,23 +89,26 @@ def spy(monkeypatch):
 # --- imports and dispatch ------------------------------------------------------------------------------
 
 
-def test_numba_is_imported_only_when_a_kernel_runs():
+def test_kernels_are_imported_only_when_a_kernel_runs_and_nothing_compiles():
     code = (
         "import sys, numpy as np, luce\n"
-        "assert 'numba' not in sys.modules, 'import luce'\n"
+        "assert 'luce._kernels._softmax' not in sys.modules, 'import luce'\n"
         "luce.softmax(np.ones((4, 5)))\n"  # small: the reference under 'auto'
-        "assert 'numba' not in sys.modules, 'reference call'\n"
+        "assert 'luce._kernels._softmax' not in sys.modules, 'reference call'\n"
         "from luce._kernels import use_backend\n"
-        "with use_backend('numba'):\n"
-        "    luce.softmax(np.ones((4, 5)))\n"
-        "assert 'numba' in sys.modules\n"
+        "with use_backend('compiled'):\n"
+        "    for dt in (np.float32, np.float64):\n"
+        "        for f in (luce.softmax, luce.log_softmax, luce.logsumexp):\n"
+        "            f(np.ones((4, 5), dt)), f(np.ones((40, 5), dt), axis=0), f(np.ones((4, 50), dt))\n"
+        "assert 'luce._kernels._softmax' in sys.modules\n"
+        "assert not {'numba', 'llvmlite'} & set(sys.modules), 'a JIT was imported'\n"
         "print('ok')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
 
 
-def test_use_backend_numba_reaches_the_kernels_for_small_arrays(spy):
+def test_use_backend_compiled_reaches_the_kernels_for_small_arrays(spy):
     x = np.array([[1.0, 2.0, 3.0]])
     with use_backend("compiled"):
         luce.softmax(x)
@@ -120,8 +121,8 @@ def test_use_backend_numba_reaches_the_kernels_for_small_arrays(spy):
 
 
 def test_auto_uses_the_kernels_above_the_threshold(spy):
-    small = np.ones(_dispatch.MIN_KERNEL_SIZE - 1)
-    big = np.ones(_dispatch.MIN_KERNEL_SIZE, np.float32)
+    small = np.ones(_dispatch.MIN_SOFTMAX_SIZE - 1)
+    big = np.ones(_dispatch.MIN_SOFTMAX_SIZE, np.float32)
     with use_backend("auto"):
         luce.softmax(small)
         assert spy.calls == 0
@@ -215,30 +216,35 @@ def test_code_paths_match_the_reference(dtype, shape, axis, temperature, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("n", [2, 7, 17, 31], ids=["n2", "n7", "n17", "n31"])
+@pytest.mark.parametrize("n", [2, 7, 8, 16, 17, 31], ids=["n2", "n7", "n8", "n16", "n17", "n31"])
 def test_short_rows_fast_tiles_and_special_tiles(dtype, n, rng):
-    # Tiles without special rows take the fused tile code (strips of rows, sums folded every KC
-    # elements; the last tile is partial; rows of up to half a vector move by transpose_narrow); a
-    # tile holding one special row (here the second) falls back to the general column code. Masks
-    # and temperatures on both.
-    x = (10 * rng.standard_normal((3 * _numba_softmax.TILE + 5, n))).astype(dtype)
-    x[_numba_softmax.TILE + 3, 1] = np.nan
+    # Rows shorter than SHORT_ROW go through transposed tiles of TILE rows (sums folded every KC
+    # elements; the last tile is partial; 16x16 float32 / 8x8 float64 blocks move by register
+    # transposes, the rest element by element); a special row (here in the second tile) is redone
+    # alone while its neighbours keep the tile's results. Masks and temperatures on both.
+    x = (10 * rng.standard_normal((3 * _softmax.TILE + 5, n))).astype(dtype)
+    x[_softmax.TILE + 3, 1] = np.nan
     where = rng.random(x.shape) < 0.8
     for temperature, w in [(1.0, None), (0.7, None), (3.0, where)]:
         for name in FUNCS:
             t = 1.0 if name == "logsumexp" else temperature
             got, ref = _kernel(name, x, -1, t, w), _reference(name, x, -1, t, w)
             assert_matches_reference(name, got, ref, n)
+    for name in FUNCS[:2]:  # in place: the special row is still intact when it is redone
+        y = x.copy()
+        with use_backend("compiled"):
+            got = getattr(luce, name)(y, -1, out=y)
+        assert_matches_reference(name, got, _reference(name, x, -1), n)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_rows_of_every_length_modulo_the_vector_step(dtype, rng):
-    # The row intrinsics take four vectors per step, then single vectors, then one masked vector:
-    # every remainder of the 64-element (float32) / 32-element (float64) step, with masks and
-    # temperatures, and more rows than one group of the cached row code.
-    short = _numba_softmax.SHORT_ROW
-    for n in [*range(short, short + 66), 255, 256, 257, 1000]:
-        x = (10 * rng.standard_normal((_numba_softmax.GROUP_ROWS + 6, n))).astype(dtype)
+    # The row passes take LANES elements per step, then one partial step: every remainder of the
+    # step (and of two), with masks and temperatures, and a chunk of LANES·K (the float64 folds).
+    assert 66 > 2 * _softmax.LANES
+    short = _softmax.SHORT_ROW
+    for n in [*range(short, short + 66), 255, 256, 257, 1000, _softmax.CHUNK + 1]:
+        x = (10 * rng.standard_normal((6, n))).astype(dtype)
         where = rng.random(x.shape) < 0.8
         for temperature, w in [(1.0, None), (0.7, None), (1.0, where), (3.0, where)]:
             for name in FUNCS:
@@ -250,9 +256,9 @@ def test_rows_of_every_length_modulo_the_vector_step(dtype, rng):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("inplace", [False, True], ids=["new", "in-place"])
 def test_special_rows_anywhere_in_a_group(dtype, inplace, rng):
-    # The cached rows go pass by pass over a group of rows: a special row (NaN, +inf, all -inf, all
-    # masked) at the start, the end and across the boundary of a group leaves its neighbours alone.
-    g = _numba_softmax.GROUP_ROWS
+    # A special row (NaN, +inf, all -inf, all masked) among ordinary ones leaves its neighbours alone,
+    # in place too (a NaN row is found after the first pass has written it).
+    g = 64
     x = (5 * rng.standard_normal((2 * g + 7, 40))).astype(dtype)
     where = rng.random(x.shape) < 0.9
     specials = {0: np.nan, g - 1: np.inf, g: -np.inf, g + 1: "masked", 2 * g + 6: np.nan}
@@ -273,37 +279,6 @@ def test_special_rows_anywhere_in_a_group(dtype, inplace, rng):
             else:
                 got = _kernel(name, x, -1, 1.0, w)
             assert_matches_reference(name, got, ref, 40)
-
-
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-def test_transpose_block_against_indexing(dtype, rng):
-    # Every partial block size, odd strides and offsets: exactly the elements asked for move, nothing
-    # else in the destination changes. transpose_narrow takes the blocks with a contiguous side of
-    # at most half a vector: source rows (src_stride == ncols) or destination (dst_stride == nrows).
-    from numba import njit
-
-    from luce._kernels._numba_transpose import block_lanes, transpose_block, transpose_narrow
-
-    @njit
-    def run(src, so, ss, dst, do, ds, nr, nc, narrow):
-        if narrow:
-            transpose_narrow(src, so, ss, dst, do, ds, nr, nc)
-        else:
-            transpose_block(src, so, ss, dst, do, ds, nr, nc)
-        return block_lanes(src)
-
-    lanes = 64 // np.dtype(dtype).itemsize
-    cases = [(nr, nc, 21, 37, False) for nr in range(lanes + 1) for nc in range(lanes + 1)]
-    cases += [(nr, nc, nc, 37, True) for nr in range(lanes + 1) for nc in range(1, lanes // 2 + 1)]
-    cases += [(nr, nc, 21, nr, True) for nr in range(1, lanes // 2 + 1) for nc in range(lanes + 1)]
-    for nr, nc, ss, ds, narrow in cases:
-        src = rng.standard_normal(5 + 21 * lanes + lanes).astype(dtype)
-        dst = np.full(7 + 37 * lanes + lanes, -9.0, dtype)
-        assert run(src, 5, ss, dst, 7, ds, nr, nc, narrow) == lanes
-        expected = np.full_like(dst, -9.0)
-        r, c = np.meshgrid(np.arange(nr), np.arange(nc), indexing="ij")
-        expected[7 + c * ds + r] = src[5 + r * ss + c]
-        np.testing.assert_array_equal(dst, expected, err_msg=f"{nr}x{nc}, strides {ss}/{ds}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -336,7 +311,7 @@ def test_repeated_maxima_keep_tiny_tails(axis):
 
 def test_softmax_row_longer_than_the_cache_path(rng):
     # Rows above ROW_CACHE_BYTES take the two-exp online path instead of exp-store-rescale.
-    n = _numba_softmax.ROW_CACHE_BYTES // 4 + 1000
+    n = _softmax.ROW_CACHE_BYTES // 4 + 1000
     x = rng.standard_normal((2, n)).astype(np.float32)
     x[1, 7] = np.inf
     assert_matches_reference("softmax", _kernel("softmax", x, -1), _reference("softmax", x, -1), n)
@@ -369,7 +344,7 @@ def test_copies_only_when_the_fast_axis_is_not_unit_strided():
     f = np.asfortranarray(c)
 
     def copied(x, axis):
-        return _numba_softmax._layout(x, axis, axis)[0] is not x
+        return _softmax._layout(x, axis, axis)[0] is not x
 
     for axis in range(3):
         assert not copied(c, axis) and not copied(f, axis)  # F order: the reversed view
@@ -378,9 +353,9 @@ def test_copies_only_when_the_fast_axis_is_not_unit_strided():
     assert copied(c[:, :, ::2], 2)  # a strided last axis
     assert copied(c[::-1], 1)  # negative strides
     where = np.broadcast_to(np.ones((5, 1), bool), c.shape)  # constant along the fast axis
-    assert _numba_softmax._mask_layout(where, 2, 2, False)[0] is not where
+    assert _softmax._mask_layout(where, 2, 2, False)[0] is not where
     where = np.broadcast_to(np.ones(4, bool), c.shape)  # broadcast along outer axes only
-    assert _numba_softmax._mask_layout(where, 2, 2, False)[0] is where
+    assert _softmax._mask_layout(where, 2, 2, False)[0] is where
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -395,18 +370,18 @@ def test_masks_of_every_broadcast_shape(dtype, rng):
 
 
 def test_results_do_not_depend_on_the_thread_count(rng):
-    x = rng.standard_normal((20, _numba_softmax.PARALLEL_MIN_SIZE // 20 + 1))  # large enough for threads
+    x = rng.standard_normal((20, _softmax.PARALLEL_MIN_SIZE // 20 + 1))  # large enough for threads
     rows = [_kernel(name, x, -1) for name in FUNCS]
     cols = [_kernel(name, x.T.copy(), 0) for name in FUNCS]
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
+    with _dispatch.serial_kernels():  # one thread
         for name, r, c in zip(FUNCS, rows, cols, strict=True):
             np.testing.assert_array_equal(_kernel(name, x, -1), r)  # rows: the same operations
             # columns: the reduced axis may be split differently, so the sums round differently
             np.testing.assert_allclose(_kernel(name, x.T.copy(), 0), c, rtol=1e-14, atol=1e-14)
-    finally:
-        numba.set_num_threads(previous)
+    for threads in (1, 2, 3):  # the kernels' own argument: any split gives the reference's values
+        for log in (False, True):
+            got = _softmax.softmax(x.T.copy(), (0,), 1.0, None, log, None, threads)
+            assert_matches_reference(FUNCS[log], got, _reference(FUNCS[log], x.T.copy(), 0), x.shape[1])
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -431,14 +406,10 @@ def test_long_slices_meet_the_accuracy_bound(dtype, axis, rng):
 # --- the vectorisable exp ------------------------------------------------------------------------------
 
 
-# Every exp test runs on both forms: vexp (Numba loops) and exp_vector (the IR of the row intrinsics).
-FORMS = pytest.mark.parametrize("vector", [False, True], ids=["vexp", "exp_vector"])
-
-
-def _ulp_error(dtype, x, vector):
-    """Relative error of exp_array(x) against mpmath, in units of eps."""
+def _ulp_error(dtype, x):
+    """Relative error of the kernels' exp (csrc/luce_exp.h) against mpmath, in units of eps."""
     x = np.asarray(x, dtype=dtype)
-    got = _numba_exp.exp_array(x, vector)
+    got = _exp.exp_array(x)
     errs = []
     for v, g in zip(x, got, strict=True):
         exact = mpmath.exp(mpmath.mpf(float(v)))
@@ -446,28 +417,25 @@ def _ulp_error(dtype, x, vector):
     return np.array(errs) / float(np.finfo(dtype).eps)
 
 
-@FORMS
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-def test_exp_polynomial_on_the_reduced_range(dtype, vector):
+def test_exp_polynomial_on_the_reduced_range(dtype):
     # |r| <= ln(2)/2, where only the polynomial works (k = 0 or ±1): within 0.6 eps of mpmath.
     r = np.linspace(-math.log(2) / 2, math.log(2) / 2, 1001)
-    assert _ulp_error(dtype, r, vector).max() < 0.6
+    assert _ulp_error(dtype, r).max() < 0.6
 
 
-@FORMS
 @pytest.mark.parametrize(("dtype", "lo"), [(np.float32, -87.0), (np.float64, -708.0)], ids=["f32", "f64"])
-def test_exp_range_reduction_is_exact(dtype, lo, vector):
+def test_exp_range_reduction_is_exact(dtype, lo):
     # Cody & Waite's split ln 2: with one rounded ln 2 the error grows like |k|·ulp(ln 2) (about 2.5
     # eps at -87 in float32, 100 eps at -700 in float64); with the split it stays below 0.6 eps.
     x = np.linspace(lo, -1.0, 1500)
-    assert _ulp_error(dtype, x, vector).max() < 0.6
+    assert _ulp_error(dtype, x).max() < 0.6
 
 
-@FORMS
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-def test_exp_extremes_and_underflow(dtype, vector):
+def test_exp_extremes_and_underflow(dtype):
     def f(values):
-        return _numba_exp.exp_array(values, vector)
+        return _exp.exp_array(values)
 
     special = np.array([0.0, -0.0, -np.inf, np.nan], dtype=dtype)
     got = f(special)
@@ -484,24 +452,14 @@ def test_exp_extremes_and_underflow(dtype, vector):
     assert f(np.array([-1e-30], dtype=dtype))[0] == 1.0
 
 
-@FORMS
 @pytest.mark.parametrize(("dtype", "hi"), [(np.float32, 43.0), (np.float64, 290.0)], ids=["f32", "f64"])
-def test_exp_is_correct_up_to_its_documented_limit(dtype, hi, vector):
-    assert _ulp_error(dtype, np.linspace(0.0, hi, 400), vector).max() < 0.6
-
-
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-def test_exp_vector_is_vexp_bit_for_bit(dtype, rng):
-    # The two forms take the same steps in the same order; any length (the last vector is masked).
-    lo = -760.0 if dtype == np.float64 else -110.0
-    x = np.concatenate([rng.uniform(lo, 40.0, 100_003), [0.0, -0.0, -np.inf, np.nan, -1e-30]]).astype(dtype)
-    scalar, vector = _numba_exp.exp_array(x), _numba_exp.exp_array(x, vector=True)
-    np.testing.assert_array_equal(scalar.view(f"u{x.itemsize}"), vector.view(f"u{x.itemsize}"))
+def test_exp_is_correct_up_to_its_documented_limit(dtype, hi):
+    assert _ulp_error(dtype, np.linspace(0.0, hi, 400)).max() < 0.6
 
 
 def test_log1p_matches_mpmath():
     t = np.concatenate([[0.0, 5e-324, 1e-300, 4.248354255291589e-18], np.geomspace(1e-18, 1e300, 2000)])
-    got = _numba_exp.log1p_array(t)
+    got = _exp.log1p_array(t)
     assert got[0] == 0.0 and got[3] == 4.248354255291589e-18  # tiny tails kept exactly
     errs = [
         float(
@@ -513,7 +471,7 @@ def test_log1p_matches_mpmath():
         for v, g in zip(t[1:], got[1:], strict=True)
     ]
     assert max(errs) < 0.7 * 2.0**-52
-    special = _numba_exp.log1p_array(np.array([np.inf, np.nan]))
+    special = _exp.log1p_array(np.array([np.inf, np.nan]))
     assert special[0] == np.inf and np.isnan(special[1])
 
 
@@ -541,22 +499,6 @@ def test_parallel_paths_match_the_reference(shape, axis, rng):
             t = 1.0 if name == "logsumexp" else temperature
             got, ref = _kernel(name, x, axis, t, w), _reference(name, x, axis, t, w)
             assert_matches_reference(name, got, ref, shape[axis])
-
-
-def test_one_compiled_specialisation_per_dtype(rng):
-    # Layouts, read-only and misaligned inputs, masks and temperatures all reach the same two
-    # specialisations (a new one would cost a compilation of about 12 s).
-    x = rng.standard_normal((30, 40))
-    ro = x.copy()
-    ro.setflags(write=False)
-    odd = np.frombuffer(b"\0" + x.astype(np.float32).tobytes(), dtype=np.float32, offset=1).reshape(30, 40)
-    for arr in [x, ro, np.asfortranarray(x), odd, x[::2, ::3], np.broadcast_to(x[:1], x.shape)]:
-        for axis in (0, 1):
-            _kernel("softmax", arr, axis, 2.0, rng.random(arr.shape) < 0.5)
-            _kernel("logsumexp", arr, axis)
-    for sig in _numba_softmax._kernel.signatures:
-        assert not sig[0].mutable and sig[0].aligned and sig[0].layout == "C" and sig[0].ndim == 1
-    assert len(_numba_softmax._kernel.signatures) <= 2
 
 
 # --- threads --------------------------------------------------------------------------------------------
@@ -606,34 +548,35 @@ THREADS_SCRIPT = """
 import threading, numpy as np, luce
 from luce._kernels import use_backend
 rng = np.random.default_rng(5)
-xs = [rng.normal(size=(64, 400)) * 5 for _ in range(8)]
+xs = [rng.normal(size=(64, 400)) * 5 for _ in range(8)]  # 25600 elements: parallel kernels
 ys = [rng.integers(0, 400, 64) for _ in range(8)]
+def calls(x, y):
+    return (luce.softmax(x), luce.log_softmax(x), luce.logsumexp(x), luce.softmax(x, axis=0),
+            luce.log_softmax(x, axis=0), luce.cross_entropy(x, y))
 with use_backend("reference"):
-    ref = [(luce.softmax(x), luce.log_softmax(x), luce.cross_entropy(x, y)) for x, y in zip(xs, ys)]
+    ref = [calls(x, y) for x, y in zip(xs, ys)]
 bad = []
 def work(i):
     with use_backend("compiled"):
         for _ in range(10):
-            got = (luce.softmax(xs[i]), luce.log_softmax(xs[i]), luce.cross_entropy(xs[i], ys[i]))
+            got = calls(xs[i], ys[i])
             bad.extend(i for a, b in zip(got, ref[i]) if not np.allclose(a, b, rtol=1e-12, atol=1e-15))
 threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
 for t in threads: t.start()
 for t in threads: t.join()
-import numba
-print(numba.threading_layer(), len(bad))
+print(len(bad))
 """
 
 
-@pytest.mark.slow  # 2-3 s with Numba's on-disk cache warm; a cold cache compiles the kernels (~40 s)
-def test_concurrent_calls_survive_the_workqueue_threading_layer():
-    # workqueue (Numba's fallback without TBB/OpenMP) aborts the process when two threads launch
-    # parallel kernels at once; luce must serialise its launches there.
+def test_concurrent_calls_from_python_threads():
+    # Eight Python threads launching parallel (OpenMP) kernels at once, with the GIL released inside
+    # them: every result is the reference's. (Under Numba's workqueue threading layer this aborted.)
     import os
 
-    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")  # for kernels not yet ported from Numba
     out = subprocess.run([sys.executable, "-c", THREADS_SCRIPT], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["workqueue", "0"]
+    assert out.stdout.split() == ["0"]
 
 
 HEADS_SCRIPT = """
@@ -650,8 +593,7 @@ def work():
 threads = [threading.Thread(target=work) for _ in range(8)]
 for t in threads: t.start()
 for t in threads: t.join()
-import numba
-print(numba.threading_layer(), len(bad))
+print(len(bad))
 """
 
 
@@ -662,4 +604,4 @@ def test_concurrent_hierarchical_predictions_survive_the_workqueue_threading_lay
     env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
     out = subprocess.run([sys.executable, "-c", HEADS_SCRIPT], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["workqueue", "0"]
+    assert out.stdout.split() == ["0"]

@@ -9,17 +9,15 @@ test-suite runs against both paths). ``"numba"``, the old name of ``"compiled"``
 ``_REGISTRY`` names, for each operation, the extension module and function that compute it and the
 size below which the reference is as fast. The environment variable ``LUCE_BACKEND`` sets the
 default. Each ``softmax``/``logsumexp`` here returns ``None`` when the reference must handle the call:
-other dtypes (float16 input arrives as float32: it is computed in float32 upstream), 0-d arrays, axes
-that are not consecutive, or Numba not importable.
+other dtypes (float16 input arrives as float32: it is computed in float32 upstream), 0-d arrays or
+axes that are not consecutive.
 
-The kernels module (and with it Numba) is imported on the first call that uses it, never at
-``import luce``.
+An extension module is imported on the first call that uses it, never at ``import luce``.
 
 Threads: :func:`use_backend` is local to the thread (and asyncio task) that enters it, a
-``contextvars.ContextVar``; :func:`set_backend` sets the process-wide default the others follow. Every
-parallel kernel launch goes through :func:`kernel_launch`, which serialises launches when Numba's
-threading layer is not thread-safe (``workqueue``, the fallback where TBB and OpenMP are missing aborts
-the process on concurrent launches).
+``contextvars.ContextVar``; :func:`set_backend` sets the process-wide default the others follow. The
+kernels release the GIL and run on OpenMP threads; concurrent calls from Python threads are safe. Every
+parallel kernel takes its thread count from :func:`kernel_threads`.
 """
 
 from __future__ import annotations
@@ -33,12 +31,12 @@ import numpy as np
 
 __all__ = [
     "MIN_KERNEL_SIZE",
+    "MIN_SOFTMAX_SIZE",
     "kernel_threads",
     "lookup",
     "serial_kernels",
     "MIN_ROWWISE_SIZE",
     "get_backend",
-    "kernel_launch",
     "logsumexp",
     "set_backend",
     "softmax",
@@ -60,20 +58,23 @@ _default_backend = _initial_backend()
 # The backend chosen by use_backend in this thread / task; None: the process-wide default.
 _local_backend: contextvars.ContextVar[str | None] = contextvars.ContextVar("luce_backend", default=None)
 
-# Below this many elements the reference is about as fast: a softmax kernel call has a fixed cost of
-# about 15 µs (views, argument unboxing, the kernel launch), as much as the reference's NumPy calls on
-# a few hundred elements. Measured with `python benchmarks/softmax.py --crossover` on the 2-core
-# machine: a tie at 256 elements, kernels 1.1-1.3x faster at 1024, 1.4-1.7x at 4096.
+# The fit engine's dense head kernels pay from a few hundred elements (the softmax kernels' old
+# threshold, measured with `python benchmarks/softmax.py --crossover`: a tie at 256 elements, kernels
+# 1.1-1.3x faster at 1024).
 MIN_KERNEL_SIZE = 512
+# softmax, log_softmax, logsumexp: the compiled call costs about 25 µs in all (validation included),
+# the reference about 35 µs at 64 elements (float64 4x16 rows, 2x64 rows, 16x16 columns), measured
+# with min-of-2000 timings of luce.softmax on both backends (2-core machine, under load).
+MIN_SOFTMAX_SIZE = 64
 # The row-wise maps and losses (sparsemax, entmax, top-k softmax, cross-entropy) keep the threshold
 # measured for them when they were written (for the Numba kernels).
 MIN_ROWWISE_SIZE = 8192
 
-_kernels = None
-
 # operation -> (extension module in luce._kernels, function, size threshold): the whole dispatch table.
 # The size is counted by the caller's ``size`` argument of lookup (default: the array's elements).
 _REGISTRY: dict[str, tuple[str, str, int]] = {
+    "softmax": ("_softmax", "softmax", MIN_SOFTMAX_SIZE),  # softmax and log_softmax
+    "logsumexp": ("_softmax", "logsumexp", MIN_SOFTMAX_SIZE),
     # The row-wise maps and losses: size = the elements of the (n_rows, n) rows.
     "cross_entropy": ("_losses", "ce_rows", MIN_ROWWISE_SIZE),
     "topk_softmax": ("_losses", "topk_rows", MIN_ROWWISE_SIZE),
@@ -195,56 +196,9 @@ def use_backend(name: str):
         _local_backend.reset(token)
 
 
-# Serialises parallel kernel launches until the threading layer is known to be thread-safe.
-_launch_lock = threading.RLock()
-_layer_is_safe: bool | None = None  # None: no parallel launch yet, the layer is not chosen
-
-
-def _threading_layer_is_safe() -> bool | None:
-    import numba
-
-    try:
-        return numba.threading_layer() in ("tbb", "omp")  # workqueue is not thread-safe
-    except ValueError:  # no parallel region has run yet
-        return None
-
-
-@contextlib.contextmanager
-def kernel_launch():
-    """Hold this around every call of a parallel (``prange``) kernel.
-
-    Numba's ``workqueue`` threading layer aborts the interpreter when two threads launch parallel
-    kernels at once ("Terminating: ... workqueue threading layer is not threadsafe"), so launches are
-    serialised until the layer in use is known to be TBB or OpenMP; then the lock is skipped.
-    """
-    global _layer_is_safe
-    if _layer_is_safe:
-        yield
-        return
-    with _launch_lock:
-        yield
-        if _layer_is_safe is None:
-            _layer_is_safe = _threading_layer_is_safe()
-
-
-def _kernels_apply(x: np.ndarray, axes: tuple[int, ...]) -> bool:
-    backend = get_backend()
-    if backend == "reference" or x.ndim == 0 or x.dtype not in (np.float32, np.float64):
-        return False
-    if tuple(axes) != tuple(range(axes[0], axes[-1] + 1)):
-        return False  # the kernels view the reduced axes as one: they must be consecutive
-    return backend == "compiled" or x.size >= MIN_KERNEL_SIZE
-
-
-def _numba():
-    global _kernels
-    if _kernels is None:
-        try:
-            from . import _numba_softmax
-        except ImportError:  # Numba missing or broken: the reference still works
-            return None
-        _kernels = _numba_softmax
-    return _kernels
+def _consecutive(x: np.ndarray, axes: tuple[int, ...]) -> bool:
+    # The kernels view the reduced axes as one: they must be consecutive (0-d arrays: the reference).
+    return x.ndim > 0 and tuple(axes) == tuple(range(axes[0], axes[-1] + 1))
 
 
 def softmax(x: np.ndarray, axes: tuple[int, ...], temperature: float, where, *, log: bool, out=None):
@@ -253,13 +207,10 @@ def softmax(x: np.ndarray, axes: tuple[int, ...], temperature: float, where, *, 
     ``axes`` sorted non-negative axes, ``where`` None or a boolean array broadcast to ``x``, ``out``
     None or a writeable array of x's shape and dtype, which is filled and returned.
     """
-    if not _kernels_apply(x, axes):
+    kernel = lookup("softmax", x)
+    if kernel is None or not _consecutive(x, axes):
         return None
-    kernels = _numba()
-    if kernels is None:
-        return None
-    with kernel_launch():
-        return kernels.softmax(x, axes, temperature, where, log, out)
+    return kernel(x, axes, temperature, where, log, out, kernel_threads())
 
 
 def logsumexp(x: np.ndarray, axes: tuple[int, ...], where, out=None):
@@ -267,10 +218,7 @@ def logsumexp(x: np.ndarray, axes: tuple[int, ...], where, out=None):
 
     ``out``: None or a writeable array of the result's size and x's dtype, keepdims shape or not.
     """
-    if not _kernels_apply(x, axes):
+    kernel = lookup("logsumexp", x)
+    if kernel is None or not _consecutive(x, axes):
         return None
-    kernels = _numba()
-    if kernels is None:
-        return None
-    with kernel_launch():
-        return kernels.logsumexp(x, axes, where, out)
+    return kernel(x, axes, where, out, kernel_threads())

@@ -75,7 +75,9 @@ LUCE_INLINE float luce_exp_f32(float x)
     return zero ? 0.0f : e;
 }
 
-LUCE_INLINE double luce_log1p_f64(double t)
+/* log1p for finite t >= 0 (NaN gives NaN, +inf does not give inf): the core of luce_log1p_f64, without
+ * its final select, which GCC 12 does not if-convert here, so loops over this one vectorise. */
+LUCE_INLINE double luce_log1p_finite_f64(double t)
 {
     const uint64_t sqrt_half = 0x3FE6A09E667F3BCDull; /* the bits of sqrt(1/2) */
     const double u = 1.0 + t;
@@ -98,7 +100,12 @@ LUCE_INLINE double luce_log1p_f64(double t)
     r = r * z; /* (2·atanh(s) - 2s) / s */
     const double hfsq = 0.5 * f * f;
     const double value = k * LUCE_LN2HI_64 - ((hfsq - (s * (hfsq + r) + (k * LUCE_LN2LO_64 + c))) - f);
-    return t < INFINITY ? value : t;
+    return value;
+}
+
+LUCE_INLINE double luce_log1p_f64(double t)
+{
+    return t < INFINITY ? luce_log1p_finite_f64(t) : t;
 }
 
 /* The maps over contiguous arrays (the tests' view of the primitives above). */

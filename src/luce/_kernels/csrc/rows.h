@@ -1,5 +1,6 @@
-/* The row reductions every kernel shares (one copy): the maximum of a row, with or without counting its
- * NaNs, and float64 sums, for float32 and float64 rows.
+/* The row reductions every kernel shares (one copy), for float32 and float64 rows: the maximum of a row
+ * (under a where-mask, or counting its NaNs), float64 sums, and the softmax family's exp passes with the
+ * max known (rows_t.h), the plain reductions (rows_typed.h).
  *
  * Without -ffast-math the compiler may not reorder a reduction, so a plain `m = max(m, x[j])` loop runs
  * one element at a time. Each reduction here keeps LUCE_ROW_LANES independent accumulators (lane k
@@ -15,7 +16,8 @@
 #define LUCE_ROWS_H
 
 #include "luce_simd.h"
-#include "luce_tuning.h" /* LUCE_ROW_LANES */
+#include "luce_exp.h"
+#include "luce_tuning.h" /* LUCE_ROW_LANES, LUCE_SM_LANES */
 
 /* LUCE_SIMD before a loop over the lanes: vectorise it (its iterations are independent; nothing is
  * reordered). LUCE_SIMD_ANY before a loop that only ORs comparisons into an int `any`. */
@@ -38,15 +40,25 @@ LUCE_INLINE int luce_row_threads(int n_threads, ptrdiff_t n_rows, ptrdiff_t n)
 }
 
 #define LUCE_T double
+#define LUCE_F(name) name##_f64
 #define LUCE_SFX(name) name##_f64
+#define LUCE_EXP luce_exp_f64
+#include "rows_t.h"
 #include "rows_typed.h"
 #undef LUCE_T
+#undef LUCE_F
 #undef LUCE_SFX
+#undef LUCE_EXP
 
 #define LUCE_T float
+#define LUCE_F(name) name##_f32
 #define LUCE_SFX(name) name##_f32
+#define LUCE_EXP luce_exp_f32
+#include "rows_t.h"
 #include "rows_typed.h"
 #undef LUCE_T
+#undef LUCE_F
 #undef LUCE_SFX
+#undef LUCE_EXP
 
 #endif

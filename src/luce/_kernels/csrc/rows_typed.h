@@ -4,19 +4,7 @@
 /* The maximum of the non-NaN entries of x[0:n] (-inf when there is none). */
 LUCE_INLINE LUCE_T LUCE_SFX(luce_row_max)(const LUCE_T *LUCE_RESTRICT x, ptrdiff_t n)
 {
-    LUCE_T lane[LUCE_ROW_LANES];
-    for (int k = 0; k < LUCE_ROW_LANES; k++) lane[k] = -INFINITY;
-    const ptrdiff_t nb = n - n % LUCE_ROW_LANES;
-    for (ptrdiff_t j0 = 0; j0 < nb; j0 += LUCE_ROW_LANES)
-        LUCE_SIMD
-        for (int k = 0; k < LUCE_ROW_LANES; k++) {
-            const LUCE_T v = x[j0 + k];
-            lane[k] = v > lane[k] ? v : lane[k];
-        }
-    LUCE_T m = -INFINITY;
-    for (int k = 0; k < LUCE_ROW_LANES; k++) m = lane[k] > m ? lane[k] : m;
-    for (ptrdiff_t j = nb; j < n; j++) m = x[j] > m ? x[j] : m;
-    return m;
+    return LUCE_SFX(luce_row_max_where)(x, NULL, n);
 }
 
 /* The maximum of the non-NaN entries of x[0:n] (-inf when there is none); *n_nan gets the NaN count. */
