@@ -6,7 +6,6 @@ written out here with scipy.special.log_softmax, and scikit-learn's LogisticRegr
 """
 
 import collections
-import importlib.util
 import json
 import os
 import signal
@@ -432,15 +431,12 @@ def test_cluster_survives_a_killed_worker(client, rng):
 
 # -- 400 MB workers (issue 16) ---------------------------------------------------------------------------
 
-# While the Numba kernels exist, a worker's first softmax loads Numba and llvmlite (+105 MiB measured:
+# With the Numba kernels, a worker's first softmax loaded Numba and llvmlite (+105 MiB measured:
 # 198 -> 304 MiB, 356 MiB while compiling), past dask's pause threshold of 80 % of 400 MB; the paused
-# workers never resume and the compute hangs (tests/dask_small_workers.py shows it). The test runs once
-# the compiled kernels replace them.
-_NUMBA_SOFTMAX = importlib.util.find_spec("luce._kernels._numba_softmax") is not None
+# workers never resumed and the compute hung (tests/dask_small_workers.py shows each step's memory).
 
 
 @pytest.mark.slow  # two worker processes start (5-10 s)
-@pytest.mark.xfail(_NUMBA_SOFTMAX, reason="Numba's JIT in the workers pauses them (issue 16)", run=False)
 def test_predict_and_fit_on_two_workers_of_400_mb():
     script = Path(__file__).with_name("dask_small_workers.py")
     proc = subprocess.Popen(
