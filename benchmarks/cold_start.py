@@ -11,9 +11,9 @@ first-touch of code and caches. Issue 16's targets: ``cold − warm`` ≤ 20 ms 
 Peers, each in its own fresh processes, where they have the function: torch (CPU, 2 threads) when it
 imports. jax is skipped when it does not import (it is not installed here): the table says so.
 
-Numba (while luce still has Numba kernels): each process gets a new empty ``NUMBA_CACHE_DIR``, the
-cache a new user, a fresh container or a new Dask worker has; ``--warm-numba-cache`` shares one cache
-folder between the processes instead (the first process fills it).
+Numba (for luce versions that still had Numba kernels, to compare with them): each process gets a new
+empty ``NUMBA_CACHE_DIR``, the cache a new user, a fresh container or a new Dask worker has;
+``--warm-numba-cache`` shares one cache folder between the processes instead (the first fills it).
 
 An editable install (``pip install -e``, ``make`` here) runs a meson rebuild check at ``import luce``
 (ninja over the build folder), which inflates the import time; the script says when it measured one.

@@ -3,7 +3,7 @@
 The softmax family exact and fast (``luce.functional``), losses, large-output heads, and the
 softmax-regression classifier with the scikit-learn API. The whole public API is ``__all__`` below
 (documented in docs/api.md). ``import luce`` loads only NumPy: every heavier module (scikit-learn,
-Numba, Dask, ONNX, matplotlib) is imported on first use of a name that needs it.
+the compiled kernels, Dask, ONNX, matplotlib) is imported on first use of a name that needs it.
 """
 
 from importlib import import_module

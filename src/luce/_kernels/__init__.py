@@ -1,4 +1,4 @@
-"""Kernel dispatch: the NumPy reference, or Numba CPU kernels where they pay (see _dispatch.py)."""
+"""Kernel dispatch: the NumPy reference, or the kernels compiled at install where they pay (_dispatch.py)."""
 
 from ._dispatch import get_backend, set_backend, use_backend
 
