@@ -197,6 +197,33 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
             self, objective, settings, dtype=X.dtype, rng=rng, validation=validation, targets=targets
         )
 
+    def _stream_targets(self, y, classes, sample_weight, settings, n_rows):
+        """For ``partial_fit``: the classes (``classes`` on the first call, the same later), the class
+        index of each label, and the sample weights with the class weights multiplied in (float64)."""
+        if classes is not None:
+            cls, _ = v.unique_labels(np.asarray(classes))
+            if cls.shape[0] < 2:
+                raise ValueError(f"classes must hold at least 2 classes, got {cls!r}")
+            if hasattr(self, "classes_") and not np.array_equal(cls, self.classes_):
+                raise ValueError(
+                    f"`classes={cls!r}` is not the same as on the last call to partial_fit: {self.classes_!r}"
+                )
+        else:
+            cls = self.classes_
+        y_idx = np.clip(np.searchsorted(cls, y), 0, cls.shape[0] - 1)
+        if not np.all(cls[y_idx] == y):
+            unknown = np.setdiff1d(np.unique(y), cls)
+            raise ValueError(f"y contains labels not in classes: {unknown!r} (classes are {cls!r})")
+        if self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not supported for partial_fit (the class frequencies of a stream "
+                "are unknown); pass a dict, e.g. from sklearn.utils.class_weight.compute_class_weight"
+            )
+        sw = v.check_sample_weight(sample_weight, n_rows, np.float64)
+        if isinstance(self.class_weight, dict):
+            sw = v.class_sample_weight(sw, settings.class_weight, y_idx, cls, y)
+        return cls, y_idx, sw
+
     def _validate_xy(self, X, y, reset):
         v.check_labels(y)
         with np.errstate(over="ignore", invalid="ignore"):  # scikit-learn's finiteness check sums X

@@ -797,28 +797,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         if first and classes is None and not hasattr(self, "classes_"):
             raise ValueError("classes must be passed on the first call to partial_fit.")
         X, y = self._validate_xy(X, y, reset=first)
-        if classes is not None:
-            cls, _ = v.unique_labels(np.asarray(classes))
-            if cls.shape[0] < 2:
-                raise ValueError(f"classes must hold at least 2 classes, got {cls!r}")
-            if hasattr(self, "classes_") and not np.array_equal(cls, self.classes_):
-                raise ValueError(
-                    f"`classes={cls!r}` is not the same as on the last call to partial_fit: {self.classes_!r}"
-                )
-        else:
-            cls = self.classes_
-        y_idx = np.clip(np.searchsorted(cls, y), 0, cls.shape[0] - 1)
-        if not np.all(cls[y_idx] == y):
-            unknown = np.setdiff1d(np.unique(y), cls)
-            raise ValueError(f"y contains labels not in classes: {unknown!r} (classes are {cls!r})")
-        if self.class_weight == "balanced":
-            raise ValueError(
-                "class_weight='balanced' is not supported for partial_fit (the class frequencies of a stream "
-                "are unknown); pass a dict, e.g. from sklearn.utils.class_weight.compute_class_weight"
-            )
-        sw = v.check_sample_weight(sample_weight, X.shape[0], np.float64)
-        if isinstance(self.class_weight, dict):
-            sw = v.class_sample_weight(sw, p.class_weight, y_idx, cls, y)
+        cls, y_idx, sw = self._stream_targets(y, classes, sample_weight, p, X.shape[0])
         y_idx = y_idx.astype(np.int64)
         if first:
             # As for sgd: the node scales of the preconditioner come from the first chunk. Every class

@@ -237,29 +237,7 @@ class SoftmaxRegression(LinearClassifier):
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         X, y = self._validate_xy(X, y, reset=first)
-        if classes is not None:
-            cls = np.unique(np.asarray(classes))
-            if cls.shape[0] < 2:
-                raise ValueError(f"classes must hold at least 2 classes, got {cls!r}")
-            if not first and not (cls.shape == self.classes_.shape and np.all(cls == self.classes_)):
-                raise ValueError(
-                    f"`classes={cls!r}` is not the same as on the last call to partial_fit: {self.classes_!r}"
-                )
-        else:
-            cls = self.classes_
-        y_idx = np.searchsorted(cls, y)
-        y_idx = np.clip(y_idx, 0, cls.shape[0] - 1)
-        if not np.all(cls[y_idx] == y):
-            unknown = np.setdiff1d(np.unique(y), cls)
-            raise ValueError(f"y contains labels not in classes: {unknown!r} (classes are {cls!r})")
-        if self.class_weight == "balanced":
-            raise ValueError(
-                "class_weight='balanced' is not supported for partial_fit (the class frequencies of a stream "
-                "are unknown); pass a dict, e.g. from sklearn.utils.class_weight.compute_class_weight"
-            )
-        sw = v.check_sample_weight(sample_weight, X.shape[0], np.float64)
-        if isinstance(self.class_weight, dict):
-            sw = v.class_sample_weight(sw, p.class_weight, y_idx, cls, y)
+        cls, y_idx, sw = self._stream_targets(y, classes, sample_weight, p, X.shape[0])
         if sw is not None:
             sw = sw.astype(X.dtype)
         if first:
