@@ -71,6 +71,19 @@ ctypedef fused real:
     float
     double
 
+# The data pointer of an optional argument: NULL for None (the kernels read NULL as "absent").
+cdef inline const real *_const_data(const real[::1] a):
+    return NULL if a is None else &a[0]
+
+
+cdef inline real *_data(real[::1] a):
+    return NULL if a is None else &a[0]
+
+
+cdef inline const Py_ssize_t *_index_data(const Py_ssize_t[::1] a):
+    return NULL if a is None else &a[0]
+
+
 # What a dense row pass leaves in the logits (csrc/linear.h).
 LOSS, RESIDUAL, PROBABILITIES = 0, 1, 2
 
@@ -103,18 +116,12 @@ def csr_softmax(const real[::1] data, indices, const int64_t[::1] indptr, Py_ssi
     cdef int wide = 0
     cdef const void *idx = _index_pointer(indices, &wide)
     cdef real[::1] z = np.empty(max(K, 1), dtype=np.float64 if real is double else np.float32)
-    cdef const real *bp = NULL
-    if b is not None:
-        bp = &b[0]
-    cdef const real *swp = NULL
-    if sw is not None:
-        swp = &sw[0]
+    cdef const real *bp = _const_data(b)
+    cdef const real *swp = _const_data(sw)
     cdef real *gp = NULL
     if Gt is not None and Gt.shape[0] != 0:
         gp = &Gt[0]
-    cdef double *gbp = NULL
-    if gb is not None:
-        gbp = &gb[0]
+    cdef double *gbp = _data(gb)
     cdef const real *dp = NULL
     if data.shape[0] != 0:
         dp = &data[0]
@@ -161,12 +168,9 @@ def csr_softmax_hessp(const real[::1] data, indices, const int64_t[::1] indptr, 
     cdef const real *vtp = NULL
     cdef real *hp = NULL
     cdef double *hbp = NULL
-    if b is not None:
-        bp = &b[0]
-    if v is not None:
-        vp = &v[0]
-    if sw is not None:
-        swp = &sw[0]
+    bp = _const_data(b)
+    vp = _const_data(v)
+    swp = _const_data(sw)
     if data.shape[0] != 0:
         dp = &data[0]
     if WVt.shape[0] != 0 and K != 0:
@@ -175,8 +179,7 @@ def csr_softmax_hessp(const real[::1] data, indices, const int64_t[::1] indptr, 
             wp, vtp = &WVt[0, 0], &WVt[0, K]
     if Ht.shape[0] != 0:
         hp = &Ht[0]
-    if hb is not None:
-        hbp = &hb[0]
+    hbp = _data(hb)
     if rows == 0 or K == 0:
         return
     with nogil:
@@ -196,18 +199,10 @@ def dense_softmax(real[:, :] Z, const real[::1] b, const Py_ssize_t[::1] y, cons
     cdef Py_ssize_t rows = Z.shape[0], K = Z.shape[1], ldz = Z.strides[0] // sizeof(real)
     if K > 1 and Z.strides[1] != sizeof(real):
         raise ValueError("dense_softmax needs contiguous rows")
-    cdef const real *bp = NULL
-    if b is not None:
-        bp = &b[0]
-    cdef const real *swp = NULL
-    if sw is not None:
-        swp = &sw[0]
-    cdef const Py_ssize_t *yp = NULL
-    if y is not None:
-        yp = &y[0]
-    cdef double *gbp = NULL
-    if gb is not None:
-        gbp = &gb[0]
+    cdef const real *bp = _const_data(b)
+    cdef const real *swp = _const_data(sw)
+    cdef const Py_ssize_t *yp = _index_data(y)
+    cdef double *gbp = _data(gb)
     cdef double loss = 0.0
     if rows == 0 or K == 0:
         return 0.0
@@ -226,15 +221,9 @@ def dense_curvature_product(const real[:, ::1] P, real[:, :] U, const real[::1] 
     cdef Py_ssize_t rows = U.shape[0], K = U.shape[1], ldu = U.strides[0] // sizeof(real)
     if K > 1 and U.strides[1] != sizeof(real):
         raise ValueError("dense_curvature_product needs contiguous rows")
-    cdef const real *vp = NULL
-    if v is not None:
-        vp = &v[0]
-    cdef const real *swp = NULL
-    if sw is not None:
-        swp = &sw[0]
-    cdef double *hbp = NULL
-    if hb is not None:
-        hbp = &hb[0]
+    cdef const real *vp = _const_data(v)
+    cdef const real *swp = _const_data(sw)
+    cdef double *hbp = _data(hb)
     if rows == 0 or K == 0:
         return
     with nogil:
@@ -271,10 +260,8 @@ def csr_softmax_rows(const real[::1] data, indices, const int64_t[::1] indptr, c
     cdef const real *swp = NULL
     cdef const real *dp = NULL
     cdef double loss = 0.0
-    if b is not None:
-        bp = &b[0]
-    if sw is not None:
-        swp = &sw[0]
+    bp = _const_data(b)
+    swp = _const_data(sw)
     if data.shape[0] != 0:
         dp = &data[0]
     if rows == 0 or K == 0:
