@@ -45,6 +45,23 @@
 #define LUCE_PREFETCH_AHEAD 2
 #endif
 
+/* -- fused dense fit engine (csrc/linear_dense.h) --------------------------------------------------- */
+
+/* Rows per register tile of the fused dense kernels (also features per gradient micro-kernel call):
+ * with K padded to 3 vectors (K = 17..24 float64), 8 rows hold 24 of the 32 AVX-512 registers as
+ * accumulators. To be measured: see the commit that set it. */
+#ifndef LUCE_DENSE_ROWS
+#define LUCE_DENSE_ROWS 8
+#endif
+
+/* Rows per panel (a multiple of LUCE_DENSE_ROWS): the panel's residuals are kept, then its gradient
+ * is added in one sweep over the features (fewer loads and stores of the gradient accumulators per
+ * FMA). float32 blocks sum a panel's gradient terms in float32 and add them into the block's float64
+ * sums after each panel. */
+#ifndef LUCE_DENSE_PANEL_ROWS
+#define LUCE_DENSE_PANEL_ROWS 32
+#endif
+
 /* --- softmax, log_softmax, logsumexp (csrc/softmax*.h) ------------------------------------------- */
 /* Lanes of the blocked row sums: two 512-bit vectors of float32 (four of float64), enough to hide the
  * add latency behind the exp; 64 lanes ran no faster and compiled 15 % slower (one thread, CPU time:

@@ -1,0 +1,61 @@
+/* The fused dense block kernels of the fit engine (models/_objective.py), float64 and float32: one
+ * pass over a row block of X for the loss and gradient, or for a Hessian-vector product.
+ *
+ * Per tile of LUCE_DENSE_ROWS rows (a register-blocked GEMM micro-kernel in plain C loops that GCC
+ * vectorises, the shape of BLIS's micro-kernel: Van Zee & van de Geijn, "BLIS: A Framework for Rapidly
+ * Instantiating BLAS Functionality", ACM TOMS 41(3), 2015):
+ * 1. logits: for each feature j, one row of Wᵀ (stored d × KP, K padded with zeros to a whole number
+ *    of vectors) times the tile's R values x[r, j], into R × (chunk) accumulators held in registers;
+ * 2. the softmax head of csrc/linear.h on each row while its logits are in L1 (luce_softmax_row_*:
+ *    max shift, luce_exp, loss in float64, residual w (p - q); or p and the curvature product);
+ * 3. the gradient Gᵀ[j, :] += Σ_r x[r, j] res[r, :] with the residual chunk in registers and the
+ *    tile's x re-read from L1: X is read from memory once per evaluation.
+ *
+ * Accumulation: float64 data accumulates the gradient in the block's d × KP float64 array. float32
+ * data computes the logits, the exp and the products in float32 (as BLAS sgemm does) and sums the
+ * gradient of LUCE_DENSE_FOLD_ROWS rows in a float32 array, folded into a float64 one after each such
+ * panel (so a block of 10^4 rows does not add 10^4 float32 terms in one running sum); the loss and the
+ * intercept sums are float64 for both dtypes. Each kernel is serial and its summation order depends
+ * only on the block: results are bitwise the same for any number of engine threads.
+ *
+ * Non-finite inputs follow the row head: a NaN or inf logit gives a NaN or inf loss (the solvers'
+ * non-finite checks), as the BLAS + head path does.
+ */
+#ifndef LUCE_LINEAR_DENSE_H
+#define LUCE_LINEAR_DENSE_H
+
+#include "linear.h"
+
+#define LUCE_T double
+#define LUCE_SFX f64
+#define LUCE_FMA_T LUCE_FMA
+#define LUCE_DENSE_VEC 8   /* doubles per AVX-512 vector */
+#define LUCE_DENSE_FOLD 0  /* float64 gradient sums directly */
+#define LUCE_EXP luce_exp_f64
+#define LUCE_LOG_TINY (-707.3964185322641) /* log(DBL_MIN) + 1, as linear.h */
+#include "linear_dense_t.h"
+#undef LUCE_T
+#undef LUCE_SFX
+#undef LUCE_FMA_T
+#undef LUCE_DENSE_VEC
+#undef LUCE_DENSE_FOLD
+#undef LUCE_EXP
+#undef LUCE_LOG_TINY
+
+#define LUCE_T float
+#define LUCE_SFX f32
+#define LUCE_FMA_T LUCE_FMAF
+#define LUCE_DENSE_VEC 16
+#define LUCE_DENSE_FOLD 1  /* float32 panels folded into float64 */
+#define LUCE_EXP luce_exp_f32
+#define LUCE_LOG_TINY (-86.33655f) /* log(FLT_MIN) + 1 */
+#include "linear_dense_t.h"
+#undef LUCE_T
+#undef LUCE_SFX
+#undef LUCE_FMA_T
+#undef LUCE_DENSE_VEC
+#undef LUCE_DENSE_FOLD
+#undef LUCE_EXP
+#undef LUCE_LOG_TINY
+
+#endif
