@@ -26,6 +26,17 @@
 
 #include "linear.h"
 
+/* Unrolls the next loop completely: the micro-kernel's accumulators stay in registers only when its
+ * row and column loops are unrolled, which GCC's size heuristics do not always do (float32, 2 vectors:
+ * the row loop stayed rolled and every FMA loaded and stored its accumulator). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define LUCE_UNROLL _Pragma("GCC unroll 32")
+#elif defined(__clang__)
+#define LUCE_UNROLL _Pragma("unroll")
+#else
+#define LUCE_UNROLL
+#endif
+
 #define LUCE_T double
 #define LUCE_SFX f64
 #define LUCE_FMA_T LUCE_FMA

@@ -29,15 +29,18 @@ LUCE_INLINE void LUCE_FN(luce_dense_micro_)(const LUCE_T *LUCE_RESTRICT a, ptrdi
                                             ptrdiff_t ldo, const int accumulate, const int nw)
 {
     LUCE_T acc[LUCE_DENSE_ROWS][3 * LUCE_DENSE_VEC];
+    LUCE_UNROLL
     for (int m = 0; m < LUCE_DENSE_ROWS; m++)
         for (int c = 0; c < nw; c++) acc[m][c] = accumulate ? out[m * ldo + c] : bias[c];
     for (ptrdiff_t t = 0; t < T; t++) {
         const LUCE_T *LUCE_RESTRICT bt = b + t * ldb;
+        LUCE_UNROLL
         for (int m = 0; m < LUCE_DENSE_ROWS; m++) {
             const LUCE_T amt = a[m * am + t * at];
             for (int c = 0; c < nw; c++) acc[m][c] = LUCE_FMA_T(amt, bt[c], acc[m][c]);
         }
     }
+    LUCE_UNROLL
     for (int m = 0; m < LUCE_DENSE_ROWS; m++)
         for (int c = 0; c < nw; c++) out[m * ldo + c] = acc[m][c];
 }
@@ -120,11 +123,12 @@ LUCE_INLINE void LUCE_FN(luce_dense_unpad_)(const double *acc, ptrdiff_t d, ptrd
 /* The softmax head on a tile's R rows of logits at once, SIMD across the rows (a row of K = 20 logits
  * is too short for SIMD within it: the row-at-a-time head of linear.h spends its time in horizontal
  * reductions, scalar tails and one libm log per row). T holds the tile transposed (K × R, T[k·R + r]
- * = logit k of row r); lse[r] ← the rows' log-sum-exp, zsum[r] ← Σ_k z (float64). Numerics as
- * luce_softmax_row_: max shift, sums in float64; log s = log1p(s - 1), exact since s >= 1 (the max
- * term is exp(0) = 1, and 1 is a multiple of ulp(s)); a NaN logit makes its row's sum NaN. */
-LUCE_INLINE void LUCE_FN(luce_dense_tile_lse_)(const LUCE_T *LUCE_RESTRICT T, ptrdiff_t K, double *LUCE_RESTRICT lse,
-                                               double *LUCE_RESTRICT zsum)
+ * = logit k of row r). Numerics as luce_softmax_row_: max shift m, sums in float64, a NaN logit
+ * makes its row's sum NaN; log s = log1p(s - 1), exact since s >= 1 (the max term is exp(0) = 1,
+ * and 1 is a multiple of ulp(s)). Leaves e = exp(z - m) in T; lse[r] ← m + log s, inv[r] ← 1 / s,
+ * zsum[r] ← Σ_k z (float64). */
+LUCE_INLINE void LUCE_FN(luce_dense_tile_lse_)(LUCE_T *LUCE_RESTRICT T, ptrdiff_t K, double *LUCE_RESTRICT lse,
+                                               double *LUCE_RESTRICT inv, double *LUCE_RESTRICT zsum)
 {
     enum { R = LUCE_DENSE_ROWS };
     LUCE_T m[R];
@@ -139,25 +143,32 @@ LUCE_INLINE void LUCE_FN(luce_dense_tile_lse_)(const LUCE_T *LUCE_RESTRICT T, pt
     for (ptrdiff_t k = 0; k < K; k++) {
         LUCE_T e[R];
         for (int r = 0; r < R; r++) e[r] = LUCE_EXP(T[k * R + r] - m[r]);
-        for (int r = 0; r < R; r++) s[r] += (double)e[r];
+        for (int r = 0; r < R; r++) {
+            s[r] += (double)e[r];
+            T[k * R + r] = e[r];
+        }
     }
     for (int r = 0; r < R; r++) {
         lse[r] = (double)m[r] + luce_log1p_f64(s[r] - 1.0);
+        inv[r] = 1.0 / s[r];
         zsum[r] = zs[r];
     }
 }
 
-/* T[k·R + r] ← p = exp(max(z - lse, log tiny)) (the probabilities, never subnormal). */
+/* T[k·R + r] ← p = e / s, at least exp(log tiny) (as the reference's clamp of log p: no probability
+ * is subnormal; NaN stays NaN). One rounding more than exp(z - lse), whose argument carries the
+ * rounding of lse (|lse|·ε, larger for large logits). */
 LUCE_INLINE void LUCE_FN(luce_dense_tile_probabilities_)(LUCE_T *LUCE_RESTRICT T, ptrdiff_t K,
-                                                         const double *LUCE_RESTRICT lse)
+                                                         const double *LUCE_RESTRICT inv)
 {
     enum { R = LUCE_DENSE_ROWS };
-    LUCE_T l[R];
-    for (int r = 0; r < R; r++) l[r] = (LUCE_T)lse[r];
+    const LUCE_T floor = LUCE_EXP(LUCE_LOG_TINY);
+    LUCE_T f[R];
+    for (int r = 0; r < R; r++) f[r] = (LUCE_T)inv[r];
     for (ptrdiff_t k = 0; k < K; k++)
         for (int r = 0; r < R; r++) {
-            const LUCE_T logp = T[k * R + r] - l[r];
-            T[k * R + r] = LUCE_EXP(logp > LUCE_LOG_TINY ? logp : LUCE_LOG_TINY);
+            const LUCE_T p = T[k * R + r] * f[r];
+            T[k * R + r] = p < floor ? floor : p;
         }
 }
 
@@ -169,56 +180,61 @@ LUCE_INLINE void LUCE_FN(luce_dense_to_cols_)(const LUCE_T *LUCE_RESTRICT Z, ptr
         for (ptrdiff_t k = 0; k < K; k++) T[k * LUCE_DENSE_ROWS + r] = Z[r * ldz + k];
 }
 
-/* Z's rows ← T transposed back, the first n rows; their columns K..kp and rows n..R zeroed. */
-LUCE_INLINE void LUCE_FN(luce_dense_to_rows_)(const LUCE_T *LUCE_RESTRICT T, ptrdiff_t K, ptrdiff_t kp, ptrdiff_t n,
-                                              LUCE_T *LUCE_RESTRICT Z, ptrdiff_t ldz)
+/* Z's first K columns of R rows ← T transposed back (the padding columns keep their zero logits:
+ * zero columns of Wᵀ and of the bias). */
+LUCE_INLINE void LUCE_FN(luce_dense_to_rows_)(const LUCE_T *LUCE_RESTRICT T, ptrdiff_t K, LUCE_T *LUCE_RESTRICT Z,
+                                              ptrdiff_t ldz)
 {
-    for (ptrdiff_t r = 0; r < LUCE_DENSE_ROWS; r++)
-        for (ptrdiff_t k = 0; k < kp; k++)
-            Z[r * ldz + k] = r < n && k < K ? T[k * LUCE_DENSE_ROWS + r] : (LUCE_T)0;
+    for (int r = 0; r < LUCE_DENSE_ROWS; r++)
+        for (ptrdiff_t k = 0; k < K; k++) Z[r * ldz + k] = T[k * LUCE_DENSE_ROWS + r];
 }
 
-/* The loss-and-gradient head on a tile of n <= R rows (logits in Z, row stride ldz; rows i0.. of the
- * block): returns Σ w_i CE_i over the tile (float64, added in row order) and, with grad, leaves the
- * residuals w_i (p_i - q_i) in Z (zero padding), their sum added into gb (may be NULL). T: K·R scratch. */
-LUCE_INLINE double LUCE_FN(luce_dense_tile_head_)(LUCE_T *Z, ptrdiff_t ldz, ptrdiff_t K, ptrdiff_t kp, ptrdiff_t n,
+/* The loss-and-gradient head on a tile of n <= R rows (logits in Z, row stride ldz; y, sw from the
+ * tile's first row): returns Σ w_i CE_i over the tile (float64, added in row order) and, with grad,
+ * leaves the residuals w_i (p_i - q_i) in Z's first n rows, their sum added into gb (may be NULL).
+ * T: K·R scratch. Rows n..R (zero rows of x) are computed and never read. */
+LUCE_INLINE double LUCE_FN(luce_dense_tile_head_)(LUCE_T *Z, ptrdiff_t ldz, ptrdiff_t K, ptrdiff_t n,
                                                   const intptr_t *y, const LUCE_T *sw, double eps, int grad,
                                                   LUCE_T *T, double *gb)
 {
-    double lse[LUCE_DENSE_ROWS], zsum[LUCE_DENSE_ROWS], total = 0.0;
+    enum { R = LUCE_DENSE_ROWS };
+    double lse[R], inv[R], zsum[R], total = 0.0;
     LUCE_FN(luce_dense_to_cols_)(Z, ldz, K, T);
-    LUCE_FN(luce_dense_tile_lse_)(T, K, lse, zsum);
+    LUCE_FN(luce_dense_tile_lse_)(T, K, lse, inv, zsum);
     for (ptrdiff_t r = 0; r < n; r++) {
         double loss = (1.0 - eps) * (lse[r] - (double)Z[r * ldz + y[r]]);
         if (eps != 0.0) loss += eps * (lse[r] - zsum[r] / (double)K);
         total += sw ? (double)sw[r] * loss : loss;
     }
     if (!grad) return total;
-    LUCE_FN(luce_dense_tile_probabilities_)(T, K, lse);
-    LUCE_FN(luce_dense_to_rows_)(T, K, kp, n, Z, ldz);
-    for (ptrdiff_t r = 0; r < n; r++) {
-        LUCE_T *z = Z + r * ldz;
-        if (eps != 0.0) {
-            const LUCE_T share = (LUCE_T)(eps / (double)K);
-            for (ptrdiff_t k = 0; k < K; k++) z[k] -= share;
-        }
-        z[y[r]] -= (LUCE_T)(1.0 - eps);
-        if (sw && sw[r] != (LUCE_T)1)
-            for (ptrdiff_t k = 0; k < K; k++) z[k] *= sw[r];
-        if (gb)
-            for (ptrdiff_t k = 0; k < K; k++) gb[k] += (double)z[k];
+    LUCE_FN(luce_dense_tile_probabilities_)(T, K, inv);
+    /* p - q, times w: in the transposed tile, SIMD across rows */
+    if (eps != 0.0) {
+        const LUCE_T share = (LUCE_T)(eps / (double)K);
+        for (ptrdiff_t i = 0; i < K * R; i++) T[i] -= share;
     }
+    for (ptrdiff_t r = 0; r < n; r++) T[y[r] * R + r] -= (LUCE_T)(1.0 - eps);
+    if (sw) {
+        LUCE_T w[R];
+        for (int r = 0; r < R; r++) w[r] = r < n ? sw[r] : (LUCE_T)0;
+        for (ptrdiff_t k = 0; k < K; k++)
+            for (int r = 0; r < R; r++) T[k * R + r] *= w[r];
+    }
+    LUCE_FN(luce_dense_to_rows_)(T, K, Z, ldz);
+    if (gb)
+        for (ptrdiff_t r = 0; r < n; r++)
+            for (ptrdiff_t k = 0; k < K; k++) gb[k] += (double)Z[r * ldz + k];
     return total;
 }
 
 /* The probabilities of a tile's rows (logits in Z, row stride ldz) written over them. */
 LUCE_INLINE void LUCE_FN(luce_dense_tile_softmax_)(LUCE_T *Z, ptrdiff_t ldz, ptrdiff_t K, LUCE_T *T)
 {
-    double lse[LUCE_DENSE_ROWS], zsum[LUCE_DENSE_ROWS];
+    double lse[LUCE_DENSE_ROWS], inv[LUCE_DENSE_ROWS], zsum[LUCE_DENSE_ROWS];
     LUCE_FN(luce_dense_to_cols_)(Z, ldz, K, T);
-    LUCE_FN(luce_dense_tile_lse_)(T, K, lse, zsum);
-    LUCE_FN(luce_dense_tile_probabilities_)(T, K, lse);
-    LUCE_FN(luce_dense_to_rows_)(T, K, K, LUCE_DENSE_ROWS, Z, ldz);
+    LUCE_FN(luce_dense_tile_lse_)(T, K, lse, inv, zsum);
+    LUCE_FN(luce_dense_tile_probabilities_)(T, K, inv);
+    LUCE_FN(luce_dense_to_rows_)(T, K, Z, ldz);
 }
 
 /* Loss and gradient sums of a dense row block X (rows × d, row stride ldx): returns Σ w_i CE_i
@@ -251,7 +267,7 @@ static LUCE_DISPATCH double LUCE_FN(luce_dense_sums_)(const LUCE_T *X, ptrdiff_t
             ptrdiff_t ld;
             const LUCE_T *xs = LUCE_FN(luce_dense_tile_rows_)(X + i0 * ldx, ldx, n, d, xt, &ld);
             LUCE_FN(luce_dense_panel_)(xs, ld, 1, d, Wp, kp, bias, Zt, kp, 0, kp);
-            total += LUCE_FN(luce_dense_tile_head_)(Zt, kp, K, kp, n, y + i0, sw ? sw + i0 : NULL, eps, grad, T, gb);
+            total += LUCE_FN(luce_dense_tile_head_)(Zt, kp, K, n, y + i0, sw ? sw + i0 : NULL, eps, grad, T, gb);
         }
         if (!grad) continue;
         LUCE_FN(luce_dense_panel_grad_)(X + p0 * ldx, ldx, np, d, Z, kp, G, kp);
@@ -304,7 +320,6 @@ static LUCE_DISPATCH void LUCE_FN(luce_dense_hessp_)(const LUCE_T *X, ptrdiff_t 
                 LUCE_FN(luce_curvature_row_)(p, u, K, sw ? sw[i] : (LUCE_T)1);
                 if (hb)
                     for (ptrdiff_t k = 0; k < K; k++) hb[k] += (double)u[k];
-                for (ptrdiff_t k = K; k < kp; k++) u[k] = (LUCE_T)0;
             }
         }
         LUCE_FN(luce_dense_panel_grad_)(X + p0 * ldx, ldx, np, d, Z + uo, cw, G, kp);
