@@ -1,20 +1,21 @@
 /* The fused dense block kernels of the fit engine (models/_objective.py), float64 and float32: one
  * pass over a row block of X for the loss and gradient, or for a Hessian-vector product.
  *
- * Per tile of LUCE_DENSE_ROWS rows (a register-blocked GEMM micro-kernel in plain C loops that GCC
- * vectorises, the shape of BLIS's micro-kernel: Van Zee & van de Geijn, "BLIS: A Framework for Rapidly
- * Instantiating BLAS Functionality", ACM TOMS 41(3), 2015):
- * 1. logits: for each feature j, one row of Wᵀ (stored d × KP, K padded with zeros to a whole number
- *    of vectors) times the tile's R values x[r, j], into R × (chunk) accumulators held in registers;
- * 2. the softmax head of csrc/linear.h on each row while its logits are in L1 (luce_softmax_row_*:
- *    max shift, luce_exp, loss in float64, residual w (p - q); or p and the curvature product);
- * 3. the gradient Gᵀ[j, :] += Σ_r x[r, j] res[r, :] with the residual chunk in registers and the
- *    tile's x re-read from L1: X is read from memory once per evaluation.
+ * A register-blocked GEMM micro-kernel in plain C loops that GCC vectorises (the shape of BLIS's
+ * micro-kernel: Van Zee & van de Geijn, "BLIS: A Framework for Rapidly Instantiating BLAS
+ * Functionality", ACM TOMS 41(3), 2015) does both products; per panel of LUCE_DENSE_PANEL_ROWS rows:
+ * 1. per tile of LUCE_DENSE_ROWS rows, the logits: for each feature j, one row of Wᵀ (stored d × KP,
+ *    K padded with zeros to a whole number of vectors) times the tile's values x[r, j], into
+ *    R × (up to 3 vectors) accumulators held in registers;
+ * 2. the softmax head on the tile while its logits are in L1, SIMD across its rows (max shift,
+ *    luce_exp, log-sum-exp, loss in float64, residual w (p - q); or p and the curvature product);
+ * 3. the panel's gradient Gᵀ[j, :] += Σ_r x[r, j] res[r, :], R features at a time, the panel's rows
+ *    of X re-read from L1/L2: X is read from memory once per evaluation.
  *
  * Accumulation: float64 data accumulates the gradient in the block's d × KP float64 array. float32
- * data computes the logits, the exp and the products in float32 (as BLAS sgemm does) and sums the
- * gradient of LUCE_DENSE_FOLD_ROWS rows in a float32 array, folded into a float64 one after each such
- * panel (so a block of 10^4 rows does not add 10^4 float32 terms in one running sum); the loss and the
+ * data computes the logits, the exp and the products in float32 (as BLAS sgemm does); each panel's
+ * gradient sums (LUCE_DENSE_PANEL_ROWS terms) are taken in float32 and added into the block's float64
+ * array (a block of 10^4 rows never adds 10^4 float32 terms in one running sum); the loss and the
  * intercept sums are float64 for both dtypes. Each kernel is serial and its summation order depends
  * only on the block: results are bitwise the same for any number of engine threads.
  *
@@ -37,6 +38,9 @@
 #define LUCE_UNROLL
 #endif
 
+/* What the micro-kernel starts from and where its sums go (a compile-time constant after inlining). */
+enum { LUCE_DENSE_FROM_BIAS = 0, LUCE_DENSE_ADD = 1, LUCE_DENSE_ADD_WIDE = 2 };
+
 #define LUCE_T double
 #define LUCE_SFX f64
 #define LUCE_FMA_T LUCE_FMA
@@ -57,7 +61,7 @@
 #define LUCE_SFX f32
 #define LUCE_FMA_T LUCE_FMAF
 #define LUCE_DENSE_VEC 16
-#define LUCE_DENSE_FOLD 1  /* float32 panels folded into float64 */
+#define LUCE_DENSE_FOLD 1  /* float32 panel sums added into float64 */
 #define LUCE_EXP luce_exp_f32
 #define LUCE_LOG_TINY (-86.33655f) /* log(FLT_MIN) + 1 */
 #include "linear_dense_t.h"

@@ -1,6 +1,6 @@
 /* The fused dense block kernels of linear_dense.h for one element type: included once per LUCE_T
  * (double, float) with LUCE_SFX (f64, f32), LUCE_FMA_T, LUCE_DENSE_VEC (elements per AVX-512 vector)
- * and LUCE_DENSE_FOLD (1: float32 gradient panels folded into float64). */
+ * and LUCE_DENSE_FOLD (1: a panel's float32 gradient sums added into float64 ones). */
 #define LUCE_FN(name) LUCE_CAT(name, LUCE_SFX)
 
 /* K rounded up to whole vectors: the padded width of Wᵀ, the logits and the gradient rows. */
@@ -14,24 +14,26 @@ LUCE_INLINE ptrdiff_t LUCE_FN(luce_dense_pad_)(ptrdiff_t K)
 static ptrdiff_t LUCE_FN(luce_dense_workspace_)(ptrdiff_t d, ptrdiff_t K, int both)
 {
     const ptrdiff_t kp = LUCE_FN(luce_dense_pad_)(K), cw = both ? 2 * kp : kp;
-    return d * cw + cw + (ptrdiff_t)LUCE_DENSE_PANEL_ROWS * cw + (ptrdiff_t)LUCE_DENSE_ROWS * (d + kp)
-           + (LUCE_DENSE_FOLD ? d * kp : 0);
+    return d * cw + cw + (ptrdiff_t)LUCE_DENSE_PANEL_ROWS * cw + (ptrdiff_t)LUCE_DENSE_ROWS * (d + kp) + kp;
 }
 
 /* The micro-kernel (after inlining nw is a compile-time 1, 2 or 3 vectors, so that the R × nw
- * accumulators live in registers): for m < R,
- *     out[m, 0:nw] = init_m + Σ_{t < T} a[m·am + t·at] · b[t, 0:nw]   (b's rows ldb apart),
- * init_m = out[m, 0:nw] (accumulate) or bias[0:nw]. The logits are (m, t) = (row, feature), a = x,
- * b = Wᵀ; the gradient is (m, t) = (feature, row), a = xᵀ, b = the residuals. */
+ * accumulators live in registers): for m < R, s_m = Σ_{t < T} a[m·am + t·at] · b[t, 0:nw] (b's rows
+ * ldb apart) and
+ *     FROM_BIAS: out[m, 0:nw] = bias + s_m;  ADD: out[m, 0:nw] += s_m;  ADD_WIDE: wide[m, 0:nw] += s_m
+ * (wide: float64, the sum s_m of T terms taken in LUCE_T). The logits are (m, t) = (row, feature),
+ * a = x, b = Wᵀ; the gradient is (m, t) = (feature, row), a = xᵀ, b = the residuals. */
 LUCE_INLINE void LUCE_FN(luce_dense_micro_)(const LUCE_T *LUCE_RESTRICT a, ptrdiff_t am, ptrdiff_t at, ptrdiff_t T,
                                             const LUCE_T *LUCE_RESTRICT b, ptrdiff_t ldb,
                                             const LUCE_T *LUCE_RESTRICT bias, LUCE_T *LUCE_RESTRICT out,
-                                            ptrdiff_t ldo, const int accumulate, const int nw)
+                                            double *LUCE_RESTRICT wide, ptrdiff_t ldo, const int mode, const int nw)
 {
     LUCE_T acc[LUCE_DENSE_ROWS][3 * LUCE_DENSE_VEC];
     LUCE_UNROLL
     for (int m = 0; m < LUCE_DENSE_ROWS; m++)
-        for (int c = 0; c < nw; c++) acc[m][c] = accumulate ? out[m * ldo + c] : bias[c];
+        for (int c = 0; c < nw; c++)
+            acc[m][c] = mode == LUCE_DENSE_ADD ? out[m * ldo + c]
+                        : mode == LUCE_DENSE_FROM_BIAS ? bias[c] : (LUCE_T)0;
     for (ptrdiff_t t = 0; t < T; t++) {
         const LUCE_T *LUCE_RESTRICT bt = b + t * ldb;
         LUCE_UNROLL
@@ -42,41 +44,57 @@ LUCE_INLINE void LUCE_FN(luce_dense_micro_)(const LUCE_T *LUCE_RESTRICT a, ptrdi
     }
     LUCE_UNROLL
     for (int m = 0; m < LUCE_DENSE_ROWS; m++)
-        for (int c = 0; c < nw; c++) out[m * ldo + c] = acc[m][c];
+        for (int c = 0; c < nw; c++) {
+            if (mode == LUCE_DENSE_ADD_WIDE)
+                wide[m * ldo + c] += (double)acc[m][c];
+            else
+                out[m * ldo + c] = acc[m][c];
+        }
 }
 
 /* The micro-kernel over all cw (a multiple of the vector) columns, 3, 2 or 1 vectors at a time. */
 LUCE_INLINE void LUCE_FN(luce_dense_panel_)(const LUCE_T *a, ptrdiff_t am, ptrdiff_t at, ptrdiff_t T,
                                             const LUCE_T *b, ptrdiff_t ldb, const LUCE_T *bias, LUCE_T *out,
-                                            ptrdiff_t ldo, const int accumulate, ptrdiff_t cw)
+                                            double *wide, ptrdiff_t ldo, const int mode, ptrdiff_t cw)
 {
     const int v = LUCE_DENSE_VEC;
     ptrdiff_t c = 0;
     for (; c + 3 * v <= cw; c += 3 * v)
-        LUCE_FN(luce_dense_micro_)(a, am, at, T, b + c, ldb, bias + c, out + c, ldo, accumulate, 3 * v);
+        LUCE_FN(luce_dense_micro_)(a, am, at, T, b + c, ldb, bias ? bias + c : NULL, out ? out + c : NULL,
+                                   wide ? wide + c : NULL, ldo, mode, 3 * v);
     if (c + 2 * v <= cw)
-        LUCE_FN(luce_dense_micro_)(a, am, at, T, b + c, ldb, bias + c, out + c, ldo, accumulate, 2 * v);
+        LUCE_FN(luce_dense_micro_)(a, am, at, T, b + c, ldb, bias ? bias + c : NULL, out ? out + c : NULL,
+                                   wide ? wide + c : NULL, ldo, mode, 2 * v);
     else if (c + v <= cw)
-        LUCE_FN(luce_dense_micro_)(a, am, at, T, b + c, ldb, bias + c, out + c, ldo, accumulate, v);
+        LUCE_FN(luce_dense_micro_)(a, am, at, T, b + c, ldb, bias ? bias + c : NULL, out ? out + c : NULL,
+                                   wide ? wide + c : NULL, ldo, mode, v);
 }
 
-/* g[j, 0:kp] += Σ_{r < T} x[r, j] res[r, 0:kp] for every feature j: the gradient of a panel of T rows
- * (R features per micro-kernel call, the last d mod R one at a time). A long panel spreads the load and
- * store of the R × kp accumulators (through the stack: GCC keeps them in registers only inside the
- * loop) over more FMAs. */
+/* acc[j, 0:kp] += Σ_{r < T} x[r, j] res[r, 0:kp] for every feature j: the gradient of a panel of T rows
+ * (R features per micro-kernel call, the last d mod R one at a time). float64: straight into acc;
+ * float32: the panel's sums in float32, then added into acc (float64). A long panel spreads the load
+ * and store of the R × kp accumulators (through the stack: GCC keeps them in registers only inside
+ * the loop) over more FMAs. row: kp elements of scratch. */
 LUCE_INLINE void LUCE_FN(luce_dense_panel_grad_)(const LUCE_T *LUCE_RESTRICT x, ptrdiff_t ldx, ptrdiff_t T, ptrdiff_t d,
                                                  const LUCE_T *LUCE_RESTRICT res, ptrdiff_t ldr,
-                                                 LUCE_T *LUCE_RESTRICT g, ptrdiff_t kp)
+                                                 double *LUCE_RESTRICT acc, ptrdiff_t kp, LUCE_T *LUCE_RESTRICT row)
 {
     ptrdiff_t j = 0;
-    for (; j + LUCE_DENSE_ROWS <= d; j += LUCE_DENSE_ROWS)
-        LUCE_FN(luce_dense_panel_)(x + j, 1, ldx, T, res, ldr, NULL, g + j * kp, kp, 1, kp);
+    for (; j + LUCE_DENSE_ROWS <= d; j += LUCE_DENSE_ROWS) {
+        if (LUCE_DENSE_FOLD)
+            LUCE_FN(luce_dense_panel_)(x + j, 1, ldx, T, res, ldr, NULL, NULL, acc + j * kp, kp,
+                                       LUCE_DENSE_ADD_WIDE, kp);
+        else
+            LUCE_FN(luce_dense_panel_)(x + j, 1, ldx, T, res, ldr, NULL, (LUCE_T *)(void *)(acc + j * kp), NULL,
+                                       kp, LUCE_DENSE_ADD, kp);
+    }
     for (; j < d; j++) {
-        LUCE_T *LUCE_RESTRICT gj = g + j * kp;
+        for (ptrdiff_t c = 0; c < kp; c++) row[c] = (LUCE_T)0;
         for (ptrdiff_t r = 0; r < T; r++) {
             const LUCE_T xr = x[r * ldx + j];
-            for (ptrdiff_t c = 0; c < kp; c++) gj[c] = LUCE_FMA_T(xr, res[r * ldr + c], gj[c]);
+            for (ptrdiff_t c = 0; c < kp; c++) row[c] = LUCE_FMA_T(xr, res[r * ldr + c], row[c]);
         }
+        for (ptrdiff_t c = 0; c < kp; c++) acc[j * kp + c] += (double)row[c];
     }
 }
 
@@ -101,16 +119,6 @@ LUCE_INLINE void LUCE_FN(luce_dense_pad_rows_)(const LUCE_T *src, ptrdiff_t lds,
 {
     for (ptrdiff_t j = 0; j < rows; j++)
         for (ptrdiff_t k = 0; k < kp; k++) dst[j * ldd + k] = k < K && src ? src[j * lds + k] : (LUCE_T)0;
-}
-
-/* The gradient accumulator the tiles add into, and its folding: float64 data adds straight into acc;
- * float32 data into the float32 panel gs, added into acc (float64) every LUCE_DENSE_FOLD_ROWS rows. */
-LUCE_INLINE void LUCE_FN(luce_dense_fold_)(LUCE_T *gs, double *acc, ptrdiff_t n)
-{
-    for (ptrdiff_t i = 0; i < n; i++) {
-        acc[i] += (double)gs[i];
-        gs[i] = (LUCE_T)0;
-    }
 }
 
 /* out[j, 0:K] = acc[j, 0:K] (rounded to LUCE_T): the block's d × K sums, without the padding. */
@@ -249,15 +257,11 @@ static LUCE_DISPATCH double LUCE_FN(luce_dense_sums_)(const LUCE_T *X, ptrdiff_t
                                                      LUCE_T *work, double *acc, LUCE_T *Gt, double *gb)
 {
     const ptrdiff_t kp = LUCE_FN(luce_dense_pad_)(K), R = LUCE_DENSE_ROWS, PR = LUCE_DENSE_PANEL_ROWS;
-    LUCE_T *Wp = work, *bias = Wp + d * kp, *Z = bias + kp, *xt = Z + PR * kp, *T = xt + R * d, *gs = T + R * kp;
-    LUCE_T *G = LUCE_DENSE_FOLD ? gs : (LUCE_T *)acc;
+    LUCE_T *Wp = work, *bias = Wp + d * kp, *Z = bias + kp, *xt = Z + PR * kp, *T = xt + R * d, *row = T + R * kp;
     LUCE_FN(luce_dense_pad_rows_)(Wt, K, d, K, kp, Wp, kp);
     LUCE_FN(luce_dense_pad_rows_)(b, 0, 1, K, kp, bias, kp);
-    if (grad) {
+    if (grad)
         for (ptrdiff_t i = 0; i < d * kp; i++) acc[i] = 0.0;
-        if (LUCE_DENSE_FOLD)
-            for (ptrdiff_t i = 0; i < d * kp; i++) gs[i] = (LUCE_T)0;
-    }
     double total = 0.0;
     for (ptrdiff_t p0 = 0; p0 < rows; p0 += PR) {
         const ptrdiff_t np = rows - p0 < PR ? rows - p0 : PR;
@@ -266,12 +270,11 @@ static LUCE_DISPATCH double LUCE_FN(luce_dense_sums_)(const LUCE_T *X, ptrdiff_t
             LUCE_T *Zt = Z + t0 * kp;
             ptrdiff_t ld;
             const LUCE_T *xs = LUCE_FN(luce_dense_tile_rows_)(X + i0 * ldx, ldx, n, d, xt, &ld);
-            LUCE_FN(luce_dense_panel_)(xs, ld, 1, d, Wp, kp, bias, Zt, kp, 0, kp);
+            LUCE_FN(luce_dense_panel_)(xs, ld, 1, d, Wp, kp, bias, Zt, NULL, kp, LUCE_DENSE_FROM_BIAS, kp);
             total += LUCE_FN(luce_dense_tile_head_)(Zt, kp, K, n, y + i0, sw ? sw + i0 : NULL, eps, grad, T, gb);
         }
         if (!grad) continue;
-        LUCE_FN(luce_dense_panel_grad_)(X + p0 * ldx, ldx, np, d, Z, kp, G, kp);
-        if (LUCE_DENSE_FOLD) LUCE_FN(luce_dense_fold_)(gs, acc, d * kp);
+        LUCE_FN(luce_dense_panel_grad_)(X + p0 * ldx, ldx, np, d, Z, kp, acc, kp, row);
     }
     if (grad) LUCE_FN(luce_dense_unpad_)(acc, d, K, kp, Gt);
     return total;
@@ -291,8 +294,7 @@ static LUCE_DISPATCH void LUCE_FN(luce_dense_hessp_)(const LUCE_T *X, ptrdiff_t 
 {
     const ptrdiff_t kp = LUCE_FN(luce_dense_pad_)(K), R = LUCE_DENSE_ROWS, PR = LUCE_DENSE_PANEL_ROWS;
     const ptrdiff_t cw = make_state ? 2 * kp : kp, uo = make_state ? kp : 0; /* u's offset in a row */
-    LUCE_T *Wp = work, *bias = Wp + d * cw, *Z = bias + cw, *xt = Z + PR * cw, *T = xt + R * d, *gs = T + R * kp;
-    LUCE_T *G = LUCE_DENSE_FOLD ? gs : (LUCE_T *)acc;
+    LUCE_T *Wp = work, *bias = Wp + d * cw, *Z = bias + cw, *xt = Z + PR * cw, *T = xt + R * d, *row = T + R * kp;
     if (make_state) {
         LUCE_FN(luce_dense_pad_rows_)(Wt, ld, d, K, kp, Wp, cw);
         LUCE_FN(luce_dense_pad_rows_)(b, 0, 1, K, kp, bias, cw);
@@ -300,8 +302,6 @@ static LUCE_DISPATCH void LUCE_FN(luce_dense_hessp_)(const LUCE_T *X, ptrdiff_t 
     LUCE_FN(luce_dense_pad_rows_)(Vt, ld, d, K, kp, Wp + uo, cw);
     LUCE_FN(luce_dense_pad_rows_)(v, 0, 1, K, kp, bias + uo, cw);
     for (ptrdiff_t i = 0; i < d * kp; i++) acc[i] = 0.0;
-    if (LUCE_DENSE_FOLD)
-        for (ptrdiff_t i = 0; i < d * kp; i++) gs[i] = (LUCE_T)0;
     for (ptrdiff_t p0 = 0; p0 < rows; p0 += PR) {
         const ptrdiff_t np = rows - p0 < PR ? rows - p0 : PR;
         for (ptrdiff_t t0 = 0; t0 < np; t0 += R) {
@@ -309,7 +309,7 @@ static LUCE_DISPATCH void LUCE_FN(luce_dense_hessp_)(const LUCE_T *X, ptrdiff_t 
             LUCE_T *Zt = Z + t0 * cw;
             ptrdiff_t ldt;
             const LUCE_T *xs = LUCE_FN(luce_dense_tile_rows_)(X + i0 * ldx, ldx, n, d, xt, &ldt);
-            LUCE_FN(luce_dense_panel_)(xs, ldt, 1, d, Wp, cw, bias, Zt, cw, 0, cw);
+            LUCE_FN(luce_dense_panel_)(xs, ldt, 1, d, Wp, cw, bias, Zt, NULL, cw, LUCE_DENSE_FROM_BIAS, cw);
             if (make_state) LUCE_FN(luce_dense_tile_softmax_)(Zt, cw, K, T);
             for (ptrdiff_t r = 0; r < n; r++) {
                 const ptrdiff_t i = i0 + r;
@@ -322,8 +322,7 @@ static LUCE_DISPATCH void LUCE_FN(luce_dense_hessp_)(const LUCE_T *X, ptrdiff_t 
                     for (ptrdiff_t k = 0; k < K; k++) hb[k] += (double)u[k];
             }
         }
-        LUCE_FN(luce_dense_panel_grad_)(X + p0 * ldx, ldx, np, d, Z + uo, cw, G, kp);
-        if (LUCE_DENSE_FOLD) LUCE_FN(luce_dense_fold_)(gs, acc, d * kp);
+        LUCE_FN(luce_dense_panel_grad_)(X + p0 * ldx, ldx, np, d, Z + uo, cw, acc, kp, row);
     }
     LUCE_FN(luce_dense_unpad_)(acc, d, K, kp, Ht);
 }
