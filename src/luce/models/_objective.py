@@ -28,10 +28,14 @@ The engine
 ----------
 One evaluation reads ``X`` once. ``X`` is cut once, at construction, into row blocks of about
 ``_BLOCK_BYTES`` (a dense block is re-read from cache by the gradient product; a CSR block is a view
-of ``X``'s arrays, never a copy). Per dense block: the logits (one BLAS GEMM, ``X_b @ Wᵀ``; for the
-Hessian product ``X_b @ [W; V]ᵀ`` gives both logits at once), the head on the logits (the softmax
-head: one compiled pass per row, ``csrc/linear.h``: max, log-sum-exp, loss and ``w (p - q)``), and the
-gradient product ``Gᵀ X_b`` while ``X_b`` is still in cache. A CSR block of the softmax head runs one
+of ``X``'s arrays, never a copy). A dense block of the softmax head (rows contiguous, no dropout
+mask) runs one fused compiled pass (``csrc/linear_dense.h``, through ``SoftmaxHead.dense_sums`` /
+``dense_hessp``): per tile of 8 rows the logits from a register-blocked product with ``Wᵀ``, the head
+on the tile (max, log-sum-exp, loss and ``w (p - q)``), and per panel of 32 rows the gradient
+product, so ``X`` is read from memory once. Otherwise, per dense block: the logits (one BLAS GEMM,
+``X_b @ Wᵀ``; for the Hessian product ``X_b @ [W; V]ᵀ`` gives both logits at once), the head on the
+logits (the softmax head: one compiled pass per row, ``csrc/linear.h``), and the gradient product
+``Gᵀ X_b`` while ``X_b`` is still in cache. A CSR block of the softmax head runs one
 compiled row loop (``csrc/linear.h``): each row's logits from the rows of ``Wᵀ`` its nonzeros select
 (``Wᵀ`` stored ``n_features × K``, a feature's K weights contiguous), the head while the K logits
 are in cache, and the scatter-add of ``x_ij (p_i - q_i)`` into the block's ``n_features × K``
