@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.special import log_softmax, softmax
 
-from luce._kernels import use_backend
+from luce._kernels import _linear, use_backend
 from luce.models._objective import Objective, SoftmaxHead, block_hessp, block_loss_gradient
 
 
@@ -51,17 +51,22 @@ def _tolerances(dtype):
 
 
 def _fused_sums(X, y, sw, W, b, eps=0.0):
-    """The fused kernel through the head's hook; it must apply (None would mean the BLAS path ran)."""
-    sums = SoftmaxHead(eps).dense_sums(X, y, sw, np.ascontiguousarray(W.T), b, True)
-    assert sums is not None
-    return sums
+    """The fused kernel itself (any K and dtype), as SoftmaxHead.dense_sums calls it."""
+    K, d = W.shape
+    Gt = np.empty((d, K), dtype=X.dtype)
+    gb = None if b is None else np.zeros(K)
+    loss = _linear.dense_sums(
+        X, np.ascontiguousarray(W.T), b, np.asarray(y, dtype=np.intp), sw, eps, True, Gt, gb
+    )
+    return loss, Gt.T, (None if gb is None else gb.astype(X.dtype))
 
 
 def _fused_hessp(X, sw, W, b, V, v):
-    WVt = np.ascontiguousarray(np.concatenate([W, V]).T)
-    sums = SoftmaxHead().dense_hessp(X, sw, WVt, b, v)
-    assert sums is not None
-    return sums
+    K, d = W.shape
+    Ht = np.empty((d, K), dtype=X.dtype)
+    hb = None if b is None else np.zeros(K)
+    _linear.dense_hessp(X, np.ascontiguousarray(np.concatenate([W, V]).T), b, v, None, True, sw, Ht, hb)
+    return Ht.T, (None if hb is None else hb.astype(X.dtype))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -223,3 +228,16 @@ def test_fused_engine_is_bitwise_the_same_for_any_thread_count(rng, dtype):
         assert res[0] == out[0][0]
         for a, b in zip(res[1:], out[0][1:], strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_the_head_routes_blocks_to_the_fused_kernel_where_it_is_faster(rng):
+    """float64 at any K and float32 from 17 classes take the fused kernel; float32 with K <= 16 (one
+    vector of classes, where it measured slower) and Fortran-ordered X keep the BLAS path."""
+    head = SoftmaxHead()
+    with use_backend("compiled"):
+        for dtype, K, fused in ((np.float64, 3, True), (np.float32, 16, False), (np.float32, 17, True)):
+            X, y, sw, W, b, V, v = _problem(rng, 30, 6, K, dtype)
+            Wt = np.ascontiguousarray(W.T)
+            assert (head.dense_sums(X, y, sw, Wt, b, True) is not None) == fused
+            WVt = np.ascontiguousarray(np.concatenate([W, V]).T)
+            assert (head.dense_hessp(X, sw, WVt, b, v) is not None) == fused

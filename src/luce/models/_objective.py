@@ -393,10 +393,10 @@ class SoftmaxHead:
         """``(Σ w_i CE_i, Σ w_i (p_i - q_i) x_iᵀ, Σ w_i (p_i - q_i))`` of a dense block in one pass over
         it by the fused kernel (the gradient as the transpose of its ``n_features × K`` sums), or
         None when the BLAS path must run."""
-        kernel = _dense_kernel("linear_dense_sums", X, coef_t)
+        d, k = coef_t.shape
+        kernel = _dense_kernel("linear_dense_sums", X, coef_t, k)
         if kernel is None:
             return None
-        d, k = coef_t.shape
         dt = X.dtype
         Gt = np.empty((d, k), dtype=dt) if gradient else None
         gb = np.zeros(k) if gradient and intercept is not None else None
@@ -421,10 +421,10 @@ class SoftmaxHead:
         ``make_state``: ``WVt = [W; V]ᵀ`` (n_features × 2K), the probabilities are computed (into
         ``state (rows, K)`` when given); otherwise ``WVt = Vᵀ`` and ``state`` holds them.
         """
-        kernel = _dense_kernel("linear_dense_hessp", X, WVt)
+        d, k = WVt.shape[0], WVt.shape[1] // 2 if make_state else WVt.shape[1]
+        kernel = _dense_kernel("linear_dense_hessp", X, WVt, k)
         if kernel is None:
             return None
-        d, k = WVt.shape[0], WVt.shape[1] // 2 if make_state else WVt.shape[1]
         dt = X.dtype
         Ht = np.empty((d, k), dtype=dt)
         hb = np.zeros(k) if intercept is not None else None
@@ -465,10 +465,20 @@ def _csr_kernel(op, X, coef_t):
     return _dispatch.lookup(op, X.data, size=X.nnz * coef_t.shape[1])
 
 
-def _dense_kernel(op, X, coef_t):
+# float32 blocks with fewer classes than this keep the BLAS path: K <= 16 fills one float32 vector, and
+# the fused kernel ran slower than BLAS + head there (one 5242 x 100 block, one thread, under load:
+# K = 8: 0.83 against 0.63 ms, K = 16: 0.83 against 0.72 ms; 2,000 x 5,000, K = 10, a whole pass: 17
+# against 8 ms), faster from K = 17 on (K = 20: 0.61 against 1.04 ms). float64 is faster or level at
+# every K measured (8, 16, 20, 33; 2,000 x 5,000 K = 10: 16 against 17 ms).
+_DENSE_F32_MIN_CLASSES = 17
+
+
+def _dense_kernel(op, X, coef_t, n_classes):
     """The fused kernel ``op`` for a dense block ``X`` (rows contiguous, any row stride) and coefficients
     ``coef_t (n_features, ·)`` of the same dtype, C-contiguous; or None (the BLAS path runs)."""
     if not isinstance(X, np.ndarray) or X.ndim != 2 or coef_t.dtype != X.dtype:
+        return None
+    if X.dtype == np.float32 and n_classes < _DENSE_F32_MIN_CLASSES:
         return None
     if not coef_t.flags.c_contiguous:
         return None
@@ -478,7 +488,7 @@ def _dense_kernel(op, X, coef_t):
     )
     if not rows_ok:
         return None
-    return _dispatch.lookup(op, X, size=X.shape[0] * coef_t.shape[1])
+    return _dispatch.lookup(op, X, size=X.shape[0] * n_classes)
 
 
 def _index(y):

@@ -36,7 +36,7 @@ LUCE_INLINE void LUCE_FN(luce_dense_micro_)(const LUCE_T *LUCE_RESTRICT a, ptrdi
                         : mode == LUCE_DENSE_FROM_BIAS ? bias[c] : (LUCE_T)0;
     for (ptrdiff_t t = 0; t < T; t++) {
         const LUCE_T *LUCE_RESTRICT bt = b + t * ldb;
-        LUCE_UNROLL
+        LUCE_DENSE_UNROLL_FMA
         for (int m = 0; m < LUCE_DENSE_ROWS; m++) {
             const LUCE_T amt = a[m * am + t * at];
             for (int c = 0; c < nw; c++) acc[m][c] = LUCE_FMA_T(amt, bt[c], acc[m][c]);
@@ -111,6 +111,33 @@ LUCE_INLINE const LUCE_T *LUCE_FN(luce_dense_tile_rows_)(const LUCE_T *X, ptrdif
         for (ptrdiff_t j = 0; j < d; j++) xt[r * d + j] = r < n ? X[r * ldx + j] : (LUCE_T)0;
     *ld = d;
     return xt;
+}
+
+/* The logits of a panel's np rows into Z (row stride cw): per chunk of features whose rows of Wᵀ fit
+ * in LUCE_DENSE_W_BYTES (L1), every tile of the panel, so that a wide Wᵀ is read from L2 once per panel
+ * instead of once per tile (the loop order of a blocked GEMM). Each logit's FMA chain still runs over
+ * the features in order: the result does not depend on the chunk size. xt: R × d scratch. */
+LUCE_INLINE void LUCE_FN(luce_dense_panel_logits_)(const LUCE_T *X, ptrdiff_t ldx, ptrdiff_t np, ptrdiff_t d,
+                                                   const LUCE_T *Wp, ptrdiff_t cw, const LUCE_T *bias, LUCE_T *Z,
+                                                   LUCE_T *xt)
+{
+    const ptrdiff_t R = LUCE_DENSE_ROWS, whole = np / R * R;
+    ptrdiff_t dc = LUCE_DENSE_W_BYTES / (cw * (ptrdiff_t)sizeof(LUCE_T)), ldt = d;
+    dc = dc < R ? R : dc;
+    if (whole < np) LUCE_FN(luce_dense_tile_rows_)(X + whole * ldx, ldx, np - whole, d, xt, &ldt);
+    for (ptrdiff_t j0 = 0; j0 == 0 || j0 < d; j0 += dc) {
+        const ptrdiff_t nj = d - j0 < dc ? d - j0 : dc;
+        for (ptrdiff_t t0 = 0; t0 < np; t0 += R) {
+            const LUCE_T *xs = t0 < whole ? X + t0 * ldx + j0 : xt + j0;
+            const ptrdiff_t ld = t0 < whole ? ldx : ldt;
+            if (j0 == 0)
+                LUCE_FN(luce_dense_panel_)(xs, ld, 1, nj, Wp, cw, bias, Z + t0 * cw, NULL, cw,
+                                           LUCE_DENSE_FROM_BIAS, cw);
+            else
+                LUCE_FN(luce_dense_panel_)(xs, ld, 1, nj, Wp + j0 * cw, cw, bias, Z + t0 * cw, NULL, cw,
+                                           LUCE_DENSE_ADD, cw);
+        }
+    }
 }
 
 /* dst[j, off + 0:K] = src[j·lds + 0:K], zeros up to off + kp (the padded copy of Wᵀ or Vᵀ). */
@@ -265,12 +292,10 @@ static LUCE_DISPATCH double LUCE_FN(luce_dense_sums_)(const LUCE_T *X, ptrdiff_t
     double total = 0.0;
     for (ptrdiff_t p0 = 0; p0 < rows; p0 += PR) {
         const ptrdiff_t np = rows - p0 < PR ? rows - p0 : PR;
+        LUCE_FN(luce_dense_panel_logits_)(X + p0 * ldx, ldx, np, d, Wp, kp, bias, Z, xt);
         for (ptrdiff_t t0 = 0; t0 < np; t0 += R) {
             const ptrdiff_t i0 = p0 + t0, n = np - t0 < R ? np - t0 : R;
             LUCE_T *Zt = Z + t0 * kp;
-            ptrdiff_t ld;
-            const LUCE_T *xs = LUCE_FN(luce_dense_tile_rows_)(X + i0 * ldx, ldx, n, d, xt, &ld);
-            LUCE_FN(luce_dense_panel_)(xs, ld, 1, d, Wp, kp, bias, Zt, NULL, kp, LUCE_DENSE_FROM_BIAS, kp);
             total += LUCE_FN(luce_dense_tile_head_)(Zt, kp, K, n, y + i0, sw ? sw + i0 : NULL, eps, grad, T, gb);
         }
         if (!grad) continue;
@@ -304,12 +329,10 @@ static LUCE_DISPATCH void LUCE_FN(luce_dense_hessp_)(const LUCE_T *X, ptrdiff_t 
     for (ptrdiff_t i = 0; i < d * kp; i++) acc[i] = 0.0;
     for (ptrdiff_t p0 = 0; p0 < rows; p0 += PR) {
         const ptrdiff_t np = rows - p0 < PR ? rows - p0 : PR;
+        LUCE_FN(luce_dense_panel_logits_)(X + p0 * ldx, ldx, np, d, Wp, cw, bias, Z, xt);
         for (ptrdiff_t t0 = 0; t0 < np; t0 += R) {
             const ptrdiff_t i0 = p0 + t0, n = np - t0 < R ? np - t0 : R;
             LUCE_T *Zt = Z + t0 * cw;
-            ptrdiff_t ldt;
-            const LUCE_T *xs = LUCE_FN(luce_dense_tile_rows_)(X + i0 * ldx, ldx, n, d, xt, &ldt);
-            LUCE_FN(luce_dense_panel_)(xs, ldt, 1, d, Wp, cw, bias, Zt, NULL, cw, LUCE_DENSE_FROM_BIAS, cw);
             if (make_state) LUCE_FN(luce_dense_tile_softmax_)(Zt, cw, K, T);
             for (ptrdiff_t r = 0; r < n; r++) {
                 const ptrdiff_t i = i0 + r;

@@ -69,6 +69,13 @@
 #define LUCE_DENSE_PANEL_ROWS 32
 #endif
 
+/* Bytes of the padded Wᵀ (or [W; V]ᵀ) rows one logit sweep over a panel uses: wider weights are
+ * taken in chunks of features that fit in L1 (48 KiB on the 2-core machine), each chunk for every tile
+ * of the panel. Set from the cache size; with K = 20 and d = 100 the whole Wᵀ (19 KB) is one chunk. */
+#ifndef LUCE_DENSE_W_BYTES
+#define LUCE_DENSE_W_BYTES (32 * 1024)
+#endif
+
 /* --- softmax, log_softmax, logsumexp (csrc/softmax*.h) ------------------------------------------- */
 /* Lanes of the blocked row sums: two 512-bit vectors of float32 (four of float64), enough to hide the
  * add latency behind the exp; 64 lanes ran no faster and compiled 15 % slower (one thread, CPU time:
