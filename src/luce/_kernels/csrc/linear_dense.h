@@ -6,7 +6,8 @@
  * Functionality", ACM TOMS 41(3), 2015) does both products; per panel of LUCE_DENSE_PANEL_ROWS rows:
  * 1. per tile of LUCE_DENSE_ROWS rows, the logits: for each feature j, one row of Wᵀ (stored d × KP,
  *    K padded with zeros to a whole number of vectors) times the tile's values x[r, j], into
- *    R × (up to 3 vectors) accumulators held in registers;
+ *    R × (up to 3 vectors) accumulators held in registers (a Wᵀ wider than L1 in chunks of features,
+ *    each chunk for every tile of the panel);
  * 2. the softmax head on the tile while its logits are in L1, SIMD across its rows (max shift,
  *    luce_exp, log-sum-exp, loss in float64, residual w (p - q); or p and the curvature product);
  * 3. the panel's gradient Gᵀ[j, :] += Σ_r x[r, j] res[r, :], R features at a time, the panel's rows

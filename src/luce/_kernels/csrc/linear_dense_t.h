@@ -99,7 +99,7 @@ LUCE_INLINE void LUCE_FN(luce_dense_panel_grad_)(const LUCE_T *LUCE_RESTRICT x, 
 }
 
 /* The tile's rows as the micro-kernel reads them: X itself for a whole tile, else the n < R rows
- * copied into xt (R × d) with zero rows after them (their logits are not used, their residuals are 0). */
+ * copied into xt (R × d) with zero rows after them (their logits and residuals are computed, never read). */
 LUCE_INLINE const LUCE_T *LUCE_FN(luce_dense_tile_rows_)(const LUCE_T *X, ptrdiff_t ldx, ptrdiff_t n, ptrdiff_t d,
                                                           LUCE_T *xt, ptrdiff_t *ld)
 {
