@@ -18,6 +18,9 @@ Data (seeded, generated here):
   ``log1p(count)`` with unit-norm rows (tf-idf style), 50 classes drawn from a planted softmax model;
 * ``wide``: ``make_classification(2_000, 5_000, n_informative=50, n_classes=10)``, standardised.
 
+``--dense-engine blas`` runs luce's dense blocks on the path before the fused kernel (two BLAS GEMMs
+around the compiled head) instead of the fused kernel (``csrc/linear_dense.h``), to compare the two.
+
 ``--sgd`` times instead one sgd epoch on sparse data with 2,000 classes for a growing number of rows
 (compiled O(batch nonzeros × K) steps against the reference path's dense gradients).
 
@@ -269,7 +272,15 @@ def main():
     parser.add_argument(
         "--solvers", default=None, help="comma-separated subset, e.g. 'luce lbfgs,sklearn lbfgs'"
     )
+    parser.add_argument(
+        "--dense-engine",
+        choices=("fused", "blas"),
+        default="fused",
+        help="luce's dense blocks: the fused kernel (default) or BLAS GEMMs around the compiled head",
+    )
     args = parser.parse_args()
+    if args.dense_engine == "blas":
+        _objective._dense_kernel = lambda *args: None  # the dense hooks then return None: BLAS + head
     if args.sgd:
         sgd_scaling(args.quick)
         return

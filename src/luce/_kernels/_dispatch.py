@@ -96,6 +96,10 @@ _REGISTRY: dict[str, tuple[str, str, int]] = {
     "linear_csr_softmax_hessp": ("_linear", "csr_softmax_hessp", 0),
     "linear_dense_softmax": ("_linear", "dense_softmax", MIN_KERNEL_SIZE),
     "linear_dense_curvature_product": ("_linear", "dense_curvature_product", MIN_KERNEL_SIZE),
+    # The fused dense kernels (csrc/linear_dense.h: logits, head and gradient in one pass over the
+    # block, instead of two BLAS GEMMs around the head); size: the block's rows × classes.
+    "linear_dense_sums": ("_linear", "dense_sums", MIN_KERNEL_SIZE),
+    "linear_dense_hessp": ("_linear", "dense_hessp", MIN_KERNEL_SIZE),
     "linear_transpose_scale_add": ("_linear", "transpose_scale_add", 1 << 16),
     "linear_csr_softmax_rows": ("_linear", "csr_softmax_rows", 0),
 }

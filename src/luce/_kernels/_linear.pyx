@@ -333,3 +333,113 @@ def momentum_catch_up(real[:, ::1] theta, real[:, ::1] velocity, const int64_t[:
             luce_momentum_catch_up_f64(&theta[0, 0], &velocity[0, 0], K, &cols[0], n, &stamps[0], t, &powers[0, 0])
         else:
             luce_momentum_catch_up_f32(&theta[0, 0], &velocity[0, 0], K, &cols[0], n, &stamps[0], t, &powers[0, 0])
+
+
+# -- the fused dense kernels (csrc/linear_dense.h): logits, head and gradient per register tile ----------
+
+cdef extern from "linear_dense.h" nogil:
+    Py_ssize_t luce_dense_pad_f64(Py_ssize_t K)
+    Py_ssize_t luce_dense_pad_f32(Py_ssize_t K)
+    Py_ssize_t luce_dense_workspace_f64(Py_ssize_t d, Py_ssize_t K, int both)
+    Py_ssize_t luce_dense_workspace_f32(Py_ssize_t d, Py_ssize_t K, int both)
+    double luce_dense_sums_f64(const double *X, Py_ssize_t rows, Py_ssize_t d, Py_ssize_t ldx, Py_ssize_t K,
+                               const double *Wt, const double *b, const Py_ssize_t *y, const double *sw,
+                               double eps, int grad, double *work, double *acc, double *Gt, double *gb)
+    double luce_dense_sums_f32(const float *X, Py_ssize_t rows, Py_ssize_t d, Py_ssize_t ldx, Py_ssize_t K,
+                               const float *Wt, const float *b, const Py_ssize_t *y, const float *sw,
+                               double eps, int grad, float *work, double *acc, float *Gt, double *gb)
+    void luce_dense_hessp_f64(const double *X, Py_ssize_t rows, Py_ssize_t d, Py_ssize_t ldx, Py_ssize_t K,
+                              const double *Wt, const double *Vt, Py_ssize_t ld, const double *b, const double *v,
+                              double *P, int make_state, const double *sw, double *work, double *acc,
+                              double *Ht, double *hb)
+    void luce_dense_hessp_f32(const float *X, Py_ssize_t rows, Py_ssize_t d, Py_ssize_t ldx, Py_ssize_t K,
+                              const float *Wt, const float *Vt, Py_ssize_t ld, const float *b, const float *v,
+                              float *P, int make_state, const float *sw, float *work, double *acc,
+                              float *Ht, double *hb)
+
+
+cdef _dense_scratch(Py_ssize_t d, Py_ssize_t K, int both, bint is_double):
+    """The fused kernels' scratch: (work in the data dtype, d·KP float64 accumulators)."""
+    if is_double:
+        return (np.empty(luce_dense_workspace_f64(d, K, both), dtype=np.float64),
+                np.empty(d * luce_dense_pad_f64(K), dtype=np.float64))
+    return (np.empty(luce_dense_workspace_f32(d, K, both), dtype=np.float32),
+            np.empty(d * luce_dense_pad_f32(K), dtype=np.float64))
+
+
+def dense_sums(const real[:, :] X, const real[:, ::1] Wt, const real[::1] b, const Py_ssize_t[::1] y,
+               const real[::1] sw, double eps, bint grad, real[:, ::1] Gt, double[::1] gb):
+    """``Σ w_i CE_i`` (float64) of a dense row block ``X (rows, d)`` (contiguous rows) in one pass over it:
+    with ``grad`` writes ``Σ x_i ⊗ w_i (p_i - q_i)`` into ``Gt (d, K)`` and adds ``Σ w_i (p_i - q_i)`` into
+    ``gb`` (None: no intercept). ``Wt``: ``coef.T`` (d × K); ``b``, ``sw`` may be None."""
+    cdef Py_ssize_t rows = X.shape[0], d = X.shape[1], K = Wt.shape[1]
+    cdef Py_ssize_t ldx = X.strides[0] // sizeof(real)
+    if d > 1 and X.strides[1] != sizeof(real):
+        raise ValueError("dense_sums needs contiguous rows")
+    if Wt.shape[0] != d or y.shape[0] != rows or (grad and (Gt.shape[0] != d or Gt.shape[1] != K)):
+        raise ValueError("dense_sums: shapes do not match")
+    if rows == 0 or K == 0:
+        if grad:
+            Gt[:, :] = 0
+        return 0.0
+    work_arr, acc_arr = _dense_scratch(d, K, 0, real is double)
+    cdef real[::1] work = work_arr
+    cdef double[::1] acc = acc_arr
+    cdef const real *xp = &X[0, 0] if d else NULL
+    cdef const real *wp = &Wt[0, 0] if d else NULL
+    cdef real *gp = &Gt[0, 0] if grad and d else NULL
+    cdef const real *bp = _const_data(b)
+    cdef const real *swp = _const_data(sw)
+    cdef double *gbp = _data(gb) if grad else NULL
+    cdef double loss = 0.0
+    with nogil:
+        if real is double:
+            loss = luce_dense_sums_f64(xp, rows, d, ldx, K, wp, bp, &y[0], swp, eps, grad, &work[0], &acc[0], gp, gbp)
+        else:
+            loss = luce_dense_sums_f32(xp, rows, d, ldx, K, wp, bp, &y[0], swp, eps, grad, &work[0], &acc[0], gp, gbp)
+    return loss
+
+
+def dense_hessp(const real[:, :] X, const real[:, ::1] WVt, const real[::1] b, const real[::1] v, real[:, ::1] P,
+                bint make_state, const real[::1] sw, real[:, ::1] Ht, double[::1] hb):
+    """Writes the Hessian-vector sums of a dense row block ``X (rows, d)`` into ``Ht (d, K)`` and adds their
+    intercept part into ``hb`` (None: no intercept). With ``make_state``, ``WVt`` is ``[W; V]ᵀ``
+    (d × 2K) and the probabilities are computed (into ``P (rows, K)`` unless None); otherwise ``WVt``
+    is ``Vᵀ`` (d × K) and ``P`` holds the probabilities."""
+    cdef Py_ssize_t rows = X.shape[0], d = X.shape[1], ld = WVt.shape[1]
+    cdef Py_ssize_t K = ld // 2 if make_state else ld
+    cdef Py_ssize_t ldx = X.strides[0] // sizeof(real)
+    if d > 1 and X.strides[1] != sizeof(real):
+        raise ValueError("dense_hessp needs contiguous rows")
+    if WVt.shape[0] != d or Ht.shape[0] != d or Ht.shape[1] != K:
+        raise ValueError("dense_hessp: shapes do not match")
+    if P is None and not make_state:
+        raise ValueError("dense_hessp needs P without make_state")
+    if P is not None and (P.shape[0] != rows or P.shape[1] != K):
+        raise ValueError("dense_hessp: P must be (rows, K)")
+    if rows == 0 or K == 0:
+        Ht[:, :] = 0
+        return
+    work_arr, acc_arr = _dense_scratch(d, K, make_state, real is double)
+    cdef real[::1] work = work_arr
+    cdef double[::1] acc = acc_arr
+    cdef const real *xp = &X[0, 0] if d else NULL
+    cdef const real *wp = NULL
+    cdef const real *vtp = NULL
+    if d:
+        vtp = &WVt[0, 0]
+        if make_state:
+            wp, vtp = &WVt[0, 0], &WVt[0, K]
+    cdef real *pp = &P[0, 0] if P is not None else NULL
+    cdef real *hp = &Ht[0, 0] if d else NULL
+    cdef const real *bp = _const_data(b)
+    cdef const real *vp = _const_data(v)
+    cdef const real *swp = _const_data(sw)
+    cdef double *hbp = _data(hb)
+    with nogil:
+        if real is double:
+            luce_dense_hessp_f64(xp, rows, d, ldx, K, wp, vtp, ld, bp, vp, pp, make_state, swp, &work[0], &acc[0],
+                                 hp, hbp)
+        else:
+            luce_dense_hessp_f32(xp, rows, d, ldx, K, wp, vtp, ld, bp, vp, pp, make_state, swp, &work[0], &acc[0],
+                                 hp, hbp)

@@ -28,10 +28,14 @@ The engine
 ----------
 One evaluation reads ``X`` once. ``X`` is cut once, at construction, into row blocks of about
 ``_BLOCK_BYTES`` (a dense block is re-read from cache by the gradient product; a CSR block is a view
-of ``X``'s arrays, never a copy). Per dense block: the logits (one BLAS GEMM, ``X_b @ Wᵀ``; for the
-Hessian product ``X_b @ [W; V]ᵀ`` gives both logits at once), the head on the logits (the softmax
-head: one compiled pass per row, ``csrc/linear.h``: max, log-sum-exp, loss and ``w (p - q)``), and the
-gradient product ``Gᵀ X_b`` while ``X_b`` is still in cache. A CSR block of the softmax head runs one
+of ``X``'s arrays, never a copy). A dense block of the softmax head (rows contiguous, no dropout
+mask) runs one fused compiled pass (``csrc/linear_dense.h``, through ``SoftmaxHead.dense_sums`` /
+``dense_hessp``): per tile of 8 rows the logits from a register-blocked product with ``Wᵀ``, the head
+on the tile (max, log-sum-exp, loss and ``w (p - q)``), and per panel of 32 rows the gradient
+product, so ``X`` is read from memory once. Otherwise, per dense block: the logits (one BLAS GEMM,
+``X_b @ Wᵀ``; for the Hessian product ``X_b @ [W; V]ᵀ`` gives both logits at once), the head on the
+logits (the softmax head: one compiled pass per row, ``csrc/linear.h``), and the gradient product
+``Gᵀ X_b`` while ``X_b`` is still in cache. A CSR block of the softmax head runs one
 compiled row loop (``csrc/linear.h``): each row's logits from the rows of ``Wᵀ`` its nonzeros select
 (``Wᵀ`` stored ``n_features × K``, a feature's K weights contiguous), the head while the K logits
 are in cache, and the scatter-add of ``x_ij (p_i - q_i)`` into the block's ``n_features × K``
@@ -384,6 +388,59 @@ class SoftmaxHead:
         )
         return Ht.T, (None if hb is None else hb.astype(dt))
 
+    # -- the fused dense passes (csrc/linear_dense.h): logits, head and gradient per register tile ------
+    def dense_sums(self, X, y, sw, coef_t, intercept, gradient):
+        """``(Σ w_i CE_i, Σ w_i (p_i - q_i) x_iᵀ, Σ w_i (p_i - q_i))`` of a dense block in one pass over
+        it by the fused kernel (the gradient as the transpose of its ``n_features × K`` sums), or
+        None when the BLAS path must run."""
+        d, k = coef_t.shape
+        kernel = _dense_kernel("linear_dense_sums", X, coef_t, k)
+        if kernel is None:
+            return None
+        dt = X.dtype
+        Gt = np.empty((d, k), dtype=dt) if gradient else None
+        gb = np.zeros(k) if gradient and intercept is not None else None
+        loss = kernel(
+            X,
+            coef_t,
+            _weights(intercept, dt),
+            _index(y),
+            _weights(sw, dt),
+            self.label_smoothing,
+            gradient,
+            Gt,
+            gb,
+        )
+        if not gradient:
+            return loss, None, None
+        return loss, Gt.T, (None if gb is None else gb.astype(dt))
+
+    def dense_hessp(self, X, sw, WVt, intercept, vec_intercept, state=None, make_state=True):
+        """The Hessian-vector sums ``(Σ r_i x_iᵀ, Σ r_i)`` of a dense block by the fused kernel, or None.
+
+        ``make_state``: ``WVt = [W; V]ᵀ`` (n_features × 2K), the probabilities are computed (into
+        ``state (rows, K)`` when given); otherwise ``WVt = Vᵀ`` and ``state`` holds them.
+        """
+        d, k = WVt.shape[0], WVt.shape[1] // 2 if make_state else WVt.shape[1]
+        kernel = _dense_kernel("linear_dense_hessp", X, WVt, k)
+        if kernel is None:
+            return None
+        dt = X.dtype
+        Ht = np.empty((d, k), dtype=dt)
+        hb = np.zeros(k) if intercept is not None else None
+        kernel(
+            X,
+            WVt,
+            _weights(intercept, dt),
+            _weights(vec_intercept, dt),
+            state,
+            make_state,
+            _weights(sw, dt),
+            Ht,
+            hb,
+        )
+        return Ht.T, (None if hb is None else hb.astype(dt))
+
 
 def _linear_mode(name):
     from .._kernels import _linear
@@ -406,6 +463,32 @@ def _csr_kernel(op, X, coef_t):
     if not (coef_t.flags.c_contiguous and X.data.flags.c_contiguous and X.indices.flags.c_contiguous):
         return None
     return _dispatch.lookup(op, X.data, size=X.nnz * coef_t.shape[1])
+
+
+# float32 blocks with fewer classes than this keep the BLAS path: K <= 16 fills one float32 vector, and
+# the fused kernel ran slower than BLAS + head there (one 5242 x 100 block, one thread, under load:
+# K = 8: 0.83 against 0.63 ms, K = 16: 0.83 against 0.72 ms; 2,000 x 5,000, K = 10, a whole pass: 17
+# against 8 ms), faster from K = 17 on (K = 20: 0.61 against 1.04 ms). float64 is faster or level at
+# every K measured (8, 16, 20, 33; 2,000 x 5,000 K = 10: 16 against 17 ms).
+_DENSE_F32_MIN_CLASSES = 17
+
+
+def _dense_kernel(op, X, coef_t, n_classes):
+    """The fused kernel ``op`` for a dense block ``X`` (rows contiguous, any row stride) and coefficients
+    ``coef_t (n_features, ·)`` of the same dtype, C-contiguous; or None (the BLAS path runs)."""
+    if not isinstance(X, np.ndarray) or X.ndim != 2 or coef_t.dtype != X.dtype:
+        return None
+    if X.dtype == np.float32 and n_classes < _DENSE_F32_MIN_CLASSES:
+        return None
+    if not coef_t.flags.c_contiguous:
+        return None
+    item = X.itemsize
+    rows_ok = X.flags.c_contiguous or (
+        X.strides[1] == item and X.strides[0] % item == 0 and X.strides[0] >= X.shape[1] * item
+    )
+    if not rows_ok:
+        return None
+    return _dispatch.lookup(op, X, size=X.shape[0] * n_classes)
 
 
 def _index(y):
@@ -434,6 +517,10 @@ def linear_block_sums(head, X, t, sw, coef, intercept, *, gradient=True, mask=No
         sums = head.csr_sums(X, t, sw, coef_t, intercept, gradient)
         if sums is not None:
             return sums
+    if not sp.issparse(X) and mask is None and hasattr(head, "dense_sums"):
+        sums = head.dense_sums(X, t, sw, coef_t, intercept, gradient)
+        if sums is not None:
+            return sums
     Z = _logits(X, coef_t, intercept)
     loss, G = head.loss_gradient(Z, t, sw, gradient, mask)
     if not gradient:
@@ -452,6 +539,10 @@ def linear_block_hessp(head, X, t, sw, coef, intercept, vec_coef, vec_intercept,
         stacked = np.ascontiguousarray(np.concatenate([coef, vec_coef]).T)
     if sp.issparse(X) and hasattr(head, "csr_hessp"):
         sums = head.csr_hessp(X, sw, stacked, intercept, vec_intercept)
+        if sums is not None:
+            return sums
+    if not sp.issparse(X) and hasattr(head, "dense_hessp"):
+        sums = head.dense_hessp(X, sw, stacked, intercept, vec_intercept)
         if sums is not None:
             return sums
     both = _logits(X, stacked, None)
@@ -884,6 +975,14 @@ class LinearObjective(ParameterVector):
             state = np.empty((X.shape[0], self.n_classes), dtype=self.dtype) if make else states[i]
             WVt = self._transposed(coef, vec_coef) if make else self._transposed(vec_coef)
             sums = self.head.csr_hessp(X, sw, WVt, intercept, vec_intercept, state, make)
+            if sums is not None:
+                states[i] = state
+                return sums
+        if not sp.issparse(X) and hasattr(self.head, "dense_hessp"):
+            make = states[i] is None
+            state = np.empty((X.shape[0], self.n_classes), dtype=self.dtype) if make else states[i]
+            WVt = self._transposed(coef, vec_coef) if make else self._transposed(vec_coef)
+            sums = self.head.dense_hessp(X, sw, WVt, intercept, vec_intercept, state, make)
             if sums is not None:
                 states[i] = state
                 return sums

@@ -45,6 +45,37 @@
 #define LUCE_PREFETCH_AHEAD 2
 #endif
 
+/* -- fused dense fit engine (csrc/linear_dense.h) --------------------------------------------------- */
+
+/* Rows per register tile of the fused dense kernels (also features per gradient micro-kernel call):
+ * with K padded to 3 vectors (K = 17..24 float64), 8 rows hold 24 of the 32 AVX-512 registers as
+ * accumulators, and the tile head's SIMD across rows fills one vector of doubles. Chosen from the
+ * register count, not measured against other values. */
+#ifndef LUCE_DENSE_ROWS
+#define LUCE_DENSE_ROWS 8
+#endif
+
+/* Rows per panel (a multiple of LUCE_DENSE_ROWS): the panel's residuals are kept, then its gradient
+ * is added in one sweep over the features (fewer loads and stores of the gradient accumulators per
+ * FMA). float32 blocks sum a panel's gradient terms in float32 and add them into the block's float64
+ * sums after each panel. Two alternating runs of builds with 16, 32, 64 (one 5242 x 100 block, K = 20,
+ * one thread, 2-core machine under load 5; fused time / BLAS + head time of the same run, float64 and
+ * float32): 16: 0.62-0.64, 0.81-0.93; 32: 0.51-0.56, 0.66-0.72; 64: 0.48-0.60, 0.68-0.72. Command:
+ *   python -c "import numpy as np, timeit; from luce._kernels import _linear; r = np.random.default_rng(0);
+ *   X = r.standard_normal((5242, 100)); Wt = 0.1 * r.standard_normal((100, 20)); y = r.integers(0, 20, 5242);
+ *   G = np.empty((100, 20)); print(min(timeit.repeat(lambda: _linear.dense_sums(X, Wt, None, y, None, 0.0,
+ *   True, G, None), number=1, repeat=40)))"  (and X.astype(np.float32) ...) */
+#ifndef LUCE_DENSE_PANEL_ROWS
+#define LUCE_DENSE_PANEL_ROWS 32
+#endif
+
+/* Bytes of the padded Wᵀ (or [W; V]ᵀ) rows one logit sweep over a panel uses: wider weights are
+ * taken in chunks of features that fit in L1 (48 KiB on the 2-core machine), each chunk for every tile
+ * of the panel. Set from the cache size; with K = 20 and d = 100 the whole Wᵀ (19 KB) is one chunk. */
+#ifndef LUCE_DENSE_W_BYTES
+#define LUCE_DENSE_W_BYTES (32 * 1024)
+#endif
+
 /* --- softmax, log_softmax, logsumexp (csrc/softmax*.h) ------------------------------------------- */
 /* Lanes of the blocked row sums: two 512-bit vectors of float32 (four of float64), enough to hide the
  * add latency behind the exp; 64 lanes ran no faster and compiled 15 % slower (one thread, CPU time:
