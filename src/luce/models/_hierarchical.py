@@ -286,74 +286,77 @@ def path_sgd(
     """
     n = objective.n_samples
     batch = _solvers._resolve_batch_size(batch_size, n)
+    n_rows, fit_intercept = objective.n_classes, objective.fit_intercept
+    node_scale = objective.node_scale
 
-    def initial_state():
-        """``(V, b, scale, norm2)`` at ``theta0``."""
-        coef, intercept = objective.unpack(theta0)
-        # unpack's result is new when it scales the nodes; a view of the caller's theta0 is copied
-        fresh = not np.shares_memory(coef, theta0) and coef.flags.c_contiguous and coef.dtype == np.float64
-        V = coef if fresh else np.array(coef, dtype=np.float64, order="C", copy=True)
-        b = np.zeros(V.shape[0]) if intercept is None else np.array(intercept, dtype=np.float64, copy=True)
-        return V, b, np.ones(V.shape[0]), np.einsum("ij,ij->i", V, V)
+    # The state (V, b, scale, norm2): V and b live in the result vector theta, so the final weights need
+    # no pack (a copy of the weight matrix: 1.6 GB at 10,000 classes of 20,000 words).
+    theta = np.zeros(objective.n_params)
+    V, b_view = LinearObjective.unpack(objective, theta)  # views of theta, in the scaled parameters
+    b = b_view if fit_intercept else np.zeros(n_rows)
+    scale, norm2 = np.ones(n_rows), np.zeros(n_rows)
 
-    state = initial_state()
-    rate = np.ones(state[0].shape[0]) if objective.node_scale is None else np.square(objective.node_scale)
+    def reset(zeroed):
+        """The state at ``theta0`` (node weights ``W = V``, scale 1); ``zeroed``: V is all zeros."""
+        coef0, intercept0 = LinearObjective.unpack(objective, theta0)
+        if fit_intercept:
+            np.multiply(intercept0, 1.0 if node_scale is None else node_scale, out=b)
+        scale[:] = 1.0
+        if zeroed and not coef0.any():  # a cold start: nothing to write (the pages stay unmapped)
+            norm2[:] = 0.0
+            return
+        np.multiply(coef0, 1.0 if node_scale is None else node_scale[:, None], out=V)
+        np.einsum("ij,ij->i", V, V, out=norm2)
+
+    reset(zeroed=True)
+    rate = np.ones(n_rows) if node_scale is None else np.square(node_scale)
     rows = _row_args(objective.X)
     sw = _NO_DATA if objective.sample_weight is None else np.asarray(objective.sample_weight, np.float64)
     t = objective.tree
     lam = objective.reg_strength
 
-    def epoch(state, order, lr, explode):
-        V, b, scale, norm2 = state
+    def epoch(order, lr, explode):
         threads = _dispatch.TREE_SGD_THREADS
         tree = (t.children, t.edge_row, t.paths, t.codes, t.depths)
         return kernel(*rows, objective.y, sw, order, batch, *tree, V, b, scale, norm2, rate, lr, lam,
-                      objective.fit_intercept, explode, threads)  # fmt: skip
+                      fit_intercept, explode, threads)  # fmt: skip
 
-    # Snapshots (the start of each epoch, the best epoch's start) reuse their buffers: a fresh array of
-    # the weights' size costs its page faults each time (1.6 GB at 10,000 classes of 20,000 words). The
-    # starting point is never copied: INITIAL stands for it and a rollback to it rebuilds it from theta0.
-    spare = []
-    INITIAL = ()
+    # A rollback (a diverging epoch: back to the start of the best epoch) replays the accepted epochs
+    # from theta0 instead of copying the weights at every epoch's start: the epoch kernel gives the same
+    # bits for the same order and step, and rollbacks are rare (each halves the step), while a copy of
+    # the weights per epoch cost as much as the epoch itself at 10,000 classes. ``accepted`` holds the
+    # generator state that drew each accepted epoch's order, and its step, since theta0.
+    accepted = []
+    best_start = 0  # the best epoch started after accepted[:best_start]
 
-    def restore(state, snap):
-        for dst, src in zip(state, initial_state() if snap is INITIAL else snap, strict=True):
-            np.copyto(dst, src)
+    def roll_back():
+        reset(zeroed=False)
+        replay = np.random.Generator(type(rng.bit_generator)())
+        for drawn, step in accepted[:best_start]:
+            replay.bit_generator.state = drawn
+            epoch(_batch_order(replay, n, batch), step, math.inf)
+        del accepted[best_start:]
 
-    def release(snap):
-        if snap is not INITIAL:
-            spare.append(snap)
-
-    def snapshot(state):
-        buffers = spare.pop() if spare else tuple(np.empty_like(a) for a in state)
-        for dst, src in zip(buffers, state, strict=True):
-            np.copyto(dst, src)
-        return buffers
-
-    def theta_of(state, final=False):
-        V, b, scale, _ = state
-        W = np.multiply(V, scale[:, None], out=V if final else None)
-        return objective.pack(W, b if objective.fit_intercept else None)
+    def theta_of():
+        """The parameter vector of the current weights, a new array (for the validation loss)."""
+        return objective.pack(V * scale[:, None], b if fit_intercept else None)
 
     lr = float(learning_rate)
     # The loss at the start, on the batch the shared sgd draws for it: one batch with a zero step.
     first = _solvers.first_batch(rng, n, batch, objective.sample_weight)
     with np.errstate(over="ignore", invalid="ignore"):
-        f0 = epoch(state, first, 0.0, math.inf) / first.shape[0]  # lr 0: the state does not change
+        f0 = epoch(first, 0.0, math.inf) / first.shape[0]  # lr 0: the state does not change
     best_loss = f0 if math.isfinite(f0) else math.inf
-    best_snapshot = INITIAL
-    unchanged = True  # the state still equals best_snapshot: the epoch's start needs no copy
     theta_now = theta0 if validation is not None else None
     rules = _solvers._StopRules(tol, n_iter_no_change, threshold, validation, theta_now, "epochs")
     halvings, warned = 0, False
     converged, message, n_epochs, loss = False, f"reached max_iter={max_iter}", 0, math.inf
     while n_epochs < max_iter:
         explode = _solvers._explode_limit(best_loss if math.isfinite(best_loss) else 0.0, objective.n_classes)
-        start = best_snapshot if unchanged else snapshot(state)
-        unchanged = False
+        drawn = rng.bit_generator.state
         order = _batch_order(rng, n, batch)
         with np.errstate(over="ignore", invalid="ignore"):
-            loss = epoch(state, order, lr, explode) / n
+            loss = epoch(order, lr, explode) / n
         if not math.isfinite(loss) or loss > 2.0 * best_loss + 0.1:
             halvings += 1
             lr *= 0.5
@@ -365,28 +368,25 @@ def path_sgd(
                 warned,
                 "the loss non-finite or explode (a batch over 10x, or an epoch over 2x, the best epoch's)",
             )
-            restore(state, best_snapshot)
-            if start is not best_snapshot:
-                release(start)
-            unchanged = True
+            with np.errstate(over="ignore", invalid="ignore"):
+                roll_back()
             rules.plateau.count = 0
             continue
+        accepted.append((drawn, lr))
         if loss < best_loss:
-            if start is not best_snapshot:
-                release(best_snapshot)
-            best_loss, best_snapshot = loss, start
-        elif start is not best_snapshot:
-            release(start)
+            best_loss, best_start = loss, len(accepted) - 1
         n_epochs += 1
         if callback is not None:
             callback(n_epochs, loss)
-        stop = rules.check(loss, theta_of(state) if validation is not None else None)
+        stop = rules.check(loss, theta_of() if validation is not None else None)
         if stop is not None:
             converged, message = True, stop
             break
-    spare.clear()
-    best_snapshot = start = None  # free the snapshots before the final weights are packed
-    theta = rules.final_theta(theta_of(state, final=True))
+    # theta holds V and b: scale V into the node weights and both into the parameters, in place
+    np.multiply(V, (scale if node_scale is None else scale / node_scale)[:, None], out=V)
+    if fit_intercept and node_scale is not None:
+        b /= node_scale
+    theta = rules.final_theta(theta)
     if converged and threshold is None and validation is None and loss > 1.5 * best_loss + tol:
         converged = False
         message = (
@@ -843,9 +843,17 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         return self
 
     def _store(self, objective, theta, dtype):
-        # As the shared _store, without copying a weight matrix that unpack has just made.
-        coef, intercept = objective.unpack(theta)
-        self.node_coef_ = np.array(coef, dtype=dtype, order="C", copy=np.shares_memory(coef, theta) or None)
+        # As the shared _store, without a copy of the weight matrix: the solver's result is not used
+        # after this, so its node scales are undone in place and node_coef_ is a view of it.
+        coef, intercept = LinearObjective.unpack(objective, theta)
+        s = objective.node_scale
+        if s is not None:
+            if coef.flags.writeable:
+                coef *= s[:, None]
+            else:
+                coef = coef * s[:, None]
+            intercept = None if intercept is None else intercept * s
+        self.node_coef_ = np.asarray(coef, dtype=dtype, order="C")
         b = np.zeros(objective.n_classes) if intercept is None else intercept
         self.node_intercept_ = np.array(b, dtype=dtype, copy=True)
 
