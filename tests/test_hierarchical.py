@@ -594,6 +594,33 @@ def test_path_only_sgd_halves_the_step_as_the_shared_sgd(rng):
     np.testing.assert_allclose(fast.node_coef_, ref.node_coef_, rtol=1e-8, atol=1e-10)
 
 
+def test_path_only_sgd_rolls_back_to_a_later_epoch_as_the_shared_sgd(rng, monkeypatch):
+    # A step that diverges after some epochs were accepted: the path-only sgd rolls back by replaying the
+    # accepted epochs up to the best one from the start (no weight copies); the shared sgd restores its
+    # copy of that epoch's start. The same iterates, loss curve and final step either way.
+    import luce.models._hierarchical as module
+
+    X, y = blobs(np.random.default_rng(0), n_classes=8, n=300, d=4)
+    params = dict(solver="sgd", momentum=0.0, learning_rate=5.0, max_iter=12, tol=0.0, random_state=0)
+    generators = []
+    batch_order = module._batch_order
+    monkeypatch.setattr(module, "_batch_order", lambda g, n, b: generators.append(g) or batch_order(g, n, b))
+    fits = {}
+    for name in ("reference", "compiled"):
+        with use_backend(name), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            with pytest.warns(RuntimeWarning, match="halving"):
+                fits[name] = HierarchicalSoftmaxClassifier(**params).fit(3 * X, y)
+    replayed = [g for g in generators if g is not generators[0]]
+    assert len(replayed) >= 2  # epochs were replayed: the rollback went past the first epoch
+    ref, fast = fits["reference"], fits["compiled"]
+    assert fast.learning_rate_ == ref.learning_rate_ < 5.0
+    assert len(fast.loss_curve_) == len(ref.loss_curve_) == 12
+    np.testing.assert_allclose(fast.loss_curve_, ref.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(fast.node_coef_, ref.node_coef_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(fast.node_intercept_, ref.node_intercept_, rtol=1e-8, atol=1e-10)
+
+
 def test_node_scales_equalise_the_curvature_bounds(rng):
     _, y = blobs(rng, n_classes=20, n=500, d=4)
     w = rng.uniform(0.5, 2.0, 500)

@@ -19,6 +19,7 @@
 
 #include "luce_exp.h"
 #include "luce_simd.h"
+#include "luce_tuning.h"
 
 #define LUCE_MAX_ARITY 64 /* the most children a node may have (the estimator checks branching) */
 
@@ -282,6 +283,25 @@ static LUCE_DISPATCH int luce_tree_sgd_apply(const luce_rows *rows, const int64_
     return finite;
 }
 
+/* Asks for the cache lines node j's scores of CSR row i will read (its weight rows at the row's
+ * nonzeros): in a search the next nodes are known before they are scored, and their weights are a few
+ * scattered entries of a matrix far larger than the caches, which the hardware prefetchers cannot guess.
+ * Issued for the node LUCE_TREE_PREFETCH_AHEAD places ahead, the loads of several nodes overlap. Dense
+ * rows read whole weight rows, which the hardware prefetchers follow: nothing to do. */
+LUCE_INLINE void luce_prefetch_node(const luce_rows *rows, ptrdiff_t i, const luce_tree *t, int64_t j, const double *W)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    if (rows->indptr == NULL) return;
+    const int64_t *ch = t->children + j * t->arity;
+    for (ptrdiff_t e = 1; e < t->arity && ch[e] != 0; e++) {
+        const double *w = W + (t->edge_row[j] + e - 1) * rows->d;
+        for (int64_t p = rows->indptr[i]; p < rows->indptr[i + 1]; p++) __builtin_prefetch(w + rows->indices[p], 0);
+    }
+#else
+    (void)rows, (void)i, (void)t, (void)j, (void)W;
+#endif
+}
+
 /* Log-probability of every class out (K) from one input row's weight-row scores s (K - 1), top down:
  * lp (n_internal) is scratch for each node's log-probability. Parents come before children, so one
  * pass in node order has each node's value before its children need it. */
@@ -410,7 +430,11 @@ static LUCE_DISPATCH int64_t luce_tree_beam_row(const luce_rows *rows, ptrdiff_t
     fitems[0] = 0;
     while (n_front > 0) {
         ptrdiff_t n_next = 0;
+        for (ptrdiff_t f = 0; f < n_front && f < LUCE_TREE_PREFETCH_AHEAD; f++)
+            luce_prefetch_node(rows, r, t, fitems[f], W);
         for (ptrdiff_t f = 0; f < n_front; f++) {
+            if (f + LUCE_TREE_PREFETCH_AHEAD < n_front)
+                luce_prefetch_node(rows, r, t, fitems[f + LUCE_TREE_PREFETCH_AHEAD], W);
             const double key = fkeys[f];
             if (found == k && !(key > out_logp[k - 1])) continue;
             const int64_t node = fitems[f];
