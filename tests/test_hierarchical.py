@@ -677,15 +677,17 @@ def test_scaled_parameters_keep_the_objective_and_chain_the_gradient(rng):
 def test_sgd_trains_the_deep_nodes_in_a_few_epochs(rng):
     # 64 balanced classes of text-like rows: depth 6, a leaf's parent sees 1/32 of each batch. With one
     # step size for every node the deep nodes hardly move in 5 epochs (0.77 here against 0.94); the
-    # node scales make them learn like the root.
+    # node scales make them learn like the root. (Heavy-ball momentum 0.9, the setting this was
+    # measured with; the default momentum=0 reaches 0.89 in 5 epochs here, see the momentum docstring.)
     X, y = text_like(rng, n=3200, d=600, n_classes=64)
     X = X.multiply(1.0 / np.sqrt(X.multiply(X).sum(axis=1))).tocsr()  # unit rows, as TF-IDF
     best = HierarchicalSoftmaxClassifier(reg_strength=1e-3, max_iter=300).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         sgd = HierarchicalSoftmaxClassifier(
-            reg_strength=1e-3, solver="sgd", max_iter=5, tol=0.0, n_iter_no_change=5, random_state=0
-        ).fit(X, y)
+            reg_strength=1e-3, solver="sgd", momentum=0.9, max_iter=5, tol=0.0, n_iter_no_change=5,
+            random_state=0,
+        ).fit(X, y)  # fmt: skip
     assert sgd.score(X, y) >= best.score(X, y) - 0.03
 
 
