@@ -485,11 +485,13 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         How the label tree is built. ``"huffman"``: from the class frequencies alone (fastText's tree);
         frequent classes get short paths, so training is cheapest, but a node's two sides are
         whatever classes the frequencies pair up, which a linear split may not separate (accuracy
-        suffers on many classes). ``"kmeans"``: recursive balanced 2-means of the L2-normalised
-        (weighted) class means of ``X`` (:func:`luce.heads._hierarchical.kmeans_tree`), so each node
-        separates two groups of similar classes: usually much more accurate for many classes, paths of
-        ``⌈log2 K⌉`` nodes. Huffman is the default because it needs no pass over the features and
-        keeps the fastText behaviour; choose ``"kmeans"`` when accuracy matters.
+        suffers on many classes). ``"kmeans"``: recursive 2-means of the L2-normalised (weighted)
+        class means of ``X`` (:func:`luce.heads._hierarchical.kmeans_tree`), each split halving the
+        classes' training mass, so each node separates two groups of similar classes and frequent
+        classes get shorter paths: usually much more accurate for many classes with structure; paths
+        of ``⌈log2 K⌉`` nodes for equally frequent classes. Huffman is the default because it needs
+        no pass over the features and keeps the fastText behaviour; choose ``"kmeans"`` when the
+        classes have structure (similar classes share words or features).
     branching : int, power of two in [2, 64], default 2
         Children per node. ``2``: the binary tree, a sigmoid per node. More: every node of the binary
         tree takes its descendants ``log2(branching)`` levels down as children
@@ -658,7 +660,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         else:
             if settings.tree == "kmeans":
                 centroids = class_centroids(X, targets.index, k, sample_weight)
-                tree = kmeans_tree(centroids, random_state=settings.random_state)
+                tree = kmeans_tree(centroids, weights=mass, random_state=settings.random_state)
             else:
                 tree = huffman_tree(counts)
             if settings.branching > 2:
