@@ -535,9 +535,10 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
     the full softmax's 0.83–0.85 on dense data with 10,000 classes); the k-means tree groups similar
     classes and wins wherever class means are reliable (separable clusters). On the sparse text task of
     ``benchmarks/hierarchical.py`` (TF-IDF, Zipf class frequencies, 5 path-only sgd epochs) both beat
-    fastText's ``-loss hs`` (top-1 0.92 against 0.75 at 2,000 classes, 0.64 against 0.23 at 10,000),
-    and the Huffman tree was the more accurate at 10,000 classes (0.64 against 0.56): the means of
-    classes seen in one or two documents are noise. See the table in docs/api.md.
+    fastText's ``-loss hs`` (top-1 0.92 against 0.75 at 2,000 classes, 0.67 against 0.23 at 10,000),
+    and the Huffman tree was the more accurate at 10,000 classes (0.67 against 0.63–0.64): that task's
+    classes have no structure for k-means to find, and the means of classes seen in one or two
+    documents are noise. See docs/large-k.md for the table and the trade-offs.
 
     A mini-batch gradient reaches a node only through the rows passing through it, so with one step
     size a node at depth ``l`` would learn ``2^l`` times slower than the root; gd and sgd therefore
