@@ -616,6 +616,28 @@ def test_path_only_sgd_halves_the_step_as_the_shared_sgd(rng):
     np.testing.assert_allclose(fast.node_coef_, ref.node_coef_, rtol=1e-8, atol=1e-10)
 
 
+def test_default_sgd_is_the_path_only_epoch(rng, monkeypatch):
+    # momentum defaults to 0 for the tree: solver="sgd" and partial_fit take the path-only epoch, never
+    # the shared O(K·d) step (SoftmaxRegression keeps its 0.9).
+    from luce.models import _solvers
+
+    assert HierarchicalSoftmaxClassifier().momentum == 0.0
+    assert luce.SoftmaxRegression().momentum == 0.9
+
+    def shared(*args, **kwargs):
+        raise AssertionError("the shared sgd ran")
+
+    monkeypatch.setattr(_solvers, "sgd", shared)
+    X, y = text_like(rng, n=300, d=50, n_classes=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = HierarchicalSoftmaxClassifier(solver="sgd", max_iter=3, random_state=0).fit(X, y)
+    clf.partial_fit(X, y)
+    assert clf.n_iter_ == 4
+    with pytest.raises(AssertionError, match="the shared sgd ran"):
+        HierarchicalSoftmaxClassifier(solver="sgd", momentum=0.9, max_iter=1).fit(X, y)
+
+
 def test_path_only_sgd_rolls_back_to_a_later_epoch_as_the_shared_sgd(rng, monkeypatch):
     # A step that diverges after some epochs were accepted: the path-only sgd rolls back by replaying the
     # accepted epochs up to the best one from the start (no weight copies); the shared sgd restores its
