@@ -144,6 +144,28 @@ def test_kmeans_tree_is_balanced_and_deterministic(n_classes, rng):
     np.testing.assert_array_equal(again.children, tree.children)
 
 
+@pytest.mark.parametrize("layout", ["dense", "csr"])
+def test_kmeans_tree_with_weights_splits_the_mass_in_halves(layout, rng):
+    # Zipf class masses: every split puts the two sides' masses within the heaviest class of the node
+    # of each other (the cut nearest half of the ranked masses), so frequent classes get short paths.
+    n_classes = 300
+    C = rng.standard_normal((n_classes, 40)) * (rng.random((n_classes, 40)) < 0.3)
+    C = scipy.sparse.csr_matrix(C) if layout == "csr" else C
+    mass = 1.0 / np.arange(1, n_classes + 1) ** 0.8
+    tree = kmeans_tree(C, weights=mass, random_state=0)
+    assert math.fsum(2.0 ** -tree.depths.astype(float)) == 1.0  # still a full binary tree
+    subtree_mass = np.zeros(tree.children.shape[0])
+    heaviest = np.zeros(tree.children.shape[0])
+    for j in range(tree.children.shape[0] - 1, -1, -1):  # children are numbered after their parent
+        sides = [mass[-c - 1] if c < 0 else subtree_mass[c] for c in tree.children[j]]
+        top = [mass[-c - 1] if c < 0 else heaviest[c] for c in tree.children[j]]
+        subtree_mass[j], heaviest[j] = sum(sides), max(top)
+        assert abs(sides[0] - sides[1]) <= heaviest[j] * (1 + 1e-12)
+    balanced = kmeans_tree(C, random_state=0)
+    assert np.average(tree.depths, weights=mass) < np.average(balanced.depths, weights=mass)
+    assert tree.depths[0] < balanced.depths[0]
+
+
 def test_kmeans_tree_splits_along_the_centroid_groups(rng):
     # 4 tight groups of 8 classes around 4 orthogonal directions: every subtree of 8 leaves is one group
     groups = rng.permutation(np.repeat(np.arange(4), 8))
@@ -367,11 +389,11 @@ def test_beam_search_equals_a_python_beam_search(fitted, k, beam, backend):
 
 def test_beam_search_misses_classes_only_when_narrow(fitted):
     clf, X = fitted
-    exact = clf.predict_topk(X, 5)
+    exact = clf.predict_topk(X, 3)
     hits = np.mean(
-        [len(set(a) & set(b)) / 5 for a, b in zip(exact, clf.predict_topk(X, 5, beam=5), strict=True)]
+        [len(set(a) & set(b)) / 3 for a, b in zip(exact, clf.predict_topk(X, 3, beam=3), strict=True)]
     )
-    assert 0.5 <= hits < 1.0  # a beam of 5 loses some of the exact top 5 on 40 overlapping blobs
+    assert 0.5 <= hits < 1.0  # a beam of 3 loses some of the exact top 3 on 40 overlapping blobs
     with pytest.raises(ValueError, match="beam must be None or an int >= k=3"):
         clf.predict_topk(X, 3, beam=2)
 
@@ -594,6 +616,55 @@ def test_path_only_sgd_halves_the_step_as_the_shared_sgd(rng):
     np.testing.assert_allclose(fast.node_coef_, ref.node_coef_, rtol=1e-8, atol=1e-10)
 
 
+def test_default_sgd_is_the_path_only_epoch(rng, monkeypatch):
+    # momentum defaults to 0 for the tree: solver="sgd" and partial_fit take the path-only epoch, never
+    # the shared O(K·d) step (SoftmaxRegression keeps its 0.9).
+    from luce.models import _solvers
+
+    assert HierarchicalSoftmaxClassifier().momentum == 0.0
+    assert luce.SoftmaxRegression().momentum == 0.9
+
+    def shared(*args, **kwargs):
+        raise AssertionError("the shared sgd ran")
+
+    monkeypatch.setattr(_solvers, "sgd", shared)
+    X, y = text_like(rng, n=300, d=50, n_classes=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = HierarchicalSoftmaxClassifier(solver="sgd", max_iter=3, random_state=0).fit(X, y)
+    clf.partial_fit(X, y)
+    assert clf.n_iter_ == 4
+    with pytest.raises(AssertionError, match="the shared sgd ran"):
+        HierarchicalSoftmaxClassifier(solver="sgd", momentum=0.9, max_iter=1).fit(X, y)
+
+
+def test_path_only_sgd_rolls_back_to_a_later_epoch_as_the_shared_sgd(rng, monkeypatch):
+    # A step that diverges after some epochs were accepted: the path-only sgd rolls back by replaying the
+    # accepted epochs up to the best one from the start (no weight copies); the shared sgd restores its
+    # copy of that epoch's start. The same iterates, loss curve and final step either way.
+    import luce.models._hierarchical as module
+
+    X, y = blobs(np.random.default_rng(0), n_classes=8, n=300, d=4)
+    params = dict(solver="sgd", momentum=0.0, learning_rate=5.0, max_iter=12, tol=0.0, random_state=0)
+    generators = []
+    batch_order = module._batch_order
+    monkeypatch.setattr(module, "_batch_order", lambda g, n, b: generators.append(g) or batch_order(g, n, b))
+    fits = {}
+    for name in ("reference", "compiled"):
+        with use_backend(name), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            with pytest.warns(RuntimeWarning, match="halving"):
+                fits[name] = HierarchicalSoftmaxClassifier(**params).fit(3 * X, y)
+    replayed = [g for g in generators if g is not generators[0]]
+    assert len(replayed) >= 2  # epochs were replayed: the rollback went past the first epoch
+    ref, fast = fits["reference"], fits["compiled"]
+    assert fast.learning_rate_ == ref.learning_rate_ < 5.0
+    assert len(fast.loss_curve_) == len(ref.loss_curve_) == 12
+    np.testing.assert_allclose(fast.loss_curve_, ref.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(fast.node_coef_, ref.node_coef_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(fast.node_intercept_, ref.node_intercept_, rtol=1e-8, atol=1e-10)
+
+
 def test_node_scales_equalise_the_curvature_bounds(rng):
     _, y = blobs(rng, n_classes=20, n=500, d=4)
     w = rng.uniform(0.5, 2.0, 500)
@@ -650,15 +721,17 @@ def test_scaled_parameters_keep_the_objective_and_chain_the_gradient(rng):
 def test_sgd_trains_the_deep_nodes_in_a_few_epochs(rng):
     # 64 balanced classes of text-like rows: depth 6, a leaf's parent sees 1/32 of each batch. With one
     # step size for every node the deep nodes hardly move in 5 epochs (0.77 here against 0.94); the
-    # node scales make them learn like the root.
+    # node scales make them learn like the root. (Heavy-ball momentum 0.9, the setting this was
+    # measured with; the default momentum=0 reaches 0.89 in 5 epochs here, see the momentum docstring.)
     X, y = text_like(rng, n=3200, d=600, n_classes=64)
     X = X.multiply(1.0 / np.sqrt(X.multiply(X).sum(axis=1))).tocsr()  # unit rows, as TF-IDF
     best = HierarchicalSoftmaxClassifier(reg_strength=1e-3, max_iter=300).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         sgd = HierarchicalSoftmaxClassifier(
-            reg_strength=1e-3, solver="sgd", max_iter=5, tol=0.0, n_iter_no_change=5, random_state=0
-        ).fit(X, y)
+            reg_strength=1e-3, solver="sgd", momentum=0.9, max_iter=5, tol=0.0, n_iter_no_change=5,
+            random_state=0,
+        ).fit(X, y)  # fmt: skip
     assert sgd.score(X, y) >= best.score(X, y) - 0.03
 
 
@@ -1016,7 +1089,10 @@ def test_wide_tree_learns_and_round_trips(rng, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         wide.fit(X, y)
-    assert wide.tree_depths_.max() == 2 and wide.score(X_test, y_test) >= 0.97
+        binary = HierarchicalSoftmaxClassifier(tree="kmeans", max_iter=1, random_state=0).fit(X, y)
+    # every wide node takes the binary tree's descendants two levels down: depths halve, rounded up
+    np.testing.assert_array_equal(wide.tree_depths_, (binary.tree_depths_ + 1) // 2)
+    assert wide.score(X_test, y_test) >= 0.97
     pytest.importorskip("safetensors")
     loaded = luce.load(luce.save(wide, tmp_path / "wide.luce"))
     assert loaded.get_params() == wide.get_params()

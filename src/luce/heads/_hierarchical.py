@@ -166,7 +166,12 @@ def _breadth_first(raw_children, root) -> HuffmanTree:
     return _paths_from_children(children, parents)
 
 
-def kmeans_tree(centroids, *, random_state=None, max_iter=20) -> HuffmanTree:
+# Splits of the k-means tree whose centroids (classes × their nonzero columns) have at most this many
+# entries run on a dense copy.
+_DENSE_SPLIT = 1 << 18
+
+
+def kmeans_tree(centroids, *, weights=None, random_state=None, max_iter=20) -> HuffmanTree:
     """Balanced binary tree over classes by recursive balanced 2-means of their centroids.
 
     Each set of classes is split in two halves (sizes differing by at most one) of similar centroids,
@@ -177,10 +182,19 @@ def kmeans_tree(centroids, *, random_state=None, max_iter=20) -> HuffmanTree:
     ``max_iter`` rounds. Then each half is split the same way. Every class is at depth
     ``⌊log2 K⌋`` or ``⌈log2 K⌉``; classes that a linear score tells apart well share few nodes.
 
+    With ``weights`` (the class frequencies) a split halves the mass instead of the count: the cut
+    in the ranking that brings one side's mass nearest half of the set's (so the two sides differ by
+    at most the heaviest class of the set), as a weight-balanced search tree (K. Mehlhorn, "Nearly
+    optimal binary search trees", Acta Informatica 5, 1975). A class of frequency share ``p`` then
+    lands near depth ``log2(1/p)``, as in a Huffman tree, which on Zipf-distributed classes makes the
+    frequent classes' paths, and the sum of their node errors, shorter.
+
     Parameters
     ----------
     centroids : ndarray or sparse matrix, shape (K, n_features)
         One row per class (e.g. the class means of ``X``); rows are L2-normalised here.
+    weights : ndarray, shape (K,), optional
+        Non-negative class masses: split by mass instead of by count.
     random_state : int, RandomState, Generator or None
         Seeds the starting centres.
     max_iter : int, default 20
@@ -221,6 +235,7 @@ def kmeans_tree(centroids, *, random_state=None, max_iter=20) -> HuffmanTree:
     if not np.all(np.isfinite(C.data if sp.issparse(C) else C)):
         raise ValueError("centroids must be finite")
     C = normalize(C)
+    mass = None if weights is None else np.asarray(weights, dtype=np.float64)
     rng = check_random_state(random_state)
     if isinstance(random_state, np.random.Generator):
         rng = np.random.RandomState(random_state.integers(np.iinfo(np.int32).max))
@@ -230,40 +245,69 @@ def kmeans_tree(centroids, *, random_state=None, max_iter=20) -> HuffmanTree:
         norm = float(np.sqrt(np.sum(v * v)))  # not BLAS: its threads cost more than this short sum
         return v / norm if norm > 0 else v
 
-    def split(members):
-        """The two halves of ``members`` (class indices), the upper half by the 2-means score second."""
+    def cut(members, score):
+        """How many classes of ``members`` (ranked by ``score``) go to the lower side: half of them, or
+        with ``weights`` as many as bring the lower side's mass closest to half (at least one on each
+        side; a tie goes to the count nearest half)."""
+        n = members.shape[0]
+        if mass is None:
+            return n // 2
+        ranked = np.cumsum(mass[members[np.argsort(score, kind="stable")]])
+        off = np.abs(ranked[:-1] - 0.5 * ranked[-1])  # the lower side's mass after 1 .. n-1 classes
+        sizes = np.arange(1, n)
+        return int(sizes[np.lexsort((np.abs(sizes - n // 2), off))[0]])
+
+    def compact(sub):
+        """``sub`` as a dense array over its nonzero columns when that is small: the many small splits
+        near the leaves then cost a few BLAS calls each instead of sparse-matrix bookkeeping."""
+        if not sp.issparse(sub):  # a dense part of a larger split: keep the columns its rows use
+            used = np.flatnonzero(np.any(sub != 0.0, axis=0))
+            return sub[:, used] if used.shape[0] < 0.75 * sub.shape[1] else sub
+        used = np.zeros(sub.shape[1], dtype=bool)
+        used[sub.indices] = True
+        columns = np.flatnonzero(used)
+        if sub.shape[0] * columns.shape[0] > _DENSE_SPLIT:
+            return sub
+        dense = np.zeros((sub.shape[0], columns.shape[0]))
+        rows = np.repeat(np.arange(sub.shape[0]), np.diff(sub.indptr))
+        dense[rows, np.searchsorted(columns, sub.indices)] = sub.data
+        return dense
+
+    def split(members, sub):
+        """The positions in ``members`` (class indices; ``sub`` their centroids) of the lower and the
+        upper side, the upper side by the 2-means score."""
         n = members.shape[0]
         if n == 2:
-            return members[:1], members[1:]
-        half = n // 2
-        sub = C[members]  # sliced once per split: each round is two products with it
+            return np.array([0]), np.array([1])
         a, b = rng.choice(n, size=2, replace=False)
-        m0, m1 = unit(sub[a : a + 1].sum(axis=0)), unit(sub[b : b + 1].sum(axis=0))
+        row = (lambda i: sub[i].toarray()) if sp.issparse(sub) else (lambda i: sub[i])
+        m0, m1 = unit(row(a)), unit(row(b))
         upper = None
         for _ in range(max_iter):
             score = np.asarray(sub @ (m1 - m0)).ravel()
             # stable sort: ties (e.g. equal centroids) split by class order, so the tree is deterministic
             new_upper = np.zeros(n, dtype=bool)
-            new_upper[np.argsort(score, kind="stable")[half:]] = True
+            new_upper[np.argsort(score, kind="stable")[cut(members, score) :]] = True
             if upper is not None and np.array_equal(new_upper, upper):
                 break
             upper = new_upper
             in_upper = upper.astype(np.float64)
             m0, m1 = unit(sub.T @ (1.0 - in_upper)), unit(sub.T @ in_upper)
-        return members[~upper], members[upper]
+        return np.flatnonzero(~upper), np.flatnonzero(upper)
 
     raw_children = []
 
-    def build(members):
+    def build(members, sub):
         # returns the raw id of the subtree of members (a leaf id -k-1 for one class)
         if members.shape[0] == 1:
             return -int(members[0]) - 1
-        left, right = split(members)
-        pair = (build(left), build(right))
+        sub = compact(sub)
+        left, right = split(members, sub)
+        pair = (build(members[left], sub[left]), build(members[right], sub[right]))
         raw_children.append(pair)
         return len(raw_children) - 1
 
-    root = build(np.arange(n_classes))
+    root = build(np.arange(n_classes), C)
     return _breadth_first(raw_children, root)
 
 

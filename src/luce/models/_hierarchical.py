@@ -37,6 +37,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._kernels import _dispatch
+from .._threads import one_blas_thread
 from ..heads._hierarchical import (
     edge_rows,
     huffman_tree,
@@ -286,74 +287,77 @@ def path_sgd(
     """
     n = objective.n_samples
     batch = _solvers._resolve_batch_size(batch_size, n)
+    n_rows, fit_intercept = objective.n_classes, objective.fit_intercept
+    node_scale = objective.node_scale
 
-    def initial_state():
-        """``(V, b, scale, norm2)`` at ``theta0``."""
-        coef, intercept = objective.unpack(theta0)
-        # unpack's result is new when it scales the nodes; a view of the caller's theta0 is copied
-        fresh = not np.shares_memory(coef, theta0) and coef.flags.c_contiguous and coef.dtype == np.float64
-        V = coef if fresh else np.array(coef, dtype=np.float64, order="C", copy=True)
-        b = np.zeros(V.shape[0]) if intercept is None else np.array(intercept, dtype=np.float64, copy=True)
-        return V, b, np.ones(V.shape[0]), np.einsum("ij,ij->i", V, V)
+    # The state (V, b, scale, norm2): V and b live in the result vector theta, so the final weights need
+    # no pack (a copy of the weight matrix: 1.6 GB at 10,000 classes of 20,000 words).
+    theta = np.zeros(objective.n_params)
+    V, b_view = LinearObjective.unpack(objective, theta)  # views of theta, in the scaled parameters
+    b = b_view if fit_intercept else np.zeros(n_rows)
+    scale, norm2 = np.ones(n_rows), np.zeros(n_rows)
 
-    state = initial_state()
-    rate = np.ones(state[0].shape[0]) if objective.node_scale is None else np.square(objective.node_scale)
+    def reset(zeroed):
+        """The state at ``theta0`` (node weights ``W = V``, scale 1); ``zeroed``: V is all zeros."""
+        coef0, intercept0 = LinearObjective.unpack(objective, theta0)
+        if fit_intercept:
+            np.multiply(intercept0, 1.0 if node_scale is None else node_scale, out=b)
+        scale[:] = 1.0
+        if zeroed and not coef0.any():  # a cold start: nothing to write (the pages stay unmapped)
+            norm2[:] = 0.0
+            return
+        np.multiply(coef0, 1.0 if node_scale is None else node_scale[:, None], out=V)
+        np.einsum("ij,ij->i", V, V, out=norm2)
+
+    reset(zeroed=True)
+    rate = np.ones(n_rows) if node_scale is None else np.square(node_scale)
     rows = _row_args(objective.X)
     sw = _NO_DATA if objective.sample_weight is None else np.asarray(objective.sample_weight, np.float64)
     t = objective.tree
     lam = objective.reg_strength
 
-    def epoch(state, order, lr, explode):
-        V, b, scale, norm2 = state
+    def epoch(order, lr, explode):
         threads = _dispatch.TREE_SGD_THREADS
         tree = (t.children, t.edge_row, t.paths, t.codes, t.depths)
         return kernel(*rows, objective.y, sw, order, batch, *tree, V, b, scale, norm2, rate, lr, lam,
-                      objective.fit_intercept, explode, threads)  # fmt: skip
+                      fit_intercept, explode, threads)  # fmt: skip
 
-    # Snapshots (the start of each epoch, the best epoch's start) reuse their buffers: a fresh array of
-    # the weights' size costs its page faults each time (1.6 GB at 10,000 classes of 20,000 words). The
-    # starting point is never copied: INITIAL stands for it and a rollback to it rebuilds it from theta0.
-    spare = []
-    INITIAL = ()
+    # A rollback (a diverging epoch: back to the start of the best epoch) replays the accepted epochs
+    # from theta0 instead of copying the weights at every epoch's start: the epoch kernel gives the same
+    # bits for the same order and step, and rollbacks are rare (each halves the step), while a copy of
+    # the weights per epoch cost as much as the epoch itself at 10,000 classes. ``accepted`` holds the
+    # generator state that drew each accepted epoch's order, and its step, since theta0.
+    accepted = []
+    best_start = 0  # the best epoch started after accepted[:best_start]
 
-    def restore(state, snap):
-        for dst, src in zip(state, initial_state() if snap is INITIAL else snap, strict=True):
-            np.copyto(dst, src)
+    def roll_back():
+        reset(zeroed=False)
+        replay = np.random.Generator(type(rng.bit_generator)())
+        for drawn, step in accepted[:best_start]:
+            replay.bit_generator.state = drawn
+            epoch(_batch_order(replay, n, batch), step, math.inf)
+        del accepted[best_start:]
 
-    def release(snap):
-        if snap is not INITIAL:
-            spare.append(snap)
-
-    def snapshot(state):
-        buffers = spare.pop() if spare else tuple(np.empty_like(a) for a in state)
-        for dst, src in zip(buffers, state, strict=True):
-            np.copyto(dst, src)
-        return buffers
-
-    def theta_of(state, final=False):
-        V, b, scale, _ = state
-        W = np.multiply(V, scale[:, None], out=V if final else None)
-        return objective.pack(W, b if objective.fit_intercept else None)
+    def theta_of():
+        """The parameter vector of the current weights, a new array (for the validation loss)."""
+        return objective.pack(V * scale[:, None], b if fit_intercept else None)
 
     lr = float(learning_rate)
     # The loss at the start, on the batch the shared sgd draws for it: one batch with a zero step.
     first = _solvers.first_batch(rng, n, batch, objective.sample_weight)
     with np.errstate(over="ignore", invalid="ignore"):
-        f0 = epoch(state, first, 0.0, math.inf) / first.shape[0]  # lr 0: the state does not change
+        f0 = epoch(first, 0.0, math.inf) / first.shape[0]  # lr 0: the state does not change
     best_loss = f0 if math.isfinite(f0) else math.inf
-    best_snapshot = INITIAL
-    unchanged = True  # the state still equals best_snapshot: the epoch's start needs no copy
     theta_now = theta0 if validation is not None else None
     rules = _solvers._StopRules(tol, n_iter_no_change, threshold, validation, theta_now, "epochs")
     halvings, warned = 0, False
     converged, message, n_epochs, loss = False, f"reached max_iter={max_iter}", 0, math.inf
     while n_epochs < max_iter:
         explode = _solvers._explode_limit(best_loss if math.isfinite(best_loss) else 0.0, objective.n_classes)
-        start = best_snapshot if unchanged else snapshot(state)
-        unchanged = False
+        drawn = rng.bit_generator.state
         order = _batch_order(rng, n, batch)
         with np.errstate(over="ignore", invalid="ignore"):
-            loss = epoch(state, order, lr, explode) / n
+            loss = epoch(order, lr, explode) / n
         if not math.isfinite(loss) or loss > 2.0 * best_loss + 0.1:
             halvings += 1
             lr *= 0.5
@@ -365,28 +369,25 @@ def path_sgd(
                 warned,
                 "the loss non-finite or explode (a batch over 10x, or an epoch over 2x, the best epoch's)",
             )
-            restore(state, best_snapshot)
-            if start is not best_snapshot:
-                release(start)
-            unchanged = True
+            with np.errstate(over="ignore", invalid="ignore"):
+                roll_back()
             rules.plateau.count = 0
             continue
+        accepted.append((drawn, lr))
         if loss < best_loss:
-            if start is not best_snapshot:
-                release(best_snapshot)
-            best_loss, best_snapshot = loss, start
-        elif start is not best_snapshot:
-            release(start)
+            best_loss, best_start = loss, len(accepted) - 1
         n_epochs += 1
         if callback is not None:
             callback(n_epochs, loss)
-        stop = rules.check(loss, theta_of(state) if validation is not None else None)
+        stop = rules.check(loss, theta_of() if validation is not None else None)
         if stop is not None:
             converged, message = True, stop
             break
-    spare.clear()
-    best_snapshot = start = None  # free the snapshots before the final weights are packed
-    theta = rules.final_theta(theta_of(state, final=True))
+    # theta holds V and b: scale V into the node weights and both into the parameters, in place
+    np.multiply(V, (scale if node_scale is None else scale / node_scale)[:, None], out=V)
+    if fit_intercept and node_scale is not None:
+        b /= node_scale
+    theta = rules.final_theta(theta)
     if converged and threshold is None and validation is None and loss > 1.5 * best_loss + tol:
         converged = False
         message = (
@@ -452,8 +453,8 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
               \qquad \sum_k P(y = k \mid x) = 1.
 
     Training costs ``O(d·L)`` per example (``L ≈ log2 K``; ``O(nnz·L)`` for sparse rows, also per sgd
-    epoch with ``momentum=0``, and :meth:`partial_fit` for streams), prediction of the most probable
-    class or the top ``k`` uses best-first (exact) or beam search over the tree; only
+    epoch with the default ``momentum=0``, and :meth:`partial_fit` for streams), prediction of the most
+    probable class or the top ``k`` uses best-first (exact) or beam search over the tree; only
     :meth:`predict_proba` (every class) costs ``O(d·K)`` per row.
 
     Parameters
@@ -469,7 +470,15 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         the curvature of any node's logistic loss, ``x̃ = [x, 1]``), times ``1 - momentum`` for sgd.
     threshold : float, optional
         gd/sgd stop as soon as the training loss falls below it (as in every luce estimator).
-    max_iter, tol, batch_size, momentum, fit_intercept, early_stopping, validation_fraction, \
+    momentum : float in [0, 1) or "adam", default 0.0
+        sgd's optimiser, as in :class:`SoftmaxRegression`, but off by default (SoftmaxRegression: 0.9):
+        without momentum an sgd epoch touches only the nodes on each row's path (:func:`path_sgd`,
+        ``O(nnz·L)`` per row, fastText's cost), while heavy-ball momentum or Adam move every node's
+        whole weight vector each batch (``O(K·d)`` per batch). The node preconditioner
+        (:func:`node_scales`) already gives the deep nodes the step that momentum would build up.
+        Measured on the text task of ``benchmarks/hierarchical.py`` (1,000 classes, 20,000 documents,
+        5 epochs, under load): top-1 0.917 in 1.0 s without momentum, 0.924 in 587 s with 0.9.
+    max_iter, tol, batch_size, fit_intercept, early_stopping, validation_fraction, \
     n_iter_no_change, warm_start, random_state, verbose
         As in :class:`SoftmaxRegression` (the same defaults). A warm start keeps the previous tree.
         ``random_state`` also seeds the k-means tree.
@@ -477,11 +486,13 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         How the label tree is built. ``"huffman"``: from the class frequencies alone (fastText's tree);
         frequent classes get short paths, so training is cheapest, but a node's two sides are
         whatever classes the frequencies pair up, which a linear split may not separate (accuracy
-        suffers on many classes). ``"kmeans"``: recursive balanced 2-means of the L2-normalised
-        (weighted) class means of ``X`` (:func:`luce.heads._hierarchical.kmeans_tree`), so each node
-        separates two groups of similar classes: usually much more accurate for many classes, paths of
-        ``⌈log2 K⌉`` nodes. Huffman is the default because it needs no pass over the features and
-        keeps the fastText behaviour; choose ``"kmeans"`` when accuracy matters.
+        suffers on many classes). ``"kmeans"``: recursive 2-means of the L2-normalised (weighted)
+        class means of ``X`` (:func:`luce.heads._hierarchical.kmeans_tree`), each split halving the
+        classes' training mass, so each node separates two groups of similar classes and frequent
+        classes get shorter paths: usually much more accurate for many classes with structure; paths
+        of ``⌈log2 K⌉`` nodes for equally frequent classes. Huffman is the default because it needs
+        no pass over the features and keeps the fastText behaviour; choose ``"kmeans"`` when the
+        classes have structure (similar classes share words or features).
     branching : int, power of two in [2, 64], default 2
         Children per node. ``2``: the binary tree, a sigmoid per node. More: every node of the binary
         tree takes its descendants ``log2(branching)`` levels down as children
@@ -524,17 +535,18 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
     the full softmax's 0.83–0.85 on dense data with 10,000 classes); the k-means tree groups similar
     classes and wins wherever class means are reliable (separable clusters). On the sparse text task of
     ``benchmarks/hierarchical.py`` (TF-IDF, Zipf class frequencies, 5 path-only sgd epochs) both beat
-    fastText's ``-loss hs`` (top-1 0.92 against 0.75 at 2,000 classes, 0.64 against 0.23 at 10,000),
-    and the Huffman tree was the more accurate at 10,000 classes (0.64 against 0.56): the means of
-    classes seen in one or two documents are noise. See the table in docs/api.md.
+    fastText's ``-loss hs`` (top-1 0.92 against 0.75 at 2,000 classes, 0.67 against 0.23 at 10,000),
+    and the Huffman tree was the more accurate at 10,000 classes (0.67 against 0.63–0.64): that task's
+    classes have no structure for k-means to find, and the means of classes seen in one or two
+    documents are noise. See docs/large-k.md for the table and the trade-offs.
 
     A mini-batch gradient reaches a node only through the rows passing through it, so with one step
     size a node at depth ``l`` would learn ``2^l`` times slower than the root; gd and sgd therefore
     precondition each node by that share (:func:`node_scales`; the optimum does not change). With
-    ``momentum=0``, ``sgd`` touches only the nodes on each row's path (:func:`path_sgd`: ``O(nnz·L)``
-    per row, the weight decay a per-node scale factor), fastText's training cost; with momentum or
-    Adam the shared mini-batch ``sgd`` updates every node's full weight vector each step (``O(K·d)``
-    per batch, as for the full softmax), which costs far more on many classes.
+    ``momentum=0`` (the default), ``sgd`` touches only the nodes on each row's path (:func:`path_sgd`:
+    ``O(nnz·L)`` per row, the weight decay a per-node scale factor), fastText's training cost; with
+    momentum or Adam the shared mini-batch ``sgd`` updates every node's full weight vector each step
+    (``O(K·d)`` per batch, as for the full softmax), which costs far more on many classes.
 
     Every fitted attribute is a NumPy array, a list or a plain scalar, so the model file format of
     :func:`luce.save` stores it without pickle. Input is dense or sparse (CSR; the bag-of-words or TF-IDF
@@ -587,7 +599,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         max_iter=None,
         tol=1e-4,
         batch_size="auto",
-        momentum=0.9,
+        momentum=0.0,
         fit_intercept=True,
         class_weight=None,
         early_stopping=False,
@@ -650,7 +662,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         else:
             if settings.tree == "kmeans":
                 centroids = class_centroids(X, targets.index, k, sample_weight)
-                tree = kmeans_tree(centroids, random_state=settings.random_state)
+                tree = kmeans_tree(centroids, weights=mass, random_state=settings.random_state)
             else:
                 tree = huffman_tree(counts)
             if settings.branching > 2:
@@ -669,8 +681,10 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         if settings.solver in ("gd", "sgd"):
             probe = TreeObjective(X, targets.values, tree, sample_weight=sample_weight,
                                   fit_intercept=settings.fit_intercept)  # fmt: skip
-            with np.errstate(over="ignore", invalid="ignore"):  # overflow: see _auto_learning_rate
-                lambda_max = _solvers.gram_norm(probe)
+            # One BLAS thread: the power iteration's BLAS calls are dots of n_features, which two
+            # threads did 3x slower (0.74 against 0.22 s at 20,000 features, under load).
+            with np.errstate(over="ignore", invalid="ignore"), one_blas_thread():  # overflow: see
+                lambda_max = _solvers.gram_norm(probe)  # _auto_learning_rate
             P = probe.X
             rows2 = np.asarray(P.multiply(P).sum(axis=1)).ravel() if sp.issparse(P) else np.square(P).sum(1)
             if sample_weight is not None:  # rows of weight 0 add no curvature
@@ -734,7 +748,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         if momentum == "adam":
             return 1e-3
         cached = getattr(self, "_gram_norm", None)  # from _prepare_targets, on the same rows unless split
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+        with np.errstate(over="ignore", invalid="ignore"), one_blas_thread():  # overflow: reported below
             gram = cached[1] if cached and cached[0] == objective.n_samples else _solvers.gram_norm(objective)
             lipschitz = node_curvature(objective.tree) * gram + objective.reg_strength
         if not np.isfinite(lipschitz):
@@ -843,9 +857,17 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         return self
 
     def _store(self, objective, theta, dtype):
-        # As the shared _store, without copying a weight matrix that unpack has just made.
-        coef, intercept = objective.unpack(theta)
-        self.node_coef_ = np.array(coef, dtype=dtype, order="C", copy=np.shares_memory(coef, theta) or None)
+        # As the shared _store, without a copy of the weight matrix: the solver's result is not used
+        # after this, so its node scales are undone in place and node_coef_ is a view of it.
+        coef, intercept = LinearObjective.unpack(objective, theta)
+        s = objective.node_scale
+        if s is not None:
+            if coef.flags.writeable:
+                coef *= s[:, None]
+            else:
+                coef = coef * s[:, None]
+            intercept = None if intercept is None else intercept * s
+        self.node_coef_ = np.asarray(coef, dtype=dtype, order="C")
         b = np.zeros(objective.n_classes) if intercept is None else intercept
         self.node_intercept_ = np.array(b, dtype=dtype, copy=True)
 

@@ -19,6 +19,7 @@
 
 #include "luce_exp.h"
 #include "luce_simd.h"
+#include "luce_tuning.h"
 
 #define LUCE_MAX_ARITY 64 /* the most children a node may have (the estimator checks branching) */
 
@@ -94,6 +95,25 @@ LUCE_INLINE double luce_row_axpy_norm(const luce_rows *r, ptrdiff_t i, double g,
         }
     }
     return change;
+}
+
+/* Asks for the cache lines node j's scores of CSR row i will read (its weight rows at the row's
+ * nonzeros). In a search and on a training row's path the next nodes are known before they are
+ * scored, and their weights are a few scattered entries of a matrix far larger than the caches, which
+ * the hardware prefetchers cannot guess: issued LUCE_TREE_PREFETCH_AHEAD nodes ahead, the loads of
+ * several nodes overlap. Dense rows read whole weight rows, which the hardware follows: nothing to do. */
+LUCE_INLINE void luce_prefetch_node(const luce_rows *rows, ptrdiff_t i, const luce_tree *t, int64_t j, const double *W)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    if (rows->indptr == NULL) return;
+    const int64_t *ch = t->children + j * t->arity;
+    for (ptrdiff_t e = 1; e < t->arity && ch[e] != 0; e++) {
+        const double *w = W + (t->edge_row[j] + e - 1) * rows->d;
+        for (int64_t p = rows->indptr[i]; p < rows->indptr[i + 1]; p++) __builtin_prefetch(w + rows->indices[p], 0);
+    }
+#else
+    (void)rows, (void)i, (void)t, (void)j, (void)W;
+#endif
 }
 
 /* The scores z[0..n) of node j's children for row i (z[0] = 0, the reference; scale: the factors of the
@@ -201,10 +221,15 @@ static LUCE_DISPATCH void luce_tree_sgd_row(const luce_rows *rows, const int64_t
                                             double *lbuf)
 {
     const int64_t i = order[t], k = y[i];
+    const int64_t *path = tr->paths + k * tr->max_depth;
     const double w_i = sw ? sw[i] : 1.0;
     double z[LUCE_MAX_ARITY], m, tail;
+    for (int64_t level = 0; level < tr->depths[k] && level < LUCE_TREE_PREFETCH_AHEAD; level++)
+        luce_prefetch_node(rows, i, tr, path[level], V);
     for (int64_t level = 0; level < tr->depths[k]; level++) {
-        const int64_t node = tr->paths[k * tr->max_depth + level];
+        if (level + LUCE_TREE_PREFETCH_AHEAD < tr->depths[k])
+            luce_prefetch_node(rows, i, tr, path[level + LUCE_TREE_PREFETCH_AHEAD], V);
+        const int64_t node = path[level];
         const int code = tr->codes[k * tr->max_depth + level];
         const ptrdiff_t n_children = luce_node_scores(rows, i, tr, node, V, b, scale, z, &m, &tail);
         const ptrdiff_t slot = (t - start) * tr->max_depth + level;
@@ -260,8 +285,13 @@ static LUCE_DISPATCH int luce_tree_sgd_apply(const luce_rows *rows, const int64_
     int finite = 1;
     for (ptrdiff_t t = start; t < stop; t++) {
         const int64_t i = order[t], k = y[i];
+        const int64_t *path = tr->paths + k * tr->max_depth;
+        for (int64_t level = 0; level < tr->depths[k] && level < LUCE_TREE_PREFETCH_AHEAD; level++)
+            luce_prefetch_node(rows, i, tr, path[level], V);
         for (int64_t level = 0; level < tr->depths[k]; level++) {
-            const int64_t node = tr->paths[k * tr->max_depth + level];
+            if (level + LUCE_TREE_PREFETCH_AHEAD < tr->depths[k])
+                luce_prefetch_node(rows, i, tr, path[level + LUCE_TREE_PREFETCH_AHEAD], V);
+            const int64_t node = path[level];
             const int64_t *ch = tr->children + node * tr->arity;
             const ptrdiff_t slot = (t - start) * tr->max_depth + level;
             for (ptrdiff_t e = 1; e < tr->arity && ch[e] != 0; e++) {
@@ -410,7 +440,11 @@ static LUCE_DISPATCH int64_t luce_tree_beam_row(const luce_rows *rows, ptrdiff_t
     fitems[0] = 0;
     while (n_front > 0) {
         ptrdiff_t n_next = 0;
+        for (ptrdiff_t f = 0; f < n_front && f < LUCE_TREE_PREFETCH_AHEAD; f++)
+            luce_prefetch_node(rows, r, t, fitems[f], W);
         for (ptrdiff_t f = 0; f < n_front; f++) {
+            if (f + LUCE_TREE_PREFETCH_AHEAD < n_front)
+                luce_prefetch_node(rows, r, t, fitems[f + LUCE_TREE_PREFETCH_AHEAD], W);
             const double key = fkeys[f];
             if (found == k && !(key > out_logp[k - 1])) continue;
             const int64_t node = fitems[f];

@@ -102,4 +102,19 @@
 /* Software prefetch distance of the streaming passes, in bytes. */
 #define LUCE_SM_PREFETCH_BYTES 4096
 
+/* --- label trees (csrc/heads.h) ------------------------------------------------------------------ */
+/* Nodes ahead (on a row's path in the sgd epoch, in the frontier of the beam search) whose weights at
+ * a CSR row's nonzeros are prefetched. Path-only sgd epoch, 100,000 rows, 10,000-class Huffman tree of
+ * benchmarks/hierarchical.py, batch 256, CPU s per epoch (epochs 2-4, one thread, under load): 0 ahead
+ * 0.46-0.48, 2 ahead 0.34-0.36, 4 ahead 0.39-0.40 (the same loss to the last bit). Beam search, CPU time of
+ * predict_topk(k=5) per 1,000 documents, 10,000-class Huffman tree of benchmarks/hierarchical.py (20,000
+ * words, 25.5 nonzeros per row), 1 / 2 threads, one run each under load 7 (ns per weight read): beam 10,
+ * 0 ahead (prefetch the node about to be scored): 43 / 46 ms (13.6-14.5 ns); 2 ahead: 28 / 29 ms (9 ns);
+ * 4 ahead: 33 / 38 ms; 8 ahead: 37 / 45 ms. Beam 20: 83 / 75, 50 / 52, 58 / 62, 63 / 63 ms.
+ * Command (rebuild per value): the model of `python benchmarks/hierarchical.py --classes 10000 --only
+ * huffman`, then `_heads.topk_beam` on 2,000 test rows, time.process_time, best of 5. */
+#ifndef LUCE_TREE_PREFETCH_AHEAD
+#define LUCE_TREE_PREFETCH_AHEAD 2
+#endif
+
 #endif
