@@ -3,6 +3,7 @@
 import threading
 
 import numpy as np
+import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import luce
@@ -50,3 +51,30 @@ def test_concurrent_fits_leave_blas_as_it_was_and_agree_with_a_serial_fit():
     assert len(results) == 60
     for coef in results:
         np.testing.assert_array_equal(coef, expected)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_large_fits_keep_blas_at_one_thread_and_the_engine_at_the_entry_limit(monkeypatch):
+    # Switching OpenBLAS between one and two threads around every evaluation made SciPy's L-BFGS-B
+    # update cost milliseconds: BLAS stays at one thread for the whole solver run, while the engine's
+    # blocks keep the width the caller's limit gave.
+    from luce.models import _objective
+
+    widths = []
+    reduce_blocks = _objective.reduce_blocks
+
+    def spy(task, blocks, n_threads):
+        widths.append(n_threads)
+        return reduce_blocks(task, blocks, n_threads)
+
+    monkeypatch.setattr(_objective, "reduce_blocks", spy)
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(20_000, 50))  # 20,000 x 50 x 5 multiply-adds: above the single-thread size
+    y = rng.integers(0, 5, 20_000)
+    seen = []
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        luce.SoftmaxRegression(max_iter=5, verbose=lambda i, loss: seen.append(_blas_threads())).fit(X, y)
+        assert _blas_threads() == before
+    assert seen and all(set(s) == {1} for s in seen)
+    assert widths and set(widths) == {2}

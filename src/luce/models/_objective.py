@@ -843,7 +843,8 @@ class LinearObjective(ParameterVector):
                 return block
         return self.X[s]
 
-    def _threads(self):
+    def engine_threads(self):
+        """How many threads evaluate the blocks: ``n_threads``, or the current BLAS thread limit."""
         if self.n_threads is not None:
             return self.n_threads
         if self._csr_blocks is not None and not self._csr_compiled():
@@ -918,7 +919,7 @@ class LinearObjective(ParameterVector):
             return self._block_sums(Xb, y[s], None if sw is None else sw[s], coef, intercept, gradient, rng)
 
         # Dropout masks are drawn from rng in block order: those evaluations stay on this thread.
-        threads = 1 if rng is not None or not full else self._threads()
+        threads = 1 if rng is not None or not full else self.engine_threads()
         self._transposed(coef)
         total = reduce_blocks(task, slices, threads)
         if total is None:  # no rows
@@ -1008,14 +1009,16 @@ class LinearObjective(ParameterVector):
         if states is None:
             self._transposed(coef, v_coef)
             total = reduce_blocks(
-                lambda s: self._block_hessp(s, coef, intercept, v_coef, v_int), self._slices, self._threads()
+                lambda s: self._block_hessp(s, coef, intercept, v_coef, v_int),
+                self._slices,
+                self.engine_threads(),
             )
         else:
             self._transposed(coef, v_coef) if any(x is None for x in states) else self._transposed(v_coef)
             total = reduce_blocks(
                 lambda i: self._block_hessp_cached(i, states, coef, intercept, v_coef, v_int),
                 range(len(self._slices)),
-                self._threads(),
+                self.engine_threads(),
             )
         h_coef = np.zeros_like(coef) if total is None else total[0]
         h_int = None if intercept is None else (np.zeros_like(intercept) if total is None else total[1])
@@ -1050,7 +1053,7 @@ class LinearObjective(ParameterVector):
                 ),
             )
 
-        total = reduce_blocks(task, self._slices, self._threads())
+        total = reduce_blocks(task, self._slices, self.engine_threads())
         if total is None:
             size = self.n_features + self.fit_intercept
             return np.zeros(size if diagonal else (size, size))
