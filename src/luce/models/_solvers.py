@@ -23,6 +23,13 @@ For many dense features ``P`` is the diagonal (Jacobi) version. For many sparse 
 on text-like CSR data (non-negative tf-idf rows, Zipf column frequencies; 20k × 10k, 20 classes,
 λ = 1/n) the Jacobi scaling *raised* the L-BFGS iterations from 294 to 485 and the Newton-CG time
 from 11 s to 28 s (it amplifies the many rare features, whose curvature is almost only the penalty).
+Newton-CG there was measured with the exact diagonal of the current Hessian, per feature and class, as
+the CG preconditioner (the class-sum directions, whose curvature is the penalty alone, projected out
+and solved exactly): on text-like CSR 20k × 10k, ~27 nonzeros per row, 50 classes, λ = 1/n, it took
+358 Hessian products to tol = 1e-6 against 228 without, 291-355 with the diagonal floored at its 50th
+to 99th percentile (the raw CG residual stalls: the frequent features are nearly collinear with each
+other and the intercept, which a diagonal cannot fix); forcing terms tighter than min(1/2, √‖g‖₁)
+took 253-343. So sparse data runs plain CG.
 
 Divergence. gd and sgd detect a non-finite or exploding loss, halve the learning rate (backtracking),
 warn once, and raise a ``ValueError`` naming ``learning_rate`` when 40 halvings do not help.
