@@ -115,3 +115,14 @@ def test_newton_cg_on_text_like_csr_reaches_scikit_learns_optimum(rng):
     f_theirs = _objective_value(theirs.coef_, theirs.intercept_, X, y, reg)
     assert f_ours <= f_theirs + 1e-7 * abs(f_theirs)
     np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-4 * np.abs(theirs.coef_).max())
+
+
+@pytest.mark.parametrize("n", [300_000, 500_000, 800_000])
+def test_csr_rows_split_into_an_even_number_of_equal_blocks(rng, n):
+    from luce.models._objective import _default_block_rows
+
+    X = sp.random(n, 100, density=0.02, format="csr", random_state=0)  # ~2 nonzeros per row
+    rows = _default_block_rows(X, 3)
+    n_blocks = -(-n // rows)
+    assert n_blocks > 1 and n_blocks % 2 == 0
+    assert n - (n_blocks - 1) * rows >= rows - n_blocks  # the last block is not a short remainder
