@@ -126,3 +126,38 @@ def test_csr_rows_split_into_an_even_number_of_equal_blocks(rng, n):
     n_blocks = -(-n // rows)
     assert n_blocks > 1 and n_blocks % 2 == 0
     assert n - (n_blocks - 1) * rows >= rows - n_blocks  # the last block is not a short remainder
+
+
+def test_fused_cg_updates_match_numpy(rng):
+    from luce._kernels import _linear
+
+    n = 100_003  # not a multiple of the kernel's 8 lanes
+    x, r, d, hd = (rng.standard_normal(n) for _ in range(4))
+    x0, r0, d0 = x.copy(), r.copy(), d.copy()
+    rr, l1 = _linear.cg_update(x, r, d, hd, -0.37)
+    np.testing.assert_allclose(x, x0 - 0.37 * d0, rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(r, r0 - 0.37 * hd, rtol=1e-15, atol=1e-15)
+    assert rr == pytest.approx(float(np.dot(r, r)), rel=1e-13)
+    assert l1 == pytest.approx(float(np.sum(np.abs(r))), rel=1e-13)
+    _linear.cg_direction(d, r, 0.61)
+    np.testing.assert_allclose(d, 0.61 * d0 - r, rtol=1e-15, atol=1e-15)
+
+
+def test_conjugate_gradient_is_the_same_with_the_fused_updates_and_numpy(rng):
+    from luce._kernels import use_backend
+
+    n = 70_000  # above the fused kernels' threshold
+    diag = rng.uniform(0.5, 4.0, n)
+    w = rng.standard_normal(n) / np.sqrt(n)
+
+    def hessp(u):  # a symmetric positive definite operator: diagonal plus rank one
+        return diag * u + 3.0 * (w @ u) * w
+
+    g = 1e-3 * rng.standard_normal(n)
+    steps = {}
+    for backend in ("compiled", "reference"):
+        with use_backend(backend):
+            steps[backend] = _solvers._conjugate_gradient(hessp, g, 60)
+    np.testing.assert_allclose(steps["compiled"], steps["reference"], rtol=1e-9, atol=1e-14)
+    g_norm = np.sum(np.abs(g))
+    assert np.sum(np.abs(hessp(steps["compiled"]) + g)) <= min(0.5, np.sqrt(g_norm)) * g_norm

@@ -47,6 +47,7 @@ import scipy.linalg
 import scipy.optimize
 import scipy.sparse
 
+from .._kernels import _dispatch
 from .._threads import one_blas_thread
 
 __all__ = [
@@ -347,6 +348,10 @@ def _conjugate_gradient(hessp, g, max_iter):
     """
     scratch = np.empty_like(g)  # one buffer for the products below: no vector-sized temporaries
     dot = _serial_dot
+    # Fused, compiled updates (csrc/cg.h) for float64 vectors of at least 65,536 entries; NumPy otherwise.
+    fused_update = _dispatch.lookup("cg_update", g)
+    fused_direction = _dispatch.lookup("cg_direction", g)
+    fused = fused_update is not None and fused_direction is not None and g.dtype == np.float64
 
     def l1(a):
         return float(np.sum(np.abs(a, out=scratch)))
@@ -360,19 +365,25 @@ def _conjugate_gradient(hessp, g, max_iter):
     r = g.copy()
     d = -r
     rr = dot(r, r)
+    r_norm = g_norm
     for i in range(max_iter):
-        if l1(r) <= target:
+        if r_norm <= target:
             break
         Hd = hessp(d)
         curvature = dot(d, Hd)
         if curvature <= 0:
             return -g if i == 0 else x
         alpha = rr / curvature
-        add_scaled(x, alpha, d)
-        add_scaled(r, alpha, Hd)
-        rr_new = dot(r, r)
-        d *= rr_new / rr
-        d -= r
+        if fused:
+            rr_new, r_norm = fused_update(x, r, d, np.ascontiguousarray(Hd, dtype=np.float64), alpha)
+            fused_direction(d, r, rr_new / rr)
+        else:
+            add_scaled(x, alpha, d)
+            add_scaled(r, alpha, Hd)
+            rr_new = dot(r, r)
+            r_norm = l1(r)
+            d *= rr_new / rr
+            d -= r
         rr = rr_new
     return x
 
