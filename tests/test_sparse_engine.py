@@ -134,13 +134,16 @@ def test_fused_cg_updates_match_numpy(rng):
     n = 100_003  # not a multiple of the kernel's 8 lanes
     x, r, d, hd = (rng.standard_normal(n) for _ in range(4))
     x0, r0, d0 = x.copy(), r.copy(), d.copy()
-    rr, l1 = _linear.cg_update(x, r, d, hd, -0.37)
+    rr, l1, linf = _linear.cg_update(x, r, d, hd, -0.37)
     np.testing.assert_allclose(x, x0 - 0.37 * d0, rtol=1e-15, atol=1e-15)
     np.testing.assert_allclose(r, r0 - 0.37 * hd, rtol=1e-15, atol=1e-15)
     assert rr == pytest.approx(float(np.dot(r, r)), rel=1e-13)
     assert l1 == pytest.approx(float(np.sum(np.abs(r))), rel=1e-13)
+    assert linf == np.max(np.abs(r))
     _linear.cg_direction(d, r, 0.61)
     np.testing.assert_allclose(d, 0.61 * d0 - r, rtol=1e-15, atol=1e-15)
+    hd[7] = np.nan
+    assert np.isnan(_linear.cg_update(x, r, d, hd, 1.0)[2])  # a NaN residual is never "small enough"
 
 
 def test_conjugate_gradient_is_the_same_with_the_fused_updates_and_numpy(rng):
@@ -158,6 +161,30 @@ def test_conjugate_gradient_is_the_same_with_the_fused_updates_and_numpy(rng):
     for backend in ("compiled", "reference"):
         with use_backend(backend):
             steps[backend] = _solvers._conjugate_gradient(hessp, g, 60)
+            steps[backend, "enough"] = _solvers._conjugate_gradient(hessp, g, 60, enough=1e-5)
     np.testing.assert_allclose(steps["compiled"], steps["reference"], rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(
+        steps["compiled", "enough"], steps["reference", "enough"], rtol=1e-9, atol=1e-14
+    )
     g_norm = np.sum(np.abs(g))
     assert np.sum(np.abs(hessp(steps["compiled"]) + g)) <= min(0.5, np.sqrt(g_norm)) * g_norm
+
+
+def test_conjugate_gradient_stops_when_the_model_gradient_is_small_enough(rng):
+    n = 2_000
+    diag = np.geomspace(1e-3, 1.0, n)  # ill-conditioned: the relative target takes many steps
+    g = 1e-8 * rng.standard_normal(n)  # ‖g‖₁ ~ 2e-5: the relative target √‖g‖₁ is tight
+    products = []
+
+    def hessp(u):
+        products.append(1)
+        return diag * u
+
+    full = _solvers._conjugate_gradient(hessp, g, 500)
+    n_full = len(products)
+    products.clear()
+    enough = 0.2 * np.max(np.abs(g))
+    early = _solvers._conjugate_gradient(hessp, g, 500, enough=enough)
+    assert np.max(np.abs(diag * early + g)) <= enough
+    assert len(products) < n_full
+    assert np.max(np.abs(diag * full + g)) <= np.max(np.abs(diag * early + g))

@@ -294,7 +294,15 @@ def _scipy_minimize(objective, theta0, *, method, max_iter, tol, callback, preco
             return SolverResult(tracker.last_theta, 0, True, "the starting point satisfies tol")
         if method == "Newton-CG":
             res = _truncated_newton(
-                fun, lambda v, u: _hessp_v(objective, rp, v, u), v0, tracker, max_iter, cb
+                fun,
+                lambda v, u: _hessp_v(objective, rp, v, u),
+                v0,
+                tracker,
+                max_iter,
+                cb,
+                # Without a preconditioner the CG residual is the gradient of theta itself, whose
+                # max-abs is the stopping test: a factor 2 of margin for the model's error.
+                enough=tol / 2 if rp.P is None else None,
             )
         else:
             res = scipy.optimize.minimize(
@@ -339,12 +347,19 @@ def _serial_dot(a, b):
         return float(a @ b)
 
 
-def _conjugate_gradient(hessp, g, max_iter):
+def _conjugate_gradient(hessp, g, max_iter, enough=None):
     """An inexact Newton direction: CG on ``H p = -g`` to the relative residual ``min(1/2, √‖g‖₁)``
     (the forcing sequence of Nocedal & Wright, "Numerical Optimization", 2nd ed., Algorithm 7.1, which
     scikit-learn's newton-cg uses too). Stops at non-positive curvature; on the first step that means
     steepest descent. Unlike SciPy's Newton-CG there is no absolute curvature cut-off (``p·Hp <= 3 eps``),
     which ends the solve with a zero step when the gradient is small in a weakly penalised direction.
+
+    ``enough``: also stop once the residual ``r = g + H p`` (the quadratic model's gradient after the
+    step) has ``max |r| <= enough``: the caller's stopping test is then predicted to hold after this
+    step, and a tighter solve only spends products (it is checked on the true gradient, as always).
+    On the text-like CSR benchmark (100k × 50k, 50 classes) the last Newton step stopped at 78 instead
+    of the 100-product cap (452 products in all, 474-490 before, the objective 5e-9 above, still below
+    scikit-learn's); on 20k × 10k 17 instead of 91.
     """
     scratch = np.empty_like(g)  # one buffer for the products below: no vector-sized temporaries
     dot = _serial_dot
@@ -366,8 +381,9 @@ def _conjugate_gradient(hessp, g, max_iter):
     d = -r
     rr = dot(r, r)
     r_norm = g_norm
+    r_max = math.inf  # max |r| after a step (the first step is always taken)
     for i in range(max_iter):
-        if r_norm <= target:
+        if r_norm <= target or (enough is not None and r_max <= enough):
             break
         Hd = hessp(d)
         curvature = dot(d, Hd)
@@ -375,21 +391,23 @@ def _conjugate_gradient(hessp, g, max_iter):
             return -g if i == 0 else x
         alpha = rr / curvature
         if fused:
-            rr_new, r_norm = fused_update(x, r, d, np.ascontiguousarray(Hd, dtype=np.float64), alpha)
+            rr_new, r_norm, r_max = fused_update(x, r, d, np.ascontiguousarray(Hd, dtype=np.float64), alpha)
             fused_direction(d, r, rr_new / rr)
         else:
             add_scaled(x, alpha, d)
             add_scaled(r, alpha, Hd)
             rr_new = dot(r, r)
             r_norm = l1(r)
+            r_max = float(np.max(np.abs(r, out=scratch))) if enough is not None else math.inf
             d *= rr_new / rr
             d -= r
         rr = rr_new
     return x
 
 
-def _truncated_newton(fun, hessp, v0, tracker, max_iter, callback):
-    """Newton-CG with a backtracking (Armijo) line search from the unit step; ``callback`` as SciPy's.
+def _truncated_newton(fun, hessp, v0, tracker, max_iter, callback, enough=None):
+    """Newton-CG with a backtracking (Armijo) line search from the unit step; ``callback`` as SciPy's;
+    ``enough`` as :func:`_conjugate_gradient`'s.
 
     Each iteration costs the CG's Hessian products plus usually one evaluation (the unit Newton step
     is accepted near the optimum). Returns an ``OptimizeResult`` with ``x``, ``status`` and ``message``.
@@ -397,7 +415,7 @@ def _truncated_newton(fun, hessp, v0, tracker, max_iter, callback):
     v = np.array(v0, dtype=np.float64)
     f, g = fun(v)
     for _ in range(max_iter):
-        step = _conjugate_gradient(lambda u, v=v: hessp(v, u), g, min(20 * v.size, _MAX_CG))
+        step = _conjugate_gradient(lambda u, v=v: hessp(v, u), g, min(20 * v.size, _MAX_CG), enough)
         slope = _serial_dot(g, step)
         if not slope < 0:
             return scipy.optimize.OptimizeResult(x=v, status=2, message="no descent direction (rounding)")

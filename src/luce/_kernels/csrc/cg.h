@@ -21,14 +21,20 @@ LUCE_INLINE double luce_cg_total(double *part)
     return part[0];
 }
 
+/* max(m, a) that keeps a NaN once it has seen one. */
+LUCE_INLINE double luce_cg_max(double m, double a)
+{
+    return (a > m || a != a) ? a : m;
+}
+
 /* x += alpha·d and r += alpha·hd over n entries; returns r·r (after the update) and writes ‖r‖₁
- * into *l1. */
+ * into *l1 and ‖r‖∞ into *linf (NaN if any entry of r is NaN). */
 static LUCE_DISPATCH double luce_cg_update_f64(double *LUCE_RESTRICT x, double *LUCE_RESTRICT r,
                                                const double *LUCE_RESTRICT d, const double *LUCE_RESTRICT hd,
-                                               double alpha, ptrdiff_t n, double *l1)
+                                               double alpha, ptrdiff_t n, double *l1, double *linf)
 {
-    double rr[LUCE_CG_LANES], a1[LUCE_CG_LANES];
-    for (int l = 0; l < LUCE_CG_LANES; l++) rr[l] = 0.0, a1[l] = 0.0;
+    double rr[LUCE_CG_LANES], a1[LUCE_CG_LANES], mx[LUCE_CG_LANES];
+    for (int l = 0; l < LUCE_CG_LANES; l++) rr[l] = 0.0, a1[l] = 0.0, mx[l] = 0.0;
     ptrdiff_t i = 0;
     for (; i + LUCE_CG_LANES <= n; i += LUCE_CG_LANES)
         for (int l = 0; l < LUCE_CG_LANES; l++) {
@@ -37,6 +43,7 @@ static LUCE_DISPATCH double luce_cg_update_f64(double *LUCE_RESTRICT x, double *
             r[i + l] = ri;
             rr[l] = LUCE_FMA(ri, ri, rr[l]);
             a1[l] += fabs(ri);
+            mx[l] = luce_cg_max(mx[l], fabs(ri));
         }
     for (int l = 0; i + l < n; l++) {
         x[i + l] = LUCE_FMA(alpha, d[i + l], x[i + l]);
@@ -44,7 +51,10 @@ static LUCE_DISPATCH double luce_cg_update_f64(double *LUCE_RESTRICT x, double *
         r[i + l] = ri;
         rr[l] = LUCE_FMA(ri, ri, rr[l]);
         a1[l] += fabs(ri);
+        mx[l] = luce_cg_max(mx[l], fabs(ri));
     }
+    for (int l = 1; l < LUCE_CG_LANES; l++) mx[0] = luce_cg_max(mx[0], mx[l]);
+    *linf = mx[0];
     *l1 = luce_cg_total(a1);
     return luce_cg_total(rr);
 }
