@@ -102,6 +102,9 @@ _REGISTRY: dict[str, tuple[str, str, int]] = {
     "linear_dense_hessp": ("_linear", "dense_hessp", MIN_KERNEL_SIZE),
     "linear_transpose_scale_add": ("_linear", "transpose_scale_add", 1 << 16),
     "linear_csr_softmax_rows": ("_linear", "csr_softmax_rows", 0),
+    # Newton-CG's vector updates (csrc/cg.h), float64: two fused passes instead of about nine NumPy ones.
+    "cg_update": ("_linear", "cg_update", 1 << 16),
+    "cg_direction": ("_linear", "cg_direction", 1 << 16),
 }
 # Threads of the label tree's path-only sgd epoch (not kernel_threads()): the kernel can split each batch
 # between threads (the same bits on any number), but that costs two barriers per batch, and on the

@@ -67,6 +67,11 @@ cdef extern from "linear.h" nogil:
     void luce_momentum_catch_up_f32(float *theta, float *velocity, Py_ssize_t K, const int64_t *cols,
                                     Py_ssize_t n_cols, int64_t *stamps, int64_t t, const double *powers)
 
+cdef extern from "cg.h" nogil:
+    double luce_cg_update_f64(double *x, double *r, const double *d, const double *hd, double alpha, Py_ssize_t n,
+                              double *l1, double *linf)
+    void luce_cg_direction_f64(double *d, const double *r, double beta, Py_ssize_t n)
+
 ctypedef fused real:
     float
     double
@@ -189,6 +194,31 @@ def csr_softmax_hessp(const real[::1] data, indices, const int64_t[::1] indptr, 
         else:
             luce_csr_softmax_hessp_f32(dp, idx, wide, &indptr[0], rows, K, wp, vtp, ld, bp, vp, &P[0], p_stride,
                                        make_state, swp, &u[0], hp, hbp)
+
+
+def cg_update(double[::1] x, double[::1] r, const double[::1] d, const double[::1] hd, double alpha):
+    """One pass of the CG loop (csrc/cg.h): ``x += alpha·d``, ``r += alpha·hd``; returns
+    ``(r·r, ‖r‖₁, ‖r‖∞)``."""
+    cdef Py_ssize_t n = x.shape[0]
+    cdef double rr = 0.0, l1 = 0.0, linf = 0.0
+    if r.shape[0] != n or d.shape[0] != n or hd.shape[0] != n:
+        raise ValueError("cg_update needs four vectors of one length")
+    if n == 0:
+        return 0.0, 0.0, 0.0
+    with nogil:
+        rr = luce_cg_update_f64(&x[0], &r[0], &d[0], &hd[0], alpha, n, &l1, &linf)
+    return rr, l1, linf
+
+
+def cg_direction(double[::1] d, const double[::1] r, double beta):
+    """``d ← beta·d - r`` in place (csrc/cg.h)."""
+    cdef Py_ssize_t n = d.shape[0]
+    if r.shape[0] != n:
+        raise ValueError("cg_direction needs two vectors of one length")
+    if n == 0:
+        return
+    with nogil:
+        luce_cg_direction_f64(&d[0], &r[0], beta, n)
 
 
 def dense_softmax(real[:, :] Z, const real[::1] b, const Py_ssize_t[::1] y, const real[::1] sw, double eps,

@@ -23,6 +23,13 @@ For many dense features ``P`` is the diagonal (Jacobi) version. For many sparse 
 on text-like CSR data (non-negative tf-idf rows, Zipf column frequencies; 20k × 10k, 20 classes,
 λ = 1/n) the Jacobi scaling *raised* the L-BFGS iterations from 294 to 485 and the Newton-CG time
 from 11 s to 28 s (it amplifies the many rare features, whose curvature is almost only the penalty).
+Newton-CG there was measured with the exact diagonal of the current Hessian, per feature and class, as
+the CG preconditioner (the class-sum directions, whose curvature is the penalty alone, projected out
+and solved exactly): on text-like CSR 20k × 10k, ~27 nonzeros per row, 50 classes, λ = 1/n, it took
+358 Hessian products to tol = 1e-6 against 228 without, 291-355 with the diagonal floored at its 50th
+to 99th percentile (the raw CG residual stalls: the frequent features are nearly collinear with each
+other and the intercept, which a diagonal cannot fix); forcing terms tighter than min(1/2, √‖g‖₁)
+took 253-343. So sparse data runs plain CG.
 
 Divergence. gd and sgd detect a non-finite or exploding loss, halve the learning rate (backtracking),
 warn once, and raise a ``ValueError`` naming ``learning_rate`` when 40 halvings do not help.
@@ -39,6 +46,9 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 import scipy.sparse
+
+from .._kernels import _dispatch
+from .._threads import one_blas_thread
 
 __all__ = [
     "SolverResult",
@@ -114,16 +124,22 @@ class _Reparametrization:
         return A @ (self.P.T if transpose else self.P)
 
     def to_theta(self, v):
+        if self.P is None:
+            # The identity (sparse data): one copy, not the augment/flatten round trip (at 50k × 50
+            # parameters those copies took a tenth of a Hessian product).
+            return np.array(v, dtype=np.float64)
         return self._flatten(self._right(self._augment(v), transpose=False))
 
     def to_v_grad(self, g):
         """The gradient in ``v`` from the gradient in ``theta``: ``∇_V = ∇_A Pᵀ``."""
+        if self.P is None:
+            return np.asarray(g, dtype=np.float64)  # the objective's fresh array, no copy needed
         return self._flatten(self._right(self._augment(g), transpose=True))
 
     def from_theta(self, theta):
-        A = self._augment(theta)
         if self.P is None:
-            return self._flatten(A)
+            return np.array(theta, dtype=np.float64)
+        A = self._augment(theta)
         if self.P.ndim == 1:
             return self._flatten(A / self.P)
         return self._flatten(np.linalg.solve(self.P.T, A.T).T)
@@ -278,7 +294,15 @@ def _scipy_minimize(objective, theta0, *, method, max_iter, tol, callback, preco
             return SolverResult(tracker.last_theta, 0, True, "the starting point satisfies tol")
         if method == "Newton-CG":
             res = _truncated_newton(
-                fun, lambda v, u: _hessp_v(objective, rp, v, u), v0, tracker, max_iter, cb
+                fun,
+                lambda v, u: _hessp_v(objective, rp, v, u),
+                v0,
+                tracker,
+                max_iter,
+                cb,
+                # Without a preconditioner the CG residual is the gradient of theta itself, whose
+                # max-abs is the stopping test: a factor 2 of margin for the model's error.
+                enough=tol / 2 if rp.P is None else None,
             )
         else:
             res = scipy.optimize.minimize(
@@ -315,38 +339,75 @@ def _non_finite_start(objective):
     )
 
 
-def _conjugate_gradient(hessp, g, max_iter):
+def _serial_dot(a, b):
+    """``a·b`` with BLAS on one thread: the same bits for any BLAS thread count (a threaded dot splits
+    the sum), and no thread wake-up per call (a dot of 2.5M float64 took 8-12 ms on two BLAS threads,
+    2-3 ms on one; 2-core machine under load)."""
+    with one_blas_thread():
+        return float(a @ b)
+
+
+def _conjugate_gradient(hessp, g, max_iter, enough=None):
     """An inexact Newton direction: CG on ``H p = -g`` to the relative residual ``min(1/2, √‖g‖₁)``
     (the forcing sequence of Nocedal & Wright, "Numerical Optimization", 2nd ed., Algorithm 7.1, which
     scikit-learn's newton-cg uses too). Stops at non-positive curvature; on the first step that means
     steepest descent. Unlike SciPy's Newton-CG there is no absolute curvature cut-off (``p·Hp <= 3 eps``),
     which ends the solve with a zero step when the gradient is small in a weakly penalised direction.
+
+    ``enough``: also stop once the residual ``r = g + H p`` (the quadratic model's gradient after the
+    step) has ``max |r| <= enough``: the caller's stopping test is then predicted to hold after this
+    step, and a tighter solve only spends products (it is checked on the true gradient, as always).
+    On the text-like CSR benchmark (100k × 50k, 50 classes) the last Newton step stopped at 78 instead
+    of the 100-product cap (452 products in all, 474-490 before, the objective 5e-9 above, still below
+    scikit-learn's); on 20k × 10k 17 instead of 91.
     """
-    g_norm = float(np.sum(np.abs(g)))
+    scratch = np.empty_like(g)  # one buffer for the products below: no vector-sized temporaries
+    dot = _serial_dot
+    # Fused, compiled updates (csrc/cg.h) for float64 vectors of at least 65,536 entries; NumPy otherwise.
+    fused_update = _dispatch.lookup("cg_update", g)
+    fused_direction = _dispatch.lookup("cg_direction", g)
+    fused = fused_update is not None and fused_direction is not None and g.dtype == np.float64
+
+    def l1(a):
+        return float(np.sum(np.abs(a, out=scratch)))
+
+    def add_scaled(a, alpha, b):  # a += alpha * b
+        a += np.multiply(b, alpha, out=scratch)
+
+    g_norm = l1(g)
     target = min(0.5, math.sqrt(g_norm)) * g_norm
     x = np.zeros_like(g)
     r = g.copy()
     d = -r
-    rr = float(r @ r)
+    rr = dot(r, r)
+    r_norm = g_norm
+    r_max = math.inf  # max |r| after a step (the first step is always taken)
     for i in range(max_iter):
-        if float(np.sum(np.abs(r))) <= target:
+        if r_norm <= target or (enough is not None and r_max <= enough):
             break
         Hd = hessp(d)
-        curvature = float(d @ Hd)
+        curvature = dot(d, Hd)
         if curvature <= 0:
             return -g if i == 0 else x
         alpha = rr / curvature
-        x += alpha * d
-        r += alpha * Hd
-        rr_new = float(r @ r)
-        d *= rr_new / rr
-        d -= r
+        if fused:
+            rr_new, r_norm, r_max = fused_update(x, r, d, np.ascontiguousarray(Hd, dtype=np.float64), alpha)
+            fused_direction(d, r, rr_new / rr)
+        else:
+            add_scaled(x, alpha, d)
+            add_scaled(r, alpha, Hd)
+            rr_new = dot(r, r)
+            r_norm = l1(r)
+            r_max = float(np.max(np.abs(r, out=scratch))) if enough is not None else math.inf
+            d *= rr_new / rr
+            d -= r
         rr = rr_new
     return x
 
 
-def _truncated_newton(fun, hessp, v0, tracker, max_iter, callback):
-    """Newton-CG with a backtracking (Armijo) line search from the unit step; ``callback`` as SciPy's.
+def _truncated_newton(fun, hessp, v0, tracker, max_iter, callback, enough=None):
+    """Newton-CG with a backtracking (Armijo) line search from the unit step; ``callback`` as SciPy's;
+    ``enough`` as :func:`_conjugate_gradient`'s.
 
     Each iteration costs the CG's Hessian products plus usually one evaluation (the unit Newton step
     is accepted near the optimum). Returns an ``OptimizeResult`` with ``x``, ``status`` and ``message``.
@@ -354,8 +415,8 @@ def _truncated_newton(fun, hessp, v0, tracker, max_iter, callback):
     v = np.array(v0, dtype=np.float64)
     f, g = fun(v)
     for _ in range(max_iter):
-        step = _conjugate_gradient(lambda u, v=v: hessp(v, u), g, min(20 * v.size, _MAX_CG))
-        slope = float(g @ step)
+        step = _conjugate_gradient(lambda u, v=v: hessp(v, u), g, min(20 * v.size, _MAX_CG), enough)
+        slope = _serial_dot(g, step)
         if not slope < 0:
             return scipy.optimize.OptimizeResult(x=v, status=2, message="no descent direction (rounding)")
         alpha = 1.0
@@ -377,6 +438,8 @@ def _truncated_newton(fun, hessp, v0, tracker, max_iter, callback):
 
 
 def _hessp_v(objective, rp, v, u):
+    if rp.P is None:  # the objective only reads its arguments: no copies of v and u per product
+        return np.asarray(objective.hessp(v, u), dtype=np.float64)
     theta = rp.to_theta(v)
     hu = objective.hessp(theta, rp.to_theta(u))
     return rp.to_v_grad(hu)
