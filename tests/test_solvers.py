@@ -283,7 +283,7 @@ def test_fit_is_bitwise_the_same_with_one_and_two_threads(rng, solver, sparse):
             # CSR runs on one thread by default (SciPy's sparse products hold the GIL): ask for more.
             threads = limit if sparse else None
             obj = Objective(data, y, 3, sample_weight=sw, reg_strength=1e-3, block_rows=97, n_threads=threads)
-            assert obj._threads() == limit
+            assert obj.engine_threads() == limit
             res = solver(obj, np.zeros(obj.n_params), max_iter=200, tol=1e-9)
         runs.append(res.theta)
     np.testing.assert_array_equal(runs[0], runs[1])
