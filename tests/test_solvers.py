@@ -397,3 +397,28 @@ def test_sgd_reference_loss_comes_from_rows_that_carry_weight(estimator):
             warnings.simplefilter("ignore", RuntimeWarning)  # step halvings
             model.fit(X, y, sample_weight=sw)
         assert model.score(X, y, sample_weight=sw) > 0.6
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("momentum, most", [(0.9, 8), (0.0, 7)])
+def test_sparse_sgd_holds_a_bounded_number_of_weight_copies(momentum, most):
+    # Every weight-sized array counts at large K (10,000 classes x 20,000 words: 1.6 GB each). The
+    # run holds the start, the best epoch's start, the current point, the lazy steps' weights (and
+    # velocity) and the epoch's result; it held up to 14 copies (a kept first-batch gradient, a
+    # cached transpose, velocity snapshots that a rollback never used).
+    import tracemalloc
+
+    import scipy.sparse as sp
+
+    import luce
+
+    n, d, k = 400, 5000, 200
+    X = sp.random(n, d, density=20 / d, format="csr", random_state=1, dtype=np.float64)
+    y = np.arange(n) % k
+    tracemalloc.start()
+    try:
+        luce.SoftmaxRegression(solver="sgd", max_iter=3, momentum=momentum).fit(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak / (k * d * 8) < most

@@ -886,6 +886,11 @@ class LinearObjective(ParameterVector):
             self._cache["t"] = cached
         return cached[1]
 
+    def _release_transposed(self):
+        """Drop the evaluation's transposed coefficients: kept, they (and the parameter vector they
+        were made from) would stay alive between evaluations, two weight-sized arrays at large K."""
+        self._cache.pop("t", None)
+
     # -- the per-block hooks ----------------------------------------------------------------------------
     def _block_sums(self, X, y, sw, coef, intercept, gradient, rng):
         mask = self._mask(rng, X.shape[0])
@@ -928,6 +933,7 @@ class LinearObjective(ParameterVector):
         threads = 1 if rng is not None or not full else self.engine_threads()
         self._transposed(coef)
         total = reduce_blocks(task, slices, threads)
+        self._release_transposed()
         if total is None:  # no rows
             g_coef = np.zeros_like(coef) if gradient else None
             g_int = np.zeros_like(intercept) if gradient and intercept is not None else None
@@ -1032,6 +1038,7 @@ class LinearObjective(ParameterVector):
                 range(len(self._slices)),
                 self.engine_threads(),
             )
+        self._release_transposed()
         h_coef = np.zeros_like(coef) if total is None else total[0]
         h_int = None if intercept is None else (np.zeros_like(intercept) if total is None else total[1])
         return self.finish_hessp(v_coef, h_coef, h_int, self.sw_sum)
@@ -1344,10 +1351,11 @@ class LazyMomentumSGD:
         every = np.arange(o.n_features, dtype=np.int64)
         self._kernels.momentum_catch_up(self.W, self.V, every, self.stamps, self.t, self.powers)
         out = []
-        for M, b in ((self.W, self.intercept), (self.V, self.v_intercept)):
+        for name, b in (("W", self.intercept), ("V", self.v_intercept)):
             flat = np.empty(o.n_params, dtype=o.dtype)
             coef = flat[: o.n_coef].reshape(o.n_classes, o.n_features)
-            self._kernels.transpose_scale_add(M, 1.0, 0.0, None, coef)
+            self._kernels.transpose_scale_add(getattr(self, name), 1.0, 0.0, None, coef)
+            setattr(self, name, None)  # one weight-sized array fewer at the peak (the last call)
             if b is not None:
                 flat[o.n_coef :] = b
             out.append(flat)

@@ -709,10 +709,10 @@ def sgd_epoch(objective, theta, state, *, learning_rate, momentum, batch_size, r
     dropout_rng = rng if objective.logit_dropout > 0 else None
     dt = objective.dtype
     lr = np.asarray(learning_rate, dtype=dt)
-    theta = np.array(theta, dtype=dt, copy=True)
     lazy = _lazy_steps(objective, theta, momentum, state, float(lr), -(-n // b))
-    if lazy is not None:
+    if lazy is not None:  # works on its own copy of the weights
         return _lazy_epoch(lazy, order, b, float(lr), explode, state)
+    theta = np.array(theta, dtype=dt, copy=True)
     total, weight = 0.0, 0.0
     for start in range(0, n, b):
         rows = np.sort(order[start : start + b])
@@ -755,9 +755,12 @@ def _lazy_steps(objective, theta, momentum, state=None, learning_rate=None, n_st
     if momentum == "adam" or objective.logit_dropout > 0 or not hasattr(objective, "lazy_sgd"):
         return None
     velocity = None if state is None else state.get("velocity")
-    return objective.lazy_sgd(
+    lazy = objective.lazy_sgd(
         theta, momentum=momentum, velocity=velocity, learning_rate=learning_rate, n_steps=n_steps
     )
+    if lazy is not None and state is not None:
+        state.pop("velocity", None)  # copied in; the epoch's end hands back a new one
+    return lazy
 
 
 def _lazy_epoch(lazy, order, batch, lr, explode, state):
@@ -778,7 +781,13 @@ def _lazy_epoch(lazy, order, batch, lr, explode, state):
 
 
 def _copy_state(state):
-    return {k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v) for k, v in state.items()}
+    """The optimiser memory a rollback restores: Adam's moments. Not the heavy-ball velocity, which a
+    rollback drops (below), so a copy of it would only hold one more weight-sized array."""
+    return {
+        k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v)
+        for k, v in state.items()
+        if k != "velocity"
+    }
 
 
 def sgd(
@@ -811,7 +820,7 @@ def sgd(
     first = first_batch(rng, objective.n_samples, _resolve_batch_size(batch_size, objective.n_samples),
                         objective.sample_weight)  # fmt: skip
     with np.errstate(over="ignore", invalid="ignore"):
-        f0, _ = objective.batch_loss_gradient(theta, first)
+        f0 = objective.batch_loss_gradient(theta, first)[0]  # not the gradient: a weight-sized array
     best_loss = f0 if math.isfinite(f0) else math.inf
     best_snapshot = (theta, _copy_state(state))
     rules = _StopRules(tol, n_iter_no_change, threshold, validation, theta, "epochs")
