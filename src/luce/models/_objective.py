@@ -328,35 +328,23 @@ class SoftmaxHead:
         P = self.curvature(Z, y)
         return self.curvature_product(np.ascontiguousarray(P), U, y, sw)
 
-    # -- the compiled CSR passes (csrc/linear.h): logits, head and gradient scatter in one row loop ------
+    # -- the compiled passes: a CSR row loop (csrc/linear.h), a fused dense tile loop (linear_dense.h) -----
     def csr_sums(self, X, y, sw, coef_t, intercept, gradient):
         """``(Σ w_i CE_i, Σ w_i (p_i - q_i) x_iᵀ, Σ w_i (p_i - q_i))`` of a CSR block by the compiled
-        kernel (the gradient ``(K, n_features)`` as the transpose of its ``n_features × K``
-        accumulator), or None when the reference must run."""
+        row loop (logits, head and gradient scatter per row), or None when the reference must run."""
         kernel = _csr_kernel("linear_csr_softmax", X, coef_t)
         if kernel is None:
             return None
-        d, k = coef_t.shape
-        dt = X.dtype
-        Gt = np.zeros((d, k), dtype=dt) if gradient else None
-        gb = np.zeros(k) if gradient and intercept is not None else None
-        loss = kernel(
-            X.data,
-            X.indices,
-            _indptr(X),
-            k,
-            coef_t.reshape(-1),
-            _weights(intercept, dt),
-            _index(y),
-            _weights(sw, dt),
-            self.label_smoothing,
-            gradient,
-            None if Gt is None else Gt.reshape(-1),
-            gb,
-        )
-        if not gradient:
-            return loss, None, None
-        return loss, Gt.T, (None if gb is None else gb.astype(dt))
+        block = (X.data, X.indices, _indptr(X), coef_t.shape[1])
+        return _compiled_sums(kernel, block, coef_t, True, y, sw, intercept, gradient, self.label_smoothing)
+
+    def dense_sums(self, X, y, sw, coef_t, intercept, gradient):
+        """The same sums of a dense block in one pass over it by the fused kernel (logits, head and
+        gradient per register tile), or None when the BLAS path must run."""
+        kernel = _dense_kernel("linear_dense_sums", X, coef_t, coef_t.shape[1])
+        if kernel is None:
+            return None
+        return _compiled_sums(kernel, (X,), coef_t, False, y, sw, intercept, gradient, self.label_smoothing)
 
     def csr_hessp(self, X, sw, WVt, intercept, vec_intercept, state=None, make_state=True):
         """The Hessian-vector sums ``(Σ r_i x_iᵀ, Σ r_i)`` of a CSR block by the compiled kernel, or None.
@@ -368,78 +356,64 @@ class SoftmaxHead:
         kernel = _csr_kernel("linear_csr_softmax_hessp", X, WVt)
         if kernel is None:
             return None
-        d, k = WVt.shape[0], WVt.shape[1] // 2 if make_state else WVt.shape[1]
-        dt = X.dtype
-        Ht = np.zeros((d, k), dtype=dt)
-        hb = np.zeros(k) if intercept is not None else None
-        kernel(
-            X.data,
-            X.indices,
-            _indptr(X),
-            X.shape[0],
-            WVt,
-            _weights(intercept, dt),
-            _weights(vec_intercept, dt),
-            None if state is None else state.reshape(-1),
-            make_state,
-            _weights(sw, dt),
-            Ht.reshape(-1),
-            hb,
-        )
-        return Ht.T, (None if hb is None else hb.astype(dt))
-
-    # -- the fused dense passes (csrc/linear_dense.h): logits, head and gradient per register tile ------
-    def dense_sums(self, X, y, sw, coef_t, intercept, gradient):
-        """``(Σ w_i CE_i, Σ w_i (p_i - q_i) x_iᵀ, Σ w_i (p_i - q_i))`` of a dense block in one pass over
-        it by the fused kernel (the gradient as the transpose of its ``n_features × K`` sums), or
-        None when the BLAS path must run."""
-        d, k = coef_t.shape
-        kernel = _dense_kernel("linear_dense_sums", X, coef_t, k)
-        if kernel is None:
-            return None
-        dt = X.dtype
-        Gt = np.empty((d, k), dtype=dt) if gradient else None
-        gb = np.zeros(k) if gradient and intercept is not None else None
-        loss = kernel(
-            X,
-            coef_t,
-            _weights(intercept, dt),
-            _index(y),
-            _weights(sw, dt),
-            self.label_smoothing,
-            gradient,
-            Gt,
-            gb,
-        )
-        if not gradient:
-            return loss, None, None
-        return loss, Gt.T, (None if gb is None else gb.astype(dt))
+        block = (X.data, X.indices, _indptr(X), X.shape[0])
+        return _compiled_hessp(kernel, block, WVt, True, sw, intercept, vec_intercept, state, make_state)
 
     def dense_hessp(self, X, sw, WVt, intercept, vec_intercept, state=None, make_state=True):
-        """The Hessian-vector sums ``(Σ r_i x_iᵀ, Σ r_i)`` of a dense block by the fused kernel, or None.
-
-        ``make_state``: ``WVt = [W; V]ᵀ`` (n_features × 2K), the probabilities are computed (into
-        ``state (rows, K)`` when given); otherwise ``WVt = Vᵀ`` and ``state`` holds them.
-        """
-        d, k = WVt.shape[0], WVt.shape[1] // 2 if make_state else WVt.shape[1]
-        kernel = _dense_kernel("linear_dense_hessp", X, WVt, k)
+        """The same Hessian-vector sums of a dense block by the fused kernel, or None."""
+        kernel = _dense_kernel("linear_dense_hessp", X, WVt, _hessp_classes(WVt, make_state))
         if kernel is None:
             return None
-        dt = X.dtype
-        Ht = np.empty((d, k), dtype=dt)
-        hb = np.zeros(k) if intercept is not None else None
-        kernel(
-            X,
-            WVt,
-            _weights(intercept, dt),
-            _weights(vec_intercept, dt),
-            state,
-            make_state,
-            _weights(sw, dt),
-            Ht,
-            hb,
-        )
-        return Ht.T, (None if hb is None else hb.astype(dt))
+        return _compiled_hessp(kernel, (X,), WVt, False, sw, intercept, vec_intercept, state, make_state)
+
+
+def _hessp_classes(WVt, make_state):
+    return WVt.shape[1] // 2 if make_state else WVt.shape[1]
+
+
+def _compiled_sums(kernel, block, coef_t, flat, y, sw, intercept, gradient, label_smoothing):
+    """Runs a compiled loss-and-gradient pass of the softmax head over one block (``block``: the
+    kernel's leading arguments for it; ``flat``: the kernel takes its arrays raveled) and returns
+    ``(loss, gradient (K, n_features), intercept gradient)``."""
+    d, k = coef_t.shape
+    dt = coef_t.dtype
+    Gt = np.zeros((d, k), dtype=dt) if gradient else None
+    gb = np.zeros(k) if gradient and intercept is not None else None
+    loss = kernel(
+        *block,
+        coef_t.reshape(-1) if flat else coef_t,
+        _weights(intercept, dt),
+        _index(y),
+        _weights(sw, dt),
+        label_smoothing,
+        gradient,
+        None if Gt is None else (Gt.reshape(-1) if flat else Gt),
+        gb,
+    )
+    if not gradient:
+        return loss, None, None
+    return loss, Gt.T, (None if gb is None else gb.astype(dt))
+
+
+def _compiled_hessp(kernel, block, WVt, flat, sw, intercept, vec_intercept, state, make_state):
+    """Runs a compiled Hessian-vector pass over one block (arguments as :func:`_compiled_sums`) and
+    returns ``(Σ r_i x_iᵀ (K, n_features), Σ r_i)``."""
+    d, k = WVt.shape[0], _hessp_classes(WVt, make_state)
+    dt = WVt.dtype
+    Ht = np.zeros((d, k), dtype=dt)
+    hb = np.zeros(k) if intercept is not None else None
+    kernel(
+        *block,
+        WVt,
+        _weights(intercept, dt),
+        _weights(vec_intercept, dt),
+        None if state is None else (state.reshape(-1) if flat else state),
+        make_state,
+        _weights(sw, dt),
+        Ht.reshape(-1) if flat else Ht,
+        hb,
+    )
+    return Ht.T, (None if hb is None else hb.astype(dt))
 
 
 def _linear_mode(name):
