@@ -7,8 +7,8 @@ and finite differences.
 
 import numpy as np
 import pytest
-from scipy.special import log_softmax, softmax
 
+from linear_reference import scipy_hessp, scipy_sums
 from luce._kernels import _linear, use_backend
 from luce.models._objective import Objective, SoftmaxHead, block_hessp, block_loss_gradient
 
@@ -22,28 +22,6 @@ def _problem(rng, n, d, K, dtype, intercept=True, weights=True):
     b = rng.standard_normal(K).astype(dtype) if intercept else None
     v = rng.standard_normal(K).astype(dtype) if intercept else None
     return X, y, sw, W, b, V, v
-
-
-def _scipy_sums(X, y, sw, W, b, eps=0.0):
-    """Σ w CE, Σ w (p - q) xᵀ, Σ w (p - q) in float64."""
-    X = np.asarray(X, dtype=np.float64)
-    n, K = X.shape[0], W.shape[0]
-    sw = np.ones(n) if sw is None else sw.astype(np.float64)
-    Z = X @ W.T.astype(np.float64) + (0 if b is None else b.astype(np.float64))
-    q = np.full((n, K), eps / K)
-    q[np.arange(n), y] += 1 - eps
-    loss = float(sw @ -(q * log_softmax(Z, axis=1)).sum(axis=1))
-    R = (softmax(Z, axis=1) - q) * sw[:, None]
-    return loss, R.T @ X, R.sum(axis=0)
-
-
-def _scipy_hessp(X, sw, W, b, V, v):
-    X = np.asarray(X, dtype=np.float64)
-    sw = np.ones(X.shape[0]) if sw is None else sw.astype(np.float64)
-    P = softmax(X @ W.T.astype(np.float64) + (0 if b is None else b.astype(np.float64)), axis=1)
-    U = X @ V.T.astype(np.float64) + (0 if v is None else v.astype(np.float64))
-    R = P * (U - (P * U).sum(axis=1, keepdims=True)) * sw[:, None]
-    return R.T @ X, R.sum(axis=0)
 
 
 def _tolerances(dtype):
@@ -79,8 +57,8 @@ def test_fused_sums_and_hessp_match_scipy(rng, dtype, K, intercept):
     with use_backend("compiled"):
         loss, gW, gb = _fused_sums(X, y, sw, W, b)
         hW, hb = _fused_hessp(X, sw, W, b, V, v)
-    ref_loss, ref_gW, ref_gb = _scipy_sums(X, y, sw, W, b)
-    ref_hW, ref_hb = _scipy_hessp(X, sw, W, b, V, v)
+    ref_loss, ref_gW, ref_gb = scipy_sums(X, y, sw, W, b)
+    ref_hW, ref_hb = scipy_hessp(X, sw, W, b, V, v)
     assert gW.dtype == dtype and hW.dtype == dtype and gW.shape == (K, 13)
     assert loss == pytest.approx(ref_loss, rel=rtol)
     np.testing.assert_allclose(gW, ref_gW, rtol=rtol, atol=atol)
@@ -109,8 +87,8 @@ def test_fused_sums_shapes_weights_and_smoothing(rng, dtype, n, d, K, weights, e
     with use_backend("compiled"):
         loss, gW, gb = _fused_sums(X, y, sw, W, b, eps)
         hW, hb = _fused_hessp(X, sw, W, b, V, v)
-    ref = _scipy_sums(X, y, sw, W, b, eps)
-    ref_h = _scipy_hessp(X, sw, W, b, V, v)
+    ref = scipy_sums(X, y, sw, W, b, eps)
+    ref_h = scipy_hessp(X, sw, W, b, V, v)
     assert loss == pytest.approx(ref[0], rel=rtol)
     for got, want in zip((gW, gb, hW, hb), (*ref[1:], *ref_h), strict=True):
         np.testing.assert_allclose(got, want, rtol=rtol, atol=atol * max(1, d / 50))
@@ -173,7 +151,7 @@ def test_fused_huge_logits_stay_finite_and_nan_propagates(rng):
     X, y, _, W, _, _, _ = _problem(rng, 50, 5, 3, np.float64)
     with use_backend("compiled"):
         loss, gW, _ = _fused_sums(X * 1e4, y, None, W, None)
-        ref = _scipy_sums(X * 1e4, y, None, W, None)
+        ref = scipy_sums(X * 1e4, y, None, W, None)
         assert loss == pytest.approx(ref[0], rel=1e-12)
         np.testing.assert_allclose(gW, ref[1], rtol=1e-12, atol=1e-6)
         Xn = X.copy()
@@ -207,11 +185,11 @@ def test_fused_kernel_reads_strided_rows_and_skips_other_layouts(rng):
         assert SoftmaxHead().dense_sums(np.asfortranarray(X), y, sw, Wt, b, True) is None
         fortran = block_loss_gradient(np.asfortranarray(X), y, sw, W, b)
         hv = block_hessp(wide[:, :11], sw, W, b, V, v)
-    ref = _scipy_sums(X, y, sw, W, b)
+    ref = scipy_sums(X, y, sw, W, b)
     for a, r in zip((got, fortran), (ref, ref), strict=True):
         assert a[0] == pytest.approx(r[0], rel=1e-12)
         np.testing.assert_allclose(a[1], r[1], rtol=1e-12, atol=1e-11)
-    np.testing.assert_allclose(hv[0], _scipy_hessp(X, sw, W, b, V, v)[0], rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(hv[0], scipy_hessp(X, sw, W, b, V, v)[0], rtol=1e-12, atol=1e-11)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -8,8 +8,8 @@ the engine (backend "reference"), and finite differences of the compiled gradien
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from scipy.special import log_softmax, softmax
 
+from linear_reference import scipy_hessp, scipy_sums
 from luce._kernels import use_backend
 from luce.models._objective import Objective, block_hessp, block_loss_gradient
 
@@ -21,26 +21,6 @@ def _data(rng, n=300, d=40, K=6, density=0.15, dtype=np.float64):
     y = rng.integers(0, K, n)
     sw = rng.uniform(0.2, 3.0, n)
     return X.astype(dtype), y, sw
-
-
-def _scipy_sums(X, y, sw, W, b, eps):
-    """Σ w CE, Σ w (p - q) xᵀ, Σ w (p - q) and the Hessian sums for direction (V, v), in float64."""
-    X = np.asarray(X, dtype=np.float64)
-    n, K = X.shape[0], W.shape[0]
-    Z = X @ W.T.astype(np.float64) + (0 if b is None else b)
-    q = np.full((n, K), eps / K)
-    q[np.arange(n), y] += 1 - eps
-    loss = float(sw @ -(q * log_softmax(Z, axis=1)).sum(axis=1))
-    R = (softmax(Z, axis=1) - q) * sw[:, None]
-    return loss, R.T @ X, R.sum(axis=0)
-
-
-def _scipy_hessp(X, sw, W, b, V, v):
-    X = np.asarray(X, dtype=np.float64)
-    P = softmax(X @ W.T + (0 if b is None else b), axis=1)
-    U = X @ V.T + (0 if v is None else v)
-    R = P * (U - (P * U).sum(axis=1, keepdims=True)) * sw[:, None]
-    return R.T @ X, R.sum(axis=0)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -63,8 +43,8 @@ def test_block_sums_match_scipy(rng, dtype, intercept, eps, layout):
     with use_backend("compiled"):
         loss, gW, gb = block_loss_gradient(Xb, y, sw.astype(dtype), W, b, label_smoothing=eps)
         hW, hb = block_hessp(Xb, sw.astype(dtype), W, b, V, v)
-    ref_loss, ref_gW, ref_gb = _scipy_sums(X, y, sw, W, b, eps)
-    ref_hW, ref_hb = _scipy_hessp(X, sw, W, b, V, v)
+    ref_loss, ref_gW, ref_gb = scipy_sums(X, y, sw, W, b, eps)
+    ref_hW, ref_hb = scipy_hessp(X, sw, W, b, V, v)
     rtol = 1e-12 if dtype == np.float64 else 2e-5
     atol = 1e-11 if dtype == np.float64 else 2e-4
     assert gW.dtype == dtype and hW.dtype == dtype
@@ -121,7 +101,7 @@ def test_compiled_csr_keeps_huge_logits_finite_and_nan_propagates(rng):
     W = rng.standard_normal((3, 5))
     with use_backend("compiled"):
         loss, gW, _ = block_loss_gradient(Xs, y, None, W, None)
-        ref = _scipy_sums(X * 1e4, y, np.ones(50), W, None, 0.0)
+        ref = scipy_sums(X * 1e4, y, np.ones(50), W, None, 0.0)
         assert loss == pytest.approx(ref[0], rel=1e-12)
         np.testing.assert_allclose(gW, ref[1], rtol=1e-12, atol=1e-6)
         Xn = Xs.copy()
