@@ -1,6 +1,7 @@
 """Float64 SciPy references of the fit engine's block sums (softmax head), shared by the kernel tests."""
 
 import numpy as np
+import pytest
 from scipy.special import log_softmax, softmax
 
 
@@ -33,3 +34,17 @@ def scipy_hessp(X, sw, W, b, V, v):
     U = X @ V.T.astype(np.float64) + _offset(v)
     R = P * (U - (P * U).sum(axis=1, keepdims=True)) * sw[:, None]
     return R.T @ X, R.sum(axis=0)
+
+
+def assert_sums_match(sums, hessp, reference, reference_hessp, rtol, atol, intercept):
+    """The loss, gradient and Hessian-vector sums of a kernel against the references above."""
+    (loss, gW, gb), (hW, hb) = sums, hessp
+    (ref_loss, ref_gW, ref_gb), (ref_hW, ref_hb) = reference, reference_hessp
+    assert loss == pytest.approx(ref_loss, rel=rtol)
+    np.testing.assert_allclose(gW, ref_gW, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(hW, ref_hW, rtol=rtol, atol=atol)
+    if intercept:
+        np.testing.assert_allclose(gb, ref_gb, rtol=rtol, atol=atol)
+        np.testing.assert_allclose(hb, ref_hb, rtol=rtol, atol=atol)
+    else:
+        assert gb is None and hb is None

@@ -8,7 +8,7 @@ and finite differences.
 import numpy as np
 import pytest
 
-from linear_reference import scipy_hessp, scipy_sums
+from linear_reference import assert_sums_match, scipy_hessp, scipy_sums
 from luce._kernels import _linear, use_backend
 from luce.models._objective import Objective, SoftmaxHead, block_hessp, block_loss_gradient
 
@@ -57,17 +57,16 @@ def test_fused_sums_and_hessp_match_scipy(rng, dtype, K, intercept):
     with use_backend("compiled"):
         loss, gW, gb = _fused_sums(X, y, sw, W, b)
         hW, hb = _fused_hessp(X, sw, W, b, V, v)
-    ref_loss, ref_gW, ref_gb = scipy_sums(X, y, sw, W, b)
-    ref_hW, ref_hb = scipy_hessp(X, sw, W, b, V, v)
     assert gW.dtype == dtype and hW.dtype == dtype and gW.shape == (K, 13)
-    assert loss == pytest.approx(ref_loss, rel=rtol)
-    np.testing.assert_allclose(gW, ref_gW, rtol=rtol, atol=atol)
-    np.testing.assert_allclose(hW, ref_hW, rtol=rtol, atol=atol)
-    if intercept:
-        np.testing.assert_allclose(gb, ref_gb, rtol=rtol, atol=atol)
-        np.testing.assert_allclose(hb, ref_hb, rtol=rtol, atol=atol)
-    else:
-        assert gb is None and hb is None
+    assert_sums_match(
+        (loss, gW, gb),
+        (hW, hb),
+        scipy_sums(X, y, sw, W, b),
+        scipy_hessp(X, sw, W, b, V, v),
+        rtol,
+        atol,
+        intercept,
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

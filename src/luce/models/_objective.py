@@ -964,18 +964,14 @@ class LinearObjective(ParameterVector):
         t = self.y[s]
         sw = None if self.sample_weight is None else self.sample_weight[s]
         if self._csr_compiled():
+            compiled = self.head.csr_hessp
+        else:
+            compiled = None if sp.issparse(X) else getattr(self.head, "dense_hessp", None)
+        if compiled is not None:
             make = states[i] is None
             state = np.empty((X.shape[0], self.n_classes), dtype=self.dtype) if make else states[i]
             WVt = self._transposed(coef, vec_coef) if make else self._transposed(vec_coef)
-            sums = self.head.csr_hessp(X, sw, WVt, intercept, vec_intercept, state, make)
-            if sums is not None:
-                states[i] = state
-                return sums
-        if not sp.issparse(X) and hasattr(self.head, "dense_hessp"):
-            make = states[i] is None
-            state = np.empty((X.shape[0], self.n_classes), dtype=self.dtype) if make else states[i]
-            WVt = self._transposed(coef, vec_coef) if make else self._transposed(vec_coef)
-            sums = self.head.dense_hessp(X, sw, WVt, intercept, vec_intercept, state, make)
+            sums = compiled(X, sw, WVt, intercept, vec_intercept, state, make)
             if sums is not None:
                 states[i] = state
                 return sums
