@@ -39,6 +39,16 @@
 #define LUCE_UNROLL
 #endif
 
+/* Keeps the next loop, over a tile's R rows inside a loop over its K logits, a loop: GCC 12 unrolls an
+ * 8-iteration loop completely before its loop vectoriser runs, and its SLP pass then left the max and
+ * the selects scalar (a compare and a cmov per row); kept rolled, the loop vectoriser makes one vector
+ * operation of it. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define LUCE_ROW_LOOP _Pragma("GCC unroll 1")
+#else
+#define LUCE_ROW_LOOP
+#endif
+
 /* What the micro-kernel starts from and where its sums go (a compile-time constant after inlining). */
 enum { LUCE_DENSE_FROM_BIAS = 0, LUCE_DENSE_ADD = 1, LUCE_DENSE_ADD_WIDE = 2 };
 
