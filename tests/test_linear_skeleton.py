@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import scale
@@ -58,6 +59,25 @@ def test_features_that_overflow_the_dtype_are_a_clear_error(cls, iris):
         return
     with pytest.raises(ValueError, match=r"X holds values up to 3e\+38: in float32 the gradient sums"):
         cls().fit(X32, y)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(np.nan, r"Input X contains NaN: \w+ does not accept missing values"), (-np.inf, r"infinity \(-inf\)")],
+    ids=["nan", "-inf"],
+)
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_non_finite_features_are_a_clear_error_in_fit_and_partial_fit(cls, sparse, value, message, iris):
+    X, y = iris
+    bad = X.copy()
+    bad[7, 2] = value
+    bad = sp.csr_matrix(bad) if sparse else bad
+    with pytest.raises(ValueError, match=message):
+        cls().fit(bad, y)
+    if hasattr(cls, "partial_fit"):
+        with pytest.raises(ValueError, match=message):
+            cls().partial_fit(bad, y, classes=np.unique(y))
 
 
 @pytest.mark.parametrize("bad", [np.nan, -1.0, np.inf, "heavy"], ids=["nan", "negative", "inf", "str"])

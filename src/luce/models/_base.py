@@ -170,7 +170,6 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
         X, y = self._validate_xy(X, y, reset=True)
         targets = self._encode_targets(y, X.dtype)  # seam 1
         self._check_warm_start(settings, previous, targets, X.shape[1])
-        _check_magnitude(X)
         sw = v.scaled_sample_weight(sample_weight, X.shape[0])
         if "class_weight" in self._parameters:
             sw = v.class_sample_weight(sw, settings.class_weight, targets.index, targets.classes, y)
@@ -224,12 +223,15 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
             sw = v.class_sample_weight(sw, settings.class_weight, y_idx, cls, y)
         return cls, y_idx, sw
 
-    def _validate_xy(self, X, y, reset):
+    def _validate_xy(self, X, y, reset, **checks):
+        """``X`` (float, CSR when sparse) and ``y`` checked; ``checks``: more of scikit-learn's
+        ``check_X_y`` arguments. Finiteness and magnitude are :func:`_check_values`' one pass over X."""
         v.check_labels(y)
-        with np.errstate(over="ignore", invalid="ignore"):  # scikit-learn's finiteness check sums X
-            X, y = validate_data(self, X, y, reset=reset, accept_sparse="csr", dtype=DTYPES)
+        kwargs = {"accept_sparse": "csr", "dtype": DTYPES, **checks}
+        X, y = validate_data(self, X, y, reset=reset, ensure_all_finite=False, **kwargs)
         if sp.issparse(X):
             X = X.tocsr()
+        _check_values(self, X)
         return X, y
 
     def _encode_targets(self, y, dtype):
@@ -373,8 +375,9 @@ def _rows(targets, rows):
     return Targets(targets.values[rows], targets.classes, index, targets.extra)
 
 
-def _check_magnitude(X):
-    """Features so large that the gradient's row sums overflow the dtype are a clear error, not a NaN fit.
+def _check_values(estimator, X):
+    """NaN, infinite and overflowing features are a clear error, not a NaN fit; from X's min and max
+    (NaN propagates through both), in place of scikit-learn's separate finiteness pass.
 
     Every gradient entry is a sum of ``n_samples`` terms ``|w_i (p - q)_i x_i| <= max|x|`` (weights are
     scaled to at most 1), so ``n_samples · max|x|`` must stay below the dtype's largest value.
@@ -382,7 +385,16 @@ def _check_magnitude(X):
     data = X.data if sp.issparse(X) else X
     if data.size == 0:
         return
-    top = max(abs(float(np.max(data))), abs(float(np.min(data))))
+    low, high = float(np.min(data)), float(np.max(data))
+    if math.isnan(low) or math.isnan(high):
+        raise ValueError(
+            f"Input X contains NaN: {type(estimator).__name__} does not accept missing values. Impute them "
+            "first (e.g. sklearn.impute.SimpleImputer in a Pipeline) or drop those rows"
+        )
+    top = max(abs(low), abs(high))
+    if math.isinf(top):
+        sign = "-" if low == -math.inf else "+"
+        raise ValueError(f"Input X contains infinity ({sign}inf): every feature must be finite")
     limit = float(np.finfo(X.dtype).max) / (4.0 * max(X.shape[0], 1))
     if top > limit:
         raise ValueError(

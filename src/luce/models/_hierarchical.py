@@ -632,10 +632,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
 
     # -- the seams of the fit skeleton (LinearClassifier.fit): the tree ------------------------------
     def _validate_xy(self, X, y, reset):
-        v.check_labels(y)
-        X, y = validate_data(
-            self, X, y, reset=reset, accept_sparse="csr", dtype=np.float64, order="C", y_numeric=False
-        )
+        X, y = super()._validate_xy(X, y, reset, dtype=np.float64, order="C", y_numeric=False)
         return _as_rows(X), y
 
     def _encode_targets(self, y, dtype):

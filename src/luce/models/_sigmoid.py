@@ -29,12 +29,12 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d
 
 from ..functional import log_sigmoid, logsumexp, sigmoid
 from . import _solvers
 from . import _validation as v
-from ._base import DTYPES, PARAMETERS, LinearClassifier, Targets
+from ._base import PARAMETERS, LinearClassifier, Targets
 from ._objective import LinearObjective, linear_block_hessp, linear_block_sums
 
 __all__ = ["SigmoidHead", "SigmoidObjective", "SigmoidRegression", "block_hessp", "block_loss_gradient"]
@@ -454,14 +454,7 @@ class SigmoidRegression(LinearClassifier):
 
     # -- the two seams of the fit skeleton (LinearClassifier.fit) -----------------------------------
     def _validate_xy(self, X, y, reset):
-        v.check_labels(y)
-        with np.errstate(over="ignore", invalid="ignore"):  # scikit-learn's finiteness check sums X
-            X, y = validate_data(
-                self, X, y, reset=reset, accept_sparse="csr", dtype=DTYPES, multi_output=True, y_numeric=False
-            )
-        if sp.issparse(X):
-            X = X.tocsr()
-        return X, y
+        return super()._validate_xy(X, y, reset, multi_output=True, y_numeric=False)
 
     def _encode_targets(self, y, dtype):
         """``Y (n, n_outputs)`` 0/1 in ``dtype`` from a 1-D or indicator target, with the classes."""
