@@ -141,28 +141,22 @@ def huffman_tree(counts) -> HuffmanTree:
 def _breadth_first(raw_children, root) -> HuffmanTree:
     """The tree of ``raw_children`` (pairs of children, ``c < 0`` the leaf of class ``-c - 1``, ``c >= 0``
     an index into ``raw_children``) renumbered breadth first from ``root``: root 0, parents first."""
-    n_internal = len(raw_children)
-    new_id = np.empty(n_internal, dtype=np.int64)
-    queue = [root]
-    head = 0
-    while head < len(queue):
-        node = queue[head]
-        new_id[node] = head
-        head += 1
-        for child in raw_children[node]:
-            if child >= 0:
-                queue.append(child)
     arity = max(len(kids) for kids in raw_children)
-    children = np.zeros((n_internal, arity), dtype=np.int64)
-    parents = np.full(n_internal, -1, dtype=np.int64)
-    for old, kids in enumerate(raw_children):
-        j = new_id[old]
-        for side, child in enumerate(kids):
-            if child >= 0:
-                children[j, side] = new_id[child]
-                parents[new_id[child]] = j
-            else:
-                children[j, side] = child
+    none = np.iinfo(np.int64).min  # pads the nodes with fewer children (a widened tree's)
+    raw = np.array([list(kids) + [none] * (arity - len(kids)) for kids in raw_children], dtype=np.int64)
+    new_id = np.empty(raw.shape[0], dtype=np.int64)
+    level, done = np.array([root], dtype=np.int64), 0
+    while level.shape[0]:  # one level at a time, each in its parents' order and then side order
+        new_id[level] = np.arange(done, done + level.shape[0])
+        done += level.shape[0]
+        kids = raw[level].ravel()
+        level = kids[kids >= 0]
+    children = np.empty_like(raw)
+    inner = raw >= 0
+    children[new_id] = np.where(inner, new_id[np.where(inner, raw, 0)], np.where(raw == none, 0, raw))
+    parents = np.full(raw.shape[0], -1, dtype=np.int64)
+    parent_of = np.broadcast_to(new_id[:, None], raw.shape)
+    parents[new_id[raw[inner]]] = parent_of[inner]
     return _paths_from_children(children, parents)
 
 
@@ -312,33 +306,32 @@ def kmeans_tree(centroids, *, weights=None, random_state=None, max_iter=20) -> H
 
 
 def _paths_from_children(children, parents) -> HuffmanTree:
+    """The tree arrays from ``children`` (breadth-first node order: parents first) and ``parents``, the
+    paths walked up from all leaves at once, one level per step."""
     n_internal = children.shape[0]
-    n_classes = int(np.sum(children < 0))
     depth_node = np.zeros(n_internal, dtype=np.int64)
-    for j in range(1, n_internal):  # parents precede children
-        depth_node[j] = depth_node[parents[j]] + 1
-    leaf_parent = np.empty(n_classes, dtype=np.int64)
-    leaf_code = np.empty(n_classes, dtype=np.int8)
+    for _ in range(n_internal):  # parents precede children: depth settles within the tree's height
+        deeper = np.where(parents >= 0, depth_node[np.maximum(parents, 0)] + 1, 0)
+        if np.array_equal(deeper, depth_node):
+            break
+        depth_node = deeper
+    node_of, side_of = np.nonzero(children < 0)
+    leaf = -children[node_of, side_of] - 1
+    leaf_parent = np.empty(leaf.shape[0], dtype=np.int64)
+    leaf_code = np.empty(leaf.shape[0], dtype=np.int8)
+    leaf_parent[leaf], leaf_code[leaf] = node_of, side_of
     code_in_parent = np.zeros(n_internal, dtype=np.int8)
-    for j in range(n_internal):
-        for side in range(children.shape[1]):
-            c = children[j, side]
-            if c < 0:
-                leaf_parent[-c - 1] = j
-                leaf_code[-c - 1] = side
-            elif c > 0:
-                code_in_parent[c] = side
+    node_in, side_in = np.nonzero(children > 0)
+    code_in_parent[children[node_in, side_in]] = side_in
     depths = depth_node[leaf_parent] + 1
-    max_depth = int(depths.max())
-    paths = np.full((n_classes, max_depth), -1, dtype=np.int64)
-    codes = np.zeros((n_classes, max_depth), dtype=np.int8)
-    for k in range(n_classes):
-        node, code, level = leaf_parent[k], leaf_code[k], depths[k] - 1
-        while node >= 0:
-            paths[k, level] = node
-            codes[k, level] = code
-            code = code_in_parent[node]
-            node, level = parents[node], level - 1
+    paths = np.full((leaf.shape[0], int(depths.max())), -1, dtype=np.int64)
+    codes = np.zeros(paths.shape, dtype=np.int8)
+    k, node, code, level = np.arange(leaf.shape[0]), leaf_parent, leaf_code, depths - 1
+    while k.shape[0]:
+        paths[k, level], codes[k, level] = node, code
+        code, node, level = code_in_parent[node], parents[node], level - 1
+        up = node >= 0
+        k, node, code, level = k[up], node[up], code[up], level[up]
     return HuffmanTree(children, parents, paths, codes, depths)
 
 
