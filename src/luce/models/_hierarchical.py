@@ -50,7 +50,7 @@ from ..heads._hierarchical import (
 from . import _solvers
 from . import _validation as v
 from ._base import PARAMETERS, LinearClassifier, Targets, _blas_threads_for, settings_of
-from ._objective import LinearObjective
+from ._objective import LinearObjective, reduce_blocks
 
 __all__ = ["HierarchicalSoftmaxClassifier", "TreeObjective"]
 
@@ -392,8 +392,18 @@ def path_sgd(
         if stop is not None:
             converged, message = True, stop
             break
-    # theta holds V and b: scale V into the node weights and both into the parameters, in place
-    np.multiply(V, (scale if node_scale is None else scale / node_scale)[:, None], out=V)
+    # theta holds V and b: scale V into the node weights and both into the parameters, in place, in
+    # row bands on the kernel threads (memory-bound: 2 threads 0.09 s against 0.13-0.16 s on one at
+    # 10,000 × 20,001)
+    factor = scale if node_scale is None else scale / node_scale
+
+    def scale_band(rows):
+        np.multiply(V[rows], factor[rows, None], out=V[rows])
+        return (None,)
+
+    bands = max(1, _dispatch.kernel_threads())
+    cuts = [slice(i * n_rows // bands, (i + 1) * n_rows // bands) for i in range(bands)]
+    reduce_blocks(scale_band, cuts, bands)
     if fit_intercept and node_scale is not None:
         b /= node_scale
     theta = rules.final_theta(theta)
@@ -735,24 +745,18 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
             return theta
         sw = objective.sample_weight
         mass = np.bincount(objective.y, weights=sw, minlength=objective.n_classes + 1) + prior
-        children = objective.tree.children
-        n_internal = children.shape[0]
-        node_mass = np.zeros(n_internal)
-        for j in range(n_internal - 1, -1, -1):  # children have larger numbers than their parent
-            for c in children[j]:
-                node_mass[j] += mass[-c - 1] if c < 0 else (node_mass[c] if c > 0 else 0.0)
-
-        def side_mass(c):
-            return mass[-c - 1] if c < 0 else node_mass[c]
-
+        tree = objective.tree
+        children = tree.children
+        # a node's mass: the classes whose paths pass through it
+        on_path = np.arange(tree.paths.shape[1]) < tree.depths[:, None]
+        node_mass = np.bincount(
+            tree.paths[on_path], weights=np.broadcast_to(mass[:, None], on_path.shape)[on_path],
+            minlength=children.shape[0],
+        )  # fmt: skip
+        side = np.where(children < 0, mass[np.maximum(-children - 1, 0)], node_mass[np.maximum(children, 0)])
         tiny = 1e-12 * max(float(mass.sum()), 1e-300)
         # log(mass of child e / mass of child 0) for the children e >= 1 of each node, in row order
-        biases = [
-            np.log((side_mass(c) + tiny) / (side_mass(kids[0]) + tiny))
-            for kids in children
-            for c in kids[1:]
-            if c
-        ]
+        biases = np.log((side[:, 1:] + tiny) / (side[:, :1] + tiny))[children[:, 1:] != 0]
         theta[objective.n_coef :] = biases  # the weights stay zero
         if objective.node_scale is not None:
             theta[objective.n_coef :] /= objective.node_scale
