@@ -545,17 +545,53 @@ def test_sgd_epoch_equals_dense_minibatch_sgd(lam, lr_low, lr_high, layout, rng)
     assert got == pytest.approx(total, rel=1e-12)
 
 
-def test_sgd_epoch_stops_before_a_batch_that_explodes(rng):
+def test_sgd_epoch_node_shards_give_the_same_bits_for_any_threads_and_chunks(rng, monkeypatch):
+    # 60 classes: 59 nodes in 8 blocks of 8, so two or more threads split them into shards; chunks of
+    # 21 rows (3 batches) join the shards' threads 10 times an epoch. Every output must be the same bits.
+    X, y = text_like(rng, n=200, d=50, n_classes=60)
+    sw = rng.uniform(0.5, 2.0, 200)
+    tree = huffman_tree(np.bincount(y, minlength=60).astype(float))
+    k1 = tree.children.shape[0]
+    W0, b0 = 0.1 * rng.standard_normal((k1, 50)), 0.1 * rng.standard_normal(k1)
+    order, rate = rng.permutation(200), rng.uniform(1.0, 3.0, k1)
+    runs = {}
+    for chunk_rows in (16384, 21):
+        monkeypatch.setattr(_heads, "_SGD_CHUNK_ROWS", chunk_rows)
+        for n_threads in (1, 2, 3):
+            V, b, scale = W0.copy(), b0.copy(), np.ones(k1)
+            norm2 = np.sum(V * V, axis=1)
+            got = _heads.sgd_epoch(
+                *_row_args(X), y, sw, order, 7, tree.children, tree.edge_row, tree.paths, tree.codes,
+                tree.depths, V, b, scale, norm2, rate, 0.3, 0.05, True, np.inf, n_threads,
+            )  # fmt: skip
+            runs[chunk_rows, n_threads] = (got, V, b, scale, norm2)
+    first = runs[16384, 1]
+    assert math.isfinite(first[0]) and np.any(first[1] != W0)
+    for key, run in runs.items():
+        assert run[0] == first[0], key
+        for a, ref in zip(run[1:], first[1:], strict=True):
+            np.testing.assert_array_equal(a, ref, err_msg=str(key))
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_sgd_epoch_reports_a_batch_that_explodes(rng, n_threads):
+    # The node shards run a chunk of batches without synchronisation, so a batch over `explode` is found
+    # after its chunk: NaN, and path_sgd discards the epoch (a rollback). With explode = inf it is finite.
     X, y = blobs(rng, n_classes=5, n=40, d=3)
     tree = huffman_tree(np.bincount(y))
-    V, b = 50.0 * rng.standard_normal((4, 3)), np.zeros(4)
-    before = V.copy()
-    got = _heads.sgd_epoch(
-        *_row_args(X), y, np.empty(0), np.arange(40), 40, tree.children, tree.edge_row, tree.paths,
-        tree.codes, tree.depths, V, b, np.ones(4), np.sum(V * V, axis=1), np.ones(4), 0.1, 0.0, True, 1.0,
-    )  # fmt: skip
-    assert math.isnan(got)
-    np.testing.assert_array_equal(V, before)  # the one batch was not applied
+    V0 = 50.0 * rng.standard_normal((4, 3))
+
+    def epoch(explode):
+        V, b = V0.copy(), np.zeros(4)
+        return _heads.sgd_epoch(
+            *_row_args(X), y, np.empty(0), np.arange(40), 10, tree.children, tree.edge_row, tree.paths,
+            tree.codes, tree.depths, V, b, np.ones(4), np.sum(V * V, axis=1), np.ones(4), 0.1, 0.0, True,
+            explode, n_threads,
+        )  # fmt: skip
+
+    assert math.isfinite(epoch(math.inf))
+    assert epoch(math.inf) / 40 > 1.0  # the batches' mean objective: some batch is over 1
+    assert math.isnan(epoch(1.0))
 
 
 @pytest.mark.parametrize("tree", ["huffman", "kmeans"])

@@ -106,13 +106,6 @@ _REGISTRY: dict[str, tuple[str, str, int]] = {
     "cg_update": ("_linear", "cg_update", 1 << 16),
     "cg_direction": ("_linear", "cg_direction", 1 << 16),
 }
-# Threads of the label tree's path-only sgd epoch (not kernel_threads()): the kernel can split each batch
-# between threads (the same bits on any number), but that costs two barriers per batch, and on the
-# shared 2-core machine (load 5) an epoch of 100,000 text rows, 2,000 classes took 0.62 s on one thread
-# against 7.6 s on two at batch 200 (0.95 s against 2.5 s at batch 2,000): a descheduled thread stalls
-# every barrier. Measured with a loop over _heads.sgd_epoch(..., n_threads) on the data of
-# benchmarks/hierarchical.py; to be measured again on an idle machine.
-TREE_SGD_THREADS = 1
 
 _modules: dict[str, object] = {}
 

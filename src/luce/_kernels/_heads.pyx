@@ -11,7 +11,7 @@ Every kernel releases the GIL; the parallel ones take ``n_threads`` (``_dispatch
 
 from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport NAN
-from libc.stdint cimport int8_t, int64_t
+from libc.stdint cimport int8_t, int32_t, int64_t
 
 import numpy as np
 
@@ -35,17 +35,13 @@ cdef extern from "heads.h" nogil:
     int LUCE_MAX_ARITY
     double luce_tree_loss_grad(const luce_rows *rows, Py_ssize_t n, const int64_t *y, const double *sw,
                                const luce_tree *t, const double *W, const double *b, double *gW, double *gb)
-    void luce_tree_sgd_row(const luce_rows *rows, const int64_t *y, const double *sw, const int64_t *order,
-                           Py_ssize_t t, Py_ssize_t start, const luce_tree *tr, const double *V, const double *b,
-                           const double *scale, double *gbuf, double *lbuf)
-    double luce_tree_sgd_decay(const int64_t *y, const double *sw, const int64_t *order, Py_ssize_t start,
-                               Py_ssize_t stop, const int64_t *depths, Py_ssize_t max_depth, const double *lbuf,
-                               double *V, Py_ssize_t d, double *scale, double *norm2, const double *rate,
-                               Py_ssize_t n_rows, double lr, double reg, double explode, double *weight)
-    int luce_tree_sgd_apply(const luce_rows *rows, const int64_t *y, const int64_t *order, Py_ssize_t start,
-                            Py_ssize_t stop, const luce_tree *tr, double *V, double *b, const double *scale,
+    int luce_tree_sgd_shard(const luce_rows *rows, const int64_t *y, const double *sw, const int64_t *order,
+                            Py_ssize_t n, Py_ssize_t batch, Py_ssize_t b0, Py_ssize_t b1, const luce_tree *tr,
+                            Py_ssize_t n_internal, Py_ssize_t n_rows, double *V, double *b, double *scale,
                             double *norm2, const double *rate, double lr, double reg, int fit_intercept,
-                            double weight, const double *gbuf, int64_t part, int64_t n_parts)
+                            const int32_t *owner, int64_t shard, int64_t n_shards, double *gbuf, double *lbuf,
+                            double *pbuf, double *weights)
+    int64_t luce_shard_of(int64_t node, int64_t n_shards)
     void luce_tree_log_proba_row(const double *s, const luce_tree *t, Py_ssize_t n_internal, double *lp,
                                  double *out)
     int64_t luce_tree_topk_row(const luce_rows *rows, Py_ssize_t r, const double *W, const double *b,
@@ -125,6 +121,12 @@ def loss_grad(const double[:, ::1] X, const double[::1] data, const int64_t[::1]
     return total
 
 
+# Rows of an epoch between two joins of the node shards' threads (csrc/heads.h: luce_tree_sgd_shard),
+# and the most doubles of penalty terms kept per chunk (one per weight row and batch).
+_SGD_CHUNK_ROWS = 16384
+_SGD_CHUNK_TERMS = 1 << 20
+
+
 def sgd_epoch(const double[:, ::1] X, const double[::1] data, const int64_t[::1] indices,
               const int64_t[::1] indptr, const int64_t[::1] y, const double[::1] sw, const int64_t[::1] order,
               Py_ssize_t batch_size, const int64_t[:, ::1] children, const int64_t[::1] edge_row,
@@ -132,47 +134,60 @@ def sgd_epoch(const double[:, ::1] X, const double[::1] data, const int64_t[::1]
               double[:, ::1] V, double[::1] b, double[::1] scale, double[::1] norm2, const double[::1] rate,
               double lr, double reg, bint fit_intercept, double explode, int n_threads=1):
     """One epoch of path-only mini-batch SGD (csrc/heads.h): the rows ``order``, ``batch_size`` at a
-    time, update ``V``, ``b``, ``scale`` and ``norm2`` in place (``W = scale[:, None] · V``). Each batch:
-    its rows' path gradients (rows in parallel), the objective and the weight decay, then the steps
-    (weight rows split between the threads). The result does not depend on ``n_threads``. Returns
-    ``Σ f_batch · rows(batch)``, or NaN on divergence (a batch over ``explode`` is not applied)."""
+    time, update ``V``, ``b``, ``scale`` and ``norm2`` in place (``W = scale[:, None] · V``). With
+    several threads the tree's nodes are split into shards (4 per thread and the top block), each run
+    over a chunk of batches without synchronisation; the batch objectives are then added here in the
+    order of one serial pass, so nothing depends on ``n_threads``. Returns ``Σ f_batch · rows(batch)``,
+    or NaN on divergence: a step not finite, or a batch objective not finite or over ``explode`` (found
+    after its chunk: the epoch's state is then to be discarded, as path_sgd does)."""
     cdef luce_rows rows
     cdef luce_tree t
     _rows(&rows, X, data, indices, indptr)
     _tree(&t, children, edge_row)
     _paths(&t, paths, codes, depths)
-    cdef Py_ssize_t batch = max(1, batch_size), n = order.shape[0], max_depth = paths.shape[1]
-    cdef Py_ssize_t start, stop, i
-    cdef int nt = max(1, n_threads), part
-    cdef double[::1] gbuf = np.empty(batch * max_depth * (children.shape[1] - 1))
-    cdef double[::1] lbuf = np.empty(batch * max_depth)
-    cdef int[::1] finite = np.ones(nt, dtype=np.intc)
-    cdef double total = 0.0, f, weight = 0.0
+    cdef Py_ssize_t batch = max(1, batch_size), n = order.shape[0], md = paths.shape[1]
+    cdef Py_ssize_t n_batches = (n + batch - 1) // batch, n_internal = children.shape[0], n_rows = V.shape[0]
+    cdef Py_ssize_t chunk = max(1, min(_SGD_CHUNK_ROWS // batch, _SGD_CHUNK_TERMS // max(n_rows, 1)))
+    cdef Py_ssize_t b0, b1, bi, tt, level, r
+    cdef int nt = max(1, n_threads), s, tid = 0
+    cdef int shards = 1 if nt == 1 else 4 * nt + 1
+    cdef double[:, ::1] gbuf = np.empty((nt, batch * md * (children.shape[1] - 1)))  # one per thread
+    cdef double[::1] lbuf = np.zeros(chunk * batch * md)
+    cdef double[::1] pbuf = np.zeros(chunk * n_rows if reg > 0 else 1)
+    cdef double[::1] weights = np.zeros(chunk)
+    cdef int[::1] finite = np.ones(shards, dtype=np.intc)
+    cdef int32_t[::1] owner = np.empty(max(n_internal, 1), dtype=np.int32)
+    for r in range(n_internal):
+        owner[r] = <int32_t>luce_shard_of(r, shards)
+    cdef double total = 0.0, f, nll, penalty
     cdef const double *swp = _dptr(sw)
     cdef double *Vp = &V[0, 0] if V.shape[1] else NULL
-    start = 0
-    with nogil:
-        while start < n:
-            stop = min(start + batch, n)
-            for i in prange(start, stop, num_threads=nt, schedule='static'):
-                luce_tree_sgd_row(&rows, &y[0], swp, &order[0], i, start, &t, Vp, &b[0], &scale[0], &gbuf[0],
-                                  &lbuf[0])
-            f = luce_tree_sgd_decay(&y[0], swp, &order[0], start, stop, &depths[0], max_depth, &lbuf[0], Vp,
-                                    V.shape[1], &scale[0], &norm2[0], &rate[0], V.shape[0], lr, reg, explode,
-                                    &weight)
+    b0 = 0
+    while b0 < n_batches:
+        b1 = min(b0 + chunk, n_batches)
+        with nogil, parallel(num_threads=nt):
+            tid = threadid()
+            for s in prange(shards, schedule='dynamic'):
+                finite[s] = luce_tree_sgd_shard(&rows, &y[0], swp, &order[0], n, batch, b0, b1, &t, n_internal,
+                                                n_rows, Vp, &b[0], &scale[0], &norm2[0], &rate[0], lr, reg,
+                                                fit_intercept, &owner[0], s, shards, &gbuf[tid, 0], &lbuf[0],
+                                                &pbuf[0], &weights[0])
+        if not _all_set(finite):
+            return NAN
+        for bi in range(b0, b1):  # the batch objectives, added as one serial pass adds them
+            nll = 0.0
+            for tt in range(bi * batch, min(bi * batch + batch, n)):
+                for level in range(depths[y[order[tt]]]):
+                    nll = nll + lbuf[((bi - b0) * batch + tt - bi * batch) * md + level]
+            penalty = 0.0
+            if reg > 0:
+                for r in range(n_rows):
+                    penalty = penalty + pbuf[(bi - b0) * n_rows + r]
+            f = (nll / weights[bi - b0] if weights[bi - b0] > 0 else 0.0) + 0.5 * reg * penalty
             if not f <= explode:
-                total = NAN
-                break
-            total = total + f * (stop - start)
-            if weight > 0:
-                for part in prange(nt, num_threads=nt, schedule='static'):
-                    finite[part] = luce_tree_sgd_apply(&rows, &y[0], &order[0], start, stop, &t, Vp, &b[0],
-                                                       &scale[0], &norm2[0], &rate[0], lr, reg, fit_intercept,
-                                                       weight, &gbuf[0], part, nt)
-                if not _all_set(finite):
-                    total = NAN
-                    break
-            start = stop
+                return NAN
+            total = total + f * (min(bi * batch + batch, n) - bi * batch)
+        b0 = b1
     return total
 
 

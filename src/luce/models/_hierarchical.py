@@ -326,7 +326,7 @@ def path_sgd(
     lam = objective.reg_strength
 
     def epoch(order, lr, explode):
-        threads = _dispatch.TREE_SGD_THREADS
+        threads = _dispatch.kernel_threads()  # node shards, joined every ~16,000 rows (csrc/heads.h)
         tree = (t.children, t.edge_row, t.paths, t.codes, t.depths)
         return kernel(*rows, objective.y, sw, order, batch, *tree, V, b, scale, norm2, rate, lr, lam,
                       fit_intercept, explode, threads)  # fmt: skip

@@ -195,8 +195,8 @@ static LUCE_DISPATCH double luce_tree_loss_grad(const luce_rows *rows, ptrdiff_t
     return total;
 }
 
-/* Path-only mini-batch SGD (fastText's training cost): the three steps of one batch, which the wrapper
- * (_heads.pyx: sgd_epoch) runs batch after batch, the first and the last on several threads.
+/* Path-only mini-batch SGD (fastText's training cost): one epoch of the rows order[0:n], batch rows at
+ * a time, for one shard of the tree's nodes (the wrapper, _heads.pyx: sgd_epoch, runs the shards).
  *
  * The weights are kept as W[r] = scale[r] · V[r]: the weight decay W ← (1 - η_r λ) W of every row is a
  * multiply of its scale (O(K) per batch instead of O(K·d); Bottou, "Stochastic gradient descent tricks",
@@ -209,103 +209,153 @@ static LUCE_DISPATCH double luce_tree_loss_grad(const luce_rows *rows, ptrdiff_t
  *   W[r] ← (1 - η_r λ) W[r] - η_r · Σ_batch sw_i (P_i(e) - [e = c_ij]) x_i / Σ_batch sw_i,
  *   b[r] ← b[r] - η_r · Σ_batch sw_i (P_i(e) - [e = c_ij]) / Σ_batch sw_i   (when fit_intercept),
  * every gradient taken at the weights before the batch. norm2[r] = ‖V[r]‖² follows the updates (when
- * reg > 0) for the penalty term of the batch objective. Batch buffers: lbuf (batch · max_depth), row
- * t - start, level l at (t - start)·max_depth + l; gbuf (batch · max_depth · (arity - 1)), child e of
- * that node at the level's slot times (arity - 1) plus e - 1. */
-
-/* Step one, for row order[t] of the batch starting at start: its path's gradients into gbuf and losses
- * -w_i log P(c) into lbuf, at the weights before the batch (rows are independent). */
-static LUCE_DISPATCH void luce_tree_sgd_row(const luce_rows *rows, const int64_t *y, const double *sw,
-                                            const int64_t *order, ptrdiff_t t, ptrdiff_t start, const luce_tree *tr,
-                                            const double *V, const double *b, const double *scale, double *gbuf,
-                                            double *lbuf)
+ * reg > 0) for the penalty term of the batch objective.
+ *
+ * Shards: the nodes in blocks of 8 (a cache line of b, scale and norm2); with n_shards = 1 all of them,
+ * else the first block (the root and the nodes just below it, on every row's path) is shard 0 and
+ * block q >= 1 is in shard 1 + (q - 1) % (n_shards - 1). A node's steps depend only on its own weights
+ * (its scores, its gradient, its decay) and on the batch's weight, so each shard runs the batches
+ * [b0, b1) for its nodes alone, on whichever thread, with no synchronisation with the others: a node's
+ * weight rows are read and written by one thread, and a descheduled thread delays only its own shards
+ * until the wrapper's next chunk of batches. (10,000-class text fit of benchmarks/hierarchical.py, 5
+ * epochs, 2-core machine: one thread 2.5-2.7 s, two 2.2-2.3 s; beside two busy processes 4.4 s and
+ * 4.8-5.1 s, where the earlier split of each batch between the threads, two barriers per batch, took
+ * 9.8-61 s.) Each shard writes the batches' objective terms of its nodes
+ * where the wrapper adds them in the one order of a serial pass: lbuf[(bi - b0)·batch·max_depth +
+ * (t - start)·max_depth + level] the row's loss -w_i log P at that level, pbuf[(bi - b0)·n_rows + r]
+ * scale[r]² norm2[r] at the batch's start, and shard 0 the batch weights; so the objective, the
+ * weights and everything else do not depend on n_shards or the threads. gbuf: batch · max_depth ·
+ * (arity - 1) scratch; owner[j]: luce_shard_of(j) (a division per path node otherwise). Returns 0 when
+ * a step or bias is not finite.
+ */
+LUCE_INLINE int64_t luce_shard_of(int64_t node, int64_t n_shards)
 {
-    const int64_t i = order[t], k = y[i];
-    const int64_t *path = tr->paths + k * tr->max_depth;
-    const double w_i = sw ? sw[i] : 1.0;
-    double z[LUCE_MAX_ARITY], m, tail;
-    for (int64_t level = 0; level < tr->depths[k] && level < LUCE_TREE_PREFETCH_AHEAD; level++)
-        luce_prefetch_node(rows, i, tr, path[level], V);
-    for (int64_t level = 0; level < tr->depths[k]; level++) {
-        if (level + LUCE_TREE_PREFETCH_AHEAD < tr->depths[k])
-            luce_prefetch_node(rows, i, tr, path[level + LUCE_TREE_PREFETCH_AHEAD], V);
-        const int64_t node = path[level];
-        const int code = tr->codes[k * tr->max_depth + level];
-        const ptrdiff_t n_children = luce_node_scores(rows, i, tr, node, V, b, scale, z, &m, &tail);
-        const ptrdiff_t slot = (t - start) * tr->max_depth + level;
-        lbuf[slot] = -w_i * ((z[code] - m) - tail);
-        for (ptrdiff_t e = 1; e < n_children; e++)
-            gbuf[slot * (tr->arity - 1) + e - 1] = w_i * (luce_exp_f64((z[e] - m) - tail) - (e == code));
-    }
+    const int64_t q = node / 8;
+    return n_shards == 1 || q == 0 ? 0 : 1 + (q - 1) % (n_shards - 1);
 }
 
-/* Step two (one thread): the batch objective f (its rows' losses summed in row order, so the value does
- * not depend on the threads) and the batch weight *weight; then, unless f is not finite or exceeds
- * explode (the batch is then not applied: returns f for the caller to stop), the weight decay of every
- * row. A batch of zero-weight rows has only the penalty. */
-static LUCE_DISPATCH double luce_tree_sgd_decay(const int64_t *y, const double *sw, const int64_t *order,
-                                                ptrdiff_t start, ptrdiff_t stop, const int64_t *depths,
-                                                ptrdiff_t max_depth, const double *lbuf, double *V, ptrdiff_t d,
-                                                double *scale, double *norm2, const double *rate, ptrdiff_t n_rows,
-                                                double lr, double reg, double explode, double *weight)
+/* The first block of a shard and the step to its next one (0: none after the first). */
+LUCE_INLINE void luce_shard_blocks(int64_t shard, int64_t n_shards, int64_t *first, int64_t *step)
 {
-    double nll = 0.0, total_weight = 0.0;
-    for (ptrdiff_t t = start; t < stop; t++) {
-        const int64_t i = order[t];
-        total_weight += sw ? sw[i] : 1.0;
-        for (int64_t level = 0; level < depths[y[i]]; level++) nll += lbuf[(t - start) * max_depth + level];
+    *first = shard;
+    *step = n_shards == 1 ? 1 : shard == 0 ? 0 : n_shards - 1;
+}
+
+/* Asks for the cache lines of CSR row order[t] (each shard reads a batch's rows, in random order). */
+LUCE_INLINE void luce_prefetch_input_row(const luce_rows *rows, const int64_t *order, ptrdiff_t t, ptrdiff_t stop)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    if (rows->indptr == NULL || t >= stop) return;
+    const int64_t i = order[t];
+    for (int64_t p = rows->indptr[i]; p < rows->indptr[i + 1]; p += 8) {
+        __builtin_prefetch(rows->indices + p, 0);
+        __builtin_prefetch(rows->data + p, 0);
     }
-    double penalty = 0.0;
-    if (reg > 0.0)
-        for (ptrdiff_t j = 0; j < n_rows; j++) penalty += scale[j] * scale[j] * norm2[j];
-    *weight = total_weight;
-    const double f = (total_weight > 0.0 ? nll / total_weight : 0.0) + 0.5 * reg * penalty;
-    if (!(f <= explode) || !(reg > 0.0)) return f; /* !(f <= explode) also catches NaN */
-    for (ptrdiff_t j = 0; j < n_rows; j++) {
-        scale[j] *= 1.0 - lr * rate[j] * reg;
-        if (fabs(scale[j]) < 1e-9) { /* fold the scale into the row before it underflows */
-            double *v = V + j * d;
-            for (ptrdiff_t c = 0; c < d; c++) v[c] *= scale[j];
-            norm2[j] = luce_dense_dot(v, v, d);
-            scale[j] = 1.0;
+#else
+    (void)rows, (void)order, (void)t, (void)stop;
+#endif
+}
+
+/* scale[r] ← scale[r] (1 - η_r λ) for the weight rows of node j (folded into V[r] near underflow); or,
+ * with pbuf, pbuf[r] ← scale[r]² norm2[r] (the penalty terms at the batch's start). */
+LUCE_INLINE void luce_shard_node_rows(const luce_tree *tr, int64_t j, double *V, ptrdiff_t d, double *scale,
+                                      double *norm2, const double *rate, double lr, double reg, double *pbuf)
+{
+    for (int64_t e = 1, r = tr->edge_row[j]; e < tr->arity && tr->children[j * tr->arity + e]; e++, r++) {
+        if (pbuf) {
+            pbuf[r] = scale[r] * scale[r] * norm2[r];
+            continue;
+        }
+        scale[r] *= 1.0 - lr * rate[r] * reg;
+        if (fabs(scale[r]) < 1e-9) { /* fold the scale into the row before it underflows */
+            double *v = V + r * d;
+            for (ptrdiff_t c = 0; c < d; c++) v[c] *= scale[r];
+            norm2[r] = luce_dense_dot(v, v, d);
+            scale[r] = 1.0;
         }
     }
-    return f;
 }
 
-/* Step three: apply the batch's steps to the weight rows r with r % n_parts == part (each part on its
- * own thread; a row's updates come in row order whatever the threads, so the result does not depend
- * on them). Returns 0 when a step or bias is not finite. */
-static LUCE_DISPATCH int luce_tree_sgd_apply(const luce_rows *rows, const int64_t *y, const int64_t *order,
-                                             ptrdiff_t start, ptrdiff_t stop, const luce_tree *tr, double *V, double *b,
-                                             const double *scale, double *norm2, const double *rate, double lr,
-                                             double reg, int fit_intercept, double weight, const double *gbuf,
-                                             int64_t part, int64_t n_parts)
+static LUCE_DISPATCH int luce_tree_sgd_shard(const luce_rows *rows, const int64_t *y, const double *sw,
+                                             const int64_t *order, ptrdiff_t n, ptrdiff_t batch, ptrdiff_t b0,
+                                             ptrdiff_t b1, const luce_tree *tr, ptrdiff_t n_internal,
+                                             ptrdiff_t n_rows, double *V, double *b, double *scale, double *norm2,
+                                             const double *rate, double lr, double reg, int fit_intercept,
+                                             const int32_t *owner, int64_t shard, int64_t n_shards, double *gbuf,
+                                             double *lbuf, double *pbuf, double *weights)
 {
+    const ptrdiff_t d = rows->d, md = tr->max_depth, ga = tr->arity - 1;
+    int64_t first, step;
+    luce_shard_blocks(shard, n_shards, &first, &step);
     int finite = 1;
-    for (ptrdiff_t t = start; t < stop; t++) {
-        const int64_t i = order[t], k = y[i];
-        const int64_t *path = tr->paths + k * tr->max_depth;
-        for (int64_t level = 0; level < tr->depths[k] && level < LUCE_TREE_PREFETCH_AHEAD; level++)
-            luce_prefetch_node(rows, i, tr, path[level], V);
-        for (int64_t level = 0; level < tr->depths[k]; level++) {
-            if (level + LUCE_TREE_PREFETCH_AHEAD < tr->depths[k])
-                luce_prefetch_node(rows, i, tr, path[level + LUCE_TREE_PREFETCH_AHEAD], V);
-            const int64_t node = path[level];
-            const int64_t *ch = tr->children + node * tr->arity;
-            const ptrdiff_t slot = (t - start) * tr->max_depth + level;
-            for (ptrdiff_t e = 1; e < tr->arity && ch[e] != 0; e++) {
-                const int64_t r = tr->edge_row[node] + e - 1;
-                if (r % n_parts != part) continue;
-                const double step = lr * rate[r] * gbuf[slot * (tr->arity - 1) + e - 1] / weight;
-                const double c = step / scale[r];
-                double *v = V + r * rows->d;
-                if (reg > 0.0)
-                    norm2[r] += luce_row_axpy_norm(rows, i, -c, v);
-                else
-                    luce_row_axpy(rows, i, -c, v);
-                if (fit_intercept) b[r] -= step;
-                finite &= isfinite(c) && isfinite(b[r]);
+    for (ptrdiff_t bi = b0; bi < b1; bi++) {
+        const ptrdiff_t start = bi * batch, stop = start + batch < n ? start + batch : n;
+        double *lb = lbuf + (bi - b0) * batch * md, weight = 0.0;
+        for (ptrdiff_t t = start; t < stop; t++) weight += sw ? sw[order[t]] : 1.0;
+        if (shard == 0) weights[bi - b0] = weight;
+        if (reg > 0.0)
+            for (int64_t q = first; 8 * q < n_internal; q += step) {
+                for (int64_t j = 8 * q; j < 8 * q + 8 && j < n_internal; j++)
+                    luce_shard_node_rows(tr, j, V, d, scale, norm2, rate, lr, reg, pbuf + (bi - b0) * n_rows);
+                if (step == 0) break;
+            }
+        /* the gradients of the shard's nodes on the batch's paths, at the weights before the batch */
+        for (ptrdiff_t t = start; t < stop; t++) {
+            if (n_shards > 1) luce_prefetch_input_row(rows, order, t + 4, stop);
+            const int64_t i = order[t], k = y[i];
+            const int64_t *path = tr->paths + k * md;
+            const double w_i = sw ? sw[i] : 1.0;
+            double z[LUCE_MAX_ARITY], m, tail;
+            for (int64_t level = 0; level < tr->depths[k] && level < LUCE_TREE_PREFETCH_AHEAD; level++)
+                if (owner[path[level]] == shard) luce_prefetch_node(rows, i, tr, path[level], V);
+            for (int64_t level = 0; level < tr->depths[k]; level++) {
+                const int64_t ahead = level + LUCE_TREE_PREFETCH_AHEAD;
+                if (ahead < tr->depths[k] && owner[path[ahead]] == shard)
+                    luce_prefetch_node(rows, i, tr, path[ahead], V);
+                const int64_t node = path[level];
+                if (owner[node] != shard) continue;
+                const int code = tr->codes[k * md + level];
+                const ptrdiff_t n_children = luce_node_scores(rows, i, tr, node, V, b, scale, z, &m, &tail);
+                const ptrdiff_t slot = (t - start) * md + level;
+                lb[slot] = -w_i * ((z[code] - m) - tail);
+                for (ptrdiff_t e = 1; e < n_children; e++)
+                    gbuf[slot * ga + e - 1] = w_i * (luce_exp_f64((z[e] - m) - tail) - (e == code));
+            }
+        }
+        /* the weight decay of the shard's rows */
+        if (reg > 0.0)
+            for (int64_t q = first; 8 * q < n_internal; q += step) {
+                for (int64_t j = 8 * q; j < 8 * q + 8 && j < n_internal; j++)
+                    luce_shard_node_rows(tr, j, V, d, scale, norm2, rate, lr, reg, NULL);
+                if (step == 0) break;
+            }
+        if (!(weight > 0.0)) continue; /* a batch of zero-weight rows has only the penalty */
+        /* the steps, each row's in row order */
+        for (ptrdiff_t t = start; t < stop; t++) {
+            const int64_t i = order[t], k = y[i];
+            const int64_t *path = tr->paths + k * md;
+            for (int64_t level = 0; level < tr->depths[k] && level < LUCE_TREE_PREFETCH_AHEAD; level++)
+                if (owner[path[level]] == shard) luce_prefetch_node(rows, i, tr, path[level], V);
+            for (int64_t level = 0; level < tr->depths[k]; level++) {
+                const int64_t ahead = level + LUCE_TREE_PREFETCH_AHEAD;
+                if (ahead < tr->depths[k] && owner[path[ahead]] == shard)
+                    luce_prefetch_node(rows, i, tr, path[ahead], V);
+                const int64_t node = path[level];
+                if (owner[node] != shard) continue;
+                const int64_t *ch = tr->children + node * tr->arity;
+                const ptrdiff_t slot = (t - start) * md + level;
+                for (ptrdiff_t e = 1; e < tr->arity && ch[e] != 0; e++) {
+                    const int64_t r = tr->edge_row[node] + e - 1;
+                    const double step_r = lr * rate[r] * gbuf[slot * ga + e - 1] / weight;
+                    const double c = step_r / scale[r];
+                    double *v = V + r * d;
+                    if (reg > 0.0)
+                        norm2[r] += luce_row_axpy_norm(rows, i, -c, v);
+                    else
+                        luce_row_axpy(rows, i, -c, v);
+                    if (fit_intercept) b[r] -= step_r;
+                    finite &= isfinite(c) && isfinite(b[r]);
+                }
             }
         }
     }
