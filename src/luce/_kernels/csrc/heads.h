@@ -234,13 +234,6 @@ LUCE_INLINE int64_t luce_shard_of(int64_t node, int64_t n_shards)
     return n_shards == 1 || q == 0 ? 0 : 1 + (q - 1) % (n_shards - 1);
 }
 
-/* The first block of a shard and the step to its next one (0: none after the first). */
-LUCE_INLINE void luce_shard_blocks(int64_t shard, int64_t n_shards, int64_t *first, int64_t *step)
-{
-    *first = shard;
-    *step = n_shards == 1 ? 1 : shard == 0 ? 0 : n_shards - 1;
-}
-
 /* Asks for the cache lines of CSR row order[t] (each shard reads a batch's rows, in random order). */
 LUCE_INLINE void luce_prefetch_input_row(const luce_rows *rows, const int64_t *order, ptrdiff_t t, ptrdiff_t stop)
 {
@@ -256,24 +249,40 @@ LUCE_INLINE void luce_prefetch_input_row(const luce_rows *rows, const int64_t *o
 #endif
 }
 
-/* scale[r] ← scale[r] (1 - η_r λ) for the weight rows of node j (folded into V[r] near underflow); or,
- * with pbuf, pbuf[r] ← scale[r]² norm2[r] (the penalty terms at the batch's start). */
-LUCE_INLINE void luce_shard_node_rows(const luce_tree *tr, int64_t j, double *V, ptrdiff_t d, double *scale,
-                                      double *norm2, const double *rate, double lr, double reg, double *pbuf)
+/* Whether the node at `level` of row i's path (depth nodes) is the shard's, after asking for the cache
+ * lines of the shard's node LUCE_TREE_PREFETCH_AHEAD levels down (at level 0, of those before it too). */
+LUCE_INLINE int luce_shard_visit(const luce_rows *rows, ptrdiff_t i, const luce_tree *tr, const int64_t *path,
+                                 int64_t depth, int64_t level, const int32_t *owner, int64_t shard, const double *V)
 {
-    for (int64_t e = 1, r = tr->edge_row[j]; e < tr->arity && tr->children[j * tr->arity + e]; e++, r++) {
-        if (pbuf) {
-            pbuf[r] = scale[r] * scale[r] * norm2[r];
-            continue;
-        }
-        scale[r] *= 1.0 - lr * rate[r] * reg;
-        if (fabs(scale[r]) < 1e-9) { /* fold the scale into the row before it underflows */
-            double *v = V + r * d;
-            for (ptrdiff_t c = 0; c < d; c++) v[c] *= scale[r];
-            norm2[r] = luce_dense_dot(v, v, d);
-            scale[r] = 1.0;
-        }
-    }
+    for (int64_t l = level == 0 ? 0 : level + LUCE_TREE_PREFETCH_AHEAD; l <= level + LUCE_TREE_PREFETCH_AHEAD && l < depth;
+         l++)
+        if (owner[path[l]] == shard) luce_prefetch_node(rows, i, tr, path[l], V);
+    return owner[path[level]] == shard;
+}
+
+/* For the weight rows r of the shard's nodes: scale[r] ← scale[r] (1 - η_r λ) (folded into V[r] near
+ * underflow); or, with pbuf, pbuf[r] ← scale[r]² norm2[r] (the penalty terms at the batch's start). */
+LUCE_INLINE void luce_shard_rows(const luce_tree *tr, int64_t shard, int64_t n_shards, ptrdiff_t n_internal,
+                                 double *V, ptrdiff_t d, double *scale, double *norm2, const double *rate, double lr,
+                                 double reg, double *pbuf)
+{
+    /* the shard's blocks: all (one shard), only the first (shard 0), or every (n_shards - 1)-th */
+    const int64_t step = n_shards == 1 ? 1 : shard == 0 ? n_internal : n_shards - 1;
+    for (int64_t q = shard; 8 * q < n_internal; q += step)
+        for (int64_t j = 8 * q; j < 8 * q + 8 && j < n_internal; j++)
+            for (int64_t e = 1, r = tr->edge_row[j]; e < tr->arity && tr->children[j * tr->arity + e]; e++, r++) {
+                if (pbuf) {
+                    pbuf[r] = scale[r] * scale[r] * norm2[r];
+                    continue;
+                }
+                scale[r] *= 1.0 - lr * rate[r] * reg;
+                if (fabs(scale[r]) < 1e-9) { /* fold the scale into the row before it underflows */
+                    double *v = V + r * d;
+                    for (ptrdiff_t c = 0; c < d; c++) v[c] *= scale[r];
+                    norm2[r] = luce_dense_dot(v, v, d);
+                    scale[r] = 1.0;
+                }
+            }
 }
 
 static LUCE_DISPATCH int luce_tree_sgd_shard(const luce_rows *rows, const int64_t *y, const double *sw,
@@ -285,20 +294,14 @@ static LUCE_DISPATCH int luce_tree_sgd_shard(const luce_rows *rows, const int64_
                                              double *lbuf, double *pbuf, double *weights)
 {
     const ptrdiff_t d = rows->d, md = tr->max_depth, ga = tr->arity - 1;
-    int64_t first, step;
-    luce_shard_blocks(shard, n_shards, &first, &step);
     int finite = 1;
     for (ptrdiff_t bi = b0; bi < b1; bi++) {
         const ptrdiff_t start = bi * batch, stop = start + batch < n ? start + batch : n;
         double *lb = lbuf + (bi - b0) * batch * md, weight = 0.0;
         for (ptrdiff_t t = start; t < stop; t++) weight += sw ? sw[order[t]] : 1.0;
         if (shard == 0) weights[bi - b0] = weight;
-        if (reg > 0.0)
-            for (int64_t q = first; 8 * q < n_internal; q += step) {
-                for (int64_t j = 8 * q; j < 8 * q + 8 && j < n_internal; j++)
-                    luce_shard_node_rows(tr, j, V, d, scale, norm2, rate, lr, reg, pbuf + (bi - b0) * n_rows);
-                if (step == 0) break;
-            }
+        if (reg > 0.0) luce_shard_rows(tr, shard, n_shards, n_internal, V, d, scale, norm2, rate, lr, reg,
+                                        pbuf + (bi - b0) * n_rows);
         /* the gradients of the shard's nodes on the batch's paths, at the weights before the batch */
         for (ptrdiff_t t = start; t < stop; t++) {
             if (n_shards > 1) luce_prefetch_input_row(rows, order, t + 4, stop);
@@ -306,14 +309,9 @@ static LUCE_DISPATCH int luce_tree_sgd_shard(const luce_rows *rows, const int64_
             const int64_t *path = tr->paths + k * md;
             const double w_i = sw ? sw[i] : 1.0;
             double z[LUCE_MAX_ARITY], m, tail;
-            for (int64_t level = 0; level < tr->depths[k] && level < LUCE_TREE_PREFETCH_AHEAD; level++)
-                if (owner[path[level]] == shard) luce_prefetch_node(rows, i, tr, path[level], V);
             for (int64_t level = 0; level < tr->depths[k]; level++) {
-                const int64_t ahead = level + LUCE_TREE_PREFETCH_AHEAD;
-                if (ahead < tr->depths[k] && owner[path[ahead]] == shard)
-                    luce_prefetch_node(rows, i, tr, path[ahead], V);
+                if (!luce_shard_visit(rows, i, tr, path, tr->depths[k], level, owner, shard, V)) continue;
                 const int64_t node = path[level];
-                if (owner[node] != shard) continue;
                 const int code = tr->codes[k * md + level];
                 const ptrdiff_t n_children = luce_node_scores(rows, i, tr, node, V, b, scale, z, &m, &tail);
                 const ptrdiff_t slot = (t - start) * md + level;
@@ -323,25 +321,15 @@ static LUCE_DISPATCH int luce_tree_sgd_shard(const luce_rows *rows, const int64_
             }
         }
         /* the weight decay of the shard's rows */
-        if (reg > 0.0)
-            for (int64_t q = first; 8 * q < n_internal; q += step) {
-                for (int64_t j = 8 * q; j < 8 * q + 8 && j < n_internal; j++)
-                    luce_shard_node_rows(tr, j, V, d, scale, norm2, rate, lr, reg, NULL);
-                if (step == 0) break;
-            }
+        if (reg > 0.0) luce_shard_rows(tr, shard, n_shards, n_internal, V, d, scale, norm2, rate, lr, reg, NULL);
         if (!(weight > 0.0)) continue; /* a batch of zero-weight rows has only the penalty */
         /* the steps, each row's in row order */
         for (ptrdiff_t t = start; t < stop; t++) {
             const int64_t i = order[t], k = y[i];
             const int64_t *path = tr->paths + k * md;
-            for (int64_t level = 0; level < tr->depths[k] && level < LUCE_TREE_PREFETCH_AHEAD; level++)
-                if (owner[path[level]] == shard) luce_prefetch_node(rows, i, tr, path[level], V);
             for (int64_t level = 0; level < tr->depths[k]; level++) {
-                const int64_t ahead = level + LUCE_TREE_PREFETCH_AHEAD;
-                if (ahead < tr->depths[k] && owner[path[ahead]] == shard)
-                    luce_prefetch_node(rows, i, tr, path[ahead], V);
+                if (!luce_shard_visit(rows, i, tr, path, tr->depths[k], level, owner, shard, V)) continue;
                 const int64_t node = path[level];
-                if (owner[node] != shard) continue;
                 const int64_t *ch = tr->children + node * tr->arity;
                 const ptrdiff_t slot = (t - start) * md + level;
                 for (ptrdiff_t e = 1; e < tr->arity && ch[e] != 0; e++) {
