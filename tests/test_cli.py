@@ -731,6 +731,10 @@ def test_infinite_values_are_refused(trained, csv, flowers):
     df.loc[1, "petal_width"] = np.inf
     fails("predict", trained[0] / "flowers.luce", csv("p.csv", df), code=1,
           match=r"'petal_width' .* infinite values in row 2")  # fmt: skip
+    train = flowers.copy()
+    train.loc[3, "sepal_length"] = -np.inf
+    fails("train", csv("t.csv", train), "--target", "species", code=1,
+          match=r"column 'sepal_length' of .*t.csv has infinite values in row 4")  # fmt: skip
 
 
 def test_target_with_one_class(csv, flowers):

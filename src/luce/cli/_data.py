@@ -217,11 +217,18 @@ def conform_features(model, df, source):
                 f"column {c!r} was numeric in training but holds non-numbers in {source} (e.g. {shown}); "
                 "numbers are parsed strictly (no '_' separators, only ASCII digits)"
             )
+    check_finite(df, numeric, source)
+    return df
+
+
+def check_finite(df, numeric, source) -> None:
+    """An infinite value in a numeric column is an error naming the column and its rows (missing values
+    are imputed; an infinity has no meaning to impute)."""
+    for c in numeric:
         values = df[c].to_numpy(dtype=np.float64, na_value=np.nan)
         bad = np.isinf(values)
         if bad.any():
             raise DataError(f"column {c!r} of {source} has infinite values in {rows_text(bad)}")
-    return df
 
 
 def model_columns(model):

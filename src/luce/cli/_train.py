@@ -15,7 +15,7 @@ import numpy as np
 import typer
 
 from ._app import DataError, app, console, show_warnings, warn
-from ._data import check_outputs, read_table, target_values
+from ._data import check_finite, check_outputs, read_table, target_values
 from ._report import (
     classification_metrics,
     metrics_table,
@@ -416,6 +416,7 @@ def train(
             **common,
         )
     X = X[[*plan.columns, *text]]  # the model's inputs are the columns it uses (so are an ONNX export's)
+    check_finite(X, plan.numeric, source)
     pipeline = table_pipeline(
         estimator, X, features=plan.columns, scale=scale, impute=impute.value, text=text,
         vectorizer=vectorizer.value, vocabulary_size=vocabulary_size,
