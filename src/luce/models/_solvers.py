@@ -178,14 +178,16 @@ def preconditioner(objective, mode="auto"):
     if objective.fit_intercept:
         reg[-1] = 0.0
     if mode == "full":
-        M = objective.gram() / k
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflowing Gram falls back below
+            M = objective.gram() / k
         M[np.diag_indices(d1)] += reg
         if np.all(np.isfinite(M)):
             P = _cholesky_inverse(M)
             if P is not None and np.all(np.isfinite(P)):
                 return _Reparametrization(objective, P)
         mode = "diagonal"
-    diag = objective.gram(diagonal=True) / k + reg
+    with np.errstate(over="ignore", invalid="ignore"):
+        diag = objective.gram(diagonal=True) / k + reg
     if not np.all(np.isfinite(diag)):
         return _Reparametrization(objective, None)
     positive = diag > 0
