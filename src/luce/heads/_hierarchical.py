@@ -42,8 +42,6 @@ The weight vector of child ``e >= 1`` of node ``j`` is row ``edge_row[j] + e - 1
 
 from __future__ import annotations
 
-import heapq
-
 import numpy as np
 
 __all__ = [
@@ -123,18 +121,30 @@ def huffman_tree(counts) -> HuffmanTree:
     if not np.all(np.isfinite(counts)) or np.any(counts < 0):
         raise ValueError("counts must be finite and non-negative")
     n_classes = counts.shape[0]
-    # Heap items: (frequency, creation order, node). Leaves are nodes -1..-K, internal nodes 0.. in
-    # creation order (renumbered breadth first below).
-    heap = [(float(c), k, -k - 1) for k, c in enumerate(counts)]
-    heapq.heapify(heap)
-    raw_children = []
-    order = n_classes
-    while len(heap) > 1:
-        fa, _, a = heapq.heappop(heap)
-        fb, _, b = heapq.heappop(heap)
+    # Two queues instead of a heap (van Leeuwen, 1976): the leaves sorted by (frequency, class) and the
+    # merged subtrees, which are made in non-decreasing frequency; the smaller front is taken, a leaf
+    # on a tie (leaves were created first). The same tree as a heap ordered by (frequency, creation
+    # order), in one sort and a loop of plain comparisons. Leaves are nodes -1..-K, internal nodes 0..
+    # in creation order (renumbered breadth first below).
+    leaf_order = np.argsort(counts, kind="stable")
+    leaf_freq = counts[leaf_order].tolist()
+    leaf_node = (-leaf_order - 1).tolist()
+    merged_freq, raw_children = [], []
+    i = j = 0  # the fronts of the two queues
+
+    def take():
+        nonlocal i, j
+        if i < n_classes and (j >= len(merged_freq) or leaf_freq[i] <= merged_freq[j]):
+            i += 1
+            return leaf_freq[i - 1], leaf_node[i - 1]
+        j += 1
+        return merged_freq[j - 1], j - 1
+
+    for _ in range(n_classes - 1):
+        fa, a = take()
+        fb, b = take()
         raw_children.append((a, b))
-        heapq.heappush(heap, (fa + fb, order, len(raw_children) - 1))
-        order += 1
+        merged_freq.append(fa + fb)
     return _breadth_first(raw_children, len(raw_children) - 1)
 
 

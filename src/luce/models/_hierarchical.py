@@ -281,6 +281,7 @@ def path_sgd(
     callback=None,
     rng,
     validation=None,
+    cold_start=False,
 ):
     """Mini-batch SGD (no momentum) that touches only the nodes on each batch's paths.
 
@@ -290,6 +291,8 @@ def path_sgd(
     csrc/heads.h) keeps the weights as ``scale_j · V_j`` so that the weight decay of every node is one
     multiply, and scatters each row's gradient into the ``L`` rows of ``V`` on its path. The node
     preconditioner of the objective (``node_scale``) becomes a per-node step ``η·s_j²`` there.
+    ``cold_start``: ``theta0``'s weights are zero (the estimator's initial point), so they are not read
+    (reading 1.6 GB of zeros took 0.055 s at 10,000 classes).
     """
     n = objective.n_samples
     batch = _solvers._resolve_batch_size(batch_size, n)
@@ -309,7 +312,7 @@ def path_sgd(
         if fit_intercept:
             np.multiply(intercept0, 1.0 if node_scale is None else node_scale, out=b)
         scale[:] = 1.0
-        if zeroed and not coef0.any():  # a cold start: nothing to write (the pages stay unmapped)
+        if zeroed and (cold_start or not coef0.any()):  # nothing to write (the pages stay unmapped)
             norm2[:] = 0.0
             return
         np.multiply(coef0, 1.0 if node_scale is None else node_scale[:, None], out=V)
@@ -795,21 +798,23 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
             lr = settings.learning_rate
             if lr == "auto":
                 lr = self._auto_learning_rate(objective, settings)
+            warm = settings.warm_start and getattr(self, "node_coef_", None) is not None  # as _start
             result = self._sgd_solver(objective, theta0, settings, lr, max_iter=settings.max_iter,
                                       tol=settings.tol, n_iter_no_change=settings.n_iter_no_change,
                                       threshold=settings.threshold, callback=report, rng=rng,
-                                      validation=validation)  # fmt: skip
+                                      validation=validation, cold_start=not warm)  # fmt: skip
             if result is not None:
                 return result
         return super()._run_solver(objective, theta0, settings, rng, validation, report)
 
-    def _sgd_solver(self, objective, theta0, settings, lr, **common):
-        """Path-only sgd (:func:`path_sgd`) where it applies: no momentum, compiled kernels; else None."""
+    def _sgd_solver(self, objective, theta0, settings, lr, *, cold_start, **common):
+        """Path-only sgd (:func:`path_sgd`) where it applies: no momentum, compiled kernels; else None.
+        ``cold_start``: ``theta0`` is :meth:`_initial_theta`'s (zero weights)."""
         kernel = _path_sgd_kernel(settings)
         if kernel is None:
             return None
         return path_sgd(objective, theta0, kernel=kernel, learning_rate=lr, batch_size=settings.batch_size,
-                        **common)  # fmt: skip
+                        cold_start=cold_start, **common)  # fmt: skip
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One sgd epoch on ``(X, y)`` (whatever ``solver`` is), for data that arrive in chunks.
@@ -864,7 +869,7 @@ class HierarchicalSoftmaxClassifier(LinearClassifier):
         common = dict(max_iter=1, tol=0.0, n_iter_no_change=1, threshold=None, rng=self._sgd_rng,
                       callback=self._reporter(p.verbose, self.loss_curve_, offset=self.n_iter_))  # fmt: skip
         with _blas_threads_for(objective):
-            result = self._sgd_solver(objective, theta, p, lr, **common)
+            result = self._sgd_solver(objective, theta, p, lr, cold_start=first, **common)
             if result is None:
                 state = getattr(self, "_optimizer_state", None)
                 result = _solvers.sgd(objective, theta, learning_rate=lr, momentum=p.momentum,
