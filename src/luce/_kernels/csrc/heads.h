@@ -249,15 +249,34 @@ LUCE_INLINE void luce_prefetch_input_row(const luce_rows *rows, const int64_t *o
 #endif
 }
 
-/* Whether the node at `level` of row i's path (depth nodes) is the shard's, after asking for the cache
- * lines of the shard's node LUCE_TREE_PREFETCH_AHEAD levels down (at level 0, of those before it too). */
+/* Whether the node at `level` of row i's path (depth nodes) is the shard's. One shard (the whole path)
+ * first asks for the cache lines of the node LUCE_TREE_PREFETCH_AHEAD levels down (at level 0, of
+ * those before it too); with several, a row holds one or two of a shard's nodes, so
+ * luce_shard_prefetch_row asks for a later row's instead. */
 LUCE_INLINE int luce_shard_visit(const luce_rows *rows, ptrdiff_t i, const luce_tree *tr, const int64_t *path,
-                                 int64_t depth, int64_t level, const int32_t *owner, int64_t shard, const double *V)
+                                 int64_t depth, int64_t level, const int32_t *owner, int64_t shard, int64_t n_shards,
+                                 const double *V)
 {
-    for (int64_t l = level == 0 ? 0 : level + LUCE_TREE_PREFETCH_AHEAD; l <= level + LUCE_TREE_PREFETCH_AHEAD && l < depth;
-         l++)
-        if (owner[path[l]] == shard) luce_prefetch_node(rows, i, tr, path[l], V);
+    if (n_shards == 1)
+        for (int64_t l = level == 0 ? 0 : level + LUCE_TREE_PREFETCH_AHEAD;
+             l <= level + LUCE_TREE_PREFETCH_AHEAD && l < depth; l++)
+            luce_prefetch_node(rows, i, tr, path[l], V);
     return owner[path[level]] == shard;
+}
+
+/* With several shards: asks for the cache lines of the shard's nodes on the path of row order[t] (a
+ * few rows ahead of the one being processed), and for that row's own lines LUCE_SHARD_ROWS_AHEAD
+ * rows further. */
+LUCE_INLINE void luce_shard_prefetch_row(const luce_rows *rows, const int64_t *y, const int64_t *order, ptrdiff_t t,
+                                         ptrdiff_t stop, const luce_tree *tr, const int32_t *owner, int64_t shard,
+                                         const double *V)
+{
+    luce_prefetch_input_row(rows, order, t + LUCE_SHARD_ROWS_AHEAD, stop);
+    if (t >= stop) return;
+    const int64_t i = order[t], k = y[i];
+    const int64_t *path = tr->paths + k * tr->max_depth;
+    for (int64_t level = 0; level < tr->depths[k]; level++)
+        if (owner[path[level]] == shard) luce_prefetch_node(rows, i, tr, path[level], V);
 }
 
 /* For the weight rows r of the shard's nodes: scale[r] ← scale[r] (1 - η_r λ) (folded into V[r] near
@@ -304,13 +323,13 @@ static LUCE_DISPATCH int luce_tree_sgd_shard(const luce_rows *rows, const int64_
                                         pbuf + (bi - b0) * n_rows);
         /* the gradients of the shard's nodes on the batch's paths, at the weights before the batch */
         for (ptrdiff_t t = start; t < stop; t++) {
-            if (n_shards > 1) luce_prefetch_input_row(rows, order, t + 4, stop);
+            if (n_shards > 1) luce_shard_prefetch_row(rows, y, order, t + LUCE_SHARD_ROWS_AHEAD, stop, tr, owner, shard, V);
             const int64_t i = order[t], k = y[i];
             const int64_t *path = tr->paths + k * md;
             const double w_i = sw ? sw[i] : 1.0;
             double z[LUCE_MAX_ARITY], m, tail;
             for (int64_t level = 0; level < tr->depths[k]; level++) {
-                if (!luce_shard_visit(rows, i, tr, path, tr->depths[k], level, owner, shard, V)) continue;
+                if (!luce_shard_visit(rows, i, tr, path, tr->depths[k], level, owner, shard, n_shards, V)) continue;
                 const int64_t node = path[level];
                 const int code = tr->codes[k * md + level];
                 const ptrdiff_t n_children = luce_node_scores(rows, i, tr, node, V, b, scale, z, &m, &tail);
@@ -325,10 +344,11 @@ static LUCE_DISPATCH int luce_tree_sgd_shard(const luce_rows *rows, const int64_
         if (!(weight > 0.0)) continue; /* a batch of zero-weight rows has only the penalty */
         /* the steps, each row's in row order */
         for (ptrdiff_t t = start; t < stop; t++) {
+            if (n_shards > 1) luce_shard_prefetch_row(rows, y, order, t + LUCE_SHARD_ROWS_AHEAD, stop, tr, owner, shard, V);
             const int64_t i = order[t], k = y[i];
             const int64_t *path = tr->paths + k * md;
             for (int64_t level = 0; level < tr->depths[k]; level++) {
-                if (!luce_shard_visit(rows, i, tr, path, tr->depths[k], level, owner, shard, V)) continue;
+                if (!luce_shard_visit(rows, i, tr, path, tr->depths[k], level, owner, shard, n_shards, V)) continue;
                 const int64_t node = path[level];
                 const int64_t *ch = tr->children + node * tr->arity;
                 const ptrdiff_t slot = (t - start) * md + level;
