@@ -402,7 +402,6 @@ def path_sgd(
 
     def scale_band(rows):
         np.multiply(V[rows], factor[rows, None], out=V[rows])
-        return (None,)
 
     bands = max(1, _dispatch.kernel_threads())
     cuts = [slice(i * n_rows // bands, (i + 1) * n_rows // bands) for i in range(bands)]

@@ -167,8 +167,9 @@ def _add_into(total, part):
 
 
 def reduce_blocks(task, blocks, n_threads):
-    """``Σ task(block)`` over ``blocks`` (each result a tuple of floats, arrays or None), added in block
-    order whatever ``n_threads`` is: bitwise the same result for any number of threads.
+    """``Σ task(block)`` over ``blocks`` (each result a tuple of floats, arrays or None; or None for a
+    task that only works in place), added in block order whatever ``n_threads`` is: bitwise the same
+    result for any number of threads.
 
     The blocks run on a pool of ``n_threads`` workers (one worker runs them in order) with BLAS and the
     compiled kernels limited to one thread (:func:`luce._kernels._dispatch.serial_kernels`); at most
@@ -199,7 +200,8 @@ def reduce_blocks(task, blocks, n_threads):
             nxt = next(it, None)
             if nxt is not None:
                 queue.append(submit(nxt))
-            total = _add_into(total, part)
+            if part is not None:
+                total = _add_into(total, part)
     return total
 
 
