@@ -135,7 +135,7 @@ def sgd_epoch(const double[:, ::1] X, const double[::1] data, const int64_t[::1]
               double lr, double reg, bint fit_intercept, double explode, int n_threads=1):
     """One epoch of path-only mini-batch SGD (csrc/heads.h): the rows ``order``, ``batch_size`` at a
     time, update ``V``, ``b``, ``scale`` and ``norm2`` in place (``W = scale[:, None] · V``). With
-    several threads the tree's nodes are split into shards (4 per thread and the top block), each run
+    several threads the tree's nodes are split into shards (the top block of 8 and 4 per thread), each run
     over a chunk of batches without synchronisation; the batch objectives are then added here in the
     order of one serial pass, so nothing depends on ``n_threads``. Returns ``Σ f_batch · rows(batch)``,
     or NaN on divergence: a step not finite, or a batch objective not finite or over ``explode`` (found
@@ -150,7 +150,8 @@ def sgd_epoch(const double[:, ::1] X, const double[::1] data, const int64_t[::1]
     cdef Py_ssize_t chunk = max(1, min(_SGD_CHUNK_ROWS // batch, _SGD_CHUNK_TERMS // max(n_rows, 1)))
     cdef Py_ssize_t b0, b1, bi, tt, level, r
     cdef int nt = max(1, n_threads), s, tid = 0
-    cdef int shards = 1 if nt == 1 else 4 * nt + 1
+    # the top block of 8 nodes alone, the others' blocks round robin: at most one shard per block
+    cdef int shards = 1 if nt == 1 else min(4 * nt + 1, (n_internal + 7) // 8)
     cdef double[:, ::1] gbuf = np.empty((nt, batch * md * (children.shape[1] - 1)))  # one per thread
     cdef double[::1] lbuf = np.zeros(chunk * batch * md)
     cdef double[::1] pbuf = np.zeros(chunk * n_rows if reg > 0 else 1)
