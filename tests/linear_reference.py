@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 from scipy.special import log_softmax, softmax
 
+from luce._kernels import use_backend
+
 
 def _weights(sw, n):
     return np.ones(n) if sw is None else np.asarray(sw, dtype=np.float64)
@@ -48,3 +50,26 @@ def assert_sums_match(sums, hessp, reference, reference_hessp, rtol, atol, inter
         np.testing.assert_allclose(hb, ref_hb, rtol=rtol, atol=atol)
     else:
         assert gb is None and hb is None
+
+
+def assert_backends_agree(make_objective, theta, vec, rtol):
+    """Whole evaluations of ``make_objective()`` (loss and gradient, Hessian products in two directions
+    at one point, the loss alone) the same on the compiled and the NumPy reference paths."""
+    results = {}
+    for backend in ("reference", "compiled"):
+        with use_backend(backend):
+            obj = make_objective()
+            f, g = obj.loss_gradient(theta)
+            results[backend] = (f, g, obj.hessp(theta, vec), obj.hessp(theta, g), obj.loss(theta))
+    for a, b in zip(results["compiled"], results["reference"], strict=True):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
+
+
+def assert_matches_finite_differences(obj, theta, vec, h):
+    """``obj``'s gradient and Hessian-vector product at ``theta`` against central differences of its
+    loss and gradient (step ``h``)."""
+    fd = np.array([(obj.loss(theta + h * e) - obj.loss(theta - h * e)) / (2 * h) for e in np.eye(theta.size)])
+    np.testing.assert_allclose(obj.gradient(theta), fd, rtol=1e-6, atol=1e-8)
+    hv_fd = (obj.gradient(theta + h * vec) - obj.gradient(theta - h * vec)) / (2 * h)
+    np.testing.assert_allclose(obj.hessp(theta, vec), hv_fd, rtol=1e-6, atol=1e-8)
+    return hv_fd

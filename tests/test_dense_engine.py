@@ -8,7 +8,13 @@ and finite differences.
 import numpy as np
 import pytest
 
-from linear_reference import assert_sums_match, scipy_hessp, scipy_sums
+from linear_reference import (
+    assert_backends_agree,
+    assert_matches_finite_differences,
+    assert_sums_match,
+    scipy_hessp,
+    scipy_sums,
+)
 from luce._kernels import _linear, use_backend
 from luce.models._objective import Objective, SoftmaxHead, block_hessp, block_loss_gradient
 
@@ -100,15 +106,10 @@ def test_fused_engine_equals_the_reference_engine(rng, dtype):
     X, y, sw, *_ = _problem(rng, 900, 31, 20, dtype)
     theta = (0.3 * rng.standard_normal(20 * 31 + 20)).astype(dtype)
     vec = rng.standard_normal(theta.size).astype(dtype)
-    results = {}
-    for backend in ("reference", "compiled"):
-        with use_backend(backend):
-            obj = Objective(X, y, 20, sample_weight=sw, reg_strength=0.05, block_rows=250, n_threads=2)
-            f, g = obj.loss_gradient(theta)
-            results[backend] = (f, g, obj.hessp(theta, vec), obj.hessp(theta, g), obj.loss(theta))
-    rtol = 1e-12 if dtype == np.float64 else 2e-5
-    for a, b in zip(results["compiled"], results["reference"], strict=True):
-        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
+    assert_backends_agree(
+        lambda: Objective(X, y, 20, sample_weight=sw, reg_strength=0.05, block_rows=250, n_threads=2),
+        theta, vec, rtol=1e-12 if dtype == np.float64 else 2e-5,
+    )  # fmt: skip
 
 
 def test_fused_gradient_and_hessp_match_finite_differences(rng):
@@ -118,14 +119,7 @@ def test_fused_gradient_and_hessp_match_finite_differences(rng):
         theta = 0.5 * rng.standard_normal(obj.n_params)
         vec = rng.standard_normal(obj.n_params)
         assert SoftmaxHead().dense_sums(X[:40], y[:40], sw[:40], np.zeros((9, 7)), None, True) is not None
-        g = obj.gradient(theta)
-        h = 1e-5
-        fd = np.array(
-            [(obj.loss(theta + h * e) - obj.loss(theta - h * e)) / (2 * h) for e in np.eye(obj.n_params)]
-        )
-        np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
-        hv_fd = (obj.gradient(theta + h * vec) - obj.gradient(theta - h * vec)) / (2 * h)
-        np.testing.assert_allclose(obj.hessp(theta, vec), hv_fd, rtol=1e-6, atol=1e-8)
+        hv_fd = assert_matches_finite_differences(obj, theta, vec, 1e-5)
         np.testing.assert_allclose(obj.hessp(theta, vec), hv_fd, rtol=1e-6, atol=1e-8)  # stored probabilities
 
 

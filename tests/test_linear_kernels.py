@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from linear_reference import assert_sums_match, scipy_hessp, scipy_sums
+from linear_reference import (
+    assert_backends_agree,
+    assert_matches_finite_differences,
+    assert_sums_match,
+    scipy_hessp,
+    scipy_sums,
+)
 from luce._kernels import use_backend
 from luce.models._objective import Objective, block_hessp, block_loss_gradient
 
@@ -65,17 +71,11 @@ def test_compiled_engine_equals_the_reference_engine(rng, sparse, dtype):
     X = sp.csr_matrix(X) if sparse else X
     theta = (0.3 * rng.standard_normal(6 * 40 + 6)).astype(dtype)
     vec = rng.standard_normal(theta.size).astype(dtype)
-    results = {}
-    for backend in ("reference", "compiled"):
-        with use_backend(backend):
-            obj = Objective(
-                X, y, 6, sample_weight=sw, reg_strength=0.05, label_smoothing=0.1, block_rows=97, n_threads=2
-            )
-            f, g = obj.loss_gradient(theta)
-            results[backend] = (f, g, obj.hessp(theta, vec), obj.hessp(theta, g), obj.loss(theta))
-    rtol = 1e-12 if dtype == np.float64 else 1e-5
-    for a, b in zip(results["compiled"], results["reference"], strict=True):
-        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
+    assert_backends_agree(
+        lambda: Objective(X, y, 6, sample_weight=sw, reg_strength=0.05, label_smoothing=0.1, block_rows=97,
+                          n_threads=2),
+        theta, vec, rtol=1e-12 if dtype == np.float64 else 1e-5,
+    )  # fmt: skip
 
 
 def test_compiled_csr_gradient_and_hessp_match_finite_differences(rng):
@@ -84,14 +84,7 @@ def test_compiled_csr_gradient_and_hessp_match_finite_differences(rng):
         obj = Objective(sp.csr_matrix(X), y, 3, sample_weight=sw, reg_strength=0.1, block_rows=23)
         theta = rng.standard_normal(obj.n_params)
         vec = rng.standard_normal(obj.n_params)
-        g = obj.gradient(theta)
-        h = 1e-4
-        fd = np.array(
-            [(obj.loss(theta + h * e) - obj.loss(theta - h * e)) / (2 * h) for e in np.eye(obj.n_params)]
-        )
-        np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
-        hv_fd = (obj.gradient(theta + h * vec) - obj.gradient(theta - h * vec)) / (2 * h)
-        np.testing.assert_allclose(obj.hessp(theta, vec), hv_fd, rtol=1e-6, atol=1e-8)
+        assert_matches_finite_differences(obj, theta, vec, 1e-4)
 
 
 def test_compiled_csr_keeps_huge_logits_finite_and_nan_propagates(rng):

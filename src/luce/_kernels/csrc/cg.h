@@ -27,6 +27,19 @@ LUCE_INLINE double luce_cg_max(double m, double a)
     return (a > m || a != a) ? a : m;
 }
 
+/* Entry i of the update below, its sums into one lane's rr, a1 and mx. */
+LUCE_INLINE void luce_cg_entry(double *LUCE_RESTRICT x, double *LUCE_RESTRICT r, const double *LUCE_RESTRICT d,
+                               const double *LUCE_RESTRICT hd, double alpha, ptrdiff_t i, double *rr, double *a1,
+                               double *mx)
+{
+    x[i] = LUCE_FMA(alpha, d[i], x[i]);
+    const double ri = LUCE_FMA(alpha, hd[i], r[i]);
+    r[i] = ri;
+    *rr = LUCE_FMA(ri, ri, *rr);
+    *a1 += fabs(ri);
+    *mx = luce_cg_max(*mx, fabs(ri));
+}
+
 /* x += alpha·d and r += alpha·hd over n entries; returns r·r (after the update) and writes ‖r‖₁
  * into *l1 and ‖r‖∞ into *linf (NaN if any entry of r is NaN). */
 static LUCE_DISPATCH double luce_cg_update_f64(double *LUCE_RESTRICT x, double *LUCE_RESTRICT r,
@@ -37,22 +50,8 @@ static LUCE_DISPATCH double luce_cg_update_f64(double *LUCE_RESTRICT x, double *
     for (int l = 0; l < LUCE_CG_LANES; l++) rr[l] = 0.0, a1[l] = 0.0, mx[l] = 0.0;
     ptrdiff_t i = 0;
     for (; i + LUCE_CG_LANES <= n; i += LUCE_CG_LANES)
-        for (int l = 0; l < LUCE_CG_LANES; l++) {
-            x[i + l] = LUCE_FMA(alpha, d[i + l], x[i + l]);
-            const double ri = LUCE_FMA(alpha, hd[i + l], r[i + l]);
-            r[i + l] = ri;
-            rr[l] = LUCE_FMA(ri, ri, rr[l]);
-            a1[l] += fabs(ri);
-            mx[l] = luce_cg_max(mx[l], fabs(ri));
-        }
-    for (int l = 0; i + l < n; l++) {
-        x[i + l] = LUCE_FMA(alpha, d[i + l], x[i + l]);
-        const double ri = LUCE_FMA(alpha, hd[i + l], r[i + l]);
-        r[i + l] = ri;
-        rr[l] = LUCE_FMA(ri, ri, rr[l]);
-        a1[l] += fabs(ri);
-        mx[l] = luce_cg_max(mx[l], fabs(ri));
-    }
+        for (int l = 0; l < LUCE_CG_LANES; l++) luce_cg_entry(x, r, d, hd, alpha, i + l, rr + l, a1 + l, mx + l);
+    for (int l = 0; i + l < n; l++) luce_cg_entry(x, r, d, hd, alpha, i + l, rr + l, a1 + l, mx + l);
     for (int l = 1; l < LUCE_CG_LANES; l++) mx[0] = luce_cg_max(mx[0], mx[l]);
     *linf = mx[0];
     *l1 = luce_cg_total(a1);

@@ -63,15 +63,7 @@ enum { LUCE_DENSE_FROM_BIAS = 0, LUCE_DENSE_ADD = 1, LUCE_DENSE_ADD_WIDE = 2 };
 #define LUCE_DENSE_UNROLL_FMA LUCE_UNROLL
 #define LUCE_EXP luce_exp_f64
 #define LUCE_LOG_TINY (-707.3964185322641) /* log(DBL_MIN) + 1, as linear.h */
-#include "linear_dense_t.h"
-#undef LUCE_T
-#undef LUCE_SFX
-#undef LUCE_FMA_T
-#undef LUCE_DENSE_VEC
-#undef LUCE_DENSE_FOLD
-#undef LUCE_DENSE_UNROLL_FMA
-#undef LUCE_EXP
-#undef LUCE_LOG_TINY
+#include "linear_dense_t.h" /* which #undefs its parameters */
 
 #define LUCE_T float
 #define LUCE_SFX f32
@@ -81,14 +73,6 @@ enum { LUCE_DENSE_FROM_BIAS = 0, LUCE_DENSE_ADD = 1, LUCE_DENSE_ADD_WIDE = 2 };
 #define LUCE_DENSE_UNROLL_FMA
 #define LUCE_EXP luce_exp_f32
 #define LUCE_LOG_TINY (-86.33655f) /* log(FLT_MIN) + 1 */
-#include "linear_dense_t.h"
-#undef LUCE_T
-#undef LUCE_SFX
-#undef LUCE_FMA_T
-#undef LUCE_DENSE_VEC
-#undef LUCE_DENSE_FOLD
-#undef LUCE_DENSE_UNROLL_FMA
-#undef LUCE_EXP
-#undef LUCE_LOG_TINY
+#include "linear_dense_t.h" /* which #undefs its parameters */
 
 #endif

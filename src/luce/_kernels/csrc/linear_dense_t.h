@@ -1,6 +1,7 @@
 /* The fused dense block kernels of linear_dense.h for one element type: included once per LUCE_T
  * (double, float) with LUCE_SFX (f64, f32), LUCE_FMA_T, LUCE_DENSE_VEC (elements per AVX-512 vector)
- * and LUCE_DENSE_FOLD (1: a panel's float32 gradient sums added into float64 ones). */
+ * and LUCE_DENSE_FOLD (1: a panel's float32 gradient sums added into float64 ones), LUCE_DENSE_UNROLL_FMA,
+ * LUCE_EXP and LUCE_LOG_TINY; all #undef'd at the end, ready for the next type. */
 #define LUCE_FN(name) LUCE_CAT(name, LUCE_SFX)
 
 /* K rounded up to whole vectors: the padded width of Wᵀ, the logits and the gradient rows. */
@@ -385,3 +386,11 @@ static LUCE_DISPATCH void LUCE_FN(luce_dense_hessp_)(const LUCE_T *X, ptrdiff_t 
 }
 
 #undef LUCE_FN
+#undef LUCE_T
+#undef LUCE_SFX
+#undef LUCE_FMA_T
+#undef LUCE_DENSE_VEC
+#undef LUCE_DENSE_FOLD
+#undef LUCE_DENSE_UNROLL_FMA
+#undef LUCE_EXP
+#undef LUCE_LOG_TINY
